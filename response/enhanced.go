@@ -44,24 +44,32 @@ func (e EnhancedCode) String() string {
 // The code must be followed by a space or end the text; "5.1.1x" is not a
 // code. ok is false when text does not start with one.
 func ParseEnhancedCode(text string) (code EnhancedCode, ok bool) {
+	code, _, ok = parseEnhancedCode(text)
+	return code, ok
+}
+
+// parseEnhancedCode is ParseEnhancedCode that also returns the length of the
+// code in text, which differs from len(code.String()) when a field has
+// leading zeros ("5.01.1").
+func parseEnhancedCode(text string) (code EnhancedCode, length int, ok bool) {
 	if len(text) < 5 || text[1] != '.' {
-		return EnhancedCode{}, false
+		return EnhancedCode{}, 0, false
 	}
 	switch text[0] {
 	case '2', '4', '5':
 	default:
-		return EnhancedCode{}, false
+		return EnhancedCode{}, 0, false
 	}
 	subject, n := leadingNumber(text[2:])
 	if n == 0 || 2+n >= len(text) || text[2+n] != '.' {
-		return EnhancedCode{}, false
+		return EnhancedCode{}, 0, false
 	}
 	rest := text[3+n:]
 	detail, m := leadingNumber(rest)
 	if m == 0 || (m < len(rest) && rest[m] != ' ') {
-		return EnhancedCode{}, false
+		return EnhancedCode{}, 0, false
 	}
-	return EnhancedCode{Class: int(text[0] - '0'), Subject: subject, Detail: detail}, true
+	return EnhancedCode{Class: int(text[0] - '0'), Subject: subject, Detail: detail}, 3 + n + m, true
 }
 
 // EnhancedCodeOf returns the enhanced status code that line starts with when

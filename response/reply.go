@@ -64,14 +64,13 @@ func (r Reply) Message() string {
 	if r.Enhanced.IsZero() {
 		return r.Text()
 	}
-	prefix := r.Enhanced.String()
 	var b strings.Builder
 	for i, line := range r.Lines {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		if rest, ok := strings.CutPrefix(line, prefix); ok && (rest == "" || rest[0] == ' ') {
-			line = strings.TrimPrefix(rest, " ")
+		if e, n, ok := parseEnhancedCode(line); ok && e == r.Enhanced {
+			line = strings.TrimPrefix(line[n:], " ")
 		}
 		b.WriteString(line)
 	}
