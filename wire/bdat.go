@@ -25,8 +25,8 @@ const DefaultChunkSize = 1 << 20
 // server answers every BDAT command; [BDATWriter.Chunks] tells the caller how
 // many replies to read.
 type BDATWriter struct {
-	bw     *bufio.Writer
-	owned  bool
+	bw     bufferedWriter
+	own    *bufio.Writer
 	size   int
 	buf    []byte // the chunk being filled, at most size octets
 	chunks int
@@ -35,9 +35,9 @@ type BDATWriter struct {
 }
 
 // NewBDATWriter returns a BDATWriter on w with chunks of chunkSize octets
-// (DefaultChunkSize when chunkSize <= 0). As with [NewDotWriter], a
-// *bufio.Writer is written into and left for the caller to flush; any other
-// writer gets a buffer that Close flushes.
+// (DefaultChunkSize when chunkSize <= 0). As with [NewDotWriter], a buffered
+// writer is written into and left for the caller to flush; any other writer
+// gets a buffer that Close flushes.
 func NewBDATWriter(w io.Writer, chunkSize int) *BDATWriter {
 	b := new(BDATWriter)
 	b.Reset(w, chunkSize)
@@ -49,13 +49,7 @@ func (b *BDATWriter) Reset(w io.Writer, chunkSize int) {
 	if chunkSize <= 0 {
 		chunkSize = DefaultChunkSize
 	}
-	if bw, ok := w.(*bufio.Writer); ok {
-		b.bw, b.owned = bw, false
-	} else if b.owned {
-		b.bw.Reset(w)
-	} else {
-		b.bw, b.owned = bufio.NewWriterSize(w, 32<<10), true
-	}
+	b.bw, b.own = ownBuffer(w, b.own)
 	b.size = chunkSize
 	b.buf = b.buf[:0]
 	b.chunks = 0
@@ -102,11 +96,9 @@ func (b *BDATWriter) Close() error {
 	if err := b.emit(b.buf, true); err != nil {
 		return err
 	}
-	if b.owned {
-		if err := b.bw.Flush(); err != nil {
-			b.err = err
-			return err
-		}
+	if err := flushOwn(b.bw, b.own); err != nil {
+		b.err = err
+		return err
 	}
 	b.err = ErrClosed
 	return nil
@@ -119,8 +111,11 @@ func (b *BDATWriter) emit(chunk []byte, last bool) error {
 		h = append(h, " LAST"...)
 	}
 	h = append(h, '\r', '\n')
-	b.bw.Write(h)
-	if _, err := b.bw.Write(chunk); err != nil {
+	_, err := b.bw.Write(h)
+	if err == nil {
+		_, err = b.bw.Write(chunk)
+	}
+	if err != nil {
 		b.err = err
 		return err
 	}

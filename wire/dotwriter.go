@@ -28,16 +28,25 @@ const (
 // The output does not depend on how the input is split across Write calls.
 // Write does not allocate. A DotWriter can be reused with Reset.
 type DotWriter struct {
-	bw    *bufio.Writer
-	owned bool // bw was made here around a plain io.Writer: Close flushes it
+	bw    bufferedWriter
+	own   *bufio.Writer // the buffer made for a plain io.Writer, flushed by Close
 	state int
 	err   error
 }
 
-// NewDotWriter returns a DotWriter that writes to w. When w is a
-// *bufio.Writer the encoder writes into it and leaves flushing to the caller
-// (so the end of the data can share a write with what follows, RFC 2920);
-// any other writer gets a buffer of its own, which Close flushes.
+// bufferedWriter is a writer the encoders can hand small pieces to without a
+// buffer of their own: [*Writer], *bufio.Writer, *bytes.Buffer.
+type bufferedWriter interface {
+	io.Writer
+	io.ByteWriter
+	io.StringWriter
+}
+
+// NewDotWriter returns a DotWriter that writes to w. A buffered writer
+// ([*Writer], *bufio.Writer, *bytes.Buffer) is written into directly and
+// flushing is left to the caller, so that the end of the data can share a
+// write with the command that follows it (RFC 2920); any other writer gets a
+// buffer of its own, which Close flushes.
 func NewDotWriter(w io.Writer) *DotWriter {
 	d := new(DotWriter)
 	d.Reset(w)
@@ -47,15 +56,32 @@ func NewDotWriter(w io.Writer) *DotWriter {
 // Reset discards the encoder's state and makes it write to w, as
 // NewDotWriter does; it reuses its own buffer when it has one.
 func (d *DotWriter) Reset(w io.Writer) {
-	if bw, ok := w.(*bufio.Writer); ok {
-		d.bw, d.owned = bw, false
-	} else if d.owned {
-		d.bw.Reset(w)
-	} else {
-		d.bw, d.owned = bufio.NewWriterSize(w, 32<<10), true
-	}
+	d.bw, d.own = ownBuffer(w, d.own)
 	d.state = atLineStart
 	d.err = nil
+}
+
+// ownBuffer returns w when it buffers by itself, and otherwise a bufio.Writer
+// on w, reusing own when there is one.
+func ownBuffer(w io.Writer, own *bufio.Writer) (bufferedWriter, *bufio.Writer) {
+	if bw, ok := w.(bufferedWriter); ok {
+		return bw, own
+	}
+	if own == nil {
+		own = bufio.NewWriterSize(w, DataFlushSize)
+	} else {
+		own.Reset(w)
+	}
+	return own, own
+}
+
+// flushOwn flushes the encoder's own buffer, when the writer it writes to is
+// that buffer.
+func flushOwn(bw bufferedWriter, own *bufio.Writer) error {
+	if own != nil && bw == bufferedWriter(own) {
+		return own.Flush()
+	}
+	return nil
 }
 
 // Write encodes p. It returns len(p) unless the underlying writer fails; an
@@ -67,18 +93,18 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 	bw := d.bw
 	state := d.state
 	// Bytes of p from start to i go out unchanged; they are written as one
-	// span whenever the encoder has to add something after them.
+	// span whenever the encoder has to add a byte after them.
 	start, i := 0, 0
 	// Where the next CR and LF are, found with bytes.IndexByte (vectorised)
 	// and reused until passed: the scan over p is linear however the two
 	// interleave. len(p) means none.
 	nextCR, nextLF := -1, -1
-	for i < len(p) {
+	var err error
+	for i < len(p) && err == nil {
 		switch state {
 		case atLineStart:
 			if p[i] == '.' {
-				bw.Write(p[start:i])
-				bw.WriteByte('.')
+				err = writeSpan(bw, p[start:i], '.')
 				start = i // the input's '.' follows the added one
 			}
 			state = inLine
@@ -87,8 +113,7 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 				i++
 			} else {
 				// A bare CR at the end of an earlier Write: end its line.
-				bw.Write(p[start:i])
-				bw.WriteByte('\n')
+				err = writeSpan(bw, p[start:i], '\n')
 				start = i
 			}
 			state = atLineStart
@@ -100,11 +125,11 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 				nextLF = indexFrom(p, i, '\n')
 			}
 			if nextLF < nextCR {
-				// A bare LF: write CR LF in its place.
-				bw.Write(p[start:nextLF])
-				bw.WriteString("\r\n")
+				// A bare LF: put a CR before it. The LF itself starts the
+				// next span.
+				err = writeSpan(bw, p[start:nextLF], '\r')
+				start = nextLF
 				i = nextLF + 1
-				start = i
 				state = atLineStart
 			} else if nextCR < len(p) {
 				i = nextCR + 1
@@ -116,8 +141,7 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 					state = atLineStart
 				default:
 					// A bare CR: add the LF it lacks.
-					bw.Write(p[start:i])
-					bw.WriteByte('\n')
+					err = writeSpan(bw, p[start:i], '\n')
 					start = i
 					state = atLineStart
 				}
@@ -126,12 +150,25 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 			}
 		}
 	}
-	d.state = state
-	if _, err := bw.Write(p[start:]); err != nil {
+	if err == nil {
+		_, err = bw.Write(p[start:])
+	}
+	if err != nil {
 		d.err = err
 		return 0, err
 	}
+	d.state = state
 	return len(p), nil
+}
+
+// writeSpan writes span unchanged, then the byte the encoder adds after it.
+func writeSpan(w bufferedWriter, span []byte, added byte) error {
+	if len(span) > 0 {
+		if _, err := w.Write(span); err != nil {
+			return err
+		}
+	}
+	return w.WriteByte(added)
 }
 
 // indexFrom returns the index of the first c in p at or after i, or len(p).
@@ -143,21 +180,23 @@ func indexFrom(p []byte, i int, c byte) int {
 }
 
 // Close ends an unterminated last line with CRLF and writes the end-of-data
-// line ".\r\n". It flushes only a buffer the DotWriter made itself. It does
-// not close the underlying writer. Writes after Close fail with [ErrClosed].
+// line ".\r\n". It flushes only a buffer the DotWriter made itself, and
+// does not close the underlying writer. Writes after Close fail with [ErrClosed].
 func (d *DotWriter) Close() error {
 	if d.err != nil {
 		return d.err
 	}
+	var err error
 	switch d.state {
 	case inLine:
-		d.bw.WriteString("\r\n")
+		_, err = d.bw.WriteString("\r\n.\r\n")
 	case afterCR:
-		d.bw.WriteByte('\n')
+		_, err = d.bw.WriteString("\n.\r\n")
+	default:
+		_, err = d.bw.WriteString(".\r\n")
 	}
-	_, err := d.bw.WriteString(".\r\n")
-	if err == nil && d.owned {
-		err = d.bw.Flush()
+	if err == nil {
+		err = flushOwn(d.bw, d.own)
 	}
 	if err != nil {
 		d.err = err

@@ -1,26 +1,43 @@
 package wire
 
 import (
-	"bufio"
 	"io"
 )
 
-// Writer writes command lines, each followed by CRLF, into a buffer that goes
-// out only on [Writer.Flush], so that a pipelined group of commands (RFC 2920)
-// leaves in one write.
+// DataFlushSize is how much message data a [Writer] holds before it writes it
+// out by itself, with any command lines queued before it.
+const DataFlushSize = 32 << 10
+
+// Writer writes command lines, each followed by CRLF, into a buffer of its
+// own that goes out only on [Writer.Flush], in a single Write. So a pipelined
+// group of commands (RFC 2920) leaves in one write whatever its size (an AUTH
+// line may be 12288 octets, RFC 4954 §4; a group of RCPTs far more), and
+// nothing of a command is on the wire before the caller says so.
+//
+// Writer is also an io.Writer for message data, which [DotWriter] and
+// [BDATWriter] write into directly: data is buffered behind any pending
+// command lines and written out whenever DataFlushSize is reached, so a
+// message of any size streams in bounded memory, and its end can share one
+// write with the commands that follow it.
+//
+// The buffer grows to the largest group written and is then reused. After a
+// write error every method returns that error.
 type Writer struct {
-	bw           *bufio.Writer
+	w            io.Writer
+	buf          []byte
 	allowIllegal bool
+	err          error
 }
 
-// NewWriter returns a Writer on w. When w is a *bufio.Writer it is used as
-// is, so that command lines and message data can share one buffer.
+// NewWriter returns a Writer on w.
 func NewWriter(w io.Writer) *Writer {
-	bw, ok := w.(*bufio.Writer)
-	if !ok {
-		bw = bufio.NewWriter(w)
-	}
-	return &Writer{bw: bw}
+	return &Writer{w: w, buf: make([]byte, 0, 4096)}
+}
+
+// Reset discards anything buffered and any error, and makes the Writer write
+// to w, keeping its buffer.
+func (w *Writer) Reset(dst io.Writer) {
+	w.w, w.buf, w.err = dst, w.buf[:0], nil
 }
 
 // SetAllowIllegalLines turns the CR, LF and NUL check off, so that a test or
@@ -32,40 +49,118 @@ func (w *Writer) SetAllowIllegalLines(allow bool) { w.allowIllegal = allow }
 // WriteLine buffers line followed by CRLF. line must not contain CR, LF or
 // NUL: such a line is refused with a [*LineError] and nothing is buffered.
 func (w *Writer) WriteLine(line []byte) error {
-	if !w.allowIllegal {
-		if err := checkLine(line); err != nil {
-			return err
-		}
-	}
-	w.bw.Write(line)
-	_, err := w.bw.WriteString("\r\n")
-	return err
+	return writeLine(w, line)
 }
 
 // WriteLineString is WriteLine for a string.
 func (w *Writer) WriteLineString(line string) error {
+	return writeLine(w, line)
+}
+
+func writeLine[T string | []byte](w *Writer, line T) error {
+	if w.err != nil {
+		return w.err
+	}
 	if !w.allowIllegal {
-		if err := checkLine(line); err != nil {
+		for i := 0; i < len(line); i++ {
+			switch c := line[i]; c {
+			case '\r', '\n', 0:
+				return &LineError{Offset: i, Char: c}
+			}
+		}
+	}
+	w.buf = append(w.buf, line...)
+	w.buf = append(w.buf, '\r', '\n')
+	return nil
+}
+
+// Flush writes everything buffered to the underlying writer in one Write.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.buf) == 0 {
+		return nil
+	}
+	n, err := w.w.Write(w.buf)
+	if err == nil && n < len(w.buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		w.err = err
+		return err
+	}
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// Buffered returns how many bytes wait for Flush.
+func (w *Writer) Buffered() int { return len(w.buf) }
+
+// Write buffers message data (no line checks: that is the encoders' job),
+// writing out what is buffered once DataFlushSize is reached. A large p with
+// nothing buffered before it goes straight to the underlying writer.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if len(w.buf)+len(p) <= DataFlushSize {
+		w.buf = append(w.buf, p...)
+		return len(p), nil
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	if len(p) >= DataFlushSize {
+		n, err := w.w.Write(p)
+		if err == nil && n < len(p) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			w.err = err
+		}
+		return n, err
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+// WriteString is Write for a string.
+func (w *Writer) WriteString(s string) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if len(w.buf)+len(s) <= DataFlushSize {
+		w.buf = append(w.buf, s...)
+		return len(s), nil
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	if len(s) >= DataFlushSize {
+		n, err := io.WriteString(w.w, s)
+		if err == nil && n < len(s) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			w.err = err
+		}
+		return n, err
+	}
+	w.buf = append(w.buf, s...)
+	return len(s), nil
+}
+
+// WriteByte buffers one byte of message data.
+func (w *Writer) WriteByte(c byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.buf) >= DataFlushSize {
+		if err := w.Flush(); err != nil {
 			return err
 		}
 	}
-	w.bw.WriteString(line)
-	_, err := w.bw.WriteString("\r\n")
-	return err
-}
-
-// Flush writes the buffered lines to the underlying writer.
-func (w *Writer) Flush() error { return w.bw.Flush() }
-
-// Buffered returns how many bytes wait for Flush.
-func (w *Writer) Buffered() int { return w.bw.Buffered() }
-
-func checkLine[T string | []byte](line T) error {
-	for i := 0; i < len(line); i++ {
-		switch c := line[i]; c {
-		case '\r', '\n', 0:
-			return &LineError{Offset: i, Char: c}
-		}
-	}
+	w.buf = append(w.buf, c)
 	return nil
 }
