@@ -1,6 +1,7 @@
 package response
 
 import (
+	"iter"
 	"strconv"
 	"strings"
 )
@@ -12,28 +13,40 @@ import (
 //	250-PIPELINING
 //	250 2.0.0 SIZE 10240000
 //
-// is the Reply {Code: 250, Lines: ["mx.example.org greets client.example.org",
-// "PIPELINING", "2.0.0 SIZE 10240000"]}. Lines hold each line's text exactly
-// as sent, without the code, the separator and the line ending, so len(Lines)
-// is the number of lines on the wire (a bare "250" is one empty line).
+// is the Reply {Code: 250, Text: "mx.example.org greets client.example.org\n
+// PIPELINING\n2.0.0 SIZE 10240000"}: each line's text exactly as sent,
+// without the code, the separator and the line ending, joined with "\n". A
+// line cannot contain LF (it ends the line on the wire), so the join loses
+// nothing; a bare "250" is one empty line, the Text "".
+//
+// Keeping the lines in one string makes a Reply comparable with ==, and
+// reading one costs a single allocation with no pointers for the garbage
+// collector to follow; [Reply.Lines] and [Reply.AllLines] split it.
 type Reply struct {
 	Code Code
 	// Enhanced is the RFC 3463 status code the first line starts with, or
 	// the zero value when it starts with none, or with one whose class does
 	// not agree with Code (a "2.0.0" on a 550 reply is plain text).
 	Enhanced EnhancedCode
-	Lines    []string
+	Text     string
 }
 
 // New returns the Reply with the given code and lines, with Enhanced parsed
-// from the first line as a reader would.
+// from the first line as a reader would. A line must not contain LF.
 func New(code Code, lines ...string) Reply {
-	r := Reply{Code: code, Lines: lines}
-	if len(lines) > 0 {
-		r.Enhanced = EnhancedCodeOf(code, lines[0])
-	}
-	return r
+	text := strings.Join(lines, "\n")
+	return Reply{Code: code, Enhanced: EnhancedCodeOf(code, firstLine(text)), Text: text}
 }
+
+// Lines returns the reply's lines: at least one, as sent (enhanced codes
+// included). It allocates; [Reply.AllLines] does not.
+func (r Reply) Lines() []string { return strings.Split(r.Text, "\n") }
+
+// AllLines iterates over the reply's lines without allocating.
+func (r Reply) AllLines() iter.Seq[string] { return strings.SplitSeq(r.Text, "\n") }
+
+// LineCount returns the number of lines the reply had on the wire.
+func (r Reply) LineCount() int { return strings.Count(r.Text, "\n") + 1 }
 
 // Class returns the first digit of the reply code.
 func (r Reply) Class() Class { return r.Code.Class() }
@@ -54,21 +67,21 @@ func (r Reply) Transient() bool { return r.Code.Class() == ClassTransientNegativ
 // (5yz): sending the same command again will fail again.
 func (r Reply) Permanent() bool { return r.Code.Class() == ClassPermanentNegative }
 
-// Text returns the lines joined with "\n", as sent (enhanced codes included).
-func (r Reply) Text() string { return strings.Join(r.Lines, "\n") }
-
-// Message returns the lines joined with "\n" with the reply's enhanced status
-// code removed from the start of every line that repeats it (RFC 2034 §4
-// puts it on each line): the human-readable part of the reply.
+// Message returns the text with the reply's enhanced status code removed
+// from the start of every line that repeats it (RFC 2034 §4 puts it on each
+// line): the human-readable part of the reply.
 func (r Reply) Message() string {
 	if r.Enhanced.IsZero() {
-		return r.Text()
+		return r.Text
 	}
 	var b strings.Builder
-	for i, line := range r.Lines {
-		if i > 0 {
+	b.Grow(len(r.Text))
+	first := true
+	for line := range r.AllLines() {
+		if !first {
 			b.WriteByte('\n')
 		}
+		first = false
 		if e, n, ok := parseEnhancedCode(line); ok && e == r.Enhanced {
 			line = strings.TrimPrefix(line[n:], " ")
 		}
@@ -84,16 +97,19 @@ func (r Reply) Message() string {
 func (r Reply) String() string {
 	var b strings.Builder
 	b.WriteString(strconv.Itoa(int(r.Code)))
-	for i, line := range r.Lines {
-		if i == 0 {
-			if line == "" && len(r.Lines) == 1 {
-				break
-			}
-			b.WriteByte(' ')
-		} else {
-			b.WriteString(" | ")
-		}
+	if r.Text == "" {
+		return b.String()
+	}
+	b.WriteByte(' ')
+	rest := r.Text
+	for {
+		line, after, more := strings.Cut(rest, "\n")
 		writeEscaped(&b, line)
+		if !more {
+			break
+		}
+		b.WriteString(" | ")
+		rest = after
 	}
 	return b.String()
 }
@@ -120,4 +136,10 @@ func writeEscaped(b *strings.Builder, s string) {
 		q := strconv.QuoteRune(rune(c))
 		b.WriteString(q[1 : len(q)-1])
 	}
+}
+
+// firstLine returns text up to its first LF.
+func firstLine(text string) string {
+	line, _, _ := strings.Cut(text, "\n")
+	return line
 }

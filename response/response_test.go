@@ -147,25 +147,25 @@ func TestNew(t *testing.T) {
 			name:  "enhanced code agrees",
 			code:  250,
 			lines: []string{"2.1.0 ok"},
-			want:  Reply{Code: 250, Enhanced: EnhancedCode{2, 1, 0}, Lines: []string{"2.1.0 ok"}},
+			want:  Reply{Code: 250, Enhanced: EnhancedCode{2, 1, 0}, Text: "2.1.0 ok"},
 		},
 		{
 			name:  "enhanced code disagrees",
 			code:  550,
 			lines: []string{"2.1.0 ok"},
-			want:  Reply{Code: 550, Lines: []string{"2.1.0 ok"}},
+			want:  Reply{Code: 550, Text: "2.1.0 ok"},
 		},
 		{
 			name:  "class 3 is no enhanced class",
 			code:  354,
 			lines: []string{"3.0.0 go ahead"},
-			want:  Reply{Code: 354, Lines: []string{"3.0.0 go ahead"}},
+			want:  Reply{Code: 354, Text: "3.0.0 go ahead"},
 		},
 		{
 			name:  "only first line counts",
 			code:  250,
 			lines: []string{"mx.example.org", "2.0.0 SIZE 1000"},
-			want:  Reply{Code: 250, Lines: []string{"mx.example.org", "2.0.0 SIZE 1000"}},
+			want:  Reply{Code: 250, Text: "mx.example.org\n2.0.0 SIZE 1000"},
 		},
 		{
 			name: "no lines",
@@ -242,10 +242,112 @@ func TestReplyText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.reply.Text(); got != tt.want {
-				t.Errorf("Text() = %q, want %q", got, tt.want)
+			if got := tt.reply.Text; got != tt.want {
+				t.Errorf("Text = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestReplyLines(t *testing.T) {
+	tests := []struct {
+		name  string
+		reply Reply
+		want  []string
+	}{
+		{name: "one line", reply: Reply{Code: 250, Text: "2.0.0 ok"}, want: []string{"2.0.0 ok"}},
+		{name: "empty text is one empty line", reply: Reply{Code: 250}, want: []string{""}},
+		{name: "bare code from New", reply: New(250, ""), want: []string{""}},
+		{name: "no lines given to New", reply: New(221), want: []string{""}},
+		{
+			name:  "several lines",
+			reply: Reply{Code: 250, Text: "mx.example.org\nPIPELINING\nSIZE 1000"},
+			want:  []string{"mx.example.org", "PIPELINING", "SIZE 1000"},
+		},
+		{
+			name:  "several lines from New",
+			reply: New(250, "mx.example.org", "PIPELINING", "SIZE 1000"),
+			want:  []string{"mx.example.org", "PIPELINING", "SIZE 1000"},
+		},
+		{name: "empty middle line", reply: Reply{Code: 250, Text: "a\n\nb"}, want: []string{"a", "", "b"}},
+		{name: "empty first and last lines", reply: Reply{Code: 250, Text: "\nPIPELINING\n"}, want: []string{"", "PIPELINING", ""}},
+		{name: "only empty lines", reply: Reply{Code: 250, Text: "\n\n"}, want: []string{"", "", ""}},
+		{name: "CR and other controls stay in the line", reply: Reply{Code: 250, Text: "a\rb\n\x00\t"}, want: []string{"a\rb", "\x00\t"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.reply.Lines()); diff != "" {
+				t.Errorf("Lines() mismatch (-want +got):\n%s", diff)
+			}
+			var all []string
+			for line := range tt.reply.AllLines() {
+				all = append(all, line)
+			}
+			if diff := cmp.Diff(tt.want, all); diff != "" {
+				t.Errorf("AllLines() mismatch (-want +got):\n%s", diff)
+			}
+			// Stopping early is allowed.
+			n := 0
+			for range tt.reply.AllLines() {
+				n++
+				break
+			}
+			if n != 1 {
+				t.Errorf("AllLines() with break yielded %d lines, want 1", n)
+			}
+			if got := tt.reply.LineCount(); got != len(tt.want) {
+				t.Errorf("LineCount() = %d, want %d", got, len(tt.want))
+			}
+			// Lines returns a fresh slice: changing it changes neither the
+			// reply nor the next call's result.
+			text := tt.reply.Text
+			lines := tt.reply.Lines()
+			lines[0] = "CHANGED"
+			_ = append(lines[:1], "APPENDED", "APPENDED")
+			if tt.reply.Text != text {
+				t.Errorf("Text = %q after changing Lines(), want %q", tt.reply.Text, text)
+			}
+			if diff := cmp.Diff(tt.want, tt.reply.Lines()); diff != "" {
+				t.Errorf("Lines() after changing an earlier result mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestReplyComparable checks that Replies built the same way are == equal,
+// and that a difference in any field makes them unequal.
+func TestReplyComparable(t *testing.T) {
+	// Built at run time, so that the two texts are distinct strings.
+	lines := func() []string {
+		return []string{"5.1.1 <bob@example.org>:", strings.Repeat("x", 3), "5.1.1 no such user"}
+	}
+	a, b := New(550, lines()...), New(550, lines()...)
+	if a != b {
+		t.Errorf("New(550, %q) twice: %#v != %#v", lines(), a, b)
+	}
+	lit := Reply{Code: 550, Enhanced: EnhancedCode{5, 1, 1}, Text: "5.1.1 <bob@example.org>:\nxxx\n5.1.1 no such user"}
+	if a != lit {
+		t.Errorf("New(550, %q) = %#v, want == %#v", lines(), a, lit)
+	}
+	// As keys of a map.
+	seen := map[Reply]int{a: 1}
+	seen[b]++
+	if len(seen) != 1 || seen[lit] != 2 {
+		t.Errorf("map keyed by equal replies = %v, want one entry counted twice", seen)
+	}
+	if New(250, "") != (Reply{Code: 250}) || New(250) != (Reply{Code: 250}) {
+		t.Errorf("New(250, \"\") = %#v, New(250) = %#v; want both == Reply{Code: 250}", New(250, ""), New(250))
+	}
+	for _, other := range []Reply{
+		{Code: 551, Enhanced: lit.Enhanced, Text: lit.Text},
+		{Code: lit.Code, Enhanced: EnhancedCode{5, 1, 2}, Text: lit.Text},
+		{Code: lit.Code, Text: lit.Text},
+		{Code: lit.Code, Enhanced: lit.Enhanced, Text: lit.Text + "\n"},
+		{Code: lit.Code, Enhanced: lit.Enhanced, Text: strings.ReplaceAll(lit.Text, "\n", " ")},
+	} {
+		if a == other {
+			t.Errorf("%#v == %#v, want unequal", a, other)
+		}
 	}
 }
 
@@ -312,7 +414,7 @@ func TestReplyMessage(t *testing.T) {
 		},
 		{
 			name:  "tab after code is not stripped",
-			reply: Reply{Code: 550, Enhanced: EnhancedCode{5, 1, 1}, Lines: []string{"5.1.1 a", "5.1.1\tb"}},
+			reply: Reply{Code: 550, Enhanced: EnhancedCode{5, 1, 1}, Text: "5.1.1 a\n5.1.1\tb"},
 			want:  "a\n5.1.1\tb",
 		},
 	}
@@ -349,11 +451,15 @@ func TestReplyString(t *testing.T) {
 			reply: New(250, "", "PIPELINING"),
 			want:  "250  | PIPELINING",
 		},
-		{name: "CR LF escaped", reply: New(550, "no\r\n250 ok"), want: `550 no\r\n250 ok`},
+		{name: "CR escaped", reply: New(550, "no\r250 ok"), want: `550 no\r250 ok`},
+		// A line cannot hold an LF: one passed to New ends the line, as on
+		// the wire, and String still returns one line.
+		{name: "CR LF given to New splits the line", reply: New(550, "no\r\n250 ok"), want: `550 no\r | 250 ok`},
 		{name: "NUL escaped", reply: New(550, "a\x00b"), want: `550 a\x00b`},
 		{name: "DEL escaped", reply: New(550, "a\x7fb"), want: `550 a\x7fb`},
 		{name: "tab and ESC escaped", reply: New(550, "a\tb\x1b[31m"), want: `550 a\tb\x1b[31m`},
-		{name: "control in later line", reply: New(250, "ok", "x\ny"), want: `250 ok | x\ny`},
+		{name: "control in later line", reply: New(250, "ok", "x\ry"), want: `250 ok | x\ry`},
+		{name: "LF given to New splits the line", reply: New(250, "ok", "x\ny"), want: `250 ok | x | y`},
 		{name: "UTF-8 kept", reply: New(250, "grüße"), want: "250 grüße"},
 	}
 	for _, tt := range tests {
@@ -562,9 +668,16 @@ func TestErrorMessage(t *testing.T) {
 			contains: []string{"501", "5.5.4", "bad", "MAIL FROM:<a>"},
 		},
 		{
-			name:     "reply with LF inside a line",
-			err:      &Error{Reply: New(554, "5.0.0 no\n250 ok"), Command: "DATA"},
-			want:     `response: 554 5.0.0 no\n250 ok (reply to DATA)`,
+			name:     "reply with CR inside a line",
+			err:      &Error{Reply: New(554, "5.0.0 no\r250 ok"), Command: "DATA"},
+			want:     `response: 554 5.0.0 no\r250 ok (reply to DATA)`,
+			contains: []string{"554", "5.0.0", "DATA"},
+		},
+		{
+			// A line cannot hold an LF: one passed to New ends the line.
+			name:     "reply with CR LF given to New",
+			err:      &Error{Reply: New(554, "5.0.0 no\r\n250 ok"), Command: "DATA"},
+			want:     `response: 554 5.0.0 no\r | 250 ok (reply to DATA)`,
 			contains: []string{"554", "5.0.0", "DATA"},
 		},
 	}

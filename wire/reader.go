@@ -2,8 +2,10 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/smtpkit/smtpkit/response"
 )
@@ -41,7 +43,6 @@ type Reader struct {
 	maxLines int
 	maxBytes int
 	text     []byte // the current reply's text, reused
-	ends     []int  // where each line's text ends in text, reused
 	long     []byte // a line longer than br's buffer, reused
 }
 
@@ -86,14 +87,123 @@ func (r *Reader) Buffered() int { return r.br.Buffered() }
 // reset) are returned as they are. After an error the stream position is
 // undefined: the caller should close the connection.
 //
-// The returned Reply's lines share one string allocation.
+// A reply costs one allocation: its text.
 func (r *Reader) ReadReply() (response.Reply, error) {
+	if r.br.Buffered() == 0 {
+		// One read: what the server has sent so far.
+		if _, err := r.br.Peek(1); err != nil {
+			return response.Reply{}, r.readError(err, nil, true)
+		}
+	}
+	if reply, ok, err := r.readBuffered(); ok || err != nil {
+		return reply, err
+	}
+	return r.readReply()
+}
+
+// readBuffered is ReadReply's fast path, for a reply that fits in the read
+// buffer (nearly every reply): it parses the lines in place, waiting for the
+// rest of a reply that is still arriving, and copies the text out once. A
+// reply that needs more room or lines than it has (a long line, a large
+// reply) it leaves untouched for readReply (ok false). Its errors are the
+// ones readReply would return.
+func (r *Reader) readBuffered() (reply response.Reply, ok bool, err error) {
+	buf, _ := r.br.Peek(r.br.Buffered())
+	buf = buf[:min(len(buf), r.maxBytes)]
+	maxLine := r.maxLine
+	// Where each line's text starts and ends in buf.
+	var offsets [maxBufferedLines][2]int32
+	lineLimit := min(len(offsets), r.maxLines)
+	n, textLen := 0, 0
+	code := -1
+	var first [3]byte // the first line's code, which every line must repeat
+	for pos := 0; ; {
+		k := bytes.IndexByte(buf[pos:], '\n')
+		if k < 0 {
+			if len(buf) < r.maxBytes && len(buf)-pos < maxLine && len(buf) < r.br.Size() {
+				// The reply is still arriving and fits in the buffer: wait
+				// for more of it here rather than start over line by line.
+				// The offsets stay valid: they count from the read
+				// position, which Peek does not move.
+				if buf, err = r.peekMore(); err != nil {
+					return response.Reply{}, false, err
+				}
+				continue
+			}
+			return response.Reply{}, false, nil
+		}
+		if k >= maxLine || n >= lineLimit {
+			return response.Reply{}, false, nil
+		}
+		body := trimEOL(buf[pos : pos+k+1])
+		// The common shapes are checked inline; anything else goes through
+		// parseLine, which has the whole grammar and builds the errors.
+		more := false
+		if len(body) >= 3 && (len(body) == 3 || body[3] == ' ' || body[3] == '-') &&
+			(n > 0 && [3]byte(body) == first || n == 0 && validCode(body)) {
+			more = len(body) > 3 && body[3] == '-'
+			if n == 0 {
+				first = [3]byte(body)
+			}
+		} else if _, more, err = parseLine(body, code); err != nil {
+			return response.Reply{}, false, err
+		}
+		if n == 0 {
+			code = int(body[0]-'0')*100 + int(body[1]-'0')*10 + int(body[2]-'0')
+		}
+		start := pos + min(4, len(body))
+		end := pos + len(body)
+		offsets[n] = [2]int32{int32(start), int32(end)}
+		textLen += end - start + 1
+		n++
+		pos += k + 1
+		if !more {
+			r.br.Discard(pos)
+			if n == 1 {
+				return makeReply(code, string(buf[start:end]), end-start), true, nil
+			}
+			// One allocation, of exactly the text's size.
+			var text strings.Builder
+			text.Grow(textLen - 1)
+			text.Write(buf[offsets[0][0]:offsets[0][1]])
+			for _, o := range offsets[1:n] {
+				text.WriteByte('\n')
+				text.Write(buf[o[0]:o[1]])
+			}
+			return makeReply(code, text.String(), int(offsets[0][1]-offsets[0][0])), true, nil
+		}
+	}
+}
+
+// validCode reports whether line starts with a reply code parseCode accepts.
+func validCode(line []byte) bool {
+	return line[0]-'2' <= 3 && line[1]-'0' <= 9 && line[2]-'0' <= 9
+}
+
+// peekMore blocks until at least one more byte than is buffered has arrived
+// and returns everything buffered, up to the reply size limit. The end of the
+// stream there is the end of the stream inside a reply.
+func (r *Reader) peekMore() ([]byte, error) {
+	partial := r.br.Buffered()
+	if _, err := r.br.Peek(partial + 1); err != nil {
+		if err == io.EOF {
+			buf, _ := r.br.Peek(partial)
+			return nil, protocolError(io.ErrUnexpectedEOF, buf[bytes.LastIndexByte(buf, '\n')+1:], 0)
+		}
+		return nil, err
+	}
+	buf, _ := r.br.Peek(r.br.Buffered())
+	return buf[:min(len(buf), r.maxBytes)], nil
+}
+
+// readReply reads a reply line by line, copying each line's text out of the
+// read buffer, so that it works for a reply of any size the limits allow.
+func (r *Reader) readReply() (response.Reply, error) {
 	r.text = r.text[:0]
-	r.ends = r.ends[:0]
-	var code int
-	total := 0
+	code := -1
+	lines, total := 0, 0
 	for {
-		line, err := r.readLine(len(r.ends) == 0)
+		line, err := r.readLine(lines == 0)
 		if err != nil {
 			return response.Reply{}, err
 		}
@@ -101,54 +211,67 @@ func (r *Reader) ReadReply() (response.Reply, error) {
 		if total > r.maxBytes {
 			return response.Reply{}, protocolError(ErrReplyTooLarge, nil, int64(r.maxBytes))
 		}
-		if len(r.ends) == r.maxLines {
+		if lines == r.maxLines {
 			return response.Reply{}, protocolError(ErrTooManyLines, line, int64(r.maxLines))
 		}
 		body := trimEOL(line)
-		lineCode, err := parseCode(body)
+		var more bool
+		code, more, err = parseLine(body, code)
 		if err != nil {
 			return response.Reply{}, err
 		}
-		if len(r.ends) == 0 {
-			code = lineCode
-		} else if lineCode != code {
-			return response.Reply{}, protocolError(ErrMixedCodes, body, 0)
+		if lines > 0 {
+			r.text = append(r.text, '\n')
 		}
-		more := false
-		if len(body) > 3 {
-			switch body[3] {
-			case '-':
-				more = true
-			case ' ':
-			default:
-				return response.Reply{}, protocolError(ErrMalformedReply, body, 0)
-			}
-			r.text = append(r.text, body[4:]...)
-		}
-		r.ends = append(r.ends, len(r.text))
+		r.text = append(r.text, body[min(4, len(body)):]...)
+		lines++
 		if !more {
-			break
+			return makeReply(code, string(r.text), bytes.IndexByte(r.text, '\n')), nil
 		}
 	}
-	return r.build(response.Code(code)), nil
 }
 
-// build makes the Reply out of r.text and r.ends with two allocations: the
-// text and the slice of lines.
-func (r *Reader) build(code response.Code) response.Reply {
-	all := string(r.text)
-	lines := make([]string, len(r.ends))
-	start := 0
-	for i, end := range r.ends {
-		lines[i] = all[start:end]
-		start = end
+// parseLine checks one reply line (without its line ending): its code, which
+// must equal code unless code is -1 (the first line), and the separator
+// after it. more says whether the reply goes on.
+func parseLine(body []byte, code int) (lineCode int, more bool, err error) {
+	lineCode, err = parseCode(body)
+	if err != nil {
+		return 0, false, err
+	}
+	if code >= 0 && lineCode != code {
+		return 0, false, protocolError(ErrMixedCodes, body, 0)
+	}
+	if len(body) > 3 {
+		switch body[3] {
+		case '-':
+			more = true
+		case ' ':
+		default:
+			return 0, false, protocolError(ErrMalformedReply, body, 0)
+		}
+	}
+	return lineCode, more, nil
+}
+
+// makeReply returns the Reply with the given code and text, its enhanced
+// code parsed from the first line, which is firstLen octets long (or the
+// whole text when firstLen is negative).
+func makeReply(code int, text string, firstLen int) response.Reply {
+	first := text
+	if firstLen >= 0 {
+		first = text[:firstLen]
 	}
 	return response.Reply{
-		Code:     code,
-		Enhanced: response.EnhancedCodeOf(response.Code(code), lines[0]),
-		Lines:    lines,
+		Code:     response.Code(code),
+		Enhanced: response.EnhancedCodeOf(response.Code(code), first),
+		Text:     text,
 	}
 }
+
+// maxBufferedLines is the most lines a reply can have to take the fast path;
+// an EHLO reply has a dozen or two.
+const maxBufferedLines = 32
 
 // readLine returns the next line with its line ending, at most r.maxLine
 // octets. The slice is valid until the next read. first says whether the line

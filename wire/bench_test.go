@@ -1,0 +1,245 @@
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"net/textproto"
+	"sync"
+	"testing"
+)
+
+// The DATA-path and reply-reading benchmarks, each beside the standard
+// library's net/textproto doing the same work, so that a ratio comes from one
+// run on one machine:
+//
+//	go test -run=NONE -bench=. -benchmem -count=6 ./wire | tee new.txt
+//	benchstat -col /impl new.txt
+
+const (
+	benchBodySize  = 64 << 20
+	benchChunkSize = 32 << 10 // what io.Copy hands a writer
+	benchBufSize   = 64 << 10
+)
+
+var (
+	benchBodyOnce sync.Once
+	benchBodyCRLF []byte
+	benchBodyLF   []byte
+)
+
+// realisticBody returns about size bytes of 76-column printable text, one
+// line in a hundred starting with '.', lines ending in eol.
+func realisticBody(size int, eol string) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789      ,;:-=()"
+	body := make([]byte, 0, size+100)
+	line := make([]byte, 76)
+	for len(body) < size {
+		for i := range line {
+			line[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		if rng.IntN(100) == 0 {
+			line[0] = '.'
+		}
+		body = append(body, line...)
+		body = append(body, eol...)
+	}
+	return body
+}
+
+func benchBodies() ([]byte, []byte) {
+	benchBodyOnce.Do(func() {
+		benchBodyCRLF = realisticBody(benchBodySize, "\r\n")
+		benchBodyLF = realisticBody(benchBodySize, "\n")
+	})
+	return benchBodyCRLF, benchBodyLF
+}
+
+// writeChunks writes body to w in io.Copy-sized pieces.
+func writeChunks(b *testing.B, w io.Writer, body []byte) {
+	for p := body; len(p) > 0; {
+		n := min(len(p), benchChunkSize)
+		if _, err := w.Write(p[:n]); err != nil {
+			b.Fatal(err)
+		}
+		p = p[n:]
+	}
+}
+
+func BenchmarkDotWriter(b *testing.B) {
+	crlf, lf := benchBodies()
+	for _, body := range []struct {
+		name string
+		data []byte
+	}{{"crlf", crlf}, {"lf", lf}} {
+		b.Run("body="+body.name+"/impl=smtpkit", func(b *testing.B) {
+			bw := bufio.NewWriterSize(io.Discard, benchBufSize)
+			d := NewDotWriter(bw)
+			b.SetBytes(int64(len(body.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				d.Reset(bw)
+				writeChunks(b, d, body.data)
+				if err := d.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("body="+body.name+"/impl=smtpkit-wire.Writer", func(b *testing.B) {
+			ww := NewWriter(io.Discard)
+			d := NewDotWriter(ww)
+			b.SetBytes(int64(len(body.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				d.Reset(ww)
+				writeChunks(b, d, body.data)
+				if err := d.Close(); err != nil {
+					b.Fatal(err)
+				}
+				if err := ww.Flush(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("body="+body.name+"/impl=textproto", func(b *testing.B) {
+			tw := textproto.NewWriter(bufio.NewWriterSize(io.Discard, benchBufSize))
+			b.SetBytes(int64(len(body.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				d := tw.DotWriter()
+				writeChunks(b, d, body.data)
+				if err := d.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	// The ceiling: moving the same bytes without looking at them.
+	b.Run("body=crlf/impl=copy", func(b *testing.B) {
+		dst := make([]byte, len(crlf))
+		b.SetBytes(int64(len(crlf)))
+		b.ReportAllocs()
+		for b.Loop() {
+			copy(dst, crlf)
+		}
+	})
+}
+
+func BenchmarkDotReader(b *testing.B) {
+	crlf, _ := benchBodies()
+	var enc bytes.Buffer
+	d := NewDotWriter(&enc)
+	d.Write(crlf)
+	d.Close()
+	encoded := enc.Bytes()
+	buf := make([]byte, benchChunkSize)
+	b.Run("impl=smtpkit", func(b *testing.B) {
+		src := bytes.NewReader(encoded)
+		br := bufio.NewReaderSize(src, benchBufSize)
+		b.SetBytes(int64(len(crlf)))
+		b.ReportAllocs()
+		for b.Loop() {
+			src.Reset(encoded)
+			br.Reset(src)
+			r := NewDotReader(br)
+			if n, err := io.CopyBuffer(io.Discard, onlyReader{r}, buf); err != nil || n != int64(len(crlf)) {
+				b.Fatal(n, err)
+			}
+		}
+	})
+	b.Run("impl=textproto", func(b *testing.B) {
+		src := bytes.NewReader(encoded)
+		br := bufio.NewReaderSize(src, benchBufSize)
+		b.SetBytes(int64(len(crlf)))
+		b.ReportAllocs()
+		for b.Loop() {
+			src.Reset(encoded)
+			br.Reset(src)
+			// textproto's DotReader turns CRLF into LF, so it returns one
+			// byte less a line.
+			r := textproto.NewReader(br).DotReader()
+			if n, err := io.CopyBuffer(io.Discard, onlyReader{r}, buf); err != nil || n != int64(len(crlf)-bytes.Count(crlf, []byte("\r\n"))) {
+				b.Fatal(n, err)
+			}
+		}
+	})
+}
+
+// onlyReader hides WriterTo so that io.CopyBuffer uses the buffer it is given.
+type onlyReader struct{ io.Reader }
+
+func BenchmarkBDATWriter(b *testing.B) {
+	crlf, _ := benchBodies()
+	bw := bufio.NewWriterSize(io.Discard, benchBufSize)
+	w := NewBDATWriter(bw, 0)
+	b.SetBytes(int64(len(crlf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w.Reset(bw, 0)
+		writeChunks(b, w, crlf)
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+const (
+	ehloReply = "250-mx.example.org Hello client.example.org [127.0.0.1]\r\n" +
+		"250-PIPELINING\r\n" +
+		"250-SIZE 10240000\r\n" +
+		"250-VRFY\r\n" +
+		"250-ETRN\r\n" +
+		"250-STARTTLS\r\n" +
+		"250-AUTH PLAIN LOGIN\r\n" +
+		"250-ENHANCEDSTATUSCODES\r\n" +
+		"250-8BITMIME\r\n" +
+		"250 CHUNKING\r\n"
+	okReply = "250 2.1.0 Ok\r\n"
+)
+
+// repeatReader returns its bytes over and over, forever: a server that never
+// stops replying, with no set-up cost inside the benchmark loop.
+type repeatReader struct {
+	data []byte
+	off  int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m := copy(p[n:], r.data[r.off:])
+		n += m
+		r.off = (r.off + m) % len(r.data)
+	}
+	return n, nil
+}
+
+func BenchmarkReadReply(b *testing.B) {
+	for _, tc := range []struct{ name, reply string }{
+		{"ehlo10", ehloReply},
+		{"line1", okReply},
+	} {
+		b.Run("reply="+tc.name+"/impl=smtpkit", func(b *testing.B) {
+			r := NewReader(bufio.NewReaderSize(&repeatReader{data: []byte(tc.reply)}, readBufferSize))
+			b.SetBytes(int64(len(tc.reply)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.ReadReply(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("reply="+tc.name+"/impl=textproto", func(b *testing.B) {
+			r := textproto.NewReader(bufio.NewReaderSize(&repeatReader{data: []byte(tc.reply)}, readBufferSize))
+			b.SetBytes(int64(len(tc.reply)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := r.ReadResponse(0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
