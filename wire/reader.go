@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"strings"
 
 	"github.com/smtpkit/smtpkit/response"
 )
@@ -111,10 +110,9 @@ func (r *Reader) readBuffered() (reply response.Reply, ok bool, err error) {
 	buf, _ := r.br.Peek(r.br.Buffered())
 	buf = buf[:min(len(buf), r.maxBytes)]
 	maxLine := r.maxLine
-	// Where each line's text starts and ends in buf.
-	var offsets [maxBufferedLines][2]int32
-	lineLimit := min(len(offsets), r.maxLines)
-	n, textLen := 0, 0
+	text := r.text[:0] // the lines' text, joined with LF
+	firstLen := 0
+	n := 0
 	code := -1
 	var first [3]byte // the first line's code, which every line must repeat
 	for pos := 0; ; {
@@ -123,8 +121,8 @@ func (r *Reader) readBuffered() (reply response.Reply, ok bool, err error) {
 			if len(buf) < r.maxBytes && len(buf)-pos < maxLine && len(buf) < r.br.Size() {
 				// The reply is still arriving and fits in the buffer: wait
 				// for more of it here rather than start over line by line.
-				// The offsets stay valid: they count from the read
-				// position, which Peek does not move.
+				// pos stays valid: it counts from the read position, which
+				// Peek does not move.
 				if buf, err = r.peekMore(); err != nil {
 					return response.Reply{}, false, err
 				}
@@ -132,7 +130,7 @@ func (r *Reader) readBuffered() (reply response.Reply, ok bool, err error) {
 			}
 			return response.Reply{}, false, nil
 		}
-		if k >= maxLine || n >= lineLimit {
+		if k >= maxLine || n >= r.maxLines {
 			return response.Reply{}, false, nil
 		}
 		body := trimEOL(buf[pos : pos+k+1])
@@ -142,35 +140,24 @@ func (r *Reader) readBuffered() (reply response.Reply, ok bool, err error) {
 		if len(body) >= 3 && (len(body) == 3 || body[3] == ' ' || body[3] == '-') &&
 			(n > 0 && [3]byte(body) == first || n == 0 && validCode(body)) {
 			more = len(body) > 3 && body[3] == '-'
-			if n == 0 {
-				first = [3]byte(body)
-			}
 		} else if _, more, err = parseLine(body, code); err != nil {
 			return response.Reply{}, false, err
 		}
 		if n == 0 {
+			first = [3]byte(body)
 			code = int(body[0]-'0')*100 + int(body[1]-'0')*10 + int(body[2]-'0')
+			text = append(text, body[min(4, len(body)):]...)
+			firstLen = len(text)
+		} else {
+			text = append(text, '\n')
+			text = append(text, body[min(4, len(body)):]...)
 		}
-		start := pos + min(4, len(body))
-		end := pos + len(body)
-		offsets[n] = [2]int32{int32(start), int32(end)}
-		textLen += end - start + 1
 		n++
 		pos += k + 1
 		if !more {
+			r.text = text
 			r.br.Discard(pos)
-			if n == 1 {
-				return makeReply(code, string(buf[start:end]), end-start), true, nil
-			}
-			// One allocation, of exactly the text's size.
-			var text strings.Builder
-			text.Grow(textLen - 1)
-			text.Write(buf[offsets[0][0]:offsets[0][1]])
-			for _, o := range offsets[1:n] {
-				text.WriteByte('\n')
-				text.Write(buf[o[0]:o[1]])
-			}
-			return makeReply(code, text.String(), int(offsets[0][1]-offsets[0][0])), true, nil
+			return makeReply(code, string(text), firstLen), true, nil
 		}
 	}
 }
@@ -268,10 +255,6 @@ func makeReply(code int, text string, firstLen int) response.Reply {
 		Text:     text,
 	}
 }
-
-// maxBufferedLines is the most lines a reply can have to take the fast path;
-// an EHLO reply has a dozen or two.
-const maxBufferedLines = 32
 
 // readLine returns the next line with its line ending, at most r.maxLine
 // octets. The slice is valid until the next read. first says whether the line
