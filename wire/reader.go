@@ -144,8 +144,12 @@ func (r *Reader) readBuffered() (reply response.Reply, ok bool, err error) {
 			return response.Reply{}, false, err
 		}
 		if n == 0 {
-			first = [3]byte(body)
 			code = int(body[0]-'0')*100 + int(body[1]-'0')*10 + int(body[2]-'0')
+			if !more { // a one-line reply, the most common kind
+				r.br.Discard(pos + k + 1)
+				return makeReply(code, string(body[min(4, len(body)):]), -1), true, nil
+			}
+			first = [3]byte(body)
 			text = append(text, body[min(4, len(body)):]...)
 			firstLen = len(text)
 		} else {
