@@ -74,44 +74,59 @@ func BenchmarkDotWriter(b *testing.B) {
 		name string
 		data []byte
 	}{{"crlf", crlf}, {"lf", lf}} {
-		b.Run("body="+body.name+"/impl=smtpkit", func(b *testing.B) {
-			bw := bufio.NewWriterSize(io.Discard, benchBufSize)
-			d := NewDotWriter(bw)
-			b.SetBytes(int64(len(body.data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				d.Reset(bw)
-				writeChunks(b, d, body.data)
-				if err := d.Close(); err != nil {
-					b.Fatal(err)
+		// Every implementation must put out exactly what the encoder does
+		// once here, checked after every run.
+		var encoded countingWriter
+		enc := NewDotWriter(&encoded)
+		enc.Write(body.data)
+		enc.Close()
+		want := encoded.n
+
+		// smtpkit's encoder into the two buffers a session would give it.
+		for _, sink := range []struct {
+			name string
+			new  func(io.Writer) (io.Writer, func() error)
+		}{
+			{"smtpkit", func(w io.Writer) (io.Writer, func() error) {
+				bw := bufio.NewWriterSize(w, benchBufSize)
+				return bw, bw.Flush
+			}},
+			{"smtpkit-wire.Writer", func(w io.Writer) (io.Writer, func() error) {
+				ww := NewWriter(w)
+				return ww, ww.Flush
+			}},
+		} {
+			b.Run("body="+body.name+"/impl="+sink.name, func(b *testing.B) {
+				var out countingWriter
+				w, flush := sink.new(&out)
+				d := NewDotWriter(w)
+				b.SetBytes(int64(len(body.data)))
+				b.ReportAllocs()
+				for b.Loop() {
+					out.n = 0
+					d.Reset(w)
+					writeChunks(b, d, body.data)
+					if err := d.Close(); err != nil {
+						b.Fatal(err)
+					}
+					if err := flush(); err != nil || out.n != want {
+						b.Fatalf("wrote %d bytes, want %d (flush: %v)", out.n, want, err)
+					}
 				}
-			}
-		})
-		b.Run("body="+body.name+"/impl=smtpkit-wire.Writer", func(b *testing.B) {
-			ww := NewWriter(io.Discard)
-			d := NewDotWriter(ww)
-			b.SetBytes(int64(len(body.data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				d.Reset(ww)
-				writeChunks(b, d, body.data)
-				if err := d.Close(); err != nil {
-					b.Fatal(err)
-				}
-				if err := ww.Flush(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+			})
+		}
 		b.Run("body="+body.name+"/impl=textproto", func(b *testing.B) {
-			tw := textproto.NewWriter(bufio.NewWriterSize(io.Discard, benchBufSize))
+			var out countingWriter
+			bw := bufio.NewWriterSize(&out, benchBufSize)
+			tw := textproto.NewWriter(bw)
 			b.SetBytes(int64(len(body.data)))
 			b.ReportAllocs()
 			for b.Loop() {
+				out.n = 0
 				d := tw.DotWriter()
 				writeChunks(b, d, body.data)
-				if err := d.Close(); err != nil {
-					b.Fatal(err)
+				if err := d.Close(); err != nil || out.n+int64(bw.Buffered()) != want {
+					b.Fatalf("wrote %d bytes, want %d (close: %v)", out.n+int64(bw.Buffered()), want, err)
 				}
 			}
 		})
@@ -165,6 +180,15 @@ func BenchmarkDotReader(b *testing.B) {
 			}
 		}
 	})
+}
+
+// countingWriter discards what it is given and counts it, so that a
+// benchmark can check that all of the output was produced.
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
 }
 
 // onlyReader hides WriterTo so that io.CopyBuffer uses the buffer it is given.

@@ -98,57 +98,54 @@ func (w *Writer) Flush() error {
 func (w *Writer) Buffered() int { return len(w.buf) }
 
 // Write buffers message data (no line checks: that is the encoders' job),
-// writing out what is buffered once DataFlushSize is reached. A large p with
-// nothing buffered before it goes straight to the underlying writer.
+// writing out what is buffered whenever DataFlushSize would be passed. A p of
+// DataFlushSize or more goes straight to the underlying writer, after what
+// was buffered before it.
 func (w *Writer) Write(p []byte) (int, error) {
-	if w.err != nil {
-		return 0, w.err
-	}
-	if len(w.buf)+len(p) <= DataFlushSize {
-		w.buf = append(w.buf, p...)
-		return len(p), nil
+	if len(p) < DataFlushSize || w.err != nil {
+		return bufferData(w, p)
 	}
 	if err := w.Flush(); err != nil {
 		return 0, err
 	}
-	if len(p) >= DataFlushSize {
-		n, err := w.w.Write(p)
-		if err == nil && n < len(p) {
-			err = io.ErrShortWrite
-		}
-		if err != nil {
-			w.err = err
-		}
-		return n, err
+	n, err := w.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
 	}
-	w.buf = append(w.buf, p...)
-	return len(p), nil
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // WriteString is Write for a string.
 func (w *Writer) WriteString(s string) (int, error) {
+	total := len(s)
+	for len(s) > DataFlushSize {
+		if _, err := bufferData(w, s[:DataFlushSize]); err != nil {
+			return total - len(s), err
+		}
+		s = s[DataFlushSize:]
+	}
+	if _, err := bufferData(w, s); err != nil {
+		return total - len(s), err
+	}
+	return total, nil
+}
+
+// bufferData appends p to the buffer, first writing out what is buffered
+// when p would take it past DataFlushSize.
+func bufferData[T string | []byte](w *Writer, p T) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if len(w.buf)+len(s) <= DataFlushSize {
-		w.buf = append(w.buf, s...)
-		return len(s), nil
-	}
-	if err := w.Flush(); err != nil {
-		return 0, err
-	}
-	if len(s) >= DataFlushSize {
-		n, err := io.WriteString(w.w, s)
-		if err == nil && n < len(s) {
-			err = io.ErrShortWrite
+	if len(w.buf)+len(p) > DataFlushSize {
+		if err := w.Flush(); err != nil {
+			return 0, err
 		}
-		if err != nil {
-			w.err = err
-		}
-		return n, err
 	}
-	w.buf = append(w.buf, s...)
-	return len(s), nil
+	w.buf = append(w.buf, p...)
+	return len(p), nil
 }
 
 // WriteByte buffers one byte of message data.
