@@ -2,9 +2,9 @@ module github.com/smtpkit/smtpkit
 
 go 1.26.0
 
-require github.com/google/go-cmp v0.7.0
-
 require (
-	golang.org/x/net v0.62.0 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
+	github.com/google/go-cmp v0.7.0
+	pgregory.net/rapid v1.3.0
 )
+
+require golang.org/x/net v0.62.0 // indirect
