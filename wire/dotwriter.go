@@ -118,11 +118,20 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 			}
 			state = atLineStart
 		default: // inLine
-			if nextCR < i {
-				nextCR = indexFrom(p, i, '\r')
-			}
-			if nextLF < i {
-				nextLF = indexFrom(p, i, '\n')
+			// The common case, in a tight loop: the line ends in CRLF and
+			// the next one does not start with '.', so nothing changes.
+			for {
+				if nextCR < i {
+					nextCR = indexFrom(p, i, '\r')
+				}
+				if nextLF < i {
+					nextLF = indexFrom(p, i, '\n')
+				}
+				if next := nextLF + 1; nextLF == nextCR+1 && next < len(p) && p[next] != '.' {
+					i = next
+					continue
+				}
+				break
 			}
 			if nextLF < nextCR {
 				// A bare LF: put a CR before it. The LF itself starts the
