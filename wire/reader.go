@@ -144,7 +144,7 @@ func (r *Reader) readBuffered() (reply response.Reply, ok bool, err error) {
 			return response.Reply{}, false, err
 		}
 		if n == 0 {
-			code = int(body[0]-'0')*100 + int(body[1]-'0')*10 + int(body[2]-'0')
+			code = codeValue(body)
 			if !more { // a one-line reply, the most common kind
 				r.br.Discard(pos + k + 1)
 				return makeReply(code, string(body[min(4, len(body)):]), -1), true, nil
@@ -166,7 +166,8 @@ func (r *Reader) readBuffered() (reply response.Reply, ok bool, err error) {
 	}
 }
 
-// validCode reports whether line starts with a reply code parseCode accepts.
+// validCode reports whether line, at least three octets long, starts with a
+// reply code: three digits, the first from 2 to 5 (RFC 5321 §4.2).
 func validCode(line []byte) bool {
 	return line[0]-'2' <= 3 && line[1]-'0' <= 9 && line[2]-'0' <= 9
 }
@@ -330,12 +331,13 @@ func parseCode(line []byte) (int, error) {
 	if len(line) < 3 {
 		return 0, protocolError(ErrMalformedReply, line, 0)
 	}
-	d0, d1, d2 := line[0]-'0', line[1]-'0', line[2]-'0'
-	if d0 > 9 || d1 > 9 || d2 > 9 {
+	if !validCode(line) {
 		return 0, protocolError(ErrBadReplyCode, line, 0)
 	}
-	if d0 < 2 || d0 > 5 {
-		return 0, protocolError(ErrBadReplyCode, line, 0)
-	}
-	return int(d0)*100 + int(d1)*10 + int(d2), nil
+	return codeValue(line), nil
+}
+
+// codeValue is the value of the three digits validCode accepted.
+func codeValue(line []byte) int {
+	return int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
 }
