@@ -154,11 +154,15 @@ type BDATReader struct {
 // NewBDATReader returns a BDATReader on r, positioned at a BDAT command line.
 // As with [NewDotReader], pass the session's *bufio.Reader.
 func NewBDATReader(r io.Reader) *BDATReader {
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReader(r)
-	}
-	return &BDATReader{br: br, maxChunk: DefaultMaxChunkSize}
+	b := &BDATReader{maxChunk: DefaultMaxChunkSize}
+	b.Reset(r)
+	return b
+}
+
+// Reset makes the BDATReader read a new message from r, as NewBDATReader
+// does, keeping its chunk limit and its OnChunk function.
+func (b *BDATReader) Reset(r io.Reader) {
+	*b = BDATReader{br: bufferedReader(r), maxChunk: b.maxChunk, onChunk: b.onChunk}
 }
 
 // SetMaxChunkSize sets the largest chunk accepted (at least 1).

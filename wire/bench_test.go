@@ -246,7 +246,7 @@ func BenchmarkReadReply(b *testing.B) {
 		{"line1", okReply},
 	} {
 		b.Run("reply="+tc.name+"/impl=smtpkit", func(b *testing.B) {
-			r := NewReader(bufio.NewReaderSize(&repeatReader{data: []byte(tc.reply)}, readBufferSize))
+			r := NewReader(bufio.NewReader(&repeatReader{data: []byte(tc.reply)}))
 			b.SetBytes(int64(len(tc.reply)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -256,7 +256,7 @@ func BenchmarkReadReply(b *testing.B) {
 			}
 		})
 		b.Run("reply="+tc.name+"/impl=textproto", func(b *testing.B) {
-			r := textproto.NewReader(bufio.NewReaderSize(&repeatReader{data: []byte(tc.reply)}, readBufferSize))
+			r := textproto.NewReader(bufio.NewReader(&repeatReader{data: []byte(tc.reply)}))
 			b.SetBytes(int64(len(tc.reply)))
 			b.ReportAllocs()
 			for b.Loop() {

@@ -39,11 +39,26 @@ type DotReader struct {
 // session reads commands from: a DotReader reads ahead, and the bytes after
 // the end of the data stay in that buffer, for the next command.
 func NewDotReader(r io.Reader) *DotReader {
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReader(r)
+	d := &DotReader{maxLine: DefaultMaxDataLineLength}
+	d.Reset(r)
+	return d
+}
+
+// Reset makes the DotReader read a new message from r, as NewDotReader does,
+// keeping its line limit: a server reuses one for every message of a
+// connection.
+func (d *DotReader) Reset(r io.Reader) {
+	*d = DotReader{br: bufferedReader(r), maxLine: d.maxLine}
+}
+
+// bufferedReader returns r when it is a *bufio.Reader, so that what a
+// decoder reads ahead stays available to the caller, and a new one on r
+// otherwise.
+func bufferedReader(r io.Reader) *bufio.Reader {
+	if br, ok := r.(*bufio.Reader); ok {
+		return br
 	}
-	return &DotReader{br: br, maxLine: DefaultMaxDataLineLength}
+	return bufio.NewReader(r)
 }
 
 // SetMaxLineLength sets the longest data line accepted, CRLF included

@@ -19,8 +19,6 @@ const (
 	DefaultMaxReplyBytes = 64 << 10 // octets in one reply, line endings included
 )
 
-const readBufferSize = 4096
-
 // Reader reads SMTP replies (RFC 5321 §4.2) from a stream:
 //
 //	250-mx.example.org
@@ -49,12 +47,8 @@ type Reader struct {
 // *bufio.Reader it is used as is, so a caller that shares it with other
 // readers (for example a [DotReader] on the server side) loses no bytes.
 func NewReader(r io.Reader) *Reader {
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReaderSize(r, readBufferSize)
-	}
 	return &Reader{
-		br:       br,
+		br:       bufferedReader(r),
 		maxLine:  DefaultMaxLineLength,
 		maxLines: DefaultMaxReplyLines,
 		maxBytes: DefaultMaxReplyBytes,
