@@ -60,7 +60,7 @@ var codeNames = map[Code]string{
 	CodeStartMailInput:          "start mail input",
 	CodeServiceNotAvailable:     "service not available",
 	CodePasswordTransition:      "password transition needed",
-	CodeMailboxBusy:             "mailbox unavailable (transient)",
+	CodeMailboxBusy:             "mailbox busy or unavailable",
 	CodeLocalError:              "local error in processing",
 	CodeInsufficientStorage:     "insufficient system storage",
 	CodeTempAuthFailure:         "temporary authentication failure",

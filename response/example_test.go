@@ -36,7 +36,7 @@ func ExampleError() {
 	}
 	fmt.Println(err)
 	// Output:
-	// retry later: 450 (mailbox unavailable (transient)) 4.2.1
+	// retry later: 450 (mailbox busy or unavailable) 4.2.1
 	// deliver to bob: response: 450 4.2.1 mailbox busy, try later (reply to RCPT TO:<bob@example.org>)
 }
 

@@ -484,7 +484,7 @@ func TestCodeString(t *testing.T) {
 		{name: "ok", code: CodeOK, want: "250 (ok)"},
 		{name: "service ready", code: CodeServiceReady, want: "220 (service ready)"},
 		{name: "start mail input", code: CodeStartMailInput, want: "354 (start mail input)"},
-		{name: "transient mailbox", code: CodeMailboxBusy, want: "450 (mailbox unavailable (transient))"},
+		{name: "transient mailbox", code: CodeMailboxBusy, want: "450 (mailbox busy or unavailable)"},
 		{name: "mailbox unavailable", code: CodeMailboxUnavailable, want: "550 (mailbox unavailable)"},
 		{name: "null MX", code: CodeNoMailAtDomain, want: "556 (domain does not accept mail)"},
 		{name: "unknown 2yz", code: 299, want: "299"},
