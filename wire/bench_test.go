@@ -150,36 +150,31 @@ func BenchmarkDotReader(b *testing.B) {
 	d.Close()
 	encoded := enc.Bytes()
 	buf := make([]byte, benchChunkSize)
-	b.Run("impl=smtpkit", func(b *testing.B) {
-		src := bytes.NewReader(encoded)
-		br := bufio.NewReaderSize(src, benchBufSize)
-		b.SetBytes(int64(len(crlf)))
-		b.ReportAllocs()
-		for b.Loop() {
-			src.Reset(encoded)
-			br.Reset(src)
-			r := NewDotReader(br)
-			if n, err := io.CopyBuffer(io.Discard, onlyReader{r}, buf); err != nil || n != int64(len(crlf)) {
-				b.Fatal(n, err)
+	for _, impl := range []struct {
+		name string
+		new  func(*bufio.Reader) io.Reader
+		want int64
+	}{
+		{"smtpkit", func(br *bufio.Reader) io.Reader { return NewDotReader(br) }, int64(len(crlf))},
+		// textproto's DotReader turns CRLF into LF, so it returns one byte
+		// less a line.
+		{"textproto", func(br *bufio.Reader) io.Reader { return textproto.NewReader(br).DotReader() },
+			int64(len(crlf) - bytes.Count(crlf, []byte("\r\n")))},
+	} {
+		b.Run("impl="+impl.name, func(b *testing.B) {
+			src := bytes.NewReader(encoded)
+			br := bufio.NewReaderSize(src, benchBufSize)
+			b.SetBytes(int64(len(crlf)))
+			b.ReportAllocs()
+			for b.Loop() {
+				src.Reset(encoded)
+				br.Reset(src)
+				if n, err := io.CopyBuffer(io.Discard, onlyReader{impl.new(br)}, buf); err != nil || n != impl.want {
+					b.Fatal(n, err)
+				}
 			}
-		}
-	})
-	b.Run("impl=textproto", func(b *testing.B) {
-		src := bytes.NewReader(encoded)
-		br := bufio.NewReaderSize(src, benchBufSize)
-		b.SetBytes(int64(len(crlf)))
-		b.ReportAllocs()
-		for b.Loop() {
-			src.Reset(encoded)
-			br.Reset(src)
-			// textproto's DotReader turns CRLF into LF, so it returns one
-			// byte less a line.
-			r := textproto.NewReader(br).DotReader()
-			if n, err := io.CopyBuffer(io.Discard, onlyReader{r}, buf); err != nil || n != int64(len(crlf)-bytes.Count(crlf, []byte("\r\n"))) {
-				b.Fatal(n, err)
-			}
-		}
-	})
+		})
+	}
 }
 
 // countingWriter discards what it is given and counts it, so that a

@@ -82,16 +82,24 @@ func (w *Writer) Flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	n, err := w.w.Write(w.buf)
-	if err == nil && n < len(w.buf) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		w.err = err
+	if _, err := w.writeOut(w.buf); err != nil {
 		return err
 	}
 	w.buf = w.buf[:0]
 	return nil
+}
+
+// writeOut writes p to the underlying writer; a short write is an error, and
+// any error is kept for every later call.
+func (w *Writer) writeOut(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // Buffered returns how many bytes wait for Flush.
@@ -108,14 +116,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if err := w.Flush(); err != nil {
 		return 0, err
 	}
-	n, err := w.w.Write(p)
-	if err == nil && n < len(p) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		w.err = err
-	}
-	return n, err
+	return w.writeOut(p)
 }
 
 // WriteString is Write for a string.
