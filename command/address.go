@@ -1,0 +1,440 @@
+package command
+
+import (
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+)
+
+// Size limits of RFC 5321 §4.5.3.1, counted in octets as sent.
+const (
+	MaxLocalPartLength = 64  // §4.5.3.1.1
+	MaxDomainLength    = 255 // §4.5.3.1.2
+	MaxPathLength      = 256 // §4.5.3.1.3, with the angle brackets
+)
+
+// Mailbox is an RFC 5321 §4.1.2 Mailbox: Local-part "@" ( Domain /
+// address-literal ). The zero Mailbox is the null reverse-path "<>".
+//
+// A source route ("<@relay:user@example.org>") is accepted by [Parse] and
+// dropped, as RFC 5321 §4.1.1.3 tells servers to do; it is never generated.
+type Mailbox struct {
+	// Local is the local part as its owner knows it, without the quotes
+	// and backslashes of a quoted-string: a local part that is not a
+	// dot-string is quoted when sent. It is case-sensitive and kept as is.
+	// UTF-8 is allowed only in an SMTPUTF8 transaction (RFC 6531 §3.3).
+	Local string
+	// Domain is a domain name, in ASCII or with U-labels, or an address
+	// literal with its brackets: "[192.0.2.1]", "[IPv6:2001:db8::1]".
+	// Without SMTPUTF8, U-labels are sent as A-labels (IDNA, RFC 5891).
+	// It is empty only in the special recipient "<Postmaster>".
+	Domain string
+}
+
+// ParseMailbox parses an address as a user writes it, "local@domain", with
+// the grammar of RFC 5321 §4.1.2 extended by RFC 6531 (UTF-8 local parts and
+// U-labels): the result still needs SMTPUTF8 to be sent if
+// [Mailbox.NeedsSMTPUTF8] says so. It does not take angle brackets, a
+// display name or comments; those belong to message headers, not to SMTP.
+func ParseMailbox(s string) (Mailbox, error) {
+	if s == "" {
+		return Mailbox{}, argError("", "address", ErrMissing)
+	}
+	m, n, err := parseMailbox(s, "address")
+	if err != nil {
+		return Mailbox{}, err
+	}
+	if n != len(s) {
+		return Mailbox{}, argError("", "address", syntaxOrIllegal(s[n:]))
+	}
+	if m.Domain == "" {
+		return Mailbox{}, argError("", "address", ErrMissing)
+	}
+	if err := checkMailbox(m, true, "address"); err != nil {
+		return Mailbox{}, err
+	}
+	return m, nil
+}
+
+// IsNull reports whether m is the null reverse-path "<>".
+func (m Mailbox) IsNull() bool { return m.Local == "" && m.Domain == "" }
+
+// NeedsSMTPUTF8 reports whether m can be sent only in an SMTPUTF8
+// transaction: its local part has non-ASCII characters. A non-ASCII domain
+// does not need it, since it can be sent as A-labels.
+func (m Mailbox) NeedsSMTPUTF8() bool { return !isASCII(m.Local) }
+
+// String returns m as an addr-spec, "local@domain", with the local part
+// quoted when it has to be; the null path is "". It does not validate m.
+func (m Mailbox) String() string {
+	if m.IsNull() {
+		return ""
+	}
+	return string(appendMailbox(nil, m, m.Domain))
+}
+
+// isPostmaster reports the one mailbox RFC 5321 §4.1.1.3 lets go without a
+// domain, and only as a recipient.
+func (m Mailbox) isPostmaster() bool {
+	return m.Domain == "" && strings.EqualFold(m.Local, "postmaster")
+}
+
+// appendPath appends "<" mailbox ">" after checking m. utf8ok is true in an
+// SMTPUTF8 transaction; otherwise a U-label domain is converted to A-labels
+// and a UTF-8 local part is an error. arg names the argument in errors.
+func appendPath(dst []byte, m Mailbox, utf8ok bool, verb, arg string) ([]byte, error) {
+	start := len(dst)
+	if m.IsNull() {
+		return append(dst, "<>"...), nil
+	}
+	if err := checkMailbox(m, utf8ok, arg); err != nil {
+		return dst, withVerb(err, verb)
+	}
+	domain := m.Domain
+	if !utf8ok && !isASCII(domain) {
+		a, err := idnaToASCII(domain)
+		if err != nil {
+			return dst, argError(verb, arg+" domain", ErrSyntax)
+		}
+		domain = a
+	}
+	dst = append(dst, '<')
+	dst = appendMailbox(dst, m, domain)
+	dst = append(dst, '>')
+	if len(dst)-start > MaxPathLength {
+		return dst[:start], argError(verb, arg, ErrTooLong)
+	}
+	return dst, nil
+}
+
+func appendMailbox(dst []byte, m Mailbox, domain string) []byte {
+	if isDotString(m.Local) {
+		dst = append(dst, m.Local...)
+	} else {
+		dst = appendQuoted(dst, m.Local)
+	}
+	if domain == "" {
+		return dst
+	}
+	dst = append(dst, '@')
+	return append(dst, domain...)
+}
+
+func appendQuoted(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, s[i])
+	}
+	return append(dst, '"')
+}
+
+// checkMailbox checks that m can be sent; the Postmaster form passes, and
+// the caller decides whether it is allowed where m is used.
+func checkMailbox(m Mailbox, utf8ok bool, arg string) error {
+	if err := checkLocal(m.Local, utf8ok); err != nil {
+		return argError("", arg+" local part", err)
+	}
+	if m.Domain == "" {
+		if m.isPostmaster() {
+			return nil
+		}
+		return argError("", arg+" domain", ErrMissing)
+	}
+	if err := checkDomainOrLiteral(m.Domain); err != nil {
+		return argError("", arg+" domain", err)
+	}
+	return nil
+}
+
+// checkLocal checks that s can be sent as a local part, as a dot-string or a
+// quoted-string, within 64 octets.
+func checkLocal(s string, utf8ok bool) error {
+	n := len(s)
+	if !isDotString(s) {
+		n += 2
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c < ' ' || c == 0x7f {
+				return ErrIllegalChar
+			}
+			if c == '"' || c == '\\' {
+				n++
+			}
+		}
+	}
+	if !isASCII(s) {
+		if !utf8.ValidString(s) {
+			return ErrIllegalChar
+		}
+		if !utf8ok {
+			return ErrNeedsSMTPUTF8
+		}
+	}
+	if n > MaxLocalPartLength {
+		return ErrTooLong
+	}
+	return nil
+}
+
+// isDotString reports whether s is an RFC 5321 Dot-string: atoms of atext
+// (or UTF-8, RFC 6531 §3.3) separated by single dots.
+func isDotString(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '.' {
+			if s[i-1] == '.' {
+				return false
+			}
+			continue
+		}
+		if !isAtext(c) && c < utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+const atextSpecials = "!#$%&'*+-/=?^_`{|}~"
+
+func isAtext(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c < utf8.RuneSelf && strings.IndexByte(atextSpecials, c) >= 0
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func checkDomainOrLiteral(d string) error {
+	if len(d) > MaxDomainLength {
+		return ErrTooLong
+	}
+	if d[0] == '[' {
+		return checkAddressLiteral(d)
+	}
+	return checkDomain(d)
+}
+
+// checkDomain checks an RFC 5321 Domain; a name with non-ASCII characters
+// must be a valid IDN (RFC 6531 §3.3 allows U-labels).
+func checkDomain(d string) error {
+	if d == "" {
+		return ErrMissing
+	}
+	if len(d) > MaxDomainLength {
+		return ErrTooLong
+	}
+	if !isASCII(d) {
+		if !utf8.ValidString(d) {
+			return ErrIllegalChar
+		}
+		a, err := idnaToASCII(d)
+		if err != nil {
+			return ErrSyntax
+		}
+		d = a
+		if len(d) > MaxDomainLength {
+			return ErrTooLong
+		}
+	}
+	for label := range strings.SplitSeq(d, ".") {
+		if err := checkLabel(label); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLabel checks sub-domain = Let-dig [Ldh-str] (RFC 5321 §4.1.2),
+// at most 63 octets (RFC 1035).
+func checkLabel(l string) error {
+	if l == "" || l[0] == '-' || l[len(l)-1] == '-' {
+		return ErrSyntax
+	}
+	if len(l) > 63 {
+		return ErrTooLong
+	}
+	for i := 0; i < len(l); i++ {
+		if c := l[i]; !isLetDig(c) && c != '-' {
+			if c < ' ' || c == 0x7f {
+				return ErrIllegalChar
+			}
+			return ErrSyntax
+		}
+	}
+	return nil
+}
+
+func isLetDig(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// checkAddressLiteral checks "[" ( IPv4-address-literal /
+// IPv6-address-literal / General-address-literal ) "]" (RFC 5321 §4.1.3).
+func checkAddressLiteral(d string) error {
+	if len(d) < 3 || d[0] != '[' || d[len(d)-1] != ']' {
+		return ErrSyntax
+	}
+	in := d[1 : len(d)-1]
+	for i := 0; i < len(in); i++ {
+		if c := in[i]; c < ' ' || c >= 0x7f {
+			return ErrIllegalChar
+		}
+	}
+	colon := strings.IndexByte(in, ':')
+	if colon < 0 {
+		if isIPv4Literal(in) {
+			return nil
+		}
+		return ErrSyntax
+	}
+	tag, rest := in[:colon], in[colon+1:]
+	if strings.EqualFold(tag, "IPv6") {
+		a, err := netip.ParseAddr(rest)
+		if err != nil || !a.Is6() || a.Zone() != "" || strings.IndexByte(rest, '%') >= 0 {
+			return ErrSyntax
+		}
+		return nil
+	}
+	// General-address-literal: Standardized-tag ":" 1*dcontent.
+	if checkLabel(tag) != nil || rest == "" {
+		return ErrSyntax
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; c < 33 || c == '[' || c == '\\' || c == ']' {
+			return ErrSyntax
+		}
+	}
+	return nil
+}
+
+// isIPv4Literal reports Snum 3("." Snum), Snum being 1*3DIGIT up to 255.
+func isIPv4Literal(s string) bool {
+	parts := 0
+	for part := range strings.SplitSeq(s, ".") {
+		parts++
+		if part == "" || len(part) > 3 {
+			return false
+		}
+		v := 0
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return false
+			}
+			v = v*10 + int(part[i]-'0')
+		}
+		if v > 255 {
+			return false
+		}
+	}
+	return parts == 4
+}
+
+// idnaToASCII converts U-labels to A-labels with the lookup profile of
+// RFC 5891 §5, which also maps case and width.
+func idnaToASCII(d string) (string, error) { return idna.Lookup.ToASCII(d) }
+
+// syntaxOrIllegal classifies leftover input: control characters are
+// reported as such, so injection attempts are easy to tell apart.
+func syntaxOrIllegal(s string) error {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == 0x7f {
+			return ErrIllegalChar
+		}
+	}
+	return ErrSyntax
+}
+
+// parseMailbox reads Local-part "@" ( Domain / address-literal ) from the
+// start of s, stopping at '>', a space or the end, and returns how much it
+// read. The Postmaster form (no "@") comes back with an empty Domain. It
+// checks only the syntax it needs to find the end; checkMailbox does the
+// rest.
+func parseMailbox(s, arg string) (Mailbox, int, error) {
+	var m Mailbox
+	i := 0
+	if i < len(s) && s[i] == '"' {
+		local, n, err := parseQuoted(s)
+		if err != nil {
+			return m, 0, argError("", arg+" local part", err)
+		}
+		m.Local, i = local, n
+	} else {
+		for i < len(s) && s[i] != '@' && s[i] != '>' && s[i] != ' ' {
+			i++
+		}
+		m.Local = s[:i]
+		if !isDotString(m.Local) {
+			return m, 0, argError("", arg+" local part", syntaxOrIllegal(m.Local))
+		}
+	}
+	if i == len(s) || s[i] != '@' {
+		if m.isPostmaster() {
+			return m, i, nil
+		}
+		return m, 0, argError("", arg+" domain", ErrMissing)
+	}
+	i++
+	start := i
+	if i < len(s) && s[i] == '[' {
+		end := strings.IndexByte(s[i:], ']')
+		if end < 0 {
+			return m, 0, argError("", arg+" domain", ErrSyntax)
+		}
+		i += end + 1
+	} else {
+		for i < len(s) && s[i] != '>' && s[i] != ' ' {
+			i++
+		}
+	}
+	m.Domain = s[start:i]
+	if m.Domain == "" {
+		return m, 0, argError("", arg+" domain", ErrMissing)
+	}
+	return m, i, nil
+}
+
+// parseQuoted reads a Quoted-string (RFC 5321 §4.1.2, with UTF-8 from RFC
+// 6531) at the start of s and returns its content without the escapes.
+func parseQuoted(s string) (string, int, error) {
+	var b []byte // nil while nothing needed unescaping
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"':
+			if b == nil {
+				return s[1:i], i + 1, nil
+			}
+			return string(b), i + 1, nil
+		case c == '\\':
+			if i+1 == len(s) || s[i+1] < ' ' || s[i+1] > '~' {
+				return "", 0, syntaxOrIllegal(s[i:])
+			}
+			if b == nil {
+				b = append(b, s[1:i]...)
+			}
+			i++
+			b = append(b, s[i])
+		case c < ' ' || c == 0x7f:
+			return "", 0, ErrIllegalChar
+		default:
+			if b != nil {
+				b = append(b, c)
+			}
+		}
+	}
+	return "", 0, ErrSyntax // no closing quote
+}

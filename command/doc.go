@@ -1,0 +1,22 @@
+// Package command builds, checks and parses SMTP, ESMTP and LMTP command
+// lines: the verbs of RFC 5321 and RFC 2033, the MAIL and RCPT parameters
+// of the extensions (SIZE, BODY, SMTPUTF8, DSN's RET, ENVID, NOTIFY and
+// ORCPT, AUTH=, REQUIRETLS, MT-PRIORITY, BY), addresses with their
+// internationalised forms (RFC 6531), and xtext.
+//
+// Each command is a plain value whose Append method writes its wire form,
+// CRLF included, to a caller's buffer:
+//
+//	buf, err = command.Mail{From: from, Params: command.MailParams{Size: n}}.Append(buf)
+//
+// Append checks every argument first and returns a typed [*Error] naming
+// it; CR, LF and NUL never reach the buffer, so no argument can smuggle in a
+// second command. Nothing is allocated when the buffer has room.
+//
+// [Parse] is the other direction, for servers, proxies and test servers:
+// a line becomes the same values, strictly by default, leniently with
+// [Parser]. For every command that Append accepts, Parse returns it
+// unchanged.
+//
+// The package does no I/O; package session writes the lines.
+package command
