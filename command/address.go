@@ -1,6 +1,7 @@
 package command
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"unicode/utf8"
@@ -52,7 +53,7 @@ func ParseMailbox(s string) (Mailbox, error) {
 	if m.Domain == "" {
 		return Mailbox{}, argError("", "address", ErrMissing)
 	}
-	if err := checkMailbox(m, true, "address"); err != nil {
+	if _, err := checkMailbox(m, true, "address"); err != nil {
 		return Mailbox{}, err
 	}
 	return m, nil
@@ -72,7 +73,7 @@ func (m Mailbox) String() string {
 	if m.IsNull() {
 		return ""
 	}
-	return string(appendMailbox(nil, m, m.Domain))
+	return string(appendMailbox(nil, m.Local, !isDotString(m.Local), m.Domain))
 }
 
 // isPostmaster reports the one mailbox RFC 5321 §4.1.1.3 lets go without a
@@ -89,7 +90,8 @@ func appendPath(dst []byte, m Mailbox, utf8ok bool, verb, arg string) ([]byte, e
 	if m.IsNull() {
 		return append(dst, "<>"...), nil
 	}
-	if err := checkMailbox(m, utf8ok, arg); err != nil {
+	quote, err := checkMailbox(m, utf8ok, arg)
+	if err != nil {
 		return dst, withVerb(err, verb)
 	}
 	domain := m.Domain
@@ -101,7 +103,7 @@ func appendPath(dst []byte, m Mailbox, utf8ok bool, verb, arg string) ([]byte, e
 		domain = a
 	}
 	dst = append(dst, '<')
-	dst = appendMailbox(dst, m, domain)
+	dst = appendMailbox(dst, m.Local, quote, domain)
 	dst = append(dst, '>')
 	if len(dst)-start > MaxPathLength {
 		return dst[:start], argError(verb, arg, ErrTooLong)
@@ -109,11 +111,11 @@ func appendPath(dst []byte, m Mailbox, utf8ok bool, verb, arg string) ([]byte, e
 	return dst, nil
 }
 
-func appendMailbox(dst []byte, m Mailbox, domain string) []byte {
-	if isDotString(m.Local) {
-		dst = append(dst, m.Local...)
+func appendMailbox(dst []byte, local string, quote bool, domain string) []byte {
+	if quote {
+		dst = appendQuoted(dst, local)
 	} else {
-		dst = appendQuoted(dst, m.Local)
+		dst = append(dst, local...)
 	}
 	if domain == "" {
 		return dst
@@ -135,87 +137,76 @@ func appendQuoted(dst []byte, s string) []byte {
 
 // checkMailbox checks that m can be sent; the Postmaster form passes, and
 // the caller decides whether it is allowed where m is used.
-func checkMailbox(m Mailbox, utf8ok bool, arg string) error {
-	if err := checkLocal(m.Local, utf8ok); err != nil {
-		return argError("", arg+" local part", err)
+func checkMailbox(m Mailbox, utf8ok bool, arg string) (quote bool, err error) {
+	quote, err = checkLocal(m.Local, utf8ok)
+	if err != nil {
+		return quote, argError("", arg+" local part", err)
 	}
 	if m.Domain == "" {
 		if m.isPostmaster() {
-			return nil
+			return quote, nil
 		}
-		return argError("", arg+" domain", ErrMissing)
+		return quote, argError("", arg+" domain", ErrMissing)
 	}
 	if err := checkDomainOrLiteral(m.Domain); err != nil {
-		return argError("", arg+" domain", err)
+		return quote, argError("", arg+" domain", err)
 	}
-	return nil
+	return quote, nil
 }
 
 // checkLocal checks that s can be sent as a local part, as a dot-string or a
-// quoted-string, within 64 octets.
-func checkLocal(s string, utf8ok bool) error {
-	n := len(s)
-	if !isDotString(s) {
-		n += 2
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if c < ' ' || c == 0x7f {
-				return ErrIllegalChar
-			}
-			if c == '"' || c == '\\' {
-				n++
-			}
-		}
+// quoted-string, within 64 octets, and reports whether it must be quoted.
+func checkLocal(s string, utf8ok bool) (quote bool, err error) {
+	cls, dotString := scanLocal(s)
+	if cls&cCtl != 0 {
+		return false, ErrIllegalChar
 	}
-	if !isASCII(s) {
+	if cls&cHigh != 0 {
 		if !utf8.ValidString(s) {
-			return ErrIllegalChar
+			return false, ErrIllegalChar
 		}
 		if !utf8ok {
-			return ErrNeedsSMTPUTF8
+			return false, ErrNeedsSMTPUTF8
 		}
+	}
+	n := len(s)
+	if !dotString {
+		n += 2 + strings.Count(s, `"`) + strings.Count(s, `\`)
 	}
 	if n > MaxLocalPartLength {
-		return ErrTooLong
+		return !dotString, ErrTooLong
 	}
-	return nil
+	return !dotString, nil
 }
 
-// isDotString reports whether s is an RFC 5321 Dot-string: atoms of atext
-// (or UTF-8, RFC 6531 §3.3) separated by single dots.
-func isDotString(s string) bool {
-	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
-		return false
-	}
+// scanLocal returns the classes of the bytes of s and whether s is an RFC
+// 5321 Dot-string: atoms of atext (or UTF-8, RFC 6531 §3.3) separated by
+// single dots. One pass, since every MAIL and RCPT needs both answers.
+func scanLocal(s string) (cls uint8, dotString bool) {
+	dotString = s != "" && s[0] != '.' && s[len(s)-1] != '.'
+	prevDot := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
+		k := charClass[c]
+		cls |= k
 		if c == '.' {
-			if s[i-1] == '.' {
-				return false
+			if prevDot {
+				dotString = false
 			}
+			prevDot = true
 			continue
 		}
-		if !isAtext(c) && c < utf8.RuneSelf {
-			return false
+		prevDot = false
+		if k&(cAtext|cHigh) == 0 {
+			dotString = false
 		}
 	}
-	return true
+	return cls, dotString
 }
 
-const atextSpecials = "!#$%&'*+-/=?^_`{|}~"
-
-func isAtext(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c < utf8.RuneSelf && strings.IndexByte(atextSpecials, c) >= 0
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
+func isDotString(s string) bool {
+	_, ok := scanLocal(s)
+	return ok
 }
 
 func checkDomainOrLiteral(d string) error {
@@ -237,49 +228,67 @@ func checkDomain(d string) error {
 	if len(d) > MaxDomainLength {
 		return ErrTooLong
 	}
-	if !isASCII(d) {
-		if !utf8.ValidString(d) {
-			return ErrIllegalChar
-		}
-		a, err := idnaToASCII(d)
-		if err != nil {
-			return ErrSyntax
-		}
-		d = a
-		if len(d) > MaxDomainLength {
-			return ErrTooLong
-		}
+	err := checkASCIIDomain(d)
+	if err != errNonASCII {
+		return err
 	}
-	for label := range strings.SplitSeq(d, ".") {
-		if err := checkLabel(label); err != nil {
-			return err
-		}
+	if !utf8.ValidString(d) {
+		return ErrIllegalChar
 	}
-	return nil
-}
-
-// checkLabel checks sub-domain = Let-dig [Ldh-str] (RFC 5321 §4.1.2),
-// at most 63 octets (RFC 1035).
-func checkLabel(l string) error {
-	if l == "" || l[0] == '-' || l[len(l)-1] == '-' {
+	a, err := idnaToASCII(d)
+	if err != nil {
 		return ErrSyntax
 	}
-	if len(l) > 63 {
+	if len(a) > MaxDomainLength {
 		return ErrTooLong
 	}
-	for i := 0; i < len(l); i++ {
-		if c := l[i]; !isLetDig(c) && c != '-' {
-			if c < ' ' || c == 0x7f {
-				return ErrIllegalChar
+	if err := checkASCIIDomain(a); err != nil {
+		return ErrSyntax
+	}
+	return nil
+}
+
+// errNonASCII tells checkDomain to try the name as an IDN; it never leaves
+// the package.
+var errNonASCII = errors.New("non-ASCII domain")
+
+// checkASCIIDomain checks sub-domain *("." sub-domain), where sub-domain =
+// Let-dig [Ldh-str] (RFC 5321 §4.1.2) of at most 63 octets (RFC 1035), in
+// one pass.
+func checkASCIIDomain(d string) error {
+	start := 0
+	for i := 0; i <= len(d); i++ {
+		if i == len(d) || d[i] == '.' {
+			l := d[start:i]
+			if l == "" || l[0] == '-' || l[len(l)-1] == '-' {
+				return ErrSyntax
 			}
-			return ErrSyntax
+			if len(l) > 63 {
+				return ErrTooLong
+			}
+			start = i + 1
+			continue
+		}
+		if k := charClass[d[i]]; k&cLetDig == 0 && d[i] != '-' {
+			if k&cHigh != 0 {
+				return errNonASCII
+			}
+			return syntaxOrIllegal(d[i : i+1])
 		}
 	}
 	return nil
 }
 
-func isLetDig(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+// checkLabel checks one sub-domain.
+func checkLabel(l string) error {
+	if strings.IndexByte(l, '.') >= 0 {
+		return ErrSyntax
+	}
+	err := checkASCIIDomain(l)
+	if err == errNonASCII {
+		return ErrSyntax
+	}
+	return err
 }
 
 // checkAddressLiteral checks "[" ( IPv4-address-literal /

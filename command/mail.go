@@ -263,7 +263,7 @@ func checkAuthParam(s string) error {
 		err = ErrMissing
 	}
 	if err == nil {
-		err = checkMailbox(m, true, "")
+		_, err = checkMailbox(m, true, "")
 	}
 	if err != nil {
 		if strings.ContainsAny(s, "\r\n\x00") {

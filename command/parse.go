@@ -245,7 +245,7 @@ func (ps *parseState) mail(args string) (Command, error) {
 		if from.Domain == "" {
 			return nil, argError("MAIL", "FROM domain", ErrMissing)
 		}
-		if err := checkMailbox(from, true, "FROM"); err != nil {
+		if _, err := checkMailbox(from, true, "FROM"); err != nil {
 			return nil, withVerb(err, "MAIL")
 		}
 	}
@@ -358,7 +358,7 @@ func (ps *parseState) rcpt(args string) (Command, error) {
 	if to.IsNull() {
 		return nil, argError("RCPT", "TO", ErrMissing)
 	}
-	if err := checkMailbox(to, true, "TO"); err != nil {
+	if _, err := checkMailbox(to, true, "TO"); err != nil {
 		return nil, withVerb(err, "RCPT")
 	}
 	params, err := ps.params("RCPT", rest)

@@ -219,9 +219,6 @@ func orcptAddressLen(typ, addr string) int {
 	return n
 }
 
-// isQChar is RFC 6533's QCHAR: printable ASCII but "+", "=" and "\".
-func isQChar(c byte) bool { return isXchar(c) && c != '\\' }
-
 // appendUpperHex writes v in upper-case hex with at least two digits, the
 // HEXPOINT form of RFC 6533.
 func appendUpperHex(dst []byte, v uint32) []byte {

@@ -8,9 +8,14 @@ const upperHex = "0123456789ABCDEF"
 // "!" to "~", and "+" and "=", becomes "+" and two upper-case hex digits.
 // Any string, including one that is not UTF-8, survives [DecodeXtext].
 func AppendXtext(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for i < len(s) && isXchar(s[i]) {
+		i++
+	}
+	dst = append(dst, s[:i]...)
+	for ; i < len(s); i++ {
 		c := s[i]
-		if c < '!' || c > '~' || c == '+' || c == '=' {
+		if !isXchar(c) {
 			dst = append(dst, '+', upperHex[c>>4], upperHex[c&0xf])
 			continue
 		}
@@ -23,7 +28,7 @@ func AppendXtext(dst []byte, s string) []byte {
 func xtextLen(s string) int {
 	n := len(s)
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < '!' || c > '~' || c == '+' || c == '=' {
+		if !isXchar(s[i]) {
 			n += 2
 		}
 	}
@@ -71,8 +76,6 @@ func checkXchars(s string) error {
 	}
 	return nil
 }
-
-func isXchar(c byte) bool { return c >= '!' && c <= '~' && c != '+' && c != '=' }
 
 func unhexUpper(c byte) int {
 	switch {
