@@ -159,6 +159,13 @@ func (Expn) Verb() string { return "EXPN" }
 func (Help) Verb() string { return "HELP" }
 func (Noop) Verb() string { return "NOOP" }
 
+// NeedsSMTPUTF8 reports whether Arg is UTF-8, so that the command can be
+// sent only with SMTPUTF8 set, to a server that offers it.
+func (c Vrfy) NeedsSMTPUTF8() bool { return !isASCII(c.Arg) }
+
+// NeedsSMTPUTF8 is as for [Vrfy].
+func (c Expn) NeedsSMTPUTF8() bool { return !isASCII(c.Arg) }
+
 func (c Vrfy) Append(dst []byte) ([]byte, error) {
 	return appendStringCommand(dst, "VRFY", c.Arg, true, c.SMTPUTF8)
 }

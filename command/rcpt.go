@@ -165,7 +165,7 @@ func (o *OriginalRecipient) check() (string, error) {
 		return "", err
 	}
 	if strings.EqualFold(typ, "rfc822") && !isASCII(o.Address) {
-		return "", ErrNeedsSMTPUTF8 // RFC 6533: such an address is "utf-8"
+		return "", ErrSyntax // RFC 6533 §3: such an address is of type "utf-8"
 	}
 	if len(typ)+1+orcptAddressLen(typ, o.Address) > maxORCPTLength {
 		return "", ErrTooLong
