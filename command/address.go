@@ -79,7 +79,7 @@ func (m Mailbox) String() string {
 // isPostmaster reports the one mailbox RFC 5321 §4.1.1.3 lets go without a
 // domain, and only as a recipient.
 func (m Mailbox) isPostmaster() bool {
-	return m.Domain == "" && strings.EqualFold(m.Local, "postmaster")
+	return m.Domain == "" && equalFold(m.Local, "postmaster")
 }
 
 // appendPath appends "<" mailbox ">" after checking m. utf8ok is true in an
@@ -210,10 +210,10 @@ func isDotString(s string) bool {
 }
 
 func checkDomainOrLiteral(d string) error {
-	if len(d) > MaxDomainLength {
-		return ErrTooLong
-	}
-	if d[0] == '[' {
+	if d != "" && d[0] == '[' {
+		if len(d) > MaxDomainLength {
+			return ErrTooLong
+		}
 		return checkAddressLiteral(d)
 	}
 	return checkDomain(d)
@@ -225,14 +225,19 @@ func checkDomain(d string) error {
 	if d == "" {
 		return ErrMissing
 	}
-	if len(d) > MaxDomainLength {
+	// The limit is on the name as DNS sees it: A-labels for an IDN. Its
+	// UTF-8 form can be at most four times longer.
+	if len(d) > 4*MaxDomainLength {
 		return ErrTooLong
 	}
 	err := checkASCIIDomain(d)
 	if err != errNonASCII {
+		if err == nil && len(d) > MaxDomainLength {
+			err = ErrTooLong
+		}
 		return err
 	}
-	if !utf8.ValidString(d) {
+	if classes(d)&cCtl != 0 || !utf8.ValidString(d) {
 		return ErrIllegalChar
 	}
 	a, err := idnaToASCII(d)
@@ -294,6 +299,9 @@ func checkLabel(l string) error {
 // checkAddressLiteral checks "[" ( IPv4-address-literal /
 // IPv6-address-literal / General-address-literal ) "]" (RFC 5321 §4.1.3).
 func checkAddressLiteral(d string) error {
+	if classes(d)&(cCtl|cHigh) != 0 {
+		return ErrIllegalChar
+	}
 	if len(d) < 3 || d[0] != '[' || d[len(d)-1] != ']' {
 		return ErrSyntax
 	}
@@ -311,7 +319,7 @@ func checkAddressLiteral(d string) error {
 		return ErrSyntax
 	}
 	tag, rest := in[:colon], in[colon+1:]
-	if strings.EqualFold(tag, "IPv6") {
+	if equalFold(tag, "IPv6") {
 		a, err := netip.ParseAddr(rest)
 		if err != nil || !a.Is6() || a.Zone() != "" || strings.IndexByte(rest, '%') >= 0 {
 			return ErrSyntax
@@ -377,6 +385,9 @@ func parseMailbox(s, arg string) (Mailbox, int, error) {
 	i := 0
 	if i < len(s) && s[i] == '"' {
 		local, n, err := parseQuoted(s)
+		if err == nil && n > MaxLocalPartLength {
+			err = ErrTooLong // counted as sent, quotes and all
+		}
 		if err != nil {
 			return m, 0, argError("", arg+" local part", err)
 		}
@@ -419,31 +430,36 @@ func parseMailbox(s, arg string) (Mailbox, int, error) {
 // parseQuoted reads a Quoted-string (RFC 5321 §4.1.2, with UTF-8 from RFC
 // 6531) at the start of s and returns its content without the escapes.
 func parseQuoted(s string) (string, int, error) {
-	var b []byte // nil while nothing needed unescaping
+	n, escaped, err := scanQuoted(s)
+	if err != nil || !escaped {
+		return s[1:max(n-1, 1)], n, err
+	}
+	b := make([]byte, 0, n-2)
+	for i := 1; i < n-1; i++ {
+		if s[i] == '\\' {
+			i++
+		}
+		b = append(b, s[i])
+	}
+	return string(b), n, nil
+}
+
+// scanQuoted finds the end of the Quoted-string at the start of s and
+// reports whether it holds quoted-pairs, without allocating.
+func scanQuoted(s string) (n int, escaped bool, err error) {
 	for i := 1; i < len(s); i++ {
-		c := s[i]
-		switch {
+		switch c := s[i]; {
 		case c == '"':
-			if b == nil {
-				return s[1:i], i + 1, nil
-			}
-			return string(b), i + 1, nil
+			return i + 1, escaped, nil
 		case c == '\\':
 			if i+1 == len(s) || s[i+1] < ' ' || s[i+1] > '~' {
-				return "", 0, syntaxOrIllegal(s[i:])
+				return 0, false, syntaxOrIllegal(s[i:])
 			}
-			if b == nil {
-				b = append(b, s[1:i]...)
-			}
+			escaped = true
 			i++
-			b = append(b, s[i])
 		case c < ' ' || c == 0x7f:
-			return "", 0, ErrIllegalChar
-		default:
-			if b != nil {
-				b = append(b, c)
-			}
+			return 0, false, ErrIllegalChar
 		}
 	}
-	return "", 0, ErrSyntax // no closing quote
+	return 0, false, ErrSyntax // no closing quote
 }

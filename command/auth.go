@@ -102,6 +102,10 @@ func decodeAuthData(s []byte, arg string) ([]byte, error) {
 	if len(s) == 0 {
 		return nil, argError("AUTH", arg, ErrMissing)
 	}
+	if classes(string(s))&cCtl != 0 {
+		// The base64 decoder would skip CR and LF; they are never data.
+		return nil, argError("AUTH", arg, ErrIllegalChar)
+	}
 	out, err := base64.StdEncoding.Strict().AppendDecode(nil, s)
 	if err != nil {
 		return nil, argError("AUTH", arg, syntaxOrIllegal(string(s)))

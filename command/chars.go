@@ -58,3 +58,39 @@ func classes(s string) uint8 {
 }
 
 func isASCII(s string) bool { return classes(s)&cHigh == 0 }
+
+// equalFold compares ASCII without regard to case. Not strings.EqualFold:
+// Unicode folding would take "ſ" (U+017F) for "s" and "ı" for "i", so that
+// "RſET" would pass for RSET.
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if upper(a[i]) != upper(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
+
+// toUpper upper-cases ASCII letters only, for the same reason.
+func toUpper(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'a' <= s[i] && s[i] <= 'z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				b[j] = upper(b[j])
+			}
+			return string(b)
+		}
+	}
+	return s
+}

@@ -248,7 +248,7 @@ func (c Raw) Append(dst []byte) ([]byte, error) {
 	}
 	for i := 0; i < len(c.Name); i++ {
 		if ch := c.Name[i]; ch <= ' ' || ch == 0x7f {
-			return dst, argError(c.Name, "verb", syntaxOrIllegal(c.Name[i:i+1]))
+			return dst, argError(safeName(c.Name), "verb", syntaxOrIllegal(c.Name[i:i+1]))
 		}
 	}
 	if strings.ContainsAny(c.Args, "\r\n\x00") {

@@ -1,7 +1,5 @@
 package command
 
-import "strings"
-
 // Param is an ESMTP parameter of MAIL or RCPT that has no field of its own
 // (RFC 5321 §4.1.2): esmtp-keyword ["=" esmtp-value].
 type Param struct {
@@ -21,14 +19,14 @@ func checkExtra(extra []Param, reserved []string, utf8ok bool, verb string) erro
 			return argError(verb, "parameter "+safeName(p.Keyword), syntaxOrIllegal(p.Keyword))
 		}
 		for _, r := range reserved {
-			if strings.EqualFold(p.Keyword, r) {
+			if equalFold(p.Keyword, r) {
 				// It has a field: two ways to set it would mean two
 				// values on the wire.
 				return argError(verb, "parameter "+p.Keyword, ErrDuplicate)
 			}
 		}
 		for _, q := range extra[:i] {
-			if strings.EqualFold(p.Keyword, q.Keyword) {
+			if equalFold(p.Keyword, q.Keyword) {
 				return argError(verb, "parameter "+p.Keyword, ErrDuplicate)
 			}
 		}

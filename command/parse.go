@@ -56,7 +56,7 @@ func (p Parser) Parse(line []byte) (Command, error) {
 	ps := parseState{lenient: p.Lenient, line: len(line) + 2}
 	var c Command
 	var err error
-	switch v := strings.ToUpper(verb); v {
+	switch v := toUpper(verb); v {
 	case "HELO", "EHLO", "LHLO":
 		c, err = ps.hello(v, args)
 	case "MAIL":
@@ -139,7 +139,7 @@ func (ps *parseState) hello(verb, args string) (Command, error) {
 // path parses `prefix` Path (prefix being "FROM:" or "TO:") at the start
 // of args and returns the rest of the line, the parameters.
 func (ps *parseState) path(verb, prefix, arg, args string) (Mailbox, string, error) {
-	if len(args) < len(prefix) || !strings.EqualFold(args[:len(prefix)], prefix) {
+	if len(args) < len(prefix) || !equalFold(args[:len(prefix)], prefix) {
 		return Mailbox{}, "", argError(verb, arg, ErrSyntax)
 	}
 	s := args[len(prefix):]
@@ -227,7 +227,7 @@ func (ps *parseState) params(verb, s string) ([]Param, error) {
 			return nil, argError(verb, "parameter "+kw, ErrSyntax)
 		}
 		for _, q := range out {
-			if strings.EqualFold(q.Keyword, kw) {
+			if equalFold(q.Keyword, kw) {
 				return nil, argError(verb, "parameter "+kw, ErrDuplicate)
 			}
 		}
@@ -255,18 +255,26 @@ func (ps *parseState) mail(args string) (Command, error) {
 	}
 	c := Mail{From: from}
 	p := &c.Params
+	dsn := false // RET and ENVID share one allowance
 	for _, kv := range params {
 		if err := ps.mailParam(p, kv); err != nil {
 			return nil, err
 		}
-		switch strings.ToUpper(kv.Keyword) {
+		switch kw := toUpper(kv.Keyword); kw {
 		case "SIZE", "BODY", "SMTPUTF8", "RET", "ENVID", "AUTH":
-			// in fixedAllowance
+			// The fixed allowances; from the keywords, as SIZE=0
+			// leaves no trace in MailParams.
+			if kw == "RET" || kw == "ENVID" {
+				if dsn {
+					continue
+				}
+				dsn = true
+			}
+			ps.extra += mailAllowance(kw)
 		default:
 			ps.extra += paramLen(kv)
 		}
 	}
-	ps.extra += p.fixedAllowance()
 	if !ps.lenient && !p.SMTPUTF8 && (!isASCII(from.Local) || !isASCII(from.Domain) || extraNeedsSMTPUTF8(p.Extra)) {
 		return nil, argError("MAIL", "FROM", ErrNeedsSMTPUTF8)
 	}
@@ -275,7 +283,7 @@ func (ps *parseState) mail(args string) (Command, error) {
 
 func (ps *parseState) mailParam(p *MailParams, kv Param) error {
 	val := kv.Value
-	kw := strings.ToUpper(kv.Keyword)
+	kw := toUpper(kv.Keyword)
 	bad := func(kind error) error { return argError("MAIL", kw, kind) }
 	switch kw {
 	case "SIZE":
@@ -285,7 +293,7 @@ func (ps *parseState) mailParam(p *MailParams, kv Param) error {
 		}
 		p.Size = n
 	case "BODY":
-		switch b := Body(strings.ToUpper(val)); b {
+		switch b := Body(toUpper(val)); b {
 		case Body7Bit, Body8BitMIME, BodyBinaryMIME:
 			p.Body = b
 		default:
@@ -301,13 +309,16 @@ func (ps *parseState) mailParam(p *MailParams, kv Param) error {
 			p.RequireTLS = true
 		}
 	case "RET":
-		switch r := Ret(strings.ToUpper(val)); r {
+		switch r := Ret(toUpper(val)); r {
 		case RetFull, RetHeaders:
 			p.Ret = r
 		default:
 			return bad(ErrSyntax)
 		}
 	case "ENVID":
+		if val == "" {
+			return bad(ErrSyntax)
+		}
 		id, err := decodeXtextValue(val)
 		if err == nil {
 			err = checkEnvID(id)
@@ -317,6 +328,9 @@ func (ps *parseState) mailParam(p *MailParams, kv Param) error {
 		}
 		p.EnvID = id
 	case "AUTH":
+		if val == "" {
+			return bad(ErrSyntax)
+		}
 		who, err := decodeXtextValue(val)
 		if err == nil {
 			err = checkAuthParam(who)
@@ -368,7 +382,7 @@ func (ps *parseState) rcpt(args string) (Command, error) {
 	c := Rcpt{To: to}
 	p := &c.Params
 	for _, kv := range params {
-		kw := strings.ToUpper(kv.Keyword)
+		kw := toUpper(kv.Keyword)
 		switch kw {
 		case "NOTIFY":
 			n, err := parseNotify(kv.Value)
@@ -410,7 +424,7 @@ func parseNotify(s string) (Notify, error) {
 	for word := range strings.SplitSeq(s, ",") {
 		var f Notify
 		for _, nn := range notifyNames {
-			if strings.EqualFold(word, nn.name) {
+			if equalFold(word, nn.name) {
 				f = nn.flag
 			}
 		}
@@ -453,7 +467,7 @@ func (ps *parseState) bdat(args string) (Command, error) {
 	if err != nil {
 		return nil, argError("BDAT", "chunk-size", err)
 	}
-	if hasLast && !strings.EqualFold(last, "LAST") {
+	if hasLast && !equalFold(last, "LAST") {
 		return nil, argError("BDAT", "end-marker", ErrSyntax)
 	}
 	return Bdat{Size: n, Last: hasLast}, nil
@@ -461,7 +475,7 @@ func (ps *parseState) bdat(args string) (Command, error) {
 
 func (ps *parseState) verify(verb, args string) (Command, error) {
 	arg, smtputf8 := args, false
-	if kw := len(" SMTPUTF8"); len(arg) > kw && strings.EqualFold(arg[len(arg)-kw:], " SMTPUTF8") {
+	if kw := len(" SMTPUTF8"); len(arg) > kw && equalFold(arg[len(arg)-kw:], " SMTPUTF8") {
 		arg, smtputf8 = arg[:len(arg)-kw], true
 	}
 	arg, err := ps.stringArg(verb, arg)
@@ -578,9 +592,9 @@ func parseBy(s string) (*DeliverBy, error) {
 	if err != nil {
 		return nil, err
 	}
-	by := &DeliverBy{Time: n, Mode: ByMode(mode[0] &^ 0x20)}
+	by := &DeliverBy{Time: n, Mode: ByMode(upper(mode[0]))}
 	if len(mode) == 2 {
-		if mode[1]&^0x20 != 'T' {
+		if upper(mode[1]) != 'T' {
 			return nil, ErrSyntax
 		}
 		by.Trace = true

@@ -10,7 +10,7 @@ import (
 // Forward-path ) [SP Rcpt-parameters] (RFC 5321 §4.1.1.3).
 //
 // Its line may exceed [MaxLineLength] by 500 octets for NOTIFY and ORCPT
-// (RFC 3461 §5), and by the room extension parameters take.
+// (RFC 3461), and by the room extension parameters take.
 type Rcpt struct {
 	// To is the recipient. Mailbox{Local: "Postmaster"}, with no domain,
 	// is the one recipient every server must accept.
@@ -135,7 +135,7 @@ func (c Rcpt) Append(dst []byte) ([]byte, error) {
 	return finish(dst, start, limit+n, "RCPT")
 }
 
-// fixedAllowance is the room RFC 3461 §5 adds for NOTIFY and ORCPT.
+// fixedAllowance is the room RFC 3461 adds for NOTIFY and ORCPT.
 func (p *RcptParams) fixedAllowance() int {
 	if p.Notify != 0 || p.ORCPT.Address != "" {
 		return 500
@@ -164,7 +164,7 @@ func (o *OriginalRecipient) check() (string, error) {
 	if err := checkText(o.Address, true); err != nil {
 		return "", err
 	}
-	if strings.EqualFold(typ, "rfc822") && !isASCII(o.Address) {
+	if equalFold(typ, "rfc822") && !isASCII(o.Address) {
 		return "", ErrSyntax // RFC 6533 §3: such an address is of type "utf-8"
 	}
 	if len(typ)+1+orcptAddressLen(typ, o.Address) > maxORCPTLength {
@@ -185,7 +185,7 @@ func isAtom(s string) bool {
 	return true
 }
 
-func isUTF8AddrType(typ string) bool { return strings.EqualFold(typ, "utf-8") }
+func isUTF8AddrType(typ string) bool { return equalFold(typ, "utf-8") }
 
 func appendORCPTAddress(dst []byte, typ, addr string) []byte {
 	if !isUTF8AddrType(typ) {

@@ -1,0 +1,311 @@
+package command
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// ttAny in a want-Verb or want-Arg field skips that check.
+const ttAny = "\x00any"
+
+// ttCheckErr checks that err is of kind want (nil: no error). For a kind,
+// err must also be an *Error whose Verb is verb and whose Arg is arg;
+// either may be ttAny to leave it unchecked, and with both ttAny err need
+// not be an *Error.
+func ttCheckErr(t *testing.T, err, want error, verb, arg string) {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("error = %v, want kind %q", err, want)
+	}
+	if verb == ttAny && arg == ttAny {
+		return
+	}
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v (%T) is not an *Error", err, err)
+	}
+	if verb != ttAny && ce.Verb != verb {
+		t.Errorf("Error.Verb = %q, want %q", ce.Verb, verb)
+	}
+	if arg != ttAny && ce.Arg != arg {
+		t.Errorf("Error.Arg = %q, want %q", ce.Arg, arg)
+	}
+}
+
+// ttDomain returns a valid ASCII domain name of exactly n octets (n >= 1),
+// made of labels of at most 10 octets.
+func ttDomain(n int) string {
+	k := (n - 1) / 10
+	return strings.Repeat("abcdefghi.", k) + strings.Repeat("z", n-10*k)
+}
+
+func TestTTDomain(t *testing.T) {
+	for _, n := range []int{1, 9, 10, 11, 63, 64, 189, 255, 256} {
+		d := ttDomain(n)
+		if len(d) != n {
+			t.Errorf("len(ttDomain(%d)) = %d", n, len(d))
+		}
+		if n <= MaxDomainLength {
+			if err := checkDomain(d); err != nil {
+				t.Errorf("ttDomain(%d) = %q is not a valid domain: %v", n, d, err)
+			}
+		}
+	}
+}
+
+func TestParseMailbox(t *testing.T) {
+	local64 := strings.Repeat("a", 64)
+	label63 := strings.Repeat("b", 63)
+	tests := []struct {
+		name      string
+		in        string
+		want      Mailbox
+		needsUTF8 bool
+		err       error
+		arg       string // Error.Arg when err != nil
+	}{
+		// RFC 5321 §4.1.2 Dot-string local parts.
+		{name: "dot-atom", in: "john.doe@example.org", want: Mailbox{"john.doe", "example.org"}},
+		{name: "all atext specials", in: "!#$%&'*+-/=?^_`{|}~@example.org", want: Mailbox{"!#$%&'*+-/=?^_`{|}~", "example.org"}},
+		{name: "case kept", in: "John.Doe@Example.ORG", want: Mailbox{"John.Doe", "Example.ORG"}},
+		{name: "sub-address", in: "bounces+42@lists.example.org", want: Mailbox{"bounces+42", "lists.example.org"}},
+		{name: "digit labels", in: "u@123.example", want: Mailbox{"u", "123.example"}},
+		{name: "single label", in: "root@localhost", want: Mailbox{"root", "localhost"}},
+		{name: "A-label", in: "a@xn--bcher-kva.de", want: Mailbox{"a", "xn--bcher-kva.de"}},
+		{name: "postmaster with domain", in: "Postmaster@example.org", want: Mailbox{"Postmaster", "example.org"}},
+
+		// Quoted-string local parts: the escapes are removed.
+		{name: "quoted escaped quote", in: `"john\"doe"@example.org`, want: Mailbox{`john"doe`, "example.org"}},
+		{name: "quoted escaped backslash", in: `"a\\b"@example.org`, want: Mailbox{`a\b`, "example.org"}},
+		{name: "quoted space", in: `"john doe"@example.org`, want: Mailbox{"john doe", "example.org"}},
+		{name: "quoted empty", in: `""@example.org`, want: Mailbox{"", "example.org"}},
+		{name: "quoted needless escape", in: `"\a"@example.org`, want: Mailbox{"a", "example.org"}},
+		{name: "quoted dot-string", in: `"abc"@example.org`, want: Mailbox{"abc", "example.org"}},
+		{name: "quoted leading dot", in: `".a"@example.org`, want: Mailbox{".a", "example.org"}},
+		{name: "quoted at sign", in: `"a@b"@example.org`, want: Mailbox{"a@b", "example.org"}},
+		{name: "quoted UTF-8", in: `"θ σ"@example.org`, want: Mailbox{"θ σ", "example.org"}, needsUTF8: true},
+
+		// RFC 5321 §4.1.3 address literals.
+		{name: "IPv4 literal", in: "user@[192.0.2.1]", want: Mailbox{"user", "[192.0.2.1]"}},
+		{name: "IPv4 literal 255", in: "user@[255.255.255.255]", want: Mailbox{"user", "[255.255.255.255]"}},
+		{name: "IPv6 literal", in: "user@[IPv6:2001:db8::1]", want: Mailbox{"user", "[IPv6:2001:db8::1]"}},
+		{name: "IPv6 literal lower-case tag", in: "user@[ipv6:::1]", want: Mailbox{"user", "[ipv6:::1]"}},
+		{name: "IPv6 literal full", in: "user@[IPv6:2001:db8:0:0:0:0:0:1]", want: Mailbox{"user", "[IPv6:2001:db8:0:0:0:0:0:1]"}},
+		{name: "IPv6v4 literal", in: "user@[IPv6:::ffff:192.0.2.1]", want: Mailbox{"user", "[IPv6:::ffff:192.0.2.1]"}},
+		{name: "general literal", in: "user@[x-tag:abc]", want: Mailbox{"user", "[x-tag:abc]"}},
+
+		// RFC 6531 §3.3 / RFC 6532 internationalised addresses.
+		{name: "UTF-8 local, ASCII domain", in: "Pelé@example.com", want: Mailbox{"Pelé", "example.com"}, needsUTF8: true},
+		{name: "Chinese", in: "用户@例子.广告", want: Mailbox{"用户", "例子.广告"}, needsUTF8: true},
+		{name: "Greek", in: "θσερ@εχαμπλε.ψομ", want: Mailbox{"θσερ", "εχαμπλε.ψομ"}, needsUTF8: true},
+		{name: "U-label domain only", in: "info@bücher.de", want: Mailbox{"info", "bücher.de"}},
+		{name: "U-label domain upper case", in: "info@BÜCHER.de", want: Mailbox{"info", "BÜCHER.de"}},
+
+		// Limits of RFC 5321 §4.5.3.1.
+		{name: "local part 64", in: local64 + "@example.org", want: Mailbox{local64, "example.org"}},
+		{name: "local part 65", in: local64 + "a@example.org", err: ErrTooLong, arg: "address local part"},
+		{name: "quoted local part 64 quoted", in: `"` + strings.Repeat("a", 61) + ` "@example.org`, want: Mailbox{strings.Repeat("a", 61) + " ", "example.org"}},
+		{name: "quoted local part 65 quoted", in: `"` + strings.Repeat("a", 62) + ` "@example.org`, err: ErrTooLong, arg: "address local part"},
+		{name: "quoted escapes count 64", in: `"` + strings.Repeat("a", 60) + `\""@example.org`, want: Mailbox{strings.Repeat("a", 60) + `"`, "example.org"}},
+		{name: "quoted escapes count 65", in: `"` + strings.Repeat("a", 61) + `\""@example.org`, err: ErrTooLong, arg: "address local part"},
+		{name: "UTF-8 local 64 octets", in: strings.Repeat("é", 32) + "@example.org", want: Mailbox{strings.Repeat("é", 32), "example.org"}, needsUTF8: true},
+		{name: "UTF-8 local 66 octets", in: strings.Repeat("é", 33) + "@example.org", err: ErrTooLong, arg: "address local part"},
+		{name: "label 63", in: "a@" + label63 + ".org", want: Mailbox{"a", label63 + ".org"}},
+		{name: "label 64", in: "a@" + label63 + "b.org", err: ErrTooLong, arg: "address domain"},
+		{name: "domain 255", in: "a@" + ttDomain(255), want: Mailbox{"a", ttDomain(255)}},
+		{name: "domain 256", in: "a@" + ttDomain(256), err: ErrTooLong, arg: "address domain"},
+
+		// Missing parts.
+		{name: "empty", in: "", err: ErrMissing, arg: "address"},
+		{name: "no domain", in: "john", err: ErrMissing, arg: "address domain"},
+		{name: "postmaster alone", in: "Postmaster", err: ErrMissing, arg: "address"},
+		{name: "empty domain", in: "john@", err: ErrMissing, arg: "address domain"},
+
+		// Local-part syntax.
+		{name: "empty local", in: "@example.org", err: ErrSyntax, arg: "address local part"},
+		{name: "double dot", in: "john..doe@example.org", err: ErrSyntax, arg: "address local part"},
+		{name: "leading dot", in: ".john@example.org", err: ErrSyntax, arg: "address local part"},
+		{name: "trailing dot", in: "john.@example.org", err: ErrSyntax, arg: "address local part"},
+		{name: "special unquoted", in: "jo(hn)@example.org", err: ErrSyntax, arg: "address local part"},
+		{name: "unterminated quote", in: `"john@example.org`, err: ErrSyntax, arg: "address local part"},
+		{name: "escaped control", in: "\"a\\\x01\"@example.org", err: ErrIllegalChar, arg: "address local part"},
+		{name: "angle brackets", in: "<john@example.org>", err: ErrSyntax, arg: "address local part"},
+		{name: "trailing bracket", in: "john@example.org>", err: ErrSyntax, arg: "address"},
+		{name: "trailing word", in: "john@example.org x", err: ErrSyntax, arg: "address"},
+
+		// Address literals that are not.
+		{name: "IPv4 octet 256", in: "a@[256.1.1.1]", err: ErrSyntax, arg: "address domain"},
+		{name: "IPv4 three parts", in: "a@[1.2.3]", err: ErrSyntax, arg: "address domain"},
+		{name: "IPv4 five parts", in: "a@[1.2.3.4.5]", err: ErrSyntax, arg: "address domain"},
+		{name: "IPv4 empty part", in: "a@[1..3.4]", err: ErrSyntax, arg: "address domain"},
+		{name: "IPv6 tag on IPv4", in: "a@[IPv6:1.2.3.4]", err: ErrSyntax, arg: "address domain"},
+		{name: "IPv6 zone", in: "a@[IPv6:fe80::1%eth0]", err: ErrSyntax, arg: "address domain"},
+		{name: "IPv6 bad", in: "a@[IPv6:2001:db8:::1]", err: ErrSyntax, arg: "address domain"},
+		{name: "unbalanced literal", in: "a@[1.2.3.4", err: ErrSyntax, arg: "address domain"},
+		{name: "empty literal", in: "a@[]", err: ErrSyntax, arg: "address domain"},
+		{name: "general literal empty content", in: "a@[x-tag:]", err: ErrSyntax, arg: "address domain"},
+		{name: "general literal bad tag", in: "a@[-x:abc]", err: ErrSyntax, arg: "address domain"},
+		{name: "general literal backslash", in: `a@[x-tag:a\b]`, err: ErrSyntax, arg: "address domain"},
+		{name: "literal non-ASCII", in: "a@[IPv6:é]", err: ErrIllegalChar, arg: "address domain"},
+
+		// Domain syntax.
+		{name: "label leading hyphen", in: "a@-a.org", err: ErrSyntax, arg: "address domain"},
+		{name: "label trailing hyphen", in: "a@a-.org", err: ErrSyntax, arg: "address domain"},
+		{name: "empty label", in: "a@a..org", err: ErrSyntax, arg: "address domain"},
+		{name: "trailing dot domain", in: "a@a.org.", err: ErrSyntax, arg: "address domain"},
+		{name: "underscore", in: "a@exa_mple.org", err: ErrSyntax, arg: "address domain"},
+		{name: "invalid IDN", in: "a@bü_cher.de", err: ErrSyntax, arg: "address domain"},
+
+		// Bytes that are not UTF-8, and control characters.
+		{name: "invalid UTF-8 local", in: "\xff@example.org", err: ErrIllegalChar, arg: "address local part"},
+		{name: "truncated UTF-8 local", in: "Pel\xc3@example.org", err: ErrIllegalChar, arg: "address local part"},
+		{name: "invalid UTF-8 domain", in: "a@\xff.org", err: ErrIllegalChar, arg: "address domain"},
+		{name: "NUL in local", in: "jo\x00hn@example.org", err: ErrIllegalChar, arg: "address local part"},
+		{name: "CRLF in domain", in: "a@b\r\n.org", err: ErrIllegalChar, arg: "address domain"},
+		{name: "DEL in quoted", in: "\"a\x7f\"@example.org", err: ErrIllegalChar, arg: "address local part"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseMailbox(tc.in)
+			ttCheckErr(t, err, tc.err, "", tc.arg)
+			if tc.err != nil {
+				if got != (Mailbox{}) {
+					t.Errorf("ParseMailbox returned %#v with the error", got)
+				}
+				return
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Fatalf("ParseMailbox(%q) (-want +got):\n%s", tc.in, diff)
+			}
+			if n := got.NeedsSMTPUTF8(); n != tc.needsUTF8 {
+				t.Errorf("NeedsSMTPUTF8() = %v, want %v", n, tc.needsUTF8)
+			}
+			if got.IsNull() {
+				t.Errorf("IsNull() = true")
+			}
+			// String gives an addr-spec that parses back to the same value.
+			back, err := ParseMailbox(got.String())
+			if err != nil {
+				t.Fatalf("ParseMailbox(String() = %q): %v", got.String(), err)
+			}
+			if diff := cmp.Diff(got, back); diff != "" {
+				t.Errorf("String() = %q does not parse back (-want +got):\n%s", got.String(), diff)
+			}
+		})
+	}
+}
+
+func TestMailboxString(t *testing.T) {
+	tests := []struct {
+		name string
+		m    Mailbox
+		want string
+	}{
+		{"null", Mailbox{}, ""},
+		{"dot-string", Mailbox{"john.doe", "example.org"}, "john.doe@example.org"},
+		{"space quoted", Mailbox{"john doe", "example.org"}, `"john doe"@example.org`},
+		{"quote escaped", Mailbox{`john"doe`, "example.org"}, `"john\"doe"@example.org`},
+		{"backslash escaped", Mailbox{`a\b`, "example.org"}, `"a\\b"@example.org`},
+		{"empty local", Mailbox{"", "example.org"}, `""@example.org`},
+		{"leading dot", Mailbox{".a", "example.org"}, `".a"@example.org`},
+		{"double dot", Mailbox{"a..b", "example.org"}, `"a..b"@example.org`},
+		{"at sign", Mailbox{"a@b", "example.org"}, `"a@b"@example.org`},
+		{"postmaster", Mailbox{"Postmaster", ""}, "Postmaster"},
+		{"literal", Mailbox{"a", "[192.0.2.1]"}, "a@[192.0.2.1]"},
+		{"UTF-8 kept", Mailbox{"用户", "例子.广告"}, "用户@例子.广告"},
+		{"U-label kept", Mailbox{"info", "bücher.de"}, "info@bücher.de"},
+		{"UTF-8 with space", Mailbox{"θ σ", "example.org"}, `"θ σ"@example.org`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.m.String(); got != tc.want {
+				t.Errorf("String() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMailboxPredicates(t *testing.T) {
+	tests := []struct {
+		name                  string
+		m                     Mailbox
+		null, needs, postmast bool
+	}{
+		{"zero", Mailbox{}, true, false, false},
+		{"empty quoted local", Mailbox{"", "example.org"}, false, false, false},
+		{"ASCII", Mailbox{"a", "example.org"}, false, false, false},
+		{"U-label domain", Mailbox{"a", "bücher.de"}, false, false, false},
+		{"UTF-8 local", Mailbox{"Pelé", "example.com"}, false, true, false},
+		{"Postmaster", Mailbox{"Postmaster", ""}, false, false, true},
+		{"postmaster lower", Mailbox{"postmaster", ""}, false, false, true},
+		{"postmaster with domain", Mailbox{"postmaster", "example.org"}, false, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.m.IsNull(); got != tc.null {
+				t.Errorf("IsNull() = %v, want %v", got, tc.null)
+			}
+			if got := tc.m.NeedsSMTPUTF8(); got != tc.needs {
+				t.Errorf("NeedsSMTPUTF8() = %v, want %v", got, tc.needs)
+			}
+			if got := tc.m.isPostmaster(); got != tc.postmast {
+				t.Errorf("isPostmaster() = %v, want %v", got, tc.postmast)
+			}
+		})
+	}
+}
+
+// TestPathLength checks the 256-octet path limit of RFC 5321 §4.5.3.1.3,
+// brackets included, as sent: after A-label conversion.
+func TestPathLength(t *testing.T) {
+	local64 := strings.Repeat("l", 64)
+	// "<" + 64 + "@" + d + ">" = 67 + len(d)
+	mb := func(d int) Mailbox { return Mailbox{local64, ttDomain(d)} }
+	path := func(d int) string { return "<" + local64 + "@" + ttDomain(d) + ">" }
+	tests := []ttBuild{
+		{name: "MAIL path 256", cmd: Mail{From: mb(189)}, want: "MAIL FROM:" + path(189) + "\r\n"},
+		{name: "MAIL path 257", cmd: Mail{From: mb(190)}, err: ErrTooLong, arg: "FROM"},
+		{name: "RCPT path 256", cmd: Rcpt{To: mb(189)}, want: "RCPT TO:" + path(189) + "\r\n"},
+		{name: "RCPT path 257", cmd: Rcpt{To: mb(190)}, err: ErrTooLong, arg: "TO"},
+		{name: "RCPT quoted path 256", cmd: Rcpt{To: Mailbox{strings.Repeat("q", 61) + " ", ttDomain(189)}},
+			want: `RCPT TO:<"` + strings.Repeat("q", 61) + ` "@` + ttDomain(189) + ">\r\n"},
+		{name: "RCPT quoted path 257", cmd: Rcpt{To: Mailbox{strings.Repeat("q", 61) + " ", ttDomain(190)}}, err: ErrTooLong, arg: "TO"},
+		// "bücher" is 7 octets in UTF-8 and 16 as "xn--bcher-kva": the
+		// A-label form is what counts without SMTPUTF8.
+		{name: "A-label path 257", cmd: Rcpt{To: Mailbox{local64, "bücher." + ttDomain(176)}}, err: ErrTooLong, arg: "TO"},
+		{name: "A-label path 256", cmd: Rcpt{To: Mailbox{local64, "bücher." + ttDomain(175)}},
+			want: "RCPT TO:<" + local64 + "@xn--bcher-kva." + ttDomain(175) + ">\r\n",
+			back: Rcpt{To: Mailbox{local64, "xn--bcher-kva." + ttDomain(175)}}},
+		{name: "U-label path with SMTPUTF8", cmd: Rcpt{To: Mailbox{local64, "bücher." + ttDomain(176)}, SMTPUTF8: true},
+			want: "RCPT TO:<" + local64 + "@bücher." + ttDomain(176) + ">\r\n"},
+	}
+	ttRunBuild(t, tests)
+}
+
+// TestDomainLengthAsSent: RFC 5321 limits count octets as sent (the
+// package's own doc on MaxDomainLength). Without SMTPUTF8 a U-label domain
+// is sent as A-labels, so the length of its UTF-8 form must not matter.
+func TestDomainLengthAsSent(t *testing.T) {
+	// 50 CJK characters: 150 octets of UTF-8, a 56-octet A-label.
+	u := strings.Repeat("中", 50)
+	a := "xn--fiq" + strings.Repeat("a", 49)
+	uDomain := u + "." + u + ".cn" // 304 octets
+	aDomain := a + "." + a + ".cn" // 116 octets
+	tests := []ttBuild{
+		{name: "EHLO U-labels over 255 octets, A-labels under", cmd: Ehlo{Domain: uDomain},
+			want: "EHLO " + aDomain + "\r\n", back: Ehlo{Domain: aDomain}},
+		{name: "RCPT without SMTPUTF8", cmd: Rcpt{To: Mailbox{"a", uDomain}},
+			want: "RCPT TO:<a@" + aDomain + ">\r\n", back: Rcpt{To: Mailbox{"a", aDomain}}},
+		{name: "RCPT with SMTPUTF8 sends 304 octets", cmd: Rcpt{To: Mailbox{"a", uDomain}, SMTPUTF8: true}, err: ErrTooLong, arg: ttAny},
+	}
+	ttRunBuild(t, tests)
+}
