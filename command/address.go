@@ -45,6 +45,11 @@ func ParseMailbox(s string) (Mailbox, error) {
 	}
 	m, n, err := parseMailbox(s, "address")
 	if err != nil {
+		if !errors.Is(err, ErrIllegalChar) && classes(s)&cCtl != 0 {
+			// A control character after where the syntax broke: the
+			// more telling error.
+			return Mailbox{}, argError("", "address", ErrIllegalChar)
+		}
 		return Mailbox{}, err
 	}
 	if n != len(s) {

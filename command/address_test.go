@@ -172,6 +172,9 @@ func TestParseMailbox(t *testing.T) {
 		{name: "NUL in local", in: "jo\x00hn@example.org", err: ErrIllegalChar, arg: "address local part"},
 		{name: "CRLF in domain", in: "a@b\r\n.org", err: ErrIllegalChar, arg: "address domain"},
 		{name: "DEL in quoted", in: "\"a\x7f\"@example.org", err: ErrIllegalChar, arg: "address local part"},
+		// Found by FuzzParseMailbox (seed 6d6063be0e79dc32): the syntax breaks
+		// at the space, before the NUL; the NUL is still what is reported.
+		{name: "NUL after a space", in: "0000 000\x00", err: ErrIllegalChar, arg: "address"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,8 +15,10 @@
 //
 // [Parse] is the other direction, for servers, proxies and test servers:
 // a line becomes the same values, strictly by default, leniently with
-// [Parser]. For every command that Append accepts, Parse returns it
-// unchanged.
+// [Parser]. Parse gives back what Append wrote, with the changes Append
+// makes on the way documented where they happen: U-labels sent as A-labels
+// outside SMTPUTF8, an ORCPT's type filled in, SIZE=0 left out. [Raw] is
+// sent as given and may hold what Parse refuses.
 //
 // The package does no I/O; package session writes the lines.
 package command
