@@ -658,3 +658,31 @@ func TestBuildInjection(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendAllocatesNothing: every verb appends into a buffer with room
+// without allocating (ASCII arguments; U-labels need IDNA).
+func TestAppendAllocatesNothing(t *testing.T) {
+	prio := -3
+	cmds := []Command{
+		Helo{Domain: "client.example"}, Ehlo{Domain: "[192.0.2.1]"}, Lhlo{Domain: "client.example"},
+		Mail{From: Mailbox{"a b", "example.org"}, Params: MailParams{Size: 1, Body: BodyBinaryMIME, SMTPUTF8: true, Ret: RetFull,
+			EnvID: "id+1", Auth: `"a\"b"@example.org`, RequireTLS: true, MTPriority: &prio,
+			By: &DeliverBy{Time: 60, Mode: ByNotify, Trace: true}, Extra: []Param{{"X-A", "1"}, {"XB", ""}}}},
+		Rcpt{To: Mailbox{"Postmaster", ""}, Params: RcptParams{Notify: NotifyDelay,
+			ORCPT: OriginalRecipient{"utf-8", "jöe@example.org"}, Extra: []Param{{"RRVS", "2026-11-28T00:00:00Z"}}}},
+		Data{}, Rset{}, Quit{}, StartTLS{}, Bdat{Size: 1 << 40, Last: true},
+		Vrfy{Arg: "john smith"}, Expn{Arg: "staff", SMTPUTF8: true}, Help{Topic: "MAIL"}, Noop{Arg: "x"},
+		Auth{Mechanism: "PLAIN", InitialResponse: []byte("\x00user\x00secret")}, Raw{Name: "ETRN", Args: "@example.org"},
+	}
+	buf := make([]byte, 0, 4096)
+	for _, c := range cmds {
+		var err error
+		allocs := testing.AllocsPerRun(100, func() { _, err = c.Append(buf[:0]) })
+		if err != nil {
+			t.Errorf("%s: %v", c.Verb(), err)
+		}
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per Append, want 0", c.Verb(), allocs)
+		}
+	}
+}
