@@ -33,15 +33,10 @@ func (p Parser) Parse(line []byte) (Command, error) {
 	case p.Lenient && n >= 1 && line[n-1] == '\n':
 		line = line[:n-1]
 	}
-	for _, c := range line {
-		if c < ' ' || c == 0x7f {
-			return nil, argError("", "line", ErrIllegalChar)
-		}
-	}
-	if !utf8.Valid(line) {
+	s := string(line)
+	if cls := classes(s); cls&cCtl != 0 || cls&cHigh != 0 && !utf8.ValidString(s) {
 		return nil, argError("", "line", ErrIllegalChar)
 	}
-	s := string(line)
 	if p.Lenient {
 		s = strings.TrimRight(s, " ")
 	}
@@ -169,7 +164,7 @@ func (ps *parseState) path(verb, prefix, arg, args string) (Mailbox, string, err
 	if s[1] == '@' {
 		// A source route, "@one,@two:": skipped (RFC 5321 §4.1.1.3 and
 		// Appendix C).
-		colon := strings.IndexByte(s, ':')
+		colon := routeEnd(s)
 		if colon < 0 || !isRoute(s[1:colon]) {
 			return Mailbox{}, "", argError(verb, arg+" route", ErrSyntax)
 		}
@@ -187,6 +182,25 @@ func (ps *parseState) path(verb, prefix, arg, args string) (Mailbox, string, err
 		return Mailbox{}, "", argError(verb, arg, ErrTooLong)
 	}
 	return m, s[end+1:], nil
+}
+
+// routeEnd finds the colon that ends a source route, skipping address
+// literals, whose IPv6 form holds colons of its own.
+func routeEnd(s string) int {
+	inLiteral := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '[':
+			inLiteral = true
+		case ']':
+			inLiteral = false
+		case ':':
+			if !inLiteral {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // isRoute checks A-d-l = At-domain *( "," At-domain ).

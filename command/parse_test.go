@@ -190,6 +190,7 @@ func TestParseCommands(t *testing.T) {
 		{name: "RCPT Postmaster", line: "RCPT TO:<Postmaster>", mode: ttBoth, want: Rcpt{To: Mailbox{Local: "Postmaster"}}},
 		{name: "RCPT postmaster lower case", line: "RCPT TO:<postmaster>", mode: ttBoth, want: Rcpt{To: Mailbox{Local: "postmaster"}}},
 		{name: "RCPT source route", line: "RCPT TO:<@relay.example:bob@d.example>", mode: ttBoth, want: Rcpt{To: Mailbox{"bob", "d.example"}}},
+		{name: "RCPT source route through an IPv6 literal", line: "RCPT TO:<@[IPv6:2001:db8::1],@relay.example:bob@d.example>", mode: ttBoth, want: Rcpt{To: Mailbox{"bob", "d.example"}}},
 		{name: "RCPT null path", line: "RCPT TO:<>", mode: ttBoth, err: ErrMissing, verb: "RCPT", arg: "TO"},
 		{name: "RCPT no domain", line: "RCPT TO:<bob>", mode: ttBoth, err: ErrMissing, verb: "RCPT", arg: "TO domain"},
 		{name: "RCPT space after colon", line: "RCPT TO: <a@b.example>", mode: ttStrict, err: ErrSyntax, verb: "RCPT", arg: "TO"},
