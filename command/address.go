@@ -311,11 +311,6 @@ func checkAddressLiteral(d string) error {
 		return ErrSyntax
 	}
 	in := d[1 : len(d)-1]
-	for i := 0; i < len(in); i++ {
-		if c := in[i]; c < ' ' || c >= 0x7f {
-			return ErrIllegalChar
-		}
-	}
 	colon := strings.IndexByte(in, ':')
 	if colon < 0 {
 		if isIPv4Literal(in) {
@@ -372,10 +367,8 @@ func idnaToASCII(d string) (string, error) { return idna.Lookup.ToASCII(d) }
 // syntaxOrIllegal classifies leftover input: control characters are
 // reported as such, so injection attempts are easy to tell apart.
 func syntaxOrIllegal(s string) error {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' || c == 0x7f {
-			return ErrIllegalChar
-		}
+	if classes(s)&cCtl != 0 {
+		return ErrIllegalChar
 	}
 	return ErrSyntax
 }

@@ -209,12 +209,11 @@ func appendStringCommand(dst []byte, verb, arg string, required, smtputf8 bool) 
 // checkText accepts printable text with spaces: ASCII, or UTF-8 when
 // utf8ok.
 func checkText(s string, utf8ok bool) error {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' || c == 0x7f {
-			return ErrIllegalChar
-		}
+	cls := classes(s)
+	if cls&cCtl != 0 {
+		return ErrIllegalChar
 	}
-	if !isASCII(s) {
+	if cls&cHigh != 0 {
 		if !utf8.ValidString(s) {
 			return ErrIllegalChar
 		}

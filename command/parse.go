@@ -565,11 +565,11 @@ func (ps *parseState) auth(args string) (Command, error) {
 
 // parseDigits parses 1 to max decimal digits.
 func parseDigits(s string, max int) (int64, error) {
-	if s == "" || len(s) > max {
-		if len(s) > max {
-			return 0, ErrRange
-		}
+	switch {
+	case s == "":
 		return 0, ErrSyntax
+	case len(s) > max:
+		return 0, ErrRange
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
