@@ -1,0 +1,95 @@
+// Package smtptest runs an SMTP, ESMTP or LMTP server inside a test
+// process, on 127.0.0.1 or a Unix socket, as net/http/httptest does for
+// HTTP: a tool for testing mail clients, including your own.
+//
+// A Server speaks RFC 5321 with the extensions it is told to announce
+// (PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, ENHANCEDSTATUSCODES, CHUNKING,
+// STARTTLS, AUTH), parses every command strictly with package command, and
+// records what it received: every command line, and every message it
+// accepted with its envelope, its decoded data and the exact bytes that
+// carried it.
+//
+//	srv := smtptest.NewServer(smtptest.Config{
+//		Overrides: []smtptest.Override{
+//			{Verb: "RCPT", Match: "bob@", Reply: response.New(550, "5.1.1 No such user")},
+//		},
+//		Faults: []smtptest.Fault{smtptest.Latency(10 * time.Millisecond)},
+//	})
+//	defer srv.Close()
+//
+//	// ... point the client under test at srv.Addr ...
+//
+//	msgs := srv.Messages()
+//	if len(msgs) != 1 || string(msgs[0].Data) != want {
+//		t.Errorf(...)
+//	}
+//
+// A test scripts the server in three ways. Config chooses what it announces
+// and allows (extensions, size limit, users, TLS). An [Override] replaces
+// the reply to a command (every time, the n-th time, or when the line
+// contains some text), and a [Config.Handler] can answer any command line
+// with code. A [Fault] breaks the connection on purpose: it closes it, stalls,
+// splits or delays replies, sends garbage or a reply that never ends.
+//
+// # Default replies
+//
+// With ENHANCEDSTATUSCODES announced (it is in [DefaultExtensions]), replies
+// other than the greeting, EHLO/HELO, 354 and 334 carry an RFC 3463 code;
+// without it they carry none. The texts are:
+//
+//	220 <Hostname> ESMTP smtptest                (greeting; "LMTP" with Config.LMTP)
+//	250-<Hostname> greets <domain>               (EHLO/LHLO, then one line per extension)
+//	250 <Hostname> greets <domain>               (HELO)
+//	250 2.1.0 OK                                 (MAIL)
+//	250 2.1.5 OK                                 (RCPT)
+//	354 End data with <CR><LF>.<CR><LF>          (DATA)
+//	250 2.0.0 OK queued                          (end of data, BDAT LAST)
+//	250 2.0.0 <n> octets received                (BDAT without LAST)
+//	250 2.1.5 <address> OK                       (LMTP, one per recipient after the data)
+//	250 2.0.0 OK                                 (RSET, NOOP)
+//	252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery
+//	502 5.5.1 EXPN not supported
+//	214 2.0.0 smtptest: see RFC 5321
+//	221 2.0.0 <Hostname> closing connection      (QUIT)
+//	220 2.0.0 Ready to start TLS                 (STARTTLS)
+//	334 <base64 challenge>                       (AUTH)
+//	235 2.7.0 Authentication successful
+//	535 5.7.8 Authentication credentials invalid
+//
+// and the refusals:
+//
+//	500 5.5.2 Line too long                      (over MaxLineLength octets)
+//	500 5.5.2 Syntax error, command unrecognized (a line that has no valid verb)
+//	500 5.5.2 Syntax error: <parser's error>     (a control character, bare LF or invalid UTF-8 in the line)
+//	500 5.5.1 Command unrecognized               (a well-formed verb the server does not know)
+//	501 5.5.4 Syntax error: <parser's error>     (a known verb with bad arguments)
+//	502 5.5.1 Command not implemented            (EHLO with DisableEHLO, STARTTLS or AUTH not offered, BDAT without CHUNKING)
+//	503 5.5.1 Send EHLO or HELO first            ("LHLO" in LMTP mode)
+//	503 5.5.1 Nested MAIL command
+//	503 5.5.1 Need MAIL before RCPT              (and "before DATA", "before BDAT")
+//	503 5.5.1 DATA mixed with BDAT               (and "RCPT after BDAT")
+//	503 5.5.1 BINARYMIME requires BDAT
+//	503 5.5.1 Already authenticated              (and "AUTH not permitted during a mail transaction")
+//	503 5.5.1 No SMTP service here               (every command but QUIT after a 5yz greeting)
+//	504 5.5.4 Unrecognized authentication type
+//	501 5.0.0 Authentication canceled            (a "*" answer to 334)
+//	501 5.5.2 Cannot decode response             (an answer to 334 that is not base64)
+//	500 5.5.6 Authentication exchange line is too long (over MaxAuthLineLength)
+//	530 5.7.0 Must issue a STARTTLS command first (Config.RequireTLS)
+//	530 5.7.0 Authentication required            (Config.RequireAuth)
+//	552 5.3.4 Message size exceeds fixed maximum message size (SIZE= over the limit)
+//	552 5.3.4 Message too big                    (data over the limit)
+//	553 5.6.7 Non-ASCII address requires SMTPUTF8
+//	554 5.5.1 No valid recipients                (DATA or BDAT without an accepted RCPT)
+//	555 5.5.4 <KEYWORD> parameter not supported  (a MAIL or RCPT parameter whose extension is not announced)
+//
+// A 421 greeting closes the connection after it is sent; another 4yz or 5yz
+// greeting keeps it open and answers every command but QUIT with 503.
+//
+// # Concurrency
+//
+// A Server handles each connection on its own goroutine; Close ends them
+// all and waits for them. Its recording methods may be called at any time
+// from any goroutine; what a connection did is complete once the client has
+// read the reply that followed it, or after Close.
+package smtptest

@@ -1,0 +1,439 @@
+package smtptest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/response"
+)
+
+// Limits on what a client sends, in octets without the line ending.
+const (
+	// MaxLineLength bounds a command line. A longer line is answered
+	// "500 5.5.2 Line too long" and skipped without being buffered whole.
+	MaxLineLength = 4096
+	// MaxAuthLineLength bounds an answer to a 334 challenge (RFC 4954 §4).
+	MaxAuthLineLength = 12288
+)
+
+// Pseudo-verbs for the replies that answer no command line, for
+// [Override.Verb] and the verb of a [Fault].
+const (
+	// Greeting is the server's first reply, sent on connection.
+	Greeting = "<greeting>"
+	// EndOfData is the reply after the message data: after the final
+	// ".\r\n" of DATA, or after the chunk of BDAT ... LAST. In LMTP mode it
+	// is each of the per-recipient replies.
+	EndOfData = "<end-of-data>"
+)
+
+// DefaultExtensions are the EHLO lines a Server announces when
+// Config.Extensions is nil.
+var DefaultExtensions = []string{"PIPELINING", "SIZE 10485760", "8BITMIME", "SMTPUTF8", "DSN", "ENHANCEDSTATUSCODES", "CHUNKING"}
+
+// Config says what a Server announces, allows and breaks. The zero Config
+// is a plain ESMTP server with DefaultExtensions on 127.0.0.1.
+type Config struct {
+	// Hostname is the server's name in the greeting and the EHLO reply;
+	// "smtptest.localhost" when empty.
+	Hostname string
+	// Greeting replaces the whole greeting, for example with a 554 (see
+	// the package documentation for what follows a refusing greeting).
+	// The default is 220 "<Hostname> ESMTP smtptest".
+	Greeting *response.Reply
+	// Extensions are the lines of the EHLO (or LHLO) reply after the
+	// first, sent as given. nil means DefaultExtensions; an empty non-nil
+	// slice announces none. What is listed is also what the server
+	// allows: MAIL and RCPT parameters need their extension, BDAT needs
+	// CHUNKING, AUTH needs an "AUTH <mechanisms>" line and STARTTLS a
+	// "STARTTLS" line (announced only before TLS is on), and replies
+	// carry enhanced status codes only with ENHANCEDSTATUSCODES.
+	Extensions []string
+	// DisableEHLO answers EHLO with 502 5.5.1, for tests of a client's
+	// fallback to HELO.
+	DisableEHLO bool
+	// LMTP makes the server speak LMTP (RFC 2033): LHLO instead of
+	// HELO/EHLO, and one reply per accepted recipient after the data.
+	LMTP bool
+	// MaxMessageSize, when positive, is the largest message accepted, in
+	// octets of decoded data: a larger SIZE= on MAIL gets 552 5.3.4, and
+	// so does larger data, once it has all been read. 0 takes the limit from
+	// a "SIZE n" extension line; with none (or "SIZE 0") there is no limit.
+	MaxMessageSize int64
+	// Users are the user names and passwords that AUTH accepts, with the
+	// PLAIN, LOGIN and CRAM-MD5 mechanisms when an "AUTH ..." extension
+	// line lists them. Success is 235 2.7.0, failure 535 5.7.8. Other
+	// mechanisms get 504 unless a Handler answers them.
+	Users map[string]string
+	// RequireTLS refuses MAIL and AUTH before TLS is on (530 5.7.0).
+	RequireTLS bool
+	// RequireAuth refuses MAIL before a successful AUTH (530 5.7.0).
+	RequireAuth bool
+	// Overrides replace the replies to commands; the first that matches
+	// wins.
+	Overrides []Override
+	// Faults break every connection on purpose; see [Fault].
+	Faults []Fault
+	// Handler, when set, sees every command line before the Overrides
+	// do, with the command parsed (cmd is nil when the line did not
+	// parse). Returning true sends its reply instead of the default one,
+	// with the state changing as for an Override. It runs on the
+	// connection's goroutine, for every connection at once, and c is valid
+	// only during the call.
+	Handler func(c *ConnState, line string, cmd command.Command) (response.Reply, bool)
+	// UnixSocket, when set, is a path to listen on instead of TCP; the
+	// socket file is removed on Close.
+	UnixSocket string
+	// ImplicitTLS makes every connection TLS from its first byte (as on
+	// port 465), with the server's generated certificate.
+	ImplicitTLS bool
+	// Log, when set, receives a trace of every connection: what the
+	// client sent and what the server answered, one line each. Writes to
+	// it are serialised.
+	Log io.Writer
+}
+
+// Override replaces the server's reply to a command. The reply replaces
+// the default one and the state changes as the default reply would have
+// changed it, unless the two replies are of different classes (the first
+// digit): then the state stays as it was. So a 550 for RCPT leaves the
+// recipient out, a 451 after the data records no message, a 354 with other
+// text for DATA still reads the message, and a 235 for AUTH (whose default
+// reply is a 334 challenge) skips the exchange and counts as a success.
+type Override struct {
+	// Verb is the command's verb, matched without regard to case ("MAIL",
+	// "RCPT", "DATA", "XCLIENT", ...), or one of the pseudo-verbs Greeting
+	// and EndOfData.
+	Verb string
+	// Match, when not empty, must occur in the command line (without
+	// regard to case). For EndOfData it is looked for in the message data,
+	// or in LMTP mode in the recipient's RCPT line; for Greeting only ""
+	// matches.
+	Match string
+	// Nth, when positive, limits the override to the n-th command with
+	// this Verb that the server received, counted from 1 across all its
+	// connections; 0 means every time.
+	Nth int
+	// Reply is sent instead of the default reply, as given. Its Code must
+	// be a valid reply code.
+	Reply response.Reply
+}
+
+// Message is a message the server accepted: its end of data got a 2yz
+// reply.
+type Message struct {
+	// Conn is the number of the connection that sent it, from 1.
+	Conn int
+	// Helo is the argument of the HELO, EHLO or LHLO before it.
+	Helo string
+	// TLS says whether the transaction ran over TLS.
+	TLS bool
+	// AuthUser is the user that AUTH accepted on the connection, if any.
+	AuthUser string
+	// From is the MAIL FROM path as received, without the angle brackets
+	// (and without a source route); "" for the null path "<>".
+	From string
+	// Mail is the MAIL command as parsed.
+	Mail command.Mail
+	// Rcpts are the accepted RCPT commands, in order (in LMTP mode, those
+	// whose per-recipient reply after the data was 2yz).
+	Rcpts []command.Rcpt
+	// To are the addresses of Rcpts as received, without angle brackets.
+	To []string
+	// Data is the message as decoded: dot-unstuffed after DATA, the chunks
+	// joined after BDAT. Line endings are as the client sent them.
+	Data []byte
+	// Raw is the exact bytes that carried the data: after DATA,
+	// everything after the 354 reply through the final ".\r\n" inclusive;
+	// after BDAT, the chunks' octets (equal to Data).
+	Raw []byte
+	// Chunked says the message came with BDAT.
+	Chunked bool
+}
+
+// Server is a running SMTP server. Create one with NewServer and stop it
+// with Close.
+type Server struct {
+	// Addr is where the server listens: "127.0.0.1:port", or the Unix
+	// socket's path.
+	Addr string
+
+	cfg       Config
+	hostname  string
+	exts      []string
+	enhanced  bool
+	maxSize   int64
+	ln        net.Listener
+	cert      tls.Certificate
+	leaf      *x509.Certificate
+	tlsConfig *tls.Config
+	done      chan struct{}
+	wg        sync.WaitGroup
+	logMu     sync.Mutex
+
+	mu        sync.Mutex
+	closed    bool
+	conns     map[net.Conn]struct{}
+	nconns    int
+	commands  []string
+	messages  []Message
+	verbCount map[string]int
+	msgSignal chan struct{} // closed and replaced when a message is recorded
+}
+
+// NewServer starts a server with cfg and returns it, already listening.
+// It panics if it cannot listen or make its certificate, as
+// httptest.NewServer does.
+func NewServer(cfg Config) *Server {
+	s := &Server{
+		cfg:       cfg,
+		hostname:  cfg.Hostname,
+		done:      make(chan struct{}),
+		conns:     make(map[net.Conn]struct{}),
+		verbCount: make(map[string]int),
+		msgSignal: make(chan struct{}),
+	}
+	if s.hostname == "" {
+		s.hostname = "smtptest.localhost"
+	}
+	if cfg.Extensions == nil {
+		s.exts = append([]string(nil), DefaultExtensions...)
+	} else {
+		s.exts = append([]string{}, cfg.Extensions...)
+	}
+	s.cfg.Overrides = append([]Override(nil), cfg.Overrides...)
+	s.cfg.Faults = append([]Fault(nil), cfg.Faults...)
+	s.enhanced = s.hasExt("ENHANCEDSTATUSCODES")
+	s.maxSize = cfg.MaxMessageSize
+	if s.maxSize <= 0 {
+		s.maxSize = 0
+		if arg, ok := s.extArg("SIZE"); ok {
+			if n, err := strconv.ParseInt(arg, 10, 64); err == nil && n > 0 {
+				s.maxSize = n
+			}
+		}
+	}
+
+	cert, err := newCertificate()
+	if err != nil {
+		panic("smtptest: cannot make a certificate: " + err.Error())
+	}
+	s.cert, s.leaf = cert, cert.Leaf
+	s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+
+	if cfg.UnixSocket != "" {
+		s.ln, err = net.Listen("unix", cfg.UnixSocket)
+	} else {
+		s.ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		panic("smtptest: cannot listen: " + err.Error())
+	}
+	s.Addr = s.ln.Addr().String()
+	if cfg.UnixSocket != "" {
+		s.Addr = cfg.UnixSocket
+	}
+	s.wg.Add(1)
+	go s.accept()
+	return s
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A transient failure (too many open files, ...): try again
+			// shortly rather than spin.
+			select {
+			case <-s.done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			continue
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return
+		}
+		s.nconns++
+		id := s.nconns
+		s.conns[nc] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serve(nc, id)
+	}
+}
+
+func (s *Server) serve(nc net.Conn, id int) {
+	defer s.wg.Done()
+	defer func() {
+		nc.Close()
+		s.mu.Lock()
+		delete(s.conns, nc)
+		s.mu.Unlock()
+	}()
+	newConn(s, nc, id).serve()
+}
+
+// Close stops the server: it closes the listener and every connection,
+// and returns once every goroutine the server started has ended. What the
+// server recorded stays readable. Close may be called more than once, but
+// not from a Handler (it would wait for itself).
+func (s *Server) Close() {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+		for nc := range s.conns {
+			nc.Close()
+		}
+	}
+	s.mu.Unlock()
+	s.ln.Close()
+	s.wg.Wait()
+}
+
+// Commands returns every command line the server received, without its
+// line ending, in the order received across all connections. AUTH lines
+// and the client's answers to 334 challenges are included as received
+// (credentials and all); message data and over-long lines are not.
+func (s *Server) Commands() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.commands...)
+}
+
+// Messages returns every message the server accepted, in order.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
+}
+
+// WaitMessages waits until the server has accepted at least n messages and
+// returns them all, or returns those it has and ctx's error when ctx ends
+// first.
+func (s *Server) WaitMessages(ctx context.Context, n int) ([]Message, error) {
+	for {
+		s.mu.Lock()
+		if len(s.messages) >= n {
+			m := append([]Message(nil), s.messages...)
+			s.mu.Unlock()
+			return m, nil
+		}
+		ch := s.msgSignal
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return s.Messages(), ctx.Err()
+		}
+	}
+}
+
+// Conns returns how many connections the server has accepted so far.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nconns
+}
+
+// ClientTLSConfig returns a new tls.Config that trusts the server's
+// certificate, and only it. The certificate is valid for 127.0.0.1, ::1
+// and localhost; ServerName is left empty, for the client to fill in (as
+// tls.Dial does from the address).
+func (s *Server) ClientTLSConfig() *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(s.leaf)
+	return &tls.Config{RootCAs: pool}
+}
+
+// Certificate returns the server's self-signed certificate, made for
+// this Server alone: ECDSA P-256, valid from an hour ago to a day ahead.
+func (s *Server) Certificate() *x509.Certificate { return s.leaf }
+
+func (s *Server) record(line string) {
+	s.mu.Lock()
+	s.commands = append(s.commands, line)
+	s.mu.Unlock()
+}
+
+// count adds one to the server-wide count of each key and returns the new
+// counts, in the order of keys.
+func (s *Server) count(keys []string) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := make([]int, len(keys))
+	for i, k := range keys {
+		s.verbCount[k]++
+		n[i] = s.verbCount[k]
+	}
+	return n
+}
+
+func (s *Server) addMessage(m Message) {
+	s.mu.Lock()
+	s.messages = append(s.messages, m)
+	close(s.msgSignal)
+	s.msgSignal = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// hasExt reports whether an extension line's keyword is kw.
+func (s *Server) hasExt(kw string) bool {
+	_, ok := s.extArg(kw)
+	return ok
+}
+
+// extArg returns the rest of the extension line whose keyword is kw.
+func (s *Server) extArg(kw string) (string, bool) {
+	for _, e := range s.exts {
+		k, arg, _ := strings.Cut(e, " ")
+		if strings.EqualFold(k, kw) {
+			return strings.TrimSpace(arg), true
+		}
+	}
+	return "", false
+}
+
+func (s *Server) logf(id int, format string, args ...any) {
+	if s.cfg.Log == nil {
+		return
+	}
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	fmt.Fprintf(s.cfg.Log, "smtptest[%d] %s\n", id, fmt.Sprintf(format, args...))
+}
+
+// sleep waits d, or until the server closes; it reports whether d passed.
+func (s *Server) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.done:
+		return false
+	}
+}
