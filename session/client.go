@@ -1,0 +1,402 @@
+package session
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/transport"
+	"github.com/smtpkit/smtpkit/wire"
+)
+
+type state int
+
+const (
+	stateGreeted state = iota // greeting read; no EHLO/HELO yet
+	stateReady                // greeted and hello'd; no transaction
+	stateMail                 // MAIL accepted: RCPT and DATA allowed
+	stateData                 // a DataWriter is open
+)
+
+func (s state) String() string {
+	switch s {
+	case stateGreeted:
+		return "before EHLO/HELO"
+	case stateReady:
+		return "outside a mail transaction"
+	case stateMail:
+		return "inside a mail transaction"
+	case stateData:
+		return "while message data is being written"
+	}
+	return "in an unknown state"
+}
+
+// A Client is one SMTP session over one connection. Its methods must not
+// be called concurrently; a Client is cheap, so use one per goroutine.
+type Client struct {
+	conn       net.Conn
+	r          *wire.Reader
+	w          *wire.Writer
+	dot        *wire.DotWriter
+	opts       Options
+	timeouts   Timeouts
+	tr         tracer
+	serverName string // for TLS verification
+	unix       bool
+	isTLS      bool
+
+	state     state
+	esmtp     bool
+	tlsPolicy bool // the TLS mode has been applied after the first hello
+	ext       Extensions
+	greeting  response.Reply
+	hello     response.Reply
+
+	smtputf8 bool // the current transaction's MAIL carried SMTPUTF8
+	accepted int  // recipients accepted in the current transaction
+
+	err  error  // sticky: why the connection can no longer be used
+	line []byte // reused command-line buffer
+}
+
+// Dial connects to addr, reads the server's greeting and returns a Client
+// ready for [Client.Hello] (which [Client.Send] calls when needed). addr
+// is written as users write it: "host", "host:port", "[v6]:port", or a
+// Unix socket path starting with "/" (see transport.ParseAddress); the
+// default port is 25, or 465 with [TLSImplicit]. A nil opts means the
+// defaults. Errors are *ConnectError.
+func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	port := transport.PortSMTP
+	if o.TLS == TLSImplicit {
+		port = transport.PortSubmissions
+	}
+	a, err := transport.ParseAddress(addr, port)
+	if err != nil {
+		return nil, &ConnectError{Addr: addr, Err: err}
+	}
+	var d transport.Dialer
+	if o.Dialer != nil {
+		d = *o.Dialer
+	}
+	if d.Timeout == 0 {
+		d.Timeout = o.Timeouts.withDefaults().Connect
+	}
+	d.ImplicitTLS = o.TLS == TLSImplicit
+	if d.ImplicitTLS {
+		host := a.Host
+		if a.Network == "unix" {
+			host = "" // a socket path is no server name: TLSConfig must give one
+		}
+		d.TLSConfig = transport.ClientTLSConfig(o.TLSConfig, host)
+	}
+	conn, err := d.DialContext(ctx, a)
+	if err != nil {
+		return nil, &ConnectError{Addr: a.String(), Err: err}
+	}
+	c := newClient(conn, &o)
+	c.unix = a.Network == "unix"
+	if !c.unix {
+		c.serverName = a.Host
+	}
+	if err := c.readGreeting(ctx, a.String()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// NewClient starts a session over a connection the caller made (a
+// *tls.Conn counts as TLS already), reading the server's greeting. The
+// name to verify a certificate against on STARTTLS is
+// opts.TLSConfig.ServerName, or else the remote address's IP. Errors are
+// *ConnectError; on error conn is closed.
+func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	c := newClient(conn, &o)
+	if _, ok := conn.(*tls.Conn); ok {
+		c.isTLS = true
+	}
+	if ra := conn.RemoteAddr(); ra != nil {
+		c.unix = ra.Network() == "unix"
+		if ap, err := netip.ParseAddrPort(ra.String()); err == nil {
+			c.serverName = ap.Addr().Unmap().String()
+		}
+	}
+	addr := "connection"
+	if ra := conn.RemoteAddr(); ra != nil {
+		addr = ra.String()
+	}
+	if err := c.readGreeting(ctx, addr); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func newClient(conn net.Conn, o *Options) *Client {
+	c := &Client{
+		conn:     conn,
+		opts:     *o,
+		timeouts: o.Timeouts.withDefaults(),
+		tr:       tracer{w: o.Trace, log: o.Logger},
+		w:        wire.NewWriter(conn),
+		line:     make([]byte, 0, 128),
+	}
+	c.r = c.newReader(conn)
+	if o.TLSConfig != nil && o.TLSConfig.ServerName != "" {
+		c.serverName = o.TLSConfig.ServerName
+	}
+	return c
+}
+
+func (c *Client) newReader(r io.Reader) *wire.Reader {
+	rd := wire.NewReader(r)
+	if n := c.opts.Limits.ReplyLineLength; n > 0 {
+		rd.SetMaxLineLength(n)
+	}
+	if n := c.opts.Limits.ReplyLines; n > 0 {
+		rd.SetMaxReplyLines(n)
+	}
+	if n := c.opts.Limits.ReplyBytes; n > 0 {
+		rd.SetMaxReplyBytes(n)
+	}
+	return rd
+}
+
+func (c *Client) readGreeting(ctx context.Context, addr string) error {
+	reply, err := c.read(ctx, "greeting", c.timeouts.Greeting)
+	if err != nil {
+		c.conn.Close()
+		return &ConnectError{Addr: addr, Err: err}
+	}
+	c.greeting = reply
+	if reply.Code != 220 {
+		// RFC 5321 §3.1: after a 554 greeting the client should QUIT;
+		// its reply is not worth waiting for.
+		c.w.WriteLineString("QUIT")
+		c.w.Flush()
+		c.conn.Close()
+		c.err = ErrClosed
+		return &ConnectError{Addr: addr, Reply: reply}
+	}
+	return nil
+}
+
+// Greeting returns the server's greeting.
+func (c *Client) Greeting() response.Reply { return c.greeting }
+
+// Extensions returns the EHLO extension table (empty before EHLO, after
+// HELO, and right after STARTTLS until the next EHLO).
+func (c *Client) Extensions() Extensions { return c.ext }
+
+// ESMTP reports whether the server answered EHLO (smtplib's does_esmtp).
+func (c *Client) ESMTP() bool { return c.esmtp }
+
+// TLS reports whether the connection is encrypted, and its state when it is.
+func (c *Client) TLS() (tls.ConnectionState, bool) {
+	if tc, ok := c.conn.(*tls.Conn); ok {
+		return tc.ConnectionState(), true
+	}
+	return tls.ConnectionState{}, false
+}
+
+// Conn returns the underlying connection (a *tls.Conn after STARTTLS).
+func (c *Client) Conn() net.Conn { return c.conn }
+
+// Close closes the connection without QUIT. It is safe to call more than
+// once; later calls on the Client return ErrClosed.
+func (c *Client) Close() error {
+	if c.err == ErrClosed {
+		return nil
+	}
+	wasBroken := c.err != nil
+	c.err = ErrClosed
+	err := c.conn.Close()
+	if wasBroken || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// usable returns why the Client cannot be used, if it cannot.
+func (c *Client) usable() error { return c.err }
+
+// abort closes the connection for good, keeping err as the reason every
+// later call reports.
+func (c *Client) abort(err error) error {
+	if c.err == nil {
+		c.err = err
+	}
+	c.conn.Close()
+	return err
+}
+
+// arm sets the connection's deadline for one exchange: now+d or the
+// context's deadline, whichever is sooner, and makes cancelling ctx
+// unblock a read or write at once. The returned func must be called when
+// the exchange is over.
+func (c *Client) arm(ctx context.Context, d time.Duration) (disarm func()) {
+	var dl time.Time
+	if d > 0 {
+		dl = time.Now().Add(d)
+	}
+	if cd, ok := ctx.Deadline(); ok && (dl.IsZero() || cd.Before(dl)) {
+		dl = cd
+	}
+	conn := c.conn
+	conn.SetDeadline(dl)
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	var fired sync.WaitGroup
+	fired.Add(1)
+	stop := context.AfterFunc(ctx, func() {
+		conn.SetDeadline(time.Unix(1, 0))
+		fired.Done()
+	})
+	return func() {
+		if !stop() {
+			// The cancel ran or is running: let it finish, so it cannot
+			// set a past deadline on the next exchange.
+			fired.Wait()
+		}
+	}
+}
+
+// ioError turns a read or write failure during op into the error the
+// caller sees, and closes the connection: after a timeout, a cancellation,
+// a broken connection or a malformed reply nobody knows where the server
+// is in the exchange.
+func (c *Client) ioError(ctx context.Context, op string, d time.Duration, err error) error {
+	var out error
+	var pe *wire.ProtocolError
+	switch {
+	case ctx.Err() != nil:
+		out = fmt.Errorf("session: %s: %w", op, context.Cause(ctx))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if cd, ok := ctx.Deadline(); ok && !time.Now().Before(cd) {
+			out = fmt.Errorf("session: %s: %w", op, context.DeadlineExceeded)
+		} else {
+			out = &TimeoutError{Phase: op, After: d, Err: err}
+		}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		out = &DisconnectedError{Op: op, Err: err}
+	case errors.As(err, &pe):
+		out = fmt.Errorf("session: %s: %w", op, err)
+	default:
+		out = &DisconnectedError{Op: op, Err: err}
+	}
+	return c.abort(out)
+}
+
+// read reads one reply under the phase timeout d.
+func (c *Client) read(ctx context.Context, op string, d time.Duration) (response.Reply, error) {
+	if err := ctx.Err(); err != nil {
+		// A command may be on the wire already: if its reply were left
+		// unread, the next command would get it as its own.
+		return response.Reply{}, c.abort(fmt.Errorf("session: %s: %w", op, context.Cause(ctx)))
+	}
+	disarm := c.arm(ctx, d)
+	reply, err := c.r.ReadReply()
+	disarm()
+	if err != nil {
+		return response.Reply{}, c.ioError(ctx, op, d, err)
+	}
+	c.tr.reply(reply)
+	if reply.Code == 421 {
+		// RFC 5321 §3.8: the server is closing the channel. The reply is
+		// the caller's answer; later calls learn the session is over.
+		c.abort(&DisconnectedError{Op: op, Err: reply.Err(op)})
+	}
+	return reply, nil
+}
+
+// roundTrip sends cmd and reads its reply. A command that does not build
+// (bad argument) is refused before anything is written. The reply is
+// returned whatever its code; err is set only when no reply was read.
+func (c *Client) roundTrip(ctx context.Context, op string, d time.Duration, cmd command.Command) (response.Reply, error) {
+	if err := c.usable(); err != nil {
+		return response.Reply{}, err
+	}
+	line, err := cmd.Append(c.line[:0])
+	if err != nil {
+		return response.Reply{}, err
+	}
+	c.line = line
+	if err := ctx.Err(); err != nil {
+		return response.Reply{}, err
+	}
+	c.tr.sent(cmd, line)
+	disarm := c.arm(ctx, d)
+	c.w.Write(line)
+	err = c.w.Flush()
+	disarm()
+	if err != nil {
+		return response.Reply{}, c.ioError(ctx, op, d, err)
+	}
+	return c.read(ctx, op, d)
+}
+
+// commandText is the line just sent, without CRLF and secrets, for the
+// Command field of a *response.Error.
+func (c *Client) commandText(cmd command.Command) string {
+	return redact(cmd, strings.TrimRight(string(c.line), "\r\n"))
+}
+
+// refused is reply as an error (a *response.Error naming the command),
+// nil when the reply is positive, and an *UnexpectedReplyError, closing
+// the connection, when it is 3yz (only DATA and AUTH expect those).
+func (c *Client) refused(cmd command.Command, reply response.Reply) error {
+	switch {
+	case reply.Positive():
+		return nil
+	case reply.Intermediate():
+		return c.unexpected(cmd.Verb(), reply)
+	}
+	return reply.Err(c.commandText(cmd))
+}
+
+// unexpected closes the connection after a reply the command cannot have.
+func (c *Client) unexpected(op string, reply response.Reply) error {
+	return c.abort(&UnexpectedReplyError{Command: op, Reply: reply})
+}
+
+// localName is the EHLO/HELO argument: Options.LocalName, else the host
+// name when it is an FQDN, else the local address as a literal.
+func (c *Client) localName() string {
+	if c.opts.LocalName != "" {
+		return c.opts.LocalName
+	}
+	if h, err := os.Hostname(); err == nil && strings.Contains(strings.Trim(h, "."), ".") {
+		h = strings.TrimSuffix(h, ".")
+		if _, err := (command.Ehlo{Domain: h}).Append(nil); err == nil {
+			return h
+		}
+	}
+	if la := c.conn.LocalAddr(); la != nil {
+		if ap, err := netip.ParseAddrPort(la.String()); err == nil {
+			ip := ap.Addr().Unmap().WithZone("")
+			if ip.Is4() {
+				return "[" + ip.String() + "]"
+			}
+			return "[IPv6:" + ip.String() + "]"
+		}
+	}
+	return "localhost"
+}

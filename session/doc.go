@@ -1,0 +1,35 @@
+// Package session is the SMTP client: it connects, greets, upgrades to TLS,
+// runs mail transactions and reports exactly what the server said about each
+// recipient. It is where the codec (wire), the command builders (command),
+// the replies (response) and the dialers (transport) meet.
+//
+// A [Client] holds one connection and a state machine that follows RFC 5321
+// §4.1.4: greeting, EHLO (or HELO), then transactions of MAIL, RCPT and DATA.
+// Calls out of order are refused before anything is written. [Client.Send]
+// runs a whole transaction the way Python's smtplib.sendmail does;
+// [Client.SendMessage] takes the envelope from the message's own header, as
+// send_message does. The low-level methods ([Client.Mail], [Client.Rcpt],
+// [Client.Data], …) are there for per-recipient control.
+//
+// Every read has a bound (wire's limits, see [Limits]) and a deadline: the
+// RFC 5321 §4.5.3.2 timeout of its phase ([Timeouts]) or the context's,
+// whichever is sooner, and cancelling the context unblocks a read at once.
+// After a network error, a timeout or a protocol violation the connection
+// is closed and every later call returns the error that broke it.
+//
+// Errors are typed and carry the server's reply: [ConnectError],
+// [HelloError], [SenderRefusedError], [RecipientsRefusedError], [DataError],
+// [NotSupportedError], [DisconnectedError], [StateError]. Each one that
+// carries a reply unwraps to a *response.Error, so
+//
+//	var re *response.Error
+//	if errors.As(err, &re) && re.Temporary() { retry later }
+//
+// works whatever step failed.
+//
+// Security defaults (see DESIGN.md): STARTTLS is used whenever the server
+// offers it, with certificate verification on; a certificate that does not
+// verify is an error, never a silent fall back to plaintext. [TLSRequired]
+// fails closed when STARTTLS is not offered. Bytes that arrive between the
+// STARTTLS reply and the handshake are refused ([ErrDataAfterStartTLS]).
+package session

@@ -1,0 +1,219 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/smtpkit/smtpkit/response"
+)
+
+var (
+	// ErrServerDisconnected is what every [DisconnectedError] matches with
+	// errors.Is: the server closed the connection, or it broke, where a
+	// reply was expected (smtplib's SMTPServerDisconnected).
+	ErrServerDisconnected = errors.New("session: server disconnected")
+
+	// ErrClosed is returned by calls on a Client that was closed by its
+	// user (Close or Quit).
+	ErrClosed = errors.New("session: client closed")
+
+	// ErrBadSequence is what every [StateError] matches with errors.Is.
+	ErrBadSequence = errors.New("session: command out of sequence")
+
+	// ErrDataAfterStartTLS means the server sent bytes after its reply to
+	// STARTTLS and before the TLS handshake. Whatever they are, they were
+	// sent in plaintext and would be read as if they came over TLS (the
+	// STARTTLS command-injection class, CVE-2011-0411 and kin), so the
+	// connection is closed.
+	ErrDataAfterStartTLS = errors.New("session: server sent data after its STARTTLS reply, before the TLS handshake")
+)
+
+// ConnectError reports that no SMTP session could be opened: the dial
+// failed (Err), or the server's greeting was not 220 (Reply, Err nil), as
+// with a 554 "no service here" greeting (RFC 5321 §3.1). It is smtplib's
+// SMTPConnectError.
+type ConnectError struct {
+	Addr  string
+	Reply response.Reply // zero when Err is set
+	Err   error
+}
+
+func (e *ConnectError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("session: connect to %s: %v", e.Addr, e.Err)
+	}
+	return fmt.Sprintf("session: %s refused the session: %s", e.Addr, e.Reply)
+}
+
+// Unwrap returns the dial error, or the greeting as a *response.Error.
+func (e *ConnectError) Unwrap() error {
+	if e.Err != nil {
+		return e.Err
+	}
+	return replyError(e.Reply, "greeting")
+}
+
+// HelloError reports that the server refused both EHLO and HELO, or
+// refused EHLO with a reply that does not allow a HELO retry (only 500 and
+// 502 do: a 421 or a 550 is reported as itself). smtplib's SMTPHeloError.
+type HelloError struct {
+	Command string // "EHLO", "HELO" or "LHLO": the command Reply answers
+	Reply   response.Reply
+}
+
+func (e *HelloError) Error() string {
+	return fmt.Sprintf("session: %s refused: %s", e.Command, e.Reply)
+}
+
+// Unwrap returns the reply as a *response.Error.
+func (e *HelloError) Unwrap() error { return replyError(e.Reply, e.Command) }
+
+// SenderRefusedError reports a MAIL command the server refused
+// (smtplib's SMTPSenderRefused). The transaction was reset.
+type SenderRefusedError struct {
+	Sender string
+	Reply  response.Reply
+}
+
+func (e *SenderRefusedError) Error() string {
+	return fmt.Sprintf("session: sender <%s> refused: %s", e.Sender, e.Reply)
+}
+
+// Unwrap returns the reply as a *response.Error.
+func (e *SenderRefusedError) Unwrap() error { return replyError(e.Reply, "MAIL") }
+
+// RecipientsRefusedError reports that the server refused every recipient
+// of a message (smtplib's SMTPRecipientsRefused), so nothing was sent. The
+// transaction was reset. Recipients holds every recipient with its reply,
+// in the order given.
+type RecipientsRefusedError struct {
+	Recipients []RecipientResult
+}
+
+func (e *RecipientsRefusedError) Error() string {
+	var b strings.Builder
+	b.WriteString("session: all recipients refused:")
+	for i, r := range e.Recipients {
+		if i == 3 {
+			fmt.Fprintf(&b, " and %d more", len(e.Recipients)-3)
+			break
+		}
+		fmt.Fprintf(&b, " <%s>: %s;", r.Address, r.Reply)
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+// Unwrap returns the first recipient's reply as a *response.Error, so that
+// errors.As finds a code to act on.
+func (e *RecipientsRefusedError) Unwrap() error {
+	if len(e.Recipients) == 0 {
+		return nil
+	}
+	return replyError(e.Recipients[0].Reply, "RCPT")
+}
+
+// DataError reports that the server refused the message: DATA got no 354,
+// or the reply after the data was not 2yz (smtplib's SMTPDataError).
+// Command is "DATA" or "end of data"; only after the latter did the server
+// see the message.
+type DataError struct {
+	Command string
+	Reply   response.Reply
+}
+
+func (e *DataError) Error() string {
+	return fmt.Sprintf("session: message refused at %s: %s", e.Command, e.Reply)
+}
+
+// Unwrap returns the reply as a *response.Error.
+func (e *DataError) Unwrap() error { return replyError(e.Reply, e.Command) }
+
+// NotSupportedError reports that the server does not offer an extension
+// the call needs: STARTTLS in TLSRequired mode, SMTPUTF8 for an address
+// with a UTF-8 local part, and so on (smtplib's SMTPNotSupportedError).
+// Nothing was sent for the call.
+type NotSupportedError struct {
+	Extension string
+	Reason    string // why it was needed
+}
+
+func (e *NotSupportedError) Error() string {
+	return fmt.Sprintf("session: server does not offer %s, needed %s", e.Extension, e.Reason)
+}
+
+// MessageTooLargeError reports a message larger than the limit the server
+// announced with SIZE (RFC 1870). It is returned before MAIL is sent.
+type MessageTooLargeError struct {
+	Size, Limit int64
+}
+
+func (e *MessageTooLargeError) Error() string {
+	return fmt.Sprintf("session: message of %d octets exceeds the server's SIZE limit of %d", e.Size, e.Limit)
+}
+
+// DisconnectedError reports that the connection ended, or failed, while
+// Op was in progress. It matches [ErrServerDisconnected] with errors.Is
+// and unwraps to the network error as well.
+type DisconnectedError struct {
+	Op  string
+	Err error
+}
+
+func (e *DisconnectedError) Error() string {
+	return fmt.Sprintf("session: server disconnected during %s: %v", e.Op, e.Err)
+}
+
+func (e *DisconnectedError) Unwrap() []error { return []error{ErrServerDisconnected, e.Err} }
+
+// TimeoutError reports that Phase took longer than its timeout (see
+// [Timeouts]). The connection is closed: where the server was in the
+// exchange is unknown. It matches os.ErrDeadlineExceeded with errors.Is.
+type TimeoutError struct {
+	Phase string
+	After time.Duration
+	Err   error
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("session: %s timed out after %s", e.Phase, e.After)
+}
+
+func (e *TimeoutError) Unwrap() []error { return []error{os.ErrDeadlineExceeded, e.Err} }
+
+// Timeout reports true, for net.Error-style checks.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// StateError reports a call made out of order (RCPT before MAIL, DATA
+// with no accepted recipient, MAIL inside a transaction). Nothing was
+// written. It matches [ErrBadSequence] with errors.Is.
+type StateError struct {
+	Op    string
+	State string
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("session: %s not allowed %s", e.Op, e.State)
+}
+
+func (e *StateError) Unwrap() error { return ErrBadSequence }
+
+// replyError is r as a *response.Error; r.Err returns nil for a positive
+// reply, which an error type never holds but a zero Reply might.
+func replyError(r response.Reply, cmd string) error {
+	return r.Err(cmd)
+}
+
+// UnexpectedReplyError reports a reply of a kind the command cannot have
+// (a 354 to RCPT, a 250 to DATA): the server and the client disagree on
+// where they are in the exchange, so the connection is closed.
+type UnexpectedReplyError struct {
+	Command string
+	Reply   response.Reply
+}
+
+func (e *UnexpectedReplyError) Error() string {
+	return fmt.Sprintf("session: unexpected reply to %s: %s", e.Command, e.Reply)
+}

@@ -1,0 +1,194 @@
+package session
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"time"
+
+	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/transport"
+)
+
+// Hello greets the server if that has not been done yet: EHLO, or HELO
+// when EHLO is answered 500 or 502 (smtplib's ehlo_or_helo_if_needed).
+// Then it applies the TLS mode: with [TLSOpportunistic] it upgrades when
+// STARTTLS is offered, with [TLSRequired] it upgrades or fails closed.
+// Every call that sends an envelope calls Hello first, so the TLS mode
+// cannot be bypassed.
+func (c *Client) Hello(ctx context.Context) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	if c.state == stateGreeted {
+		if _, err := c.ehloOrHelo(ctx); err != nil {
+			return err
+		}
+	}
+	if c.tlsPolicy {
+		return nil
+	}
+	switch c.opts.TLS {
+	case TLSOpportunistic:
+		if !c.isTLS && !c.unix && c.ext.Has("STARTTLS") {
+			if err := c.StartTLS(ctx, nil); err != nil {
+				var re *response.Error
+				if c.usable() == nil && errors.As(err, &re) && re.Code() == 454 {
+					// The server offered STARTTLS and then said it cannot
+					// (454, RFC 3207 §4): opportunistic means going on in
+					// plaintext, as when it is not offered at all.
+					break
+				}
+				return err
+			}
+		}
+	case TLSRequired:
+		if !c.isTLS {
+			if !c.ext.Has("STARTTLS") {
+				return c.abort(&NotSupportedError{Extension: "STARTTLS", Reason: "by TLSRequired"})
+			}
+			if err := c.StartTLS(ctx, nil); err != nil {
+				return c.abort(err)
+			}
+		}
+	}
+	c.tlsPolicy = true
+	return nil
+}
+
+// ensureReady is Hello, then a check that no transaction is open.
+func (c *Client) ensureHello(ctx context.Context) error {
+	if c.state == stateGreeted || !c.tlsPolicy {
+		return c.Hello(ctx)
+	}
+	return c.usable()
+}
+
+func (c *Client) ehloOrHelo(ctx context.Context) (response.Reply, error) {
+	reply, err := c.Ehlo(ctx)
+	if err == nil {
+		return reply, nil
+	}
+	if he, ok := err.(*HelloError); ok && (he.Reply.Code == 500 || he.Reply.Code == 502) && c.usable() == nil {
+		return c.Helo(ctx)
+	}
+	return reply, err
+}
+
+// Ehlo sends EHLO with the local name and, on 250, records the extension
+// table. It may be sent again at any time outside DATA; it ends any open
+// transaction (RFC 5321 §4.1.4). A refusal is a *HelloError.
+func (c *Client) Ehlo(ctx context.Context) (response.Reply, error) {
+	return c.greet(ctx, "EHLO")
+}
+
+// Helo sends HELO with the local name: the server is then treated as
+// plain SMTP, with no extensions. A refusal is a *HelloError.
+func (c *Client) Helo(ctx context.Context) (response.Reply, error) {
+	return c.greet(ctx, "HELO")
+}
+
+func (c *Client) greet(ctx context.Context, verb string) (response.Reply, error) {
+	if c.state == stateData {
+		return response.Reply{}, &StateError{Op: verb, State: c.state.String()}
+	}
+	var cmd command.Command
+	name := c.localName()
+	switch verb {
+	case "EHLO":
+		cmd = command.Ehlo{Domain: name}
+	default:
+		cmd = command.Helo{Domain: name}
+	}
+	reply, err := c.roundTrip(ctx, verb, c.timeouts.Command, cmd)
+	if err != nil {
+		return reply, err
+	}
+	if reply.Code != 250 {
+		return reply, &HelloError{Command: verb, Reply: reply}
+	}
+	c.hello = reply
+	c.esmtp = verb == "EHLO"
+	if c.esmtp {
+		c.ext = parseExtensions(reply)
+	} else {
+		c.ext = Extensions{}
+	}
+	c.state = stateReady
+	c.accepted = 0
+	return reply, nil
+}
+
+// StartTLS upgrades the connection (RFC 3207): STARTTLS, then the TLS
+// handshake with config (nil means Options.TLSConfig; ServerName is filled
+// in when empty; certificates are verified unless config says otherwise),
+// then EHLO again, since the extension table from before TLS must be
+// discarded (RFC 3207 §4.2). Bytes that arrive with the 220 reply are
+// refused with [ErrDataAfterStartTLS]. A failed handshake closes the
+// connection: there is no plaintext fallback.
+func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	if c.isTLS {
+		return &StateError{Op: "STARTTLS", State: "on a connection that is already TLS"}
+	}
+	if c.state == stateGreeted {
+		if _, err := c.ehloOrHelo(ctx); err != nil {
+			return err
+		}
+	}
+	if c.state != stateReady {
+		return &StateError{Op: "STARTTLS", State: c.state.String()}
+	}
+	if !c.ext.Has("STARTTLS") {
+		return &NotSupportedError{Extension: "STARTTLS", Reason: "for StartTLS"}
+	}
+	cmd := command.StartTLS{}
+	reply, err := c.roundTrip(ctx, "STARTTLS", c.timeouts.Command, cmd)
+	if err != nil {
+		return err
+	}
+	if reply.Code != 220 {
+		if err := c.refused(cmd, reply); err != nil {
+			return err
+		}
+		return c.unexpected("STARTTLS", reply)
+	}
+	if c.r.Buffered() > 0 {
+		return c.abort(ErrDataAfterStartTLS)
+	}
+	if config == nil {
+		config = c.opts.TLSConfig
+	}
+	config = transport.ClientTLSConfig(config, c.serverName)
+	// transport.StartTLS sets the handshake's deadline from its context,
+	// so the phase timeout goes in there.
+	hctx, cancel := ctx, context.CancelFunc(func() {})
+	var phaseEnd time.Time
+	if d := c.timeouts.Command; d > 0 {
+		phaseEnd = time.Now().Add(d)
+		hctx, cancel = context.WithDeadline(ctx, phaseEnd)
+	}
+	tc, err := transport.StartTLS(hctx, c.conn, config)
+	// The connection's deadline can fire before the context's timer: ask
+	// the clock, not hctx.Err.
+	phaseTimedOut := ctx.Err() == nil && !phaseEnd.IsZero() && !time.Now().Before(phaseEnd)
+	cancel()
+	if err != nil {
+		if phaseTimedOut {
+			err = &TimeoutError{Phase: "TLS handshake", After: c.timeouts.Command, Err: err}
+		}
+		return c.abort(err)
+	}
+	c.conn = tc
+	c.r = c.newReader(tc)
+	c.w.Reset(tc)
+	c.isTLS = true
+	c.ext = Extensions{}
+	c.esmtp = false
+	c.state = stateGreeted
+	_, err = c.ehloOrHelo(ctx)
+	return err
+}

@@ -1,0 +1,139 @@
+package session_test
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/session"
+	"github.com/smtpkit/smtpkit/smtptest"
+)
+
+func TestNewClientOverOwnConn(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	conn, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := session.NewClient(testCtx(t), conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Greeting().Code != 220 {
+		t.Errorf("greeting %v", c.Greeting())
+	}
+	if _, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, strings.NewReader("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if c.Conn() != conn {
+		t.Error("Conn() is not the connection given")
+	}
+}
+
+func TestLogger(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := dial(t, srv, &session.Options{Logger: log})
+	if _, err := c.Noop(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "dir=C line=NOOP") || !strings.Contains(out, "dir=S line=\"250 ") {
+		t.Errorf("log:\n%s", out)
+	}
+}
+
+func TestSendEnvelopeParams(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	c := dial(t, srv, nil)
+	env := &session.Envelope{
+		From:       command.Mailbox{Local: "alice", Domain: "example.org"},
+		To:         []command.Mailbox{{Local: "bob", Domain: "example.org"}, {Local: "carol", Domain: "example.org"}},
+		MailParams: command.MailParams{Ret: command.RetHeaders, EnvID: "id+1"},
+		RcptParams: []command.RcptParams{{Notify: command.NotifyFailure | command.NotifyDelay}, {}},
+	}
+	if _, err := c.SendEnvelope(testCtx(t), env, strings.NewReader("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	cmds := srv.Commands()
+	if !strings.Contains(cmds[1], "RET=HDRS") || !strings.Contains(cmds[1], "ENVID=id+2B1") {
+		t.Errorf("MAIL %q", cmds[1])
+	}
+	if !strings.Contains(cmds[2], "NOTIFY=FAILURE,DELAY") || strings.Contains(cmds[3], "NOTIFY") {
+		t.Errorf("RCPTs %q %q", cmds[2], cmds[3])
+	}
+
+	env.RcptParams = env.RcptParams[:1]
+	if _, err := c.SendEnvelope(testCtx(t), env, strings.NewReader("x\r\n")); err == nil {
+		t.Error("RcptParams of the wrong length accepted")
+	}
+	if _, err := c.SendEnvelope(testCtx(t), &session.Envelope{}, strings.NewReader("x\r\n")); !errors.Is(err, session.ErrNoRecipients) {
+		t.Errorf("no recipients: %v", err)
+	}
+}
+
+func TestExtensionChecks(t *testing.T) {
+	srv := newServer(t, smtptest.Config{Extensions: []string{"SIZE 1000"}})
+	c := dial(t, srv, nil)
+	from := command.Mailbox{Local: "a", Domain: "example.org"}
+	for _, p := range []command.MailParams{
+		{Body: command.Body8BitMIME},
+		{SMTPUTF8: true},
+		{Ret: command.RetFull},
+		{RequireTLS: true},
+		{Auth: "<>"},
+	} {
+		if _, err := c.Mail(testCtx(t), command.Mail{From: from, Params: p}); err == nil {
+			t.Errorf("MAIL with %+v sent to a server without the extension", p)
+		} else {
+			var ne *session.NotSupportedError
+			if !errors.As(err, &ne) {
+				t.Errorf("%+v: err = %v", p, err)
+			}
+		}
+	}
+	if hasCommand(srv, "MAIL") {
+		t.Fatalf("MAIL reached the wire: %q", srv.Commands())
+	}
+	// A bad address is refused by command, before the wire.
+	if _, err := c.Send(testCtx(t), "a@example.org", []string{"b@exa mple.org"}, strings.NewReader("x")); err == nil {
+		t.Error("bad address accepted")
+	}
+	var ce *command.Error
+	_, err := c.Mail(testCtx(t), command.Mail{From: command.Mailbox{Local: "a\r\nRCPT TO:<x@y>", Domain: "example.org"}})
+	if !errors.As(err, &ce) || hasCommand(srv, "MAIL") {
+		t.Errorf("injection: err = %v, commands %q", err, srv.Commands())
+	}
+}
+
+func TestSendMessageErrors(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	c := dial(t, srv, nil)
+	for _, msg := range []string{
+		"Resent-Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nResent-Date: Tue, 2 Jan 2024 00:00:00 +0000\r\nFrom: a@example.org\r\nTo: b@example.org\r\n\r\nx\r\n",
+		"Subject: no addresses\r\n\r\nx\r\n",
+		"From: a@example.org\r\n\r\nno recipients\r\n",
+	} {
+		if _, err := c.SendMessage(testCtx(t), strings.NewReader(msg)); err == nil {
+			t.Errorf("SendMessage(%q) succeeded", msg)
+		}
+	}
+	if hasCommand(srv, "MAIL") {
+		t.Errorf("MAIL sent for a message without a usable envelope")
+	}
+	// Resent-: exactly one Resent-Date selects the Resent- fields.
+	msg := "From: a@example.org\r\nTo: b@example.org\r\nResent-Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nResent-From: r@example.org\r\nResent-To: x@example.org\r\nResent-Bcc: y@example.org\r\n\r\nbody\r\n"
+	if _, err := c.SendMessage(testCtx(t), strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	m := srv.Messages()[0]
+	if m.From != "r@example.org" || strings.Join(m.To, " ") != "x@example.org y@example.org" || bytes.Contains(m.Data, []byte("Resent-Bcc")) {
+		t.Errorf("message %q -> %q: %q", m.From, m.To, m.Data)
+	}
+}

@@ -1,0 +1,137 @@
+package session
+
+import (
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/smtpkit/smtpkit/transport"
+)
+
+// TLSMode says when a Client uses TLS.
+type TLSMode int
+
+const (
+	// TLSOpportunistic, the default, upgrades with STARTTLS (RFC 3207)
+	// whenever the server offers it, verifying the certificate, and
+	// continues in plaintext when it is not offered. Over a Unix socket
+	// STARTTLS is not attempted in this mode.
+	TLSOpportunistic TLSMode = iota
+	// TLSRequired upgrades with STARTTLS and fails closed, before any
+	// envelope is sent, when the server does not offer it.
+	TLSRequired
+	// TLSImplicit speaks TLS from the first byte (port 465, RFC 8314).
+	TLSImplicit
+	// TLSOff never uses TLS, even when offered.
+	TLSOff
+)
+
+func (m TLSMode) String() string {
+	switch m {
+	case TLSOpportunistic:
+		return "opportunistic"
+	case TLSRequired:
+		return "required"
+	case TLSImplicit:
+		return "implicit"
+	case TLSOff:
+		return "off"
+	}
+	return "TLSMode(?)"
+}
+
+// Timeouts bound each phase of the session. A zero field takes its
+// default, the RFC 5321 §4.5.3.2 value where the RFC names one; a negative
+// field means no timeout for that phase (the context still applies).
+type Timeouts struct {
+	Connect   time.Duration // dialing, proxies and implicit TLS; default 30s
+	Greeting  time.Duration // the 220 greeting; default 5m
+	Command   time.Duration // EHLO, STARTTLS handshake, RSET, NOOP, VRFY, QUIT and others; default 5m
+	Mail      time.Duration // MAIL; default 5m
+	Rcpt      time.Duration // each RCPT; default 5m
+	DataInit  time.Duration // DATA until its 354; default 2m
+	DataBlock time.Duration // each write of message data; default 3m
+	DataEnd   time.Duration // from the final "." to its reply; default 10m
+}
+
+// DefaultTimeouts are the values a zero Timeouts field takes.
+var DefaultTimeouts = Timeouts{
+	Connect:   30 * time.Second,
+	Greeting:  5 * time.Minute,
+	Command:   5 * time.Minute,
+	Mail:      5 * time.Minute,
+	Rcpt:      5 * time.Minute,
+	DataInit:  2 * time.Minute,
+	DataBlock: 3 * time.Minute,
+	DataEnd:   10 * time.Minute,
+}
+
+func pick(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func (t Timeouts) withDefaults() Timeouts {
+	d := DefaultTimeouts
+	return Timeouts{
+		Connect:   pick(t.Connect, d.Connect),
+		Greeting:  pick(t.Greeting, d.Greeting),
+		Command:   pick(t.Command, d.Command),
+		Mail:      pick(t.Mail, d.Mail),
+		Rcpt:      pick(t.Rcpt, d.Rcpt),
+		DataInit:  pick(t.DataInit, d.DataInit),
+		DataBlock: pick(t.DataBlock, d.DataBlock),
+		DataEnd:   pick(t.DataEnd, d.DataEnd),
+	}
+}
+
+// Limits bound what the client reads from the server. A zero field takes
+// the wire package's default (8192-octet lines, 512 lines and 64 KiB per
+// reply).
+type Limits struct {
+	ReplyLineLength int
+	ReplyLines      int
+	ReplyBytes      int
+}
+
+// Options configure a Client. The zero value is ready to use: opportunistic
+// STARTTLS with verified certificates, RFC 5321 timeouts, wire's limits.
+type Options struct {
+	// LocalName is the name sent with EHLO and HELO. The default is the
+	// host's name when it is a fully qualified domain name, and otherwise
+	// the address literal of the connection's local address ("[192.0.2.1]",
+	// "[IPv6:2001:db8::1]"), as RFC 5321 §4.1.4 prefers to a bare name.
+	LocalName string
+
+	// TLS says when TLS is used; see [TLSMode].
+	TLS TLSMode
+	// TLSConfig is used for STARTTLS and implicit TLS. Nil means a default
+	// config. ServerName, when empty, is taken from the address dialled;
+	// certificates are verified unless the config says otherwise.
+	TLSConfig *tls.Config
+
+	// Timeouts per phase; see [Timeouts].
+	Timeouts Timeouts
+	// Limits on replies; see [Limits].
+	Limits Limits
+
+	// Dialer makes the connection in [Dial]: source address, proxies, a
+	// custom dial function. Its ImplicitTLS and TLSConfig are set from TLS
+	// and TLSConfig above; its Timeout from Timeouts.Connect when zero.
+	Dialer *transport.Dialer
+
+	// Trace, when set, receives the protocol exchange as text, one line per
+	// command or reply line, prefixed "C: " or "S: " (smtplib's
+	// set_debuglevel). Secrets in AUTH exchanges are replaced; message data
+	// is summarised, not copied.
+	Trace io.Writer
+	// Logger, when set, receives the same exchange as Debug records.
+	Logger *slog.Logger
+
+	// Progress, when set, is called after each write of message data with
+	// the number of body octets written so far (before dot-stuffing).
+	Progress func(written int64)
+}

@@ -1,0 +1,338 @@
+package session
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/session/internal/msghdr"
+)
+
+// Envelope is what [Client.SendEnvelope] sends around a message: the
+// reverse path, the recipients, and their ESMTP parameters.
+type Envelope struct {
+	// From is the reverse path; the zero Mailbox is the null sender "<>".
+	From command.Mailbox
+	// To are the recipients, in the order their RCPT commands are sent.
+	To []command.Mailbox
+	// MailParams are sent with MAIL. SIZE, BODY and SMTPUTF8 are filled in
+	// when left zero; see [Client.SendEnvelope].
+	MailParams command.MailParams
+	// RcptParams, when not nil, holds one set of parameters per recipient.
+	RcptParams []command.RcptParams
+	// Size is the message size in octets when the caller knows it and
+	// the body reader cannot tell (it has no Len or Size method); 0 means
+	// unknown.
+	Size int64
+}
+
+// RecipientResult is what the server said to one RCPT.
+type RecipientResult struct {
+	Address  string
+	Accepted bool
+	Reply    response.Reply
+}
+
+// Result is the outcome of a transaction the server accepted.
+type Result struct {
+	Mail       response.Reply    // the reply to MAIL
+	Recipients []RecipientResult // one per recipient, in order
+	Data       response.Reply    // the reply to the end of data
+}
+
+// Refused returns the recipients the server refused, in order: smtplib's
+// sendmail return value.
+func (r *Result) Refused() []RecipientResult {
+	var out []RecipientResult
+	for _, rr := range r.Recipients {
+		if !rr.Accepted {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// ErrNoRecipients is returned by the Send methods for an envelope without
+// recipients; nothing is sent.
+var ErrNoRecipients = errors.New("session: no recipients")
+
+// Send sends one message (smtplib's sendmail): from and each of to are
+// addresses as users write them ("alice@example.org"; "" is the null
+// sender), body is the message, header and body, in any line endings. See
+// [Client.SendEnvelope] for what is sent and what is returned.
+func (c *Client) Send(ctx context.Context, from string, to []string, body io.Reader) (*Result, error) {
+	env := Envelope{To: make([]command.Mailbox, 0, len(to))}
+	if from != "" {
+		m, err := command.ParseMailbox(from)
+		if err != nil {
+			return nil, fmt.Errorf("session: sender: %w", err)
+		}
+		env.From = m
+	}
+	for _, t := range to {
+		m, err := command.ParseMailbox(t)
+		if err != nil {
+			return nil, fmt.Errorf("session: recipient: %w", err)
+		}
+		env.To = append(env.To, m)
+	}
+	return c.SendEnvelope(ctx, &env, body)
+}
+
+// SendMessage sends a message whose envelope is taken from its own header,
+// as smtplib's send_message does: the sender from Sender, else From; the
+// recipients from To, Cc and Bcc. When the header holds exactly one
+// Resent-Date, the Resent- fields are used instead (Resent-Sender or
+// Resent-From; Resent-To, Resent-Cc, Resent-Bcc); several Resent-Date
+// fields are an error, since which resending is meant is unclear. Bcc and
+// Resent-Bcc fields are removed from what is sent. Only the header is
+// buffered (at most 1 MiB); the body streams.
+func (c *Client) SendMessage(ctx context.Context, msg io.Reader) (*Result, error) {
+	br := bufio.NewReader(msg)
+	henv, header, err := msghdr.Read(br, 0)
+	if err != nil {
+		return nil, fmt.Errorf("session: message header: %w", err)
+	}
+	from := henv.From
+	if from == "<>" {
+		from = ""
+	}
+	return c.Send(ctx, from, henv.To, io.MultiReader(bytes.NewReader(header), br))
+}
+
+// SendEnvelope runs one mail transaction: Hello if needed, MAIL, one RCPT
+// per recipient, DATA and the message.
+//
+// MAIL parameters are filled in when left zero: SIZE when the server
+// offers it and the size is known (env.Size, or a body with a Len or Size
+// method such as *bytes.Reader); BODY=8BITMIME when the server offers it
+// and the body has 8-bit octets, or its content cannot be seen beforehand;
+// SMTPUTF8 when an address needs it, and a *NotSupportedError before
+// anything is sent when the server lacks it. A message larger than the
+// server's SIZE limit is a *MessageTooLargeError, also before anything is
+// sent.
+//
+// The result has one entry per recipient, with the server's reply. Some
+// refused recipients are not an error (the message went to the others:
+// see [Result.Refused]). The errors are typed: *SenderRefusedError,
+// *RecipientsRefusedError (every recipient refused), *DataError; after
+// them the transaction has been reset and the Client can send again. A
+// network error, timeout or disconnection closes the Client; an error
+// reading body aborts the connection before the end of data, so that the
+// server cannot accept a truncated message.
+func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader) (*Result, error) {
+	if len(env.To) == 0 {
+		return nil, ErrNoRecipients
+	}
+	if env.RcptParams != nil && len(env.RcptParams) != len(env.To) {
+		return nil, fmt.Errorf("session: %d recipients but %d RcptParams", len(env.To), len(env.RcptParams))
+	}
+	if err := c.ensureHello(ctx); err != nil {
+		return nil, err
+	}
+	if c.state != stateReady {
+		return nil, &StateError{Op: "Send", State: c.state.String()}
+	}
+	params, err := c.autoParams(env, body)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Recipients: make([]RecipientResult, 0, len(env.To))}
+	mail := command.Mail{From: env.From, Params: params}
+	res.Mail, err = c.Mail(ctx, mail)
+	if err != nil {
+		if _, ok := err.(*SenderRefusedError); ok {
+			c.resetQuietly(ctx)
+		}
+		return nil, err
+	}
+	for i, to := range env.To {
+		r := command.Rcpt{To: to}
+		if env.RcptParams != nil {
+			r.Params = env.RcptParams[i]
+		}
+		reply, err := c.Rcpt(ctx, r)
+		if err != nil {
+			var re *response.Error
+			if c.usable() != nil {
+				return nil, err // the connection is gone (or the server said 421)
+			}
+			if !errors.As(err, &re) || reply.Code == 0 {
+				// Nothing was sent for this recipient: a bad address or a
+				// parameter the server does not support. The transaction
+				// is abandoned rather than sent to a subset the caller
+				// did not choose.
+				c.resetQuietly(ctx)
+				return nil, err
+			}
+		}
+		res.Recipients = append(res.Recipients, RecipientResult{Address: to.String(), Accepted: err == nil, Reply: reply})
+	}
+	if c.accepted == 0 {
+		c.resetQuietly(ctx)
+		return nil, &RecipientsRefusedError{Recipients: res.Recipients}
+	}
+	dw, err := c.Data(ctx)
+	if err != nil {
+		if _, ok := err.(*DataError); ok {
+			c.resetQuietly(ctx)
+		}
+		return nil, err
+	}
+	if err := c.copyBody(dw, body); err != nil {
+		return nil, err
+	}
+	if err := dw.Close(); err != nil {
+		return nil, err
+	}
+	res.Data = dw.Reply()
+	return res, nil
+}
+
+// copyBody streams body into dw. A failure to read body aborts the
+// connection (no end of data is sent); a failure to write is the
+// connection's and already closed it.
+func (c *Client) copyBody(dw *DataWriter, body io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := dw.Write(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			dw.Abort()
+			err := fmt.Errorf("session: reading the message: %w (connection closed before the end of data, so the server did not accept it)", rerr)
+			c.err = err
+			return err
+		}
+	}
+}
+
+func (c *Client) resetQuietly(ctx context.Context) {
+	if c.usable() == nil {
+		c.Rset(ctx)
+	}
+}
+
+// autoParams fills in SIZE, BODY and SMTPUTF8 as SendEnvelope documents.
+func (c *Client) autoParams(env *Envelope, body io.Reader) (command.MailParams, error) {
+	p := env.MailParams
+	needUTF8 := env.From.NeedsSMTPUTF8()
+	for _, to := range env.To {
+		needUTF8 = needUTF8 || to.NeedsSMTPUTF8()
+	}
+	if needUTF8 || p.SMTPUTF8 {
+		if !c.ext.Has("SMTPUTF8") {
+			return p, &NotSupportedError{Extension: "SMTPUTF8", Reason: "for an address with a UTF-8 local part (RFC 6531)"}
+		}
+		p.SMTPUTF8 = true
+	}
+	size, eightBit, known := inspect(body)
+	if env.Size > 0 {
+		size = env.Size
+	}
+	if limit, ok := c.ext.MaxSize(); ok {
+		if p.Size == 0 && size > 0 {
+			p.Size = size
+		}
+		if limit > 0 && p.Size > limit {
+			return p, &MessageTooLargeError{Size: p.Size, Limit: limit}
+		}
+	}
+	if p.Body == "" && c.ext.Has("8BITMIME") && (eightBit || !known) {
+		p.Body = command.Body8BitMIME
+	}
+	return p, nil
+}
+
+// inspect looks at a body without consuming it, when its type allows:
+// its size as it will be sent (line endings as CRLF, a final CRLF added,
+// RFC 1870 §3), and whether it has octets above 127.
+func inspect(body io.Reader) (size int64, eightBit, known bool) {
+	switch b := body.(type) {
+	case *bytes.Reader:
+		return scanAt(b, b.Size())
+	case *strings.Reader:
+		return scanAt(b, b.Size())
+	case *bytes.Buffer:
+		var s bodyScan
+		s.scan(b.Bytes())
+		return s.size(), s.eightBit, true
+	}
+	if l, ok := body.(interface{ Len() int }); ok {
+		return int64(l.Len()), false, false
+	}
+	return 0, false, false
+}
+
+// scanAt reads r from its current offset via ReadAt, which does not move
+// it. The offset is size minus what is left (Len).
+func scanAt(r interface {
+	io.ReaderAt
+	Len() int
+}, size int64) (int64, bool, bool) {
+	var s bodyScan
+	var buf [4096]byte
+	for pos := size - int64(r.Len()); pos < size; {
+		n, err := r.ReadAt(buf[:], pos)
+		s.scan(buf[:n])
+		pos += int64(n)
+		if err != nil {
+			break
+		}
+	}
+	return s.size(), s.eightBit, true
+}
+
+// bodyScan counts what the DATA encoder will send for a body: each bare
+// LF or CR becomes CRLF, and a body that does not end a line gets a CRLF.
+// Dot-stuffing is not counted (RFC 1870 §3 leaves it out).
+type bodyScan struct {
+	n, extra int64
+	prevCR   bool
+	last     byte
+	eightBit bool
+}
+
+func (s *bodyScan) scan(p []byte) {
+	for _, c := range p {
+		switch {
+		case c == '\n':
+			if !s.prevCR {
+				s.extra++
+			}
+		case s.prevCR:
+			s.extra++ // the CR before c was bare
+		}
+		if c >= 0x80 {
+			s.eightBit = true
+		}
+		s.prevCR = c == '\r'
+	}
+	s.n += int64(len(p))
+	if len(p) > 0 {
+		s.last = p[len(p)-1]
+	}
+}
+
+func (s *bodyScan) size() int64 {
+	total := s.n + s.extra
+	if s.prevCR {
+		total++ // a bare CR at the very end
+	}
+	if s.n > 0 && s.last != '\n' && s.last != '\r' {
+		total += 2
+	}
+	return total
+}

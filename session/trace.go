@@ -1,0 +1,78 @@
+package session
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/response"
+)
+
+// tracer writes the protocol exchange to Options.Trace and Options.Logger.
+// It is off (and costs one branch) when neither is set.
+type tracer struct {
+	w   io.Writer
+	log *slog.Logger
+}
+
+func (t *tracer) on() bool { return t.w != nil || t.log != nil }
+
+func (t *tracer) line(dir, s string) {
+	if t.w != nil {
+		// One Write per line, so lines from several clients sharing a
+		// writer do not interleave mid-line.
+		io.WriteString(t.w, dir+": "+s+"\n")
+	}
+	if t.log != nil {
+		t.log.LogAttrs(context.Background(), slog.LevelDebug, "smtp",
+			slog.String("dir", dir), slog.String("line", s))
+	}
+}
+
+// sent traces a command line (CRLF included in line) with any secret
+// replaced.
+func (t *tracer) sent(cmd command.Command, line []byte) {
+	if !t.on() {
+		return
+	}
+	t.line("C", redact(cmd, strings.TrimRight(string(line), "\r\n")))
+}
+
+func (t *tracer) reply(r response.Reply) {
+	if !t.on() {
+		return
+	}
+	n := r.LineCount()
+	i := 0
+	for l := range r.AllLines() {
+		i++
+		sep := "-"
+		if i == n {
+			sep = " "
+		}
+		t.line("S", itoa3(int(r.Code))+sep+l)
+	}
+}
+
+func itoa3(n int) string {
+	return string([]byte{byte('0' + n/100%10), byte('0' + n/10%10), byte('0' + n%10)})
+}
+
+// redactedMark replaces secrets in the trace.
+const redactedMark = "[redacted]"
+
+// redact hides what an AUTH command carries after its mechanism name: an
+// initial response is a credential, whatever the mechanism (RFC 4954 §4).
+// A raw command named AUTH keeps only its first word.
+func redact(cmd command.Command, line string) string {
+	if !strings.EqualFold(cmd.Verb(), "AUTH") {
+		return line
+	}
+	f := strings.Fields(line)
+	if len(f) <= 2 {
+		return line
+	}
+	return f[0] + " " + f[1] + " " + redactedMark
+}

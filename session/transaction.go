@@ -1,0 +1,377 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/wire"
+)
+
+// Mail starts a transaction with MAIL FROM (RFC 5321 §4.1.1.2). It says
+// Hello first if needed. Parameters that need an extension the server did
+// not list (SMTPUTF8, BODY=8BITMIME, DSN's RET and ENVID, REQUIRETLS, …)
+// are refused with a *NotSupportedError before anything is written, and
+// REQUIRETLS also needs a TLS connection (RFC 8689 §4.1). A refusal is a
+// *SenderRefusedError.
+func (c *Client) Mail(ctx context.Context, m command.Mail) (response.Reply, error) {
+	if err := c.ensureHello(ctx); err != nil {
+		return response.Reply{}, err
+	}
+	if c.state != stateReady {
+		return response.Reply{}, &StateError{Op: "MAIL", State: c.state.String()}
+	}
+	if err := c.checkMailParams(m.Params); err != nil {
+		return response.Reply{}, err
+	}
+	reply, err := c.roundTrip(ctx, "MAIL", c.timeouts.Mail, m)
+	if err != nil {
+		return reply, err
+	}
+	if reply.Intermediate() {
+		return reply, c.unexpected("MAIL", reply)
+	}
+	if !reply.Positive() {
+		return reply, &SenderRefusedError{Sender: m.From.String(), Reply: reply}
+	}
+	c.state = stateMail
+	c.smtputf8 = m.Params.SMTPUTF8
+	c.accepted = 0
+	return reply, nil
+}
+
+func (c *Client) checkMailParams(p command.MailParams) error {
+	need := func(ext, why string) error {
+		if c.ext.Has(ext) {
+			return nil
+		}
+		return &NotSupportedError{Extension: ext, Reason: "for " + why}
+	}
+	var checks []error
+	if p.Size > 0 {
+		checks = append(checks, need("SIZE", "MAIL SIZE="))
+	}
+	switch p.Body {
+	case command.Body8BitMIME:
+		checks = append(checks, need("8BITMIME", "BODY=8BITMIME"))
+	case command.BodyBinaryMIME:
+		checks = append(checks, need("BINARYMIME", "BODY=BINARYMIME"))
+	}
+	if p.SMTPUTF8 {
+		checks = append(checks, need("SMTPUTF8", "an internationalised address (SMTPUTF8)"))
+	}
+	if p.Ret != "" || p.EnvID != "" {
+		checks = append(checks, need("DSN", "RET= or ENVID="))
+	}
+	if p.Auth != "" {
+		checks = append(checks, need("AUTH", "MAIL AUTH="))
+	}
+	if p.RequireTLS {
+		checks = append(checks, need("REQUIRETLS", "REQUIRETLS"))
+		if !c.isTLS {
+			checks = append(checks, &NotSupportedError{Extension: "TLS", Reason: "for REQUIRETLS (RFC 8689 §4.1)"})
+		}
+	}
+	if p.MTPriority != nil {
+		checks = append(checks, need("MT-PRIORITY", "MT-PRIORITY"))
+	}
+	if p.By != nil {
+		checks = append(checks, need("DELIVERBY", "BY="))
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Rcpt names one recipient (RFC 5321 §4.1.1.3); it needs an accepted
+// MAIL. r.SMTPUTF8 is set from the transaction's MAIL. NOTIFY and ORCPT
+// need DSN. A refusal is returned as a *response.Error, and the
+// transaction stays open for other recipients.
+func (c *Client) Rcpt(ctx context.Context, r command.Rcpt) (response.Reply, error) {
+	if err := c.usable(); err != nil {
+		return response.Reply{}, err
+	}
+	if c.state != stateMail {
+		return response.Reply{}, &StateError{Op: "RCPT", State: c.state.String()}
+	}
+	if (r.Params.Notify != 0 || r.Params.ORCPT != (command.OriginalRecipient{})) && !c.ext.Has("DSN") {
+		return response.Reply{}, &NotSupportedError{Extension: "DSN", Reason: "for NOTIFY= or ORCPT="}
+	}
+	r.SMTPUTF8 = c.smtputf8
+	reply, err := c.roundTrip(ctx, "RCPT", c.timeouts.Rcpt, r)
+	if err != nil {
+		return reply, err
+	}
+	if !reply.Positive() {
+		return reply, c.refused(r, reply)
+	}
+	c.accepted++
+	return reply, nil
+}
+
+// Data sends DATA (RFC 5321 §4.1.1.4); it needs at least one accepted
+// recipient. On 354 it returns a writer for the message: write the
+// message (any line endings; they go out as CRLF, dot-stuffed), then
+// Close it to send the end of data and read the server's verdict. A
+// refusal of DATA is a *DataError, and the transaction stays open (RSET
+// ends it).
+func (c *Client) Data(ctx context.Context) (*DataWriter, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	if c.state != stateMail || c.accepted == 0 {
+		st := c.state.String()
+		if c.state == stateMail {
+			st = "with no accepted recipient"
+		}
+		return nil, &StateError{Op: "DATA", State: st}
+	}
+	reply, err := c.roundTrip(ctx, "DATA", c.timeouts.DataInit, command.Data{})
+	if err != nil {
+		return nil, err
+	}
+	if reply.Code != 354 {
+		if reply.Positive() || reply.Intermediate() {
+			return nil, c.unexpected("DATA", reply)
+		}
+		return nil, &DataError{Command: "DATA", Reply: reply}
+	}
+	if c.dot == nil {
+		c.dot = wire.NewDotWriter(c.w)
+	} else {
+		c.dot.Reset(c.w)
+	}
+	c.state = stateData
+	return &DataWriter{c: c, ctx: ctx}, nil
+}
+
+// DataWriter writes the message after DATA's 354. It is an
+// io.WriteCloser: Close sends the end of data and returns the server's
+// verdict (nil, or a *DataError carrying the reply); [DataWriter.Reply]
+// returns the reply itself. If the message cannot be completed, Abort
+// closes the connection instead, so that the server never sees an end of
+// data and cannot accept a truncated message.
+type DataWriter struct {
+	c      *Client
+	ctx    context.Context
+	n      int64
+	done   bool
+	reply  response.Reply
+	closed error
+}
+
+var errDataDone = errors.New("session: message data already closed")
+
+// Write encodes p into the message: dot-stuffed, line endings as CRLF.
+// Each call is bounded by Timeouts.DataBlock.
+func (d *DataWriter) Write(p []byte) (int, error) {
+	if d.done {
+		return 0, errDataDone
+	}
+	c := d.c
+	if err := c.usable(); err != nil {
+		return 0, err
+	}
+	if err := d.ctx.Err(); err != nil {
+		return 0, c.abort(err)
+	}
+	disarm := c.arm(d.ctx, c.timeouts.DataBlock)
+	n, err := c.dot.Write(p)
+	disarm()
+	d.n += int64(n)
+	if err != nil {
+		return n, c.ioError(d.ctx, "message data", c.timeouts.DataBlock, err)
+	}
+	if c.opts.Progress != nil {
+		c.opts.Progress(d.n)
+	}
+	return n, nil
+}
+
+// Close ends the message with <CRLF>.<CRLF>, waits for the reply (under
+// Timeouts.DataEnd) and ends the transaction. It returns nil when the
+// server accepted the message, a *DataError when it refused it, or the
+// network error that left its fate unknown.
+func (d *DataWriter) Close() error {
+	if d.done {
+		return d.closed
+	}
+	d.done = true
+	c := d.c
+	d.closed = d.close()
+	if c.state == stateData {
+		c.state = stateReady
+	}
+	return d.closed
+}
+
+func (d *DataWriter) close() error {
+	c := d.c
+	if err := c.usable(); err != nil {
+		return err
+	}
+	if err := d.ctx.Err(); err != nil {
+		return c.abort(err)
+	}
+	if c.tr.on() {
+		c.tr.line("C", fmt.Sprintf("<message data: %d octets>", d.n))
+		c.tr.line("C", ".")
+	}
+	disarm := c.arm(d.ctx, c.timeouts.DataBlock)
+	err := c.dot.Close()
+	if err == nil {
+		err = c.w.Flush()
+	}
+	disarm()
+	if err != nil {
+		return c.ioError(d.ctx, "end of data", c.timeouts.DataBlock, err)
+	}
+	reply, err := c.read(d.ctx, "end of data", c.timeouts.DataEnd)
+	if err != nil {
+		return err
+	}
+	c.state = stateReady
+	d.reply = reply
+	if reply.Intermediate() {
+		return c.unexpected("end of data", reply)
+	}
+	if !reply.Positive() {
+		return &DataError{Command: "end of data", Reply: reply}
+	}
+	return nil
+}
+
+// Abort gives up on the message: it closes the connection without
+// sending the end of data, the only way to stop a server from accepting
+// what was written so far. The Client is unusable afterwards.
+func (d *DataWriter) Abort() error {
+	if d.done {
+		return d.closed
+	}
+	d.done = true
+	d.closed = errors.New("session: message aborted")
+	d.c.abort(d.closed)
+	return nil
+}
+
+// Reply returns the server's reply to the end of data, once Close has
+// read it.
+func (d *DataWriter) Reply() response.Reply { return d.reply }
+
+// Written is the number of message octets written so far, before
+// dot-stuffing.
+func (d *DataWriter) Written() int64 { return d.n }
+
+// Rset aborts the current transaction (RFC 5321 §4.1.1.5).
+func (c *Client) Rset(ctx context.Context) (response.Reply, error) {
+	if err := c.notInData("RSET"); err != nil {
+		return response.Reply{}, err
+	}
+	reply, err := c.simple(ctx, "RSET", command.Rset{})
+	if err == nil && c.state == stateMail {
+		c.state = stateReady
+		c.accepted = 0
+	}
+	return reply, err
+}
+
+// Noop sends NOOP (RFC 5321 §4.1.1.9), e.g. to keep a connection alive.
+func (c *Client) Noop(ctx context.Context) (response.Reply, error) {
+	if err := c.notInData("NOOP"); err != nil {
+		return response.Reply{}, err
+	}
+	return c.simple(ctx, "NOOP", command.Noop{})
+}
+
+// Vrfy asks the server to verify an address or name (RFC 5321
+// §4.1.1.6; smtplib's verify). 250 and 251 confirm it; 252 means the
+// server will not say. The SMTPUTF8 parameter is added when arg needs it
+// and the server offers it (RFC 6531 §3.7.4).
+func (c *Client) Vrfy(ctx context.Context, arg string) (response.Reply, error) {
+	v := command.Vrfy{Arg: arg}
+	if v.NeedsSMTPUTF8() && c.ext.Has("SMTPUTF8") {
+		v.SMTPUTF8 = true
+	}
+	return c.query(ctx, "VRFY", v)
+}
+
+// Expn asks the server to expand a mailing list (RFC 5321 §4.1.1.7).
+func (c *Client) Expn(ctx context.Context, arg string) (response.Reply, error) {
+	e := command.Expn{Arg: arg}
+	if e.NeedsSMTPUTF8() && c.ext.Has("SMTPUTF8") {
+		e.SMTPUTF8 = true
+	}
+	return c.query(ctx, "EXPN", e)
+}
+
+// Help sends HELP, with an optional topic (RFC 5321 §4.1.1.8).
+func (c *Client) Help(ctx context.Context, topic string) (response.Reply, error) {
+	if err := c.notInData("HELP"); err != nil {
+		return response.Reply{}, err
+	}
+	return c.simple(ctx, "HELP", command.Help{Topic: topic})
+}
+
+// query is VRFY and EXPN: they name addresses, so the TLS mode applies
+// first.
+func (c *Client) query(ctx context.Context, op string, cmd command.Command) (response.Reply, error) {
+	if err := c.notInData(op); err != nil {
+		return response.Reply{}, err
+	}
+	if err := c.ensureHello(ctx); err != nil {
+		return response.Reply{}, err
+	}
+	return c.simple(ctx, op, cmd)
+}
+
+func (c *Client) notInData(op string) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	if c.state == stateData {
+		return &StateError{Op: op, State: c.state.String()}
+	}
+	return nil
+}
+
+// simple sends cmd and returns its reply, with a *response.Error for a
+// 4yz or 5yz reply.
+func (c *Client) simple(ctx context.Context, op string, cmd command.Command) (response.Reply, error) {
+	reply, err := c.roundTrip(ctx, op, c.timeouts.Command, cmd)
+	if err != nil {
+		return reply, err
+	}
+	return reply, c.refused(cmd, reply)
+}
+
+// Do sends any command and returns the server's reply whatever its code
+// (smtplib's docmd): err is set only when the command did not build or no
+// reply was read. Do does not track the session state, so a transaction
+// command sent with Do is invisible to the state machine: use it for
+// commands this package has no method for (ETRN, XCLIENT, a Raw test
+// line).
+func (c *Client) Do(ctx context.Context, cmd command.Command) (response.Reply, error) {
+	if err := c.notInData(cmd.Verb()); err != nil {
+		return response.Reply{}, err
+	}
+	return c.roundTrip(ctx, cmd.Verb(), c.timeouts.Command, cmd)
+}
+
+// Quit sends QUIT (RFC 5321 §4.1.1.10), reads the reply and closes the
+// connection. The Client is unusable afterwards.
+func (c *Client) Quit(ctx context.Context) (response.Reply, error) {
+	if err := c.usable(); err != nil {
+		return response.Reply{}, err
+	}
+	reply, err := c.roundTrip(ctx, "QUIT", c.timeouts.Command, command.Quit{})
+	c.Close()
+	if err != nil {
+		return reply, err
+	}
+	return reply, c.refused(command.Quit{}, reply)
+}
