@@ -1,0 +1,302 @@
+# shellcheck shell=bash
+# The Postfix peer: a private Postfix instance on loopback, run from its own
+# configuration directory under $INTEROP_DIR; the system's Postfix (if any)
+# is neither used nor touched. See interop/README.md for what it offers.
+
+# Three separate trees: "postfix check" wants everything under the
+# configuration directory owned by root, the data directory owned by postfix.
+PF_ETC=$INTEROP_DIR/postfix/etc      # config_directory: main.cf, master.cf, vmailbox(.db), ports
+PF_QUEUE=$INTEROP_DIR/postfix/queue  # queue_directory; every daemon's cwd
+PF_DATA=$INTEROP_DIR/postfix/data    # data_directory
+PF_LOG=$INTEROP_DIR/postfix.log      # maillog_file
+PF_MAIL=$INTEROP_DIR/mail            # virtual_mailbox_base
+PF_DOMAIN=example.org
+PF_USERS=(alice bob)
+PF_PORT_DEFAULT=${SMTPKIT_POSTFIX_PORT:-10025}
+PF_TLS_PORT_DEFAULT=${SMTPKIT_POSTFIX_TLS_PORT:-10465}
+PF_PORT=
+PF_TLS_PORT=
+
+postfix_packages() { printf '%s\n' postfix openssl; }
+
+postfix_running() {
+	[ -f "$PF_ETC/main.cf" ] && command -v postfix >/dev/null 2>&1 &&
+		postfix -c "$PF_ETC" status >/dev/null 2>&1
+}
+
+# postfix_ports_recorded reads the ports of the last configuration written.
+postfix_ports_recorded() {
+	PF_PORT='' PF_TLS_PORT=''
+	[ -f "$PF_ETC/ports" ] || return 1
+	read -r PF_PORT PF_TLS_PORT <"$PF_ETC/ports" || true
+	[ -n "$PF_PORT" ] && [ -n "$PF_TLS_PORT" ]
+}
+
+# postfix_pick_ports takes the default ports (10025, 10465, or
+# SMTPKIT_POSTFIX_PORT, SMTPKIT_POSTFIX_TLS_PORT) where nothing listens on
+# them, else the next free ones, never one of its arguments.
+postfix_pick_ports() {
+	local p
+	for p in "$PF_PORT_DEFAULT" "$PF_TLS_PORT_DEFAULT"; do
+		case $p in
+		'' | *[!0-9]*)
+			interop_log "postfix: port '$p' is not a number"
+			return 1
+			;;
+		esac
+	done
+	PF_PORT=$(interop_free_port "$PF_PORT_DEFAULT" "$@") || return 1
+	PF_TLS_PORT=$(interop_free_port "$PF_TLS_PORT_DEFAULT" "$PF_PORT" "$@") || return 1
+}
+
+# postfix_install_file NAME: move $PF_ETC/NAME.new over $PF_ETC/NAME unless
+# they are the same; set PF_CHANGED=1 and return 0 when it changed something.
+# The file is dated two seconds back: Postfix reads a file changed within the
+# current second again and again (300 ms apart) until that second is over, in
+# case it is still being written, which cost every fresh start 1.5 s.
+postfix_install_file() {
+	if [ -f "$PF_ETC/$1" ] && cmp -s "$PF_ETC/$1.new" "$PF_ETC/$1"; then
+		rm -f "$PF_ETC/$1.new"
+		return 1
+	fi
+	touch -d "@$(($(date +%s) - 2))" "$PF_ETC/$1.new"
+	mv -f "$PF_ETC/$1.new" "$PF_ETC/$1"
+	PF_CHANGED=1
+}
+
+# postfix_configure writes main.cf, master.cf and the mailbox map for
+# PF_PORT and PF_TLS_PORT, and makes the directories Postfix needs.
+postfix_configure() {
+	local uid gid u
+	uid=$(id -u nobody)
+	gid=$(id -g nobody)
+	mkdir -p "$PF_ETC" "$PF_QUEUE" "$PF_DATA"
+	# Daemons and the delivery agent (as nobody) must get through these.
+	chmod 755 "$INTEROP_DIR" "$INTEROP_DIR/postfix" "$PF_ETC"
+	# data_directory belongs to the mail owner; queue_directory to root
+	# (Postfix makes and owns the queue's subdirectories itself).
+	chown postfix "$PF_DATA"
+	chown root "$PF_QUEUE"
+	# Maildirs: virtual(8) delivers as nobody:nogroup; make them now so that
+	# tests can watch new/ before the first delivery.
+	mkdir -p "$PF_MAIL/$PF_DOMAIN"
+	for u in "${PF_USERS[@]}"; do
+		mkdir -p "$PF_MAIL/$PF_DOMAIN/$u"/{cur,new,tmp}
+	done
+	chown -R "$uid:$gid" "$PF_MAIL"
+	chmod 755 "$PF_MAIL" "$PF_MAIL/$PF_DOMAIN"
+
+	cat >"$PF_ETC/main.cf.new" <<EOF
+# Written by interop/start; changes here are lost on the next start.
+compatibility_level = 3.6
+# config_directory comes from "postfix -c".
+queue_directory = $PF_QUEUE
+data_directory = $PF_DATA
+maillog_file = $PF_LOG
+maillog_file_prefixes = /var, /dev/stdout, $INTEROP_DIR
+mail_owner = postfix
+setgid_group = postdrop
+
+myhostname = localhost
+mydomain = localdomain
+myorigin = \$myhostname
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8 [::1]/128
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+biff = no
+alias_maps =
+alias_database =
+readme_directory = no
+
+# No rewriting or adding of headers (Date, Message-ID, From, To) for
+# loopback clients: a message arrives in the maildir as sent, below the
+# Return-Path, Delivered-To and Received headers that Postfix prepends.
+local_header_rewrite_clients =
+always_add_missing_headers = no
+
+# Extensions: PIPELINING, SIZE, VRFY, ETRN, STARTTLS (port $PF_PORT), ENHANCEDSTATUSCODES,
+# 8BITMIME, DSN, SMTPUTF8, CHUNKING.
+message_size_limit = 10485760
+smtputf8_enable = yes
+smtpd_tls_security_level = may
+smtpd_tls_chain_files = $INTEROP_DIR/server.key, $INTEROP_DIR/server.pem
+smtpd_tls_loglevel = 1
+# Tests make errors on purpose: answer them at once (the hard limit of 20
+# errors per session stays).
+smtpd_error_sleep_time = 0s
+in_flow_delay = 0s
+
+# Relay (to anywhere) from loopback; refused from elsewhere, and nothing
+# but loopback can connect anyway.
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_reject_unlisted_recipient = yes
+
+# $PF_DOMAIN: maildirs under $PF_MAIL for ${PF_USERS[*]}; any other
+# user there is refused at RCPT with 550 5.1.1. user+tag@$PF_DOMAIN goes to
+# user. Every other domain is accepted and discarded.
+virtual_mailbox_domains = $PF_DOMAIN
+virtual_mailbox_base = $PF_MAIL
+virtual_mailbox_maps = hash:$PF_ETC/vmailbox
+virtual_uid_maps = static:$uid
+virtual_gid_maps = static:$gid
+unknown_virtual_mailbox_reject_code = 550
+recipient_delimiter = +
+default_transport = discard:smtpkit interop discards mail for other domains
+relay_transport = \$default_transport
+local_transport = \$default_transport
+
+# Retry soon if a delivery fails for a while (the maildir not writable).
+queue_run_delay = 10s
+minimal_backoff_time = 10s
+maximal_backoff_time = 60s
+EOF
+
+	cat >"$PF_ETC/master.cf.new" <<EOF
+# Written by interop/start; changes here are lost on the next start.
+# No service is chrooted (column 5 is n everywhere).
+# service type  private unpriv  chroot  wakeup  maxproc command + args
+127.0.0.1:$PF_PORT inet n - n - - smtpd
+127.0.0.1:$PF_TLS_PORT inet n - n - - smtpd
+  -o smtpd_tls_wrappermode=yes
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+
+	: >"$PF_ETC/vmailbox.new"
+	for u in "${PF_USERS[@]}"; do
+		printf '%s@%s %s/%s/\n' "$u" "$PF_DOMAIN" "$PF_DOMAIN" "$u" >>"$PF_ETC/vmailbox.new"
+	done
+	echo "$PF_PORT $PF_TLS_PORT" >"$PF_ETC/ports.new"
+
+	PF_CHANGED=0
+	postfix_install_file main.cf || true
+	postfix_install_file master.cf || true
+	postfix_install_file ports || true
+	if postfix_install_file vmailbox || [ ! -f "$PF_ETC/vmailbox.db" ]; then
+		postmap -c "$PF_ETC" "hash:$PF_ETC/vmailbox"
+		touch -d "@$(($(date +%s) - 2))" "$PF_ETC/vmailbox.db"
+	fi
+}
+
+postfix_start() {
+	if postfix_running; then
+		postfix_ports_recorded || {
+			interop_log "postfix: running, but $PF_ETC/ports is missing; run interop/stop first"
+			return 1
+		}
+		postfix_configure
+		if [ "$PF_CHANGED" = 1 ] || [ "$INTEROP_CERTS_CHANGED" = 1 ]; then
+			interop_log "postfix: running already; configuration changed, reloading"
+			postfix -c "$PF_ETC" reload >/dev/null 2>&1
+		else
+			interop_log "postfix: running already (127.0.0.1:$PF_PORT, 127.0.0.1:$PF_TLS_PORT)"
+		fi
+		return 0
+	fi
+	# A cold start begins with empty maildirs and a new log (the last one
+	# is kept as postfix.log.old).
+	if [ -d "$PF_MAIL" ]; then
+		find "$PF_MAIL" -type f -delete
+	fi
+	if [ -f "$PF_LOG" ]; then
+		mv -f "$PF_LOG" "$PF_LOG.old"
+	fi
+	# A port can be taken between choosing it and binding it: on a bind
+	# failure choose again, avoiding the ports that failed.
+	local failed=()
+	for _ in 1 2 3; do
+		postfix_pick_ports "${failed[@]}"
+		postfix_configure
+		local mark=0
+		[ -f "$PF_LOG" ] && mark=$(wc -l <"$PF_LOG")
+		if postfix -c "$PF_ETC" start >"$INTEROP_DIR/postfix/start.out" 2>&1; then
+			interop_log "postfix: started (127.0.0.1:$PF_PORT, 127.0.0.1:$PF_TLS_PORT)"
+			return 0
+		fi
+		if [ -f "$PF_LOG" ] && tail -n +"$((mark + 1))" "$PF_LOG" | grep -q 'Address already in use'; then
+			interop_log "postfix: port $PF_PORT or $PF_TLS_PORT was taken meanwhile; choosing again"
+			failed+=("$PF_PORT" "$PF_TLS_PORT")
+			continue
+		fi
+		break
+	done
+	cat "$INTEROP_DIR/postfix/start.out" >&2
+	interop_log "postfix: 'postfix -c $PF_ETC start' failed; 'postfix check' says:"
+	postfix -c "$PF_ETC" check >&2 || true
+	return 1
+}
+
+postfix_ready() {
+	postfix_ports_recorded || return 1
+	interop_wait_for "postfix on 127.0.0.1:$PF_PORT" interop_greeting_plain "$PF_PORT" &&
+		interop_wait_for "postfix (implicit TLS) on 127.0.0.1:$PF_TLS_PORT" \
+			interop_greeting_tls "$PF_TLS_PORT" "$INTEROP_DIR/ca.pem"
+}
+
+postfix_env() {
+	postfix_ports_recorded || return 1
+	printf 'export %s=%q\n' \
+		SMTPKIT_POSTFIX_ADDR "127.0.0.1:$PF_PORT" \
+		SMTPKIT_POSTFIX_TLS_ADDR "127.0.0.1:$PF_TLS_PORT" \
+		SMTPKIT_POSTFIX_CA "$INTEROP_DIR/ca.pem" \
+		SMTPKIT_POSTFIX_MAILDIR "$PF_MAIL" \
+		SMTPKIT_POSTFIX_LOG "$PF_LOG"
+}
+
+postfix_log() {
+	if [ -f "$PF_LOG" ]; then
+		echo "---- last 100 lines of $PF_LOG" >&2
+		tail -n 100 "$PF_LOG" >&2
+		echo "----" >&2
+	else
+		interop_log "postfix: no log at $PF_LOG"
+	fi
+}
+
+postfix_stop() {
+	if postfix_running; then
+		postfix -c "$PF_ETC" stop >/dev/null 2>&1 || true
+	fi
+	# "postfix stop" ends the master; its children go by themselves soon
+	# after. Wait for every process of this instance (they all run in the
+	# queue directory), then end any straggler by its id.
+	local deadline=$((SECONDS + 10)) pids daemons
+	daemons=$(postconf -h daemon_directory 2>/dev/null || echo /usr/lib/postfix/sbin)
+	while pids=$(interop_pids_under "$PF_QUEUE" "$daemons") && [ -n "$pids" ]; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			interop_log "postfix: killing leftover processes: ${pids//$'\n'/ }"
+			# shellcheck disable=SC2086
+			kill -KILL $pids 2>/dev/null || true
+			sleep 0.2
+			break
+		fi
+		sleep 0.1
+	done
+	if pids=$(interop_pids_under "$PF_QUEUE" "$daemons") && [ -n "$pids" ]; then
+		interop_log "postfix: processes still running: ${pids//$'\n'/ }"
+		return 1
+	fi
+}

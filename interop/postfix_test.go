@@ -1,0 +1,173 @@
+// Package interop runs the client against real mail servers that
+// interop/start installs and starts on loopback (see the README).
+package interop
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smtpkit/smtpkit/session"
+	"github.com/smtpkit/smtpkit/transport"
+)
+
+// peerEnv returns an environment variable interop/start sets. When it is
+// absent the test fails, unless SMTPKIT_INTEROP=off says to skip the
+// real-server suite: a suite that needs a server never skips silently.
+func peerEnv(t *testing.T, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v != "" {
+		return v
+	}
+	if os.Getenv("SMTPKIT_INTEROP") == "off" {
+		t.Skipf("SMTPKIT_INTEROP=off: real-server suite skipped (%s not set)", name)
+	}
+	t.Fatalf("%s is not set: run the tests through interop/run (see README), e.g. `interop/run go test -race ./...`, or set SMTPKIT_INTEROP=off to skip the real-server suite", name)
+	return ""
+}
+
+func caPool(t *testing.T, path string) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", path)
+	}
+	return pool
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitDelivered waits for a file in the maildir tree under root whose
+// content holds marker, and returns it.
+func waitDelivered(t *testing.T, root, user, marker string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var found []byte
+		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || found != nil || !strings.Contains(path, user) || filepath.Base(filepath.Dir(path)) != "new" {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err == nil && strings.Contains(string(b), marker) {
+				found = b
+			}
+			return nil
+		})
+		if found != nil {
+			return found
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no message with %q delivered to %s under %s within 30s", marker, user, root)
+	return nil
+}
+
+func TestPostfixStartTLSSend(t *testing.T) {
+	addr := peerEnv(t, "SMTPKIT_POSTFIX_ADDR")
+	ca := caPool(t, peerEnv(t, "SMTPKIT_POSTFIX_CA"))
+	maildir := peerEnv(t, "SMTPKIT_POSTFIX_MAILDIR")
+	ctx := ctxFor(t)
+
+	c, err := session.Dial(ctx, addr, &session.Options{
+		TLS:       session.TLSRequired,
+		TLSConfig: &tls.Config{RootCAs: ca, ServerName: "localhost"},
+		LocalName: "client.example.org",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	marker := fmt.Sprintf("<%d.starttls@smtpkit.test>", time.Now().UnixNano())
+	body := "From: sender@example.net\r\nTo: alice@example.org\r\nMessage-ID: " + marker + "\r\nSubject: interop\r\n\r\n" +
+		"line one\r\n.starts with a dot\r\n..two dots\r\n.\r\nlast line without newline"
+	res, err := c.Send(ctx, "sender@example.net", []string{"alice@example.org", "nobody@example.org"}, strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	st, ok := c.TLS()
+	if !ok || !st.HandshakeComplete {
+		t.Fatal("not on TLS after Send in TLSRequired mode")
+	}
+	for _, want := range []string{"PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8", "DSN", "ENHANCEDSTATUSCODES", "CHUNKING"} {
+		if !c.Extensions().Has(want) {
+			t.Errorf("EHLO after STARTTLS lacks %s: %v", want, c.Extensions().Keywords())
+		}
+	}
+	if limit, ok := c.Extensions().MaxSize(); !ok || limit != 10485760 {
+		t.Errorf("SIZE = %d, %v", limit, ok)
+	}
+	refused := res.Refused()
+	if len(refused) != 1 || refused[0].Address != "nobody@example.org" || refused[0].Reply.Code != 550 || refused[0].Reply.Enhanced.String() != "5.1.1" {
+		t.Fatalf("refused = %+v, want nobody@example.org with 550 5.1.1", refused)
+	}
+	if !res.Recipients[0].Accepted || res.Data.Code != 250 {
+		t.Fatalf("result %+v", res)
+	}
+	if _, err := c.Quit(ctx); err != nil {
+		t.Errorf("Quit: %v", err)
+	}
+
+	// Postfix stores the message with LF line endings, after headers of its
+	// own, with a final newline added; the dot-stuffing is undone.
+	got := string(waitDelivered(t, maildir, "alice", marker))
+	want := strings.ReplaceAll(body, "\r\n", "\n") + "\n"
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("delivered message does not end with what was sent.\ngot:\n%s\nwant suffix:\n%s", got, want)
+	}
+}
+
+func TestPostfixWrongCA(t *testing.T) {
+	addr := peerEnv(t, "SMTPKIT_POSTFIX_ADDR")
+	wrong := caPool(t, peerEnv(t, "SMTPKIT_WRONG_CA"))
+	ctx := ctxFor(t)
+	c, err := session.Dial(ctx, addr, &session.Options{TLSConfig: &tls.Config{RootCAs: wrong, ServerName: "localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Send(ctx, "sender@example.net", []string{"alice@example.org"}, strings.NewReader("Subject: x\r\n\r\nx\r\n"))
+	var te *transport.TLSError
+	if !errors.As(err, &te) || !te.VerificationFailed() {
+		t.Fatalf("err = %v, want a certificate verification *transport.TLSError", err)
+	}
+}
+
+func TestPostfixImplicitTLS(t *testing.T) {
+	addr := peerEnv(t, "SMTPKIT_POSTFIX_TLS_ADDR")
+	ca := caPool(t, peerEnv(t, "SMTPKIT_POSTFIX_CA"))
+	maildir := peerEnv(t, "SMTPKIT_POSTFIX_MAILDIR")
+	ctx := ctxFor(t)
+	c, err := session.Dial(ctx, addr, &session.Options{
+		TLS:       session.TLSImplicit,
+		TLSConfig: &tls.Config{RootCAs: ca, ServerName: "localhost"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	marker := fmt.Sprintf("<%d.implicit@smtpkit.test>", time.Now().UnixNano())
+	body := "Message-ID: " + marker + "\r\nSubject: implicit\r\n\r\nbody\r\n"
+	if _, err := c.Send(ctx, "sender@example.net", []string{"bob@example.org"}, strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit(ctx)
+	waitDelivered(t, maildir, "bob", marker)
+}
