@@ -35,8 +35,10 @@ func (c *scriptConn) Write(p []byte) (int, error) {
 	return c.written.Write(p)
 }
 
-func (c *scriptConn) Close() error                     { c.closed = true; return nil }
-func (c *scriptConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1025} }
+func (c *scriptConn) Close() error { c.closed = true; return nil }
+func (c *scriptConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1025}
+}
 func (c *scriptConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 25} }
 func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
 func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
