@@ -61,10 +61,16 @@ func checkAddr(a string) error {
 
 // formatAddr writes the semantic form of an address, "local@domain" with
 // the local part unquoted, as an addr-spec: the local part as is when it is
-// a dot-atom, else as a quoted-string. It splits at the last "@", as the
-// domain cannot hold one.
+// a dot-atom, else as a quoted-string. It splits at the last "@", as a
+// domain name cannot hold one; a domain literal can ("[@]"), so one that
+// ends the address is skipped first.
 func formatAddr(a string) string {
 	at := strings.LastIndexByte(a, '@')
+	if strings.HasSuffix(a, "]") {
+		if lb := strings.LastIndexByte(a, '['); lb > 0 && a[lb-1] == '@' {
+			at = lb - 1
+		}
+	}
 	local, domain := a[:at], a[at:]
 	if isDotAtom(local) {
 		return a
