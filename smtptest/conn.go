@@ -648,7 +648,7 @@ func (c *conn) mail(cmd command.Mail, line string) action {
 	}
 	return action{reply: c.reply(250, "2.1.0", "OK"), then: func(response.Reply) error {
 		st.resetTx()
-		st.inTx, st.mail, st.from = true, cmd, pathOf(line)
+		st.inTx, st.mail, st.from = true, cmd, cmd.From.String()
 		return nil
 	}}
 }
@@ -687,7 +687,7 @@ func (c *conn) rcpt(cmd command.Rcpt, line string) action {
 	}
 	return action{reply: c.reply(250, "2.1.5", "OK"), then: func(response.Reply) error {
 		st.rcpts = append(st.rcpts, cmd)
-		st.to = append(st.to, pathOf(line))
+		st.to = append(st.to, cmd.To.String())
 		st.rcptLines = append(st.rcptLines, line)
 		return nil
 	}}
@@ -1010,52 +1010,4 @@ func (c *conn) saslExchange(sasl saslServer) error {
 		}
 		return nil
 	}
-}
-
-// pathOf returns the path of a MAIL FROM:<...> or RCPT TO:<...> line as
-// received, without its angle brackets and source route.
-func pathOf(line string) string {
-	i := strings.IndexByte(line, '<')
-	if i < 0 {
-		return ""
-	}
-	s := line[i+1:]
-	end := len(s)
-	inQuote, escaped, inLiteral := false, false, false
-loop:
-	for j := 0; j < len(s); j++ {
-		switch ch := s[j]; {
-		case escaped:
-			escaped = false
-		case inQuote && ch == '\\':
-			escaped = true
-		case ch == '"':
-			inQuote = !inQuote
-		case inQuote:
-		case ch == '[':
-			inLiteral = true
-		case ch == ']':
-			inLiteral = false
-		case ch == '>' && !inLiteral:
-			end = j
-			break loop
-		}
-	}
-	p := s[:end]
-	if strings.HasPrefix(p, "@") {
-		inLiteral = false
-		for j := 0; j < len(p); j++ {
-			switch p[j] {
-			case '[':
-				inLiteral = true
-			case ']':
-				inLiteral = false
-			case ':':
-				if !inLiteral {
-					return p[j+1:]
-				}
-			}
-		}
-	}
-	return p
 }

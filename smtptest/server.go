@@ -140,15 +140,16 @@ type Message struct {
 	TLS bool
 	// AuthUser is the user that AUTH accepted on the connection, if any.
 	AuthUser string
-	// From is the MAIL FROM path as received, without the angle brackets
-	// (and without a source route); "" for the null path "<>".
+	// From is the MAIL FROM address as an addr-spec (Mail.From.String():
+	// no angle brackets, no source route, the local part quoted only when
+	// it must be); "" for the null path "<>".
 	From string
 	// Mail is the MAIL command as parsed.
 	Mail command.Mail
 	// Rcpts are the accepted RCPT commands, in order (in LMTP mode, those
 	// whose per-recipient reply after the data was 2yz).
 	Rcpts []command.Rcpt
-	// To are the addresses of Rcpts as received, without angle brackets.
+	// To are the addresses of Rcpts, each as Rcpt.To.String().
 	To []string
 	// Data is the message as decoded: dot-unstuffed after DATA, the chunks
 	// joined after BDAT. Line endings are as the client sent them.
