@@ -66,8 +66,9 @@ type Client struct {
 	smtputf8 bool // the current transaction's MAIL carried SMTPUTF8
 	accepted int  // recipients accepted in the current transaction
 
-	err  error  // sticky: why the connection can no longer be used
-	line []byte // reused command-line buffer
+	err     error  // sticky: why the connection can no longer be used
+	line    []byte // reused command-line buffer
+	copyBuf []byte // reused message-body buffer; see scratch
 }
 
 // Dial connects to addr, reads the server's greeting and returns a Client

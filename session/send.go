@@ -199,7 +199,14 @@ func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader
 // connection (no end of data is sent); a failure to write is the
 // connection's and already closed it.
 func (c *Client) copyBody(dw *DataWriter, body io.Reader) error {
-	buf := make([]byte, 32<<10)
+	switch body.(type) {
+	case *bytes.Reader, *strings.Reader, *bytes.Buffer:
+		// In memory: reading cannot fail, so any error is the
+		// connection's, and WriteTo skips the copy buffer.
+		_, err := body.(io.WriterTo).WriteTo(dw)
+		return err
+	}
+	buf := c.scratch()
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
@@ -217,6 +224,15 @@ func (c *Client) copyBody(dw *DataWriter, body io.Reader) error {
 			return err
 		}
 	}
+}
+
+// scratch is the Client's body buffer, made on first use and kept: one
+// per connection rather than one per message.
+func (c *Client) scratch() []byte {
+	if c.copyBuf == nil {
+		c.copyBuf = make([]byte, 32<<10)
+	}
+	return c.copyBuf
 }
 
 func (c *Client) resetQuietly(ctx context.Context) {
@@ -238,7 +254,7 @@ func (c *Client) autoParams(env *Envelope, body io.Reader) (command.MailParams, 
 		}
 		p.SMTPUTF8 = true
 	}
-	size, eightBit, known := inspect(body)
+	size, eightBit, known := inspect(body, c.scratch())
 	if env.Size > 0 {
 		size = env.Size
 	}
@@ -259,12 +275,12 @@ func (c *Client) autoParams(env *Envelope, body io.Reader) (command.MailParams, 
 // inspect looks at a body without consuming it, when its type allows:
 // its size as it will be sent (line endings as CRLF, a final CRLF added,
 // RFC 1870 §3), and whether it has octets above 127.
-func inspect(body io.Reader) (size int64, eightBit, known bool) {
+func inspect(body io.Reader, buf []byte) (size int64, eightBit, known bool) {
 	switch b := body.(type) {
 	case *bytes.Reader:
-		return scanAt(b, b.Size())
+		return scanAt(b, b.Size(), buf)
 	case *strings.Reader:
-		return scanAt(b, b.Size())
+		return scanAt(b, b.Size(), buf)
 	case *bytes.Buffer:
 		var s bodyScan
 		s.scan(b.Bytes())
@@ -281,11 +297,10 @@ func inspect(body io.Reader) (size int64, eightBit, known bool) {
 func scanAt(r interface {
 	io.ReaderAt
 	Len() int
-}, size int64) (int64, bool, bool) {
+}, size int64, buf []byte) (int64, bool, bool) {
 	var s bodyScan
-	var buf [4096]byte
 	for pos := size - int64(r.Len()); pos < size; {
-		n, err := r.ReadAt(buf[:], pos)
+		n, err := r.ReadAt(buf, pos)
 		s.scan(buf[:n])
 		pos += int64(n)
 		if err != nil {
