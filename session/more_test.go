@@ -137,3 +137,33 @@ func TestSendMessageErrors(t *testing.T) {
 		t.Errorf("message %q -> %q: %q", m.From, m.To, m.Data)
 	}
 }
+
+func TestQuitDuringData(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	c := dial(t, srv, nil)
+	ctx := testCtx(t)
+	if _, err := c.Mail(ctx, command.Mail{From: command.Mailbox{Local: "a", Domain: "example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Rcpt(ctx, command.Rcpt{To: command.Mailbox{Local: "b", Domain: "example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("Subject: half a message\r\n"))
+	if _, err := c.Quit(ctx); !errors.Is(err, session.ErrBadSequence) {
+		t.Errorf("Quit during DATA: %v", err)
+	}
+	if err := w.Close(); err == nil {
+		t.Error("Close after Quit reported the message accepted")
+	}
+	srv.Close() // waits for the server's connection to end
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("server accepted %d messages", n)
+	}
+	if hasCommand(srv, "QUIT") {
+		t.Error("QUIT went out as message data or a command")
+	}
+}

@@ -363,10 +363,16 @@ func (c *Client) Do(ctx context.Context, cmd command.Command) (response.Reply, e
 }
 
 // Quit sends QUIT (RFC 5321 §4.1.1.10), reads the reply and closes the
-// connection. The Client is unusable afterwards.
+// connection. The Client is unusable afterwards. While message data is
+// being written QUIT would be data: the connection is closed without it,
+// so the unfinished message is never accepted.
 func (c *Client) Quit(ctx context.Context) (response.Reply, error) {
 	if err := c.usable(); err != nil {
 		return response.Reply{}, err
+	}
+	if c.state == stateData {
+		c.Close()
+		return response.Reply{}, &StateError{Op: "QUIT", State: stateData.String()}
 	}
 	reply, err := c.roundTrip(ctx, "QUIT", c.timeouts.Command, command.Quit{})
 	c.Close()
