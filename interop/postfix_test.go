@@ -171,3 +171,62 @@ func TestPostfixImplicitTLS(t *testing.T) {
 	c.Quit(ctx)
 	waitDelivered(t, maildir, "bob", marker)
 }
+
+func TestPostfixSMTPUTF8And8Bit(t *testing.T) {
+	addr := peerEnv(t, "SMTPKIT_POSTFIX_ADDR")
+	ca := caPool(t, peerEnv(t, "SMTPKIT_POSTFIX_CA"))
+	maildir := peerEnv(t, "SMTPKIT_POSTFIX_MAILDIR")
+	ctx := ctxFor(t)
+	c, err := session.Dial(ctx, addr, &session.Options{TLSConfig: &tls.Config{RootCAs: ca, ServerName: "localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	marker := fmt.Sprintf("<%d.utf8@smtpkit.test>", time.Now().UnixNano())
+	body := "From: jöran@example.net\r\nMessage-ID: " + marker + "\r\nSubject: café\r\n\r\nGrüße, 8-bit body\r\n"
+	res, err := c.Send(ctx, "jöran@exämple.net", []string{"alice+utf8@example.org"}, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Data.Code != 250 {
+		t.Fatalf("data reply %v", res.Data)
+	}
+	c.Quit(ctx)
+	got := string(waitDelivered(t, maildir, "alice", marker))
+	if !strings.HasSuffix(got, strings.ReplaceAll(body, "\r\n", "\n")) {
+		t.Errorf("delivered:\n%s", got)
+	}
+	if !strings.Contains(got, "jöran@") {
+		t.Errorf("UTF-8 sender not in the delivered headers:\n%s", got)
+	}
+}
+
+func TestPostfixSizeAndVrfy(t *testing.T) {
+	addr := peerEnv(t, "SMTPKIT_POSTFIX_ADDR")
+	ca := caPool(t, peerEnv(t, "SMTPKIT_POSTFIX_CA"))
+	ctx := ctxFor(t)
+	c, err := session.Dial(ctx, addr, &session.Options{TLSConfig: &tls.Config{RootCAs: ca, ServerName: "localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// One octet over Postfix's 10485760 (the final CRLF counts).
+	big := strings.Repeat("x", 10485759)
+	_, err = c.Send(ctx, "sender@example.net", []string{"alice@example.org"}, strings.NewReader(big))
+	var tooBig *session.MessageTooLargeError
+	if !errors.As(err, &tooBig) || tooBig.Limit != 10485760 || tooBig.Size != 10485761 {
+		t.Fatalf("err = %v, want *MessageTooLargeError 10485761 > 10485760", err)
+	}
+	// The session is still usable, and Postfix's VRFY says who exists.
+	r, err := c.Vrfy(ctx, "alice@example.org")
+	if err != nil || r.Code/100 != 2 {
+		t.Errorf("VRFY alice = %v, %v", r, err)
+	}
+	r, err = c.Vrfy(ctx, "nobody@example.org")
+	if err == nil || r.Code != 550 {
+		t.Errorf("VRFY nobody = %v, %v; want 550", r, err)
+	}
+	if _, err := c.Quit(ctx); err != nil {
+		t.Errorf("Quit: %v", err)
+	}
+}
