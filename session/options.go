@@ -43,9 +43,10 @@ func (m TLSMode) String() string {
 
 // Timeouts bound each phase of the session. A zero field takes its
 // default, the RFC 5321 §4.5.3.2 value where the RFC names one; a negative
-// field means no timeout for that phase (the context still applies).
+// field means no timeout for that phase (the context still applies),
+// except Connect, which is always bounded.
 type Timeouts struct {
-	Connect   time.Duration // dialing, proxies and implicit TLS; default 30s
+	Connect   time.Duration // dialing, proxies and implicit TLS; default (and when negative) 30s
 	Greeting  time.Duration // the 220 greeting; default 5m
 	Command   time.Duration // EHLO, STARTTLS handshake, RSET, NOOP, VRFY, QUIT and others; default 5m
 	Mail      time.Duration // MAIL; default 5m
