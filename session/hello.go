@@ -57,7 +57,8 @@ func (c *Client) Hello(ctx context.Context) error {
 	return nil
 }
 
-// ensureReady is Hello, then a check that no transaction is open.
+// ensureHello is Hello when the greeting or the TLS mode is still to
+// do, and otherwise only the check that the connection is usable.
 func (c *Client) ensureHello(ctx context.Context) error {
 	if c.state == stateGreeted || !c.tlsPolicy {
 		return c.Hello(ctx)
