@@ -56,8 +56,10 @@ type Timeouts struct {
 	DataEnd   time.Duration // from the final "." to its reply; default 10m
 }
 
-// DefaultTimeouts are the values a zero Timeouts field takes.
-var DefaultTimeouts = Timeouts{
+// defaultTimeouts are the values a zero Timeouts field takes. Not
+// exported: a package variable callers could change would be global
+// state shared by every Client.
+var defaultTimeouts = Timeouts{
 	Connect:   30 * time.Second,
 	Greeting:  5 * time.Minute,
 	Command:   5 * time.Minute,
@@ -76,7 +78,7 @@ func pick(d, def time.Duration) time.Duration {
 }
 
 func (t Timeouts) withDefaults() Timeouts {
-	d := DefaultTimeouts
+	d := defaultTimeouts
 	return Timeouts{
 		Connect:   pick(t.Connect, d.Connect),
 		Greeting:  pick(t.Greeting, d.Greeting),
