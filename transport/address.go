@@ -20,7 +20,9 @@ const (
 )
 
 // Address is where to connect: a TCP host and port, or a Unix socket path.
-// The zero Network means "tcp".
+// The zero Network means "tcp". [Dialer.DialContext] refuses, with an
+// [*AddressError], an Address without a host, with a port out of range or
+// with control characters in Host.
 type Address struct {
 	Network string // "tcp" or "unix" ("tcp4" and "tcp6" are dialed as given)
 	Host    string // host name, or IP literal without brackets; for "unix", the socket path
@@ -46,6 +48,15 @@ func (a Address) network() string {
 
 // check reports an Address that cannot be dialed, as an [*AddressError].
 func (a Address) check() error {
+	for _, r := range a.Host {
+		if unicode.IsControl(r) {
+			input := a.String()
+			if a.network() == "unix" {
+				input = a.Host
+			}
+			return &AddressError{Input: input, Reason: fmt.Sprintf("control character %q in the host", r)}
+		}
+	}
 	switch a.network() {
 	case "tcp", "tcp4", "tcp6":
 		if a.Host == "" {
@@ -92,7 +103,11 @@ func (a Address) check() error {
 // IP address, an empty host before a port, a missing, non-numeric or
 // out-of-range port, and host names that break RFC 1035 syntax (labels of
 // letters, digits, '-' and '_', 63 octets each, 253 in all) or look like
-// an IP address without being one ("1.2.3", "256.0.0.1").
+// an IP address without being one: a name whose last label is a number,
+// all decimal digits or "0x" and hexadecimal digits ("1.2.3", "256.0.0.1",
+// "0x7f000001", "127.0.0.0x1"), which inet_aton, and so libc resolvers and
+// URL parsers, may read as an IPv4 address (the WHATWG URL Standard's
+// "ends in a number").
 func ParseAddress(s string, defaultPort int) (Address, error) {
 	fail := func(format string, args ...any) (Address, error) {
 		return Address{}, &AddressError{Input: s, Reason: fmt.Sprintf(format, args...)}
@@ -216,7 +231,8 @@ func parsePort(s string) (int, bool) {
 
 // checkHostName checks a host name's syntax (RFC 1035 §2.3.1, relaxed to
 // allow '_' and leading digits as RFC 1123 §2.1 and real DNS do) and turns
-// a UTF-8 name into A-labels. It returns the name to use, or why not.
+// a UTF-8 name into A-labels. A name whose last label is a number (see
+// endsInNumber) is refused. It returns the name to use, or why not.
 func checkHostName(h string) (string, string) {
 	ascii := true
 	for i := 0; i < len(h); i++ {
@@ -239,7 +255,7 @@ func checkHostName(h string) (string, string) {
 	if len(name) > 253 {
 		return "", "host name longer than 253 octets"
 	}
-	allDigits := false
+	last := ""
 	for label := range strings.SplitSeq(name, ".") {
 		if label == "" {
 			return "", "empty label in host name"
@@ -247,22 +263,45 @@ func checkHostName(h string) (string, string) {
 		if len(label) > 63 {
 			return "", "host name label longer than 63 octets"
 		}
-		allDigits = true
 		for i := 0; i < len(label); i++ {
 			c := label[i]
 			switch {
-			case c >= '0' && c <= '9':
-			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_':
-				allDigits = false
+			case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_':
 			default:
 				return "", fmt.Sprintf("%q is not allowed in a host name", c)
 			}
 		}
+		last = label
 	}
-	if allDigits {
+	if endsInNumber(last) {
 		// The last label of a name is never all digits (RFC 1123 §2.1):
-		// this was meant as an IPv4 address and is not one.
+		// this was meant as an IPv4 address, in the dotted-decimal form or
+		// in one of inet_aton's others, and is not a name.
 		return "", "not a valid IPv4 address, nor a host name"
 	}
 	return h, ""
+}
+
+// endsInNumber reports whether label, the last label of a host name, is a
+// number to inet_aton and to the WHATWG URL Standard's IPv4 parser ("ends
+// in a number"): all decimal digits (octal too, with a leading 0), or "0x"
+// or "0X" followed by hexadecimal digits, or by nothing. Such a name is an
+// IPv4 address to them ("0x7f.0.0.0x1" and "0x7f000001" are 127.0.0.1), or
+// an invalid one.
+func endsInNumber(label string) bool {
+	digits, isDigit := label, func(c byte) bool { return c >= '0' && c <= '9' }
+	if len(label) >= 2 && label[0] == '0' && (label[1] == 'x' || label[1] == 'X') {
+		digits = label[2:]
+		isDigit = func(c byte) bool {
+			return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+		}
+	} else if label == "" {
+		return false
+	}
+	for i := 0; i < len(digits); i++ {
+		if !isDigit(digits[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // The kinds of error wrapped by [*ProxyError], [*TLSError] and [*MXError];
@@ -32,6 +33,11 @@ var (
 	// ErrNullMX: the domain publishes the null MX "0 ." (RFC 7505 §3): it
 	// accepts no mail at all. Delivery to it fails permanently; do not retry.
 	ErrNullMX = errors.New("domain accepts no mail (null MX, RFC 7505)")
+	// ErrBadMX: the domain has MX records, but none names a usable host
+	// (each exchanger is a malformed name, an IP address, a name with a
+	// port, ...). The domain is misconfigured; its mail is not sent to the
+	// implicit MX instead.
+	ErrBadMX = errors.New("no valid mail exchanger name in the MX records")
 )
 
 // AddressError reports an address that [ParseAddress] refuses, or an
@@ -42,7 +48,7 @@ type AddressError struct {
 }
 
 func (e *AddressError) Error() string {
-	return "transport: address " + quote(e.Input) + ": " + e.Reason
+	return "transport: address " + quote(e.Input) + ": " + escape(e.Reason)
 }
 
 // DialError reports a connection that could not be made to Addr. Err is the
@@ -152,9 +158,10 @@ func (e *TLSError) VerificationFailed() bool {
 }
 
 // MXError reports a failed mail-exchanger lookup for Domain (RFC 5321
-// §5.1). Err is [ErrNullMX], the resolver's error (a *net.DNSError: check
-// IsTemporary and IsTimeout to decide whether to retry), or an
-// [*AddressError] for a domain that cannot be looked up.
+// §5.1). Err is [ErrNullMX], [ErrBadMX] (wrapped, with detail), the
+// resolver's error (a *net.DNSError: check IsTemporary and IsTimeout to
+// decide whether to retry), or an [*AddressError] for a domain that cannot
+// be looked up.
 type MXError struct {
 	Domain string
 	Err    error
@@ -166,12 +173,49 @@ func (e *MXError) Error() string {
 
 func (e *MXError) Unwrap() error { return e.Err }
 
-// cause is the text of a wrapped error without a repeated "transport: ".
+// cause is the text of a wrapped error without a repeated "transport: ",
+// escaped: a wrapped error's text can carry a peer's or a caller's control
+// characters (certificate names, socket paths, addresses).
 func cause(err error) string {
 	if err == nil {
 		return "unknown error"
 	}
-	return strings.TrimPrefix(err.Error(), "transport: ")
+	return escape(strings.TrimPrefix(err.Error(), "transport: "))
+}
+
+// escape returns s with its non-printable runes (control characters,
+// format characters, spaces other than ' ') and invalid UTF-8 bytes written
+// as Go escapes ("\x1b", "\a", "\u200b"), so that they never reach a
+// terminal or log raw; the rest is left as it is, backslashes included, so
+// escaping twice changes nothing.
+func escape(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b.WriteString(`\x`)
+			b.WriteString(strconv.FormatUint(uint64(s[i])>>4, 16))
+			b.WriteString(strconv.FormatUint(uint64(s[i])&0xf, 16))
+		case unicode.IsPrint(r):
+			b.WriteString(s[i : i+n])
+		default:
+			q := strconv.QuoteRune(r) // '\x1b', '\a', '\u200b'
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // safe returns s for an error message: as it is when it is printable
@@ -191,7 +235,7 @@ func safe(s string) string {
 // causeFor is cause, without an [*AddressError]'s repetition of input.
 func causeFor(input string, err error) string {
 	if ae, ok := err.(*AddressError); ok && ae.Input == input {
-		return ae.Reason
+		return escape(ae.Reason)
 	}
 	return cause(err)
 }

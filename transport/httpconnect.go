@@ -17,8 +17,9 @@ import (
 )
 
 // MaxProxyHeaderBytes bounds an HTTP proxy's response to CONNECT: status
-// line, header fields and the blank line together. A proxy that sends more
-// gets [ErrProxyResponseTooLarge].
+// line, header fields and the blank line together, interim (1xx) responses
+// before it included. A proxy that sends more gets
+// [ErrProxyResponseTooLarge].
 const MaxProxyHeaderBytes = 16 << 10
 
 // maxProxyLineBytes bounds one line of that response.
@@ -32,9 +33,11 @@ const maxProxyLineBytes = 4 << 10
 //	Host: mx.example.org:25
 //	<header fields>
 //
-// and reads the response under ctx, at most [MaxProxyHeaderBytes] of it. A
-// 2xx status opens the tunnel; anything else is a [*ProxyError] wrapping
-// [ErrProxyRefused] with the status. Bytes the proxy sends after its
+// and reads the response under ctx, at most [MaxProxyHeaderBytes] of it.
+// Interim 1xx responses ("100 Continue", "102 Processing") are skipped,
+// as RFC 9110 §15.2 requires, and the final response read after them. A
+// 2xx status opens the tunnel; anything else (101 included) is a
+// [*ProxyError] wrapping [ErrProxyRefused] with the status. Bytes the proxy sends after its
 // response (a server's greeting arriving early) are kept, and read first
 // from the returned connection.
 //
@@ -138,8 +141,9 @@ type connectStatus struct {
 	reason string
 }
 
-// connectExchange sends req and reads the response headers, at most
-// MaxProxyHeaderBytes of them. It returns what the proxy sent after them.
+// connectExchange sends req and reads the response headers, those of 1xx
+// interim responses included, at most MaxProxyHeaderBytes of them in all.
+// It returns what the proxy sent after the final response's headers.
 func connectExchange(conn net.Conn, req []byte) ([]byte, connectStatus, error) {
 	var st connectStatus
 	if _, err := conn.Write(req); err != nil {
@@ -166,26 +170,35 @@ func connectExchange(conn net.Conn, req []byte) ([]byte, connectStatus, error) {
 		return string(line), nil
 	}
 
-	line, err := readLine()
-	if err != nil {
-		return nil, st, err
-	}
-	if st, err = parseStatusLine(line); err != nil {
-		return nil, st, err
-	}
+	// Interim (1xx) responses may come before the final one, and are
+	// skipped (RFC 9110 §15.2); all of them together count against
+	// MaxProxyHeaderBytes. 101 (Switching Protocols) is final, and not 2xx.
 	for {
 		line, err := readLine()
 		if err != nil {
 			return nil, st, err
 		}
-		if line == "" {
-			break
+		if st, err = parseStatusLine(line); err != nil {
+			return nil, st, err
 		}
-		// Field lines are skipped: a 2xx response to CONNECT has no body,
-		// whatever Content-Length or Transfer-Encoding say (RFC 9110
-		// §9.3.6). Obsolete folded lines begin with a space or a tab.
-		if line[0] != ' ' && line[0] != '\t' && !strings.Contains(line, ":") {
-			return nil, st, fmt.Errorf("%w: header line %s", ErrProxyProtocol, quote(line))
+		for {
+			line, err := readLine()
+			if err != nil {
+				return nil, st, err
+			}
+			if line == "" {
+				break
+			}
+			// Field lines are skipped: a 2xx response to CONNECT has no
+			// body, whatever Content-Length or Transfer-Encoding say (RFC
+			// 9110 §9.3.6), and a 1xx response never has one. Obsolete
+			// folded lines begin with a space or a tab.
+			if line[0] != ' ' && line[0] != '\t' && !strings.Contains(line, ":") {
+				return nil, st, fmt.Errorf("%w: header line %s", ErrProxyProtocol, quote(line))
+			}
+		}
+		if st.code >= 200 || st.code == http.StatusSwitchingProtocols {
+			break
 		}
 	}
 	if st.code < 200 || st.code > 299 {

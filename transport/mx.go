@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -50,6 +51,13 @@ func (m MX) Address(port int) Address {
 // should be retried later, not sent to the implicit MX. When a
 // *net.Resolver drops malformed records it returns the others together
 // with an error; those others are used.
+//
+// Each exchanger name is checked as [ParseAddress] checks a host name
+// (RFC 1035 syntax, no IP address, no port, no brackets, spaces or control
+// characters; a UTF-8 name becomes A-labels), since a Resolver other than
+// *net.Resolver may return anything. Records with invalid names are
+// dropped; when there were records but none is valid, the error is an
+// [*MXError] wrapping [ErrBadMX], not the implicit MX.
 //
 // An address-literal domain ("[192.0.2.1]", "[IPv6:2001:db8::1]", RFC 5321
 // §4.1.3) is not looked up: the result is its IP address, Implicit. A
@@ -101,20 +109,32 @@ func LookupMX(ctx context.Context, r Resolver, domain string, shuffle func(n int
 	}
 
 	mxs := make([]MX, 0, len(records))
-	nulls := 0
+	nulls, bad, badReason := 0, "", ""
 	for _, rec := range records {
 		if rec == nil {
 			continue
 		}
-		host := strings.TrimSuffix(rec.Host, ".")
-		if host == "" {
+		if rec.Host == "" || rec.Host == "." {
 			nulls++
 			continue
 		}
-		mxs = append(mxs, MX{Host: host, Preference: rec.Pref})
+		// A Resolver other than *net.Resolver may return anything: keep
+		// only what is a host name (no address, port, brackets, spaces or
+		// control characters), which MX.Address can make an Address of.
+		host, reason := checkHostName(rec.Host)
+		if reason != "" {
+			if bad == "" {
+				bad, badReason = rec.Host, reason
+			}
+			continue
+		}
+		mxs = append(mxs, MX{Host: strings.TrimSuffix(host, "."), Preference: rec.Pref})
 	}
 	if len(mxs) == 0 {
-		if nulls > 0 {
+		switch {
+		case bad != "":
+			return fail(fmt.Errorf("%w: %s: %s", ErrBadMX, quote(bad), badReason))
+		case nulls > 0:
 			return fail(ErrNullMX)
 		}
 		return []MX{{Host: name, Implicit: true}}, nil
