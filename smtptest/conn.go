@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -279,9 +280,14 @@ type action struct {
 	// of another class (an AUTH answered at once instead of with 334).
 	force func()
 	// endOfData makes the reply also the end-of-data reply (BDAT LAST),
-	// with Match looked for in data.
+	// with Match looked for in data. The transaction ends once the
+	// Handler has seen the command, whatever the reply.
 	endOfData bool
 	data      []byte
+	// perRcpt, in LMTP mode, sends the per-recipient replies that stand
+	// in for the end-of-data reply, unless the Handler, an Override or a
+	// fault answers the command instead.
+	perRcpt func() error
 }
 
 // respond sends the reply to a command or pseudo-command. keys are its
@@ -314,6 +320,9 @@ func (c *conn) respond(keys []string, counts []int, line string, act action, han
 			c.s.logf(c.id, "S: %03d-xxx... (%v)", int(final.Code), f)
 			return c.endless(final.Code)
 		}
+	}
+	if act.perRcpt != nil && !overridden {
+		return act.perRcpt()
 	}
 	c.queue(final)
 	switch {
@@ -455,12 +464,9 @@ func (c *conn) next() error {
 	if err != nil {
 		return err
 	}
-	if act.endOfData && c.s.cfg.LMTP {
-		// BDAT LAST in LMTP: the per-recipient replies stand in for the
-		// single one.
-		return act.then(act.reply)
-	}
-	if act.endOfData {
+	if act.endOfData && !c.s.cfg.LMTP {
+		// BDAT LAST: its reply is also the end-of-data reply. (In LMTP
+		// the end-of-data replies are the per-recipient ones.)
 		keys = append([]string{endOfDataKey}, keys...)
 		counts = append(c.count(keys[:1]), counts...)
 	}
@@ -469,6 +475,9 @@ func (c *conn) next() error {
 		if r, ok := h(&c.st, text, cmd); ok {
 			handled = &r
 		}
+	}
+	if act.endOfData {
+		c.st.resetTx()
 	}
 	return c.respond(keys, counts, text, act, handled)
 }
@@ -733,10 +742,11 @@ func (c *conn) data() action {
 // and returns the bytes as received. Past the size limit it stops keeping
 // them, reads on to the end, and reports tooBig.
 func (c *conn) readDotData() (raw []byte, tooBig bool, err error) {
-	keep := int64(-1)
-	if c.s.maxSize > 0 {
+	keep := int64(-1) // no bound
+	if c.s.maxSize > 0 && c.s.maxSize <= (math.MaxInt64-16)/2 {
 		// Dot-stuffing adds at most a third: past this the decoded
-		// message is over the limit for sure.
+		// message is over the limit for sure. A larger limit would
+		// overflow; no message that big can arrive anyway.
 		keep = 2*c.s.maxSize + 16
 	}
 	raw = []byte{}
@@ -774,8 +784,8 @@ func (c *conn) readDotData() (raw []byte, tooBig bool, err error) {
 	}
 }
 
-// finishMessage ends the transaction and returns the end-of-data action,
-// which records the message.
+// finishMessage returns the end-of-data action, which records the message.
+// The caller ends the transaction (st.resetTx) before the reply is sent.
 func (c *conn) finishMessage(raw, data []byte, tooBig bool, decodeErr error, chunked bool) action {
 	st := &c.st
 	msg := Message{
@@ -792,7 +802,6 @@ func (c *conn) finishMessage(raw, data []byte, tooBig bool, decodeErr error, chu
 		Chunked:  chunked,
 	}
 	rcptLines := st.rcptLines
-	st.resetTx()
 	act := action{endOfData: true, data: data}
 	switch {
 	case tooBig:
@@ -807,16 +816,16 @@ func (c *conn) finishMessage(raw, data []byte, tooBig bool, decodeErr error, chu
 		}
 	}
 	if c.s.cfg.LMTP {
-		act.then = c.lmtpReplies(msg, rcptLines, act.reply)
+		act.perRcpt = c.lmtpReplies(msg, rcptLines, act.reply)
 	}
 	return act
 }
 
-// lmtpReplies returns a then that sends one reply per recipient (RFC 2033
-// §4.2) instead of the single one, and records the message for those
+// lmtpReplies returns a function that sends one reply per recipient (RFC
+// 2033 §4.2) instead of the single one, and records the message for those
 // whose reply is 2yz.
-func (c *conn) lmtpReplies(msg Message, rcptLines []string, def response.Reply) func(response.Reply) error {
-	return func(response.Reply) error {
+func (c *conn) lmtpReplies(msg Message, rcptLines []string, def response.Reply) func() error {
+	return func() error {
 		var rcpts []command.Rcpt
 		var to []string
 		for i, line := range rcptLines {
@@ -847,11 +856,13 @@ func (c *conn) lmtpReplies(msg Message, rcptLines []string, def response.Reply) 
 	}
 }
 
-// endOfData answers the end of the data of DATA.
+// endOfData answers the end of the data of DATA, which ends the
+// transaction.
 func (c *conn) endOfData(act action) error {
-	if c.s.cfg.LMTP {
-		// The per-recipient replies stand in for the single one.
-		return act.then(act.reply)
+	c.st.resetTx()
+	if act.perRcpt != nil {
+		// LMTP: the per-recipient replies stand in for the single one.
+		return act.perRcpt()
 	}
 	keys := []string{endOfDataKey}
 	return c.respond(keys, c.count(keys), "", act, nil)

@@ -33,7 +33,7 @@ const (
 	Greeting = "<greeting>"
 	// EndOfData is the reply after the message data: after the final
 	// ".\r\n" of DATA, or after the chunk of BDAT ... LAST. In LMTP mode it
-	// is each of the per-recipient replies.
+	// is each of the per-recipient replies (see Config.LMTP).
 	EndOfData = "<end-of-data>"
 )
 
@@ -64,6 +64,13 @@ type Config struct {
 	DisableEHLO bool
 	// LMTP makes the server speak LMTP (RFC 2033): LHLO instead of
 	// HELO/EHLO, and one reply per accepted recipient after the data.
+	// Overrides and faults for EndOfData apply to each of those replies.
+	// A "BDAT n LAST" line is still a command line: when the Handler, an
+	// Override or a CloseAt, GarbageAt or EndlessReplyAt fault for BDAT
+	// answers it, that one reply (or fault) replaces all the
+	// per-recipient replies, and a 2yz reply records the message for
+	// every accepted recipient (as after a 2yz end of data in SMTP); a
+	// StallAt delays the per-recipient replies.
 	LMTP bool
 	// MaxMessageSize, when positive, is the largest message accepted, in
 	// octets of decoded data: a larger SIZE= on MAIL gets 552 5.3.4, and
@@ -86,10 +93,12 @@ type Config struct {
 	Faults []Fault
 	// Handler, when set, sees every command line before the Overrides
 	// do, with the command parsed (cmd is nil when the line did not
-	// parse). Returning true sends its reply instead of the default one,
-	// with the state changing as for an Override. It runs on the
-	// connection's goroutine, for every connection at once, and c is valid
-	// only during the call.
+	// parse), and c as it was before the command: for "BDAT n LAST", still
+	// in the transaction that the command ends. Returning true sends its
+	// reply instead of the default one, with the state changing as for an
+	// Override (in LMTP mode, instead of the per-recipient replies to
+	// "BDAT n LAST"; see LMTP). It runs on the connection's goroutine, for
+	// every connection at once, and c is valid only during the call.
 	Handler func(c *ConnState, line string, cmd command.Command) (response.Reply, bool)
 	// UnixSocket, when set, is a path to listen on instead of TCP; the
 	// socket file is removed on Close.
@@ -147,7 +156,8 @@ type Message struct {
 	// Mail is the MAIL command as parsed.
 	Mail command.Mail
 	// Rcpts are the accepted RCPT commands, in order (in LMTP mode, those
-	// whose per-recipient reply after the data was 2yz).
+	// whose per-recipient reply after the data was 2yz, or all of them
+	// when one reply answered "BDAT n LAST"; see Config.LMTP).
 	Rcpts []command.Rcpt
 	// To are the addresses of Rcpts, each as Rcpt.To.String().
 	To []string
