@@ -37,9 +37,14 @@ const (
 	EndOfData = "<end-of-data>"
 )
 
-// DefaultExtensions are the EHLO lines a Server announces when
-// Config.Extensions is nil.
-var DefaultExtensions = []string{"PIPELINING", "SIZE 10485760", "8BITMIME", "SMTPUTF8", "DSN", "ENHANCEDSTATUSCODES", "CHUNKING"}
+// DefaultExtensions returns the EHLO lines a Server announces when
+// Config.Extensions is nil: PIPELINING, SIZE 10485760, 8BITMIME,
+// SMTPUTF8, DSN, ENHANCEDSTATUSCODES and CHUNKING. It returns a new slice
+// each time (to extend, append to it), so no test can change another's
+// defaults.
+func DefaultExtensions() []string {
+	return []string{"PIPELINING", "SIZE 10485760", "8BITMIME", "SMTPUTF8", "DSN", "ENHANCEDSTATUSCODES", "CHUNKING"}
+}
 
 // Config says what a Server announces, allows and breaks. The zero Config
 // is a plain ESMTP server with DefaultExtensions on 127.0.0.1.
@@ -218,7 +223,7 @@ func NewServer(cfg Config) *Server {
 		s.hostname = "smtptest.localhost"
 	}
 	if cfg.Extensions == nil {
-		s.exts = append([]string(nil), DefaultExtensions...)
+		s.exts = DefaultExtensions()
 	} else {
 		s.exts = append([]string{}, cfg.Extensions...)
 	}

@@ -55,7 +55,7 @@ func TestTransaction(t *testing.T) {
 	s := newServer(t, Config{})
 	c := start(t, s)
 	ehlo := c.cmd("EHLO client.example", "250 smtptest.localhost greets client.example\n")
-	if diff := cmp.Diff(append([]string{"smtptest.localhost greets client.example"}, DefaultExtensions...), ehlo.Lines()); diff != "" {
+	if diff := cmp.Diff(append([]string{"smtptest.localhost greets client.example"}, DefaultExtensions()...), ehlo.Lines()); diff != "" {
 		t.Errorf("EHLO reply (-want +got):\n%s", diff)
 	}
 	c.cmd("MAIL FROM:<alice@example.org> SIZE=20 BODY=8BITMIME", "250 2.1.0 OK")
@@ -433,7 +433,7 @@ func TestHandler(t *testing.T) {
 }
 
 func tlsExtensions(extra ...string) []string {
-	return append(append([]string{"STARTTLS"}, DefaultExtensions...), extra...)
+	return append(append([]string{"STARTTLS"}, DefaultExtensions()...), extra...)
 }
 
 func TestStartTLS(t *testing.T) {
@@ -586,7 +586,7 @@ func TestAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newServer(t, Config{Users: users, Extensions: append(slices.Clone(DefaultExtensions), "AUTH PLAIN LOGIN CRAM-MD5")})
+			s := newServer(t, Config{Users: users, Extensions: append(DefaultExtensions(), "AUTH PLAIN LOGIN CRAM-MD5")})
 			c := runScript(t, s, append([]step{envelope[0]}, tt.steps...))
 			if tt.user != "" {
 				runSteps(t, c, envelope[1:])
