@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
+	"github.com/smtpkit/smtpkit/transport"
 )
 
 func TestNewClientOverOwnConn(t *testing.T) {
@@ -165,5 +167,52 @@ func TestQuitDuringData(t *testing.T) {
 	}
 	if hasCommand(srv, "QUIT") {
 		t.Error("QUIT went out as message data or a command")
+	}
+}
+
+// TestDialDefaultPortsAndDialer checks the address Dial asks for, through
+// a caller's dial function that then connects to smtptest: port 25 by
+// default, 465 with implicit TLS, the port as written otherwise.
+func TestDialDefaultPortsAndDialer(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		mode session.TLSMode
+		want string
+	}{
+		{"mx.example.org", session.TLSOpportunistic, "mx.example.org:25"},
+		{"mx.example.org:587", session.TLSRequired, "mx.example.org:587"},
+		{"[2001:db8::1]", session.TLSOff, "[2001:db8::1]:25"},
+		{"localhost", session.TLSImplicit, "localhost:465"},
+	} {
+		t.Run(tt.addr, func(t *testing.T) {
+			cfg := smtptest.Config{ImplicitTLS: tt.mode == session.TLSImplicit}
+			if tt.mode == session.TLSRequired {
+				cfg.Extensions = tlsExtensions
+			}
+			srv := newServer(t, cfg)
+			var asked []string
+			d := &transport.Dialer{Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+				asked = append(asked, network+" "+address)
+				var nd net.Dialer
+				return nd.DialContext(ctx, "tcp", srv.Addr)
+			}}
+			tc := srv.ClientTLSConfig()
+			tc.ServerName = "localhost"
+			c, err := session.Dial(testCtx(t), tt.addr, &session.Options{TLS: tt.mode, TLSConfig: tc, Dialer: d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, strings.NewReader("x\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if len(asked) != 1 || asked[0] != "tcp "+tt.want {
+				t.Errorf("dialled %q, want %q", asked, "tcp "+tt.want)
+			}
+			_, isTLS := c.TLS()
+			if want := tt.mode == session.TLSImplicit || tt.mode == session.TLSRequired; isTLS != want {
+				t.Errorf("TLS = %v, want %v", isTLS, want)
+			}
+		})
 	}
 }
