@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 )
 
 // The kinds of error wrapped by [*ProxyError], [*TLSError] and [*MXError];
@@ -48,7 +49,7 @@ type AddressError struct {
 }
 
 func (e *AddressError) Error() string {
-	return "transport: address " + quote(e.Input) + ": " + escape(e.Reason)
+	return "transport: address " + quote(e.Input) + ": " + logsafe.Escape(e.Reason)
 }
 
 // DialError reports a connection that could not be made to Addr. Err is the
@@ -180,42 +181,7 @@ func cause(err error) string {
 	if err == nil {
 		return "unknown error"
 	}
-	return escape(strings.TrimPrefix(err.Error(), "transport: "))
-}
-
-// escape returns s with its non-printable runes (control characters,
-// format characters, spaces other than ' ') and invalid UTF-8 bytes written
-// as Go escapes ("\x1b", "\a", "\u200b"), so that they never reach a
-// terminal or log raw; the rest is left as it is, backslashes included, so
-// escaping twice changes nothing.
-func escape(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			b.WriteString(`\x`)
-			b.WriteString(strconv.FormatUint(uint64(s[i])>>4, 16))
-			b.WriteString(strconv.FormatUint(uint64(s[i])&0xf, 16))
-		case unicode.IsPrint(r):
-			b.WriteString(s[i : i+n])
-		default:
-			q := strconv.QuoteRune(r) // '\x1b', '\a', '\u200b'
-			b.WriteString(q[1 : len(q)-1])
-		}
-		i += n
-	}
-	return b.String()
+	return logsafe.Escape(strings.TrimPrefix(err.Error(), "transport: "))
 }
 
 // safe returns s for an error message: as it is when it is printable
@@ -235,7 +201,7 @@ func safe(s string) string {
 // causeFor is cause, without an [*AddressError]'s repetition of input.
 func causeFor(input string, err error) string {
 	if ae, ok := err.(*AddressError); ok && ae.Input == input {
-		return escape(ae.Reason)
+		return logsafe.Escape(ae.Reason)
 	}
 	return cause(err)
 }

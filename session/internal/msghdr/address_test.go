@@ -8,7 +8,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 )
 
 func TestParseAddressList(t *testing.T) {
@@ -183,8 +185,8 @@ func TestPrintable(t *testing.T) {
 		"replacement\ufffd!": "replacement\ufffd!",
 	}
 	for in, want := range cases {
-		if got := printable(in); got != want {
-			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		if got := logsafe.Escape(in); got != want {
+			t.Errorf("logsafe.Escape(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

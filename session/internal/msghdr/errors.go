@@ -4,8 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 )
 
 // The kinds of [Error]; test for them with errors.Is.
@@ -64,7 +64,7 @@ func (e *Error) Error() string {
 	b.WriteString(e.Err.Error())
 	if e.Detail != "" {
 		b.WriteString(": ")
-		b.WriteString(printable(e.Detail))
+		b.WriteString(logsafe.Escape(e.Detail))
 	}
 	return b.String()
 }
@@ -105,39 +105,6 @@ func (e *EnvelopeError) Unwrap() []error {
 		errs = append(errs, e.Recipients)
 	}
 	return errs
-}
-
-// printable escapes, Go-style, every control character, every other
-// non-printing rune and every byte that is not UTF-8, so that text taken
-// from a message can go into an error message and a log line.
-func printable(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			b.WriteString(`\x`)
-			b.WriteString(strconv.FormatUint(uint64(s[i])>>4, 16))
-			b.WriteString(strconv.FormatUint(uint64(s[i])&15, 16))
-		case unicode.IsPrint(r):
-			b.WriteString(s[i : i+n])
-		default:
-			q := strconv.QuoteRuneToASCII(r) // 'x' with x escaped
-			b.WriteString(q[1 : len(q)-1])
-		}
-		i += n
-	}
-	return b.String()
 }
 
 // excerpt returns at most the first 40 bytes of a line, without its line

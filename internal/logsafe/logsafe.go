@@ -1,0 +1,46 @@
+// Package logsafe makes text from peers and callers safe to put in an
+// error message or a log line.
+package logsafe
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Escape returns s with its non-printable runes (control characters,
+// format characters, spaces other than ' ') and invalid UTF-8 bytes written
+// as Go escapes ("\x1b", "\a", "\u200b"), so that they never reach a
+// terminal or log raw. The rest is left as it is, backslashes included, so
+// escaping twice changes nothing; printable text comes back unchanged and
+// unallocated.
+func Escape(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b.WriteString(`\x`)
+			b.WriteString(strconv.FormatUint(uint64(s[i])>>4, 16))
+			b.WriteString(strconv.FormatUint(uint64(s[i])&0xf, 16))
+		case unicode.IsPrint(r):
+			b.WriteString(s[i : i+n])
+		default:
+			q := strconv.QuoteRune(r) // '\x1b', '\a', '\u200b'
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += n
+	}
+	return b.String()
+}
