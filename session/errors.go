@@ -53,7 +53,7 @@ func (e *ConnectError) Unwrap() error {
 	if e.Err != nil {
 		return e.Err
 	}
-	return replyError(e.Reply, "greeting")
+	return e.Reply.Err("greeting")
 }
 
 // HelloError reports that the server refused both EHLO and HELO, or
@@ -69,7 +69,7 @@ func (e *HelloError) Error() string {
 }
 
 // Unwrap returns the reply as a *response.Error.
-func (e *HelloError) Unwrap() error { return replyError(e.Reply, e.Command) }
+func (e *HelloError) Unwrap() error { return e.Reply.Err(e.Command) }
 
 // SenderRefusedError reports a MAIL command the server refused
 // (smtplib's SMTPSenderRefused). The transaction was reset.
@@ -83,7 +83,7 @@ func (e *SenderRefusedError) Error() string {
 }
 
 // Unwrap returns the reply as a *response.Error.
-func (e *SenderRefusedError) Unwrap() error { return replyError(e.Reply, "MAIL") }
+func (e *SenderRefusedError) Unwrap() error { return e.Reply.Err("MAIL") }
 
 // RecipientsRefusedError reports that the server refused every recipient
 // of a message (smtplib's SMTPRecipientsRefused), so nothing was sent. The
@@ -112,7 +112,7 @@ func (e *RecipientsRefusedError) Unwrap() error {
 	if len(e.Recipients) == 0 {
 		return nil
 	}
-	return replyError(e.Recipients[0].Reply, "RCPT")
+	return e.Recipients[0].Reply.Err("RCPT")
 }
 
 // DataError reports that the server refused the message: DATA got no 354,
@@ -129,7 +129,7 @@ func (e *DataError) Error() string {
 }
 
 // Unwrap returns the reply as a *response.Error.
-func (e *DataError) Unwrap() error { return replyError(e.Reply, e.Command) }
+func (e *DataError) Unwrap() error { return e.Reply.Err(e.Command) }
 
 // NotSupportedError reports that the server does not offer an extension
 // the call needs: STARTTLS in TLSRequired mode, SMTPUTF8 for an address
@@ -199,12 +199,6 @@ func (e *StateError) Error() string {
 }
 
 func (e *StateError) Unwrap() error { return ErrBadSequence }
-
-// replyError is r as a *response.Error; r.Err returns nil for a positive
-// reply, which an error type never holds but a zero Reply might.
-func replyError(r response.Reply, cmd string) error {
-	return r.Err(cmd)
-}
 
 // UnexpectedReplyError reports a reply of a kind the command cannot have
 // (a 354 to RCPT, a 250 to DATA): the server and the client disagree on

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/smtpkit/smtpkit/command"
@@ -52,12 +53,8 @@ func (t *tracer) reply(r response.Reply) {
 		if i == n {
 			sep = " "
 		}
-		t.line("S", itoa3(int(r.Code))+sep+l)
+		t.line("S", strconv.Itoa(int(r.Code))+sep+l)
 	}
-}
-
-func itoa3(n int) string {
-	return string([]byte{byte('0' + n/100%10), byte('0' + n/10%10), byte('0' + n%10)})
 }
 
 // redactedMark replaces secrets in the trace.
