@@ -79,21 +79,26 @@ func waitDelivered(t *testing.T, root, user, marker string) []byte {
 	return nil
 }
 
-func TestPostfixStartTLSSend(t *testing.T) {
-	addr := peerEnv(t, "SMTPKIT_POSTFIX_ADDR")
-	ca := caPool(t, peerEnv(t, "SMTPKIT_POSTFIX_CA"))
-	maildir := peerEnv(t, "SMTPKIT_POSTFIX_MAILDIR")
-	ctx := ctxFor(t)
-
-	c, err := session.Dial(ctx, addr, &session.Options{
-		TLS:       session.TLSRequired,
-		TLSConfig: &tls.Config{RootCAs: ca, ServerName: "localhost"},
-		LocalName: "client.example.org",
-	})
+// dialPostfix connects to the listener named by the environment variable
+// addrVar, trusting the CA named by caVar for the server name "localhost",
+// and closes the client when the test ends.
+func dialPostfix(t *testing.T, ctx context.Context, addrVar, caVar string, opts session.Options) *session.Client {
+	t.Helper()
+	addr := peerEnv(t, addrVar)
+	opts.TLSConfig = &tls.Config{RootCAs: caPool(t, peerEnv(t, caVar)), ServerName: "localhost"}
+	c, err := session.Dial(ctx, addr, &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestPostfixStartTLSSend(t *testing.T) {
+	maildir := peerEnv(t, "SMTPKIT_POSTFIX_MAILDIR")
+	ctx := ctxFor(t)
+	c := dialPostfix(t, ctx, "SMTPKIT_POSTFIX_ADDR", "SMTPKIT_POSTFIX_CA",
+		session.Options{TLS: session.TLSRequired, LocalName: "client.example.org"})
 
 	marker := fmt.Sprintf("<%d.starttls@smtpkit.test>", time.Now().UnixNano())
 	body := "From: sender@example.net\r\nTo: alice@example.org\r\nMessage-ID: " + marker + "\r\nSubject: interop\r\n\r\n" +
@@ -135,15 +140,9 @@ func TestPostfixStartTLSSend(t *testing.T) {
 }
 
 func TestPostfixWrongCA(t *testing.T) {
-	addr := peerEnv(t, "SMTPKIT_POSTFIX_ADDR")
-	wrong := caPool(t, peerEnv(t, "SMTPKIT_WRONG_CA"))
 	ctx := ctxFor(t)
-	c, err := session.Dial(ctx, addr, &session.Options{TLSConfig: &tls.Config{RootCAs: wrong, ServerName: "localhost"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_, err = c.Send(ctx, "sender@example.net", []string{"alice@example.org"}, strings.NewReader("Subject: x\r\n\r\nx\r\n"))
+	c := dialPostfix(t, ctx, "SMTPKIT_POSTFIX_ADDR", "SMTPKIT_WRONG_CA", session.Options{})
+	_, err := c.Send(ctx, "sender@example.net", []string{"alice@example.org"}, strings.NewReader("Subject: x\r\n\r\nx\r\n"))
 	var te *transport.TLSError
 	if !errors.As(err, &te) || !te.VerificationFailed() {
 		t.Fatalf("err = %v, want a certificate verification *transport.TLSError", err)
@@ -151,18 +150,9 @@ func TestPostfixWrongCA(t *testing.T) {
 }
 
 func TestPostfixImplicitTLS(t *testing.T) {
-	addr := peerEnv(t, "SMTPKIT_POSTFIX_TLS_ADDR")
-	ca := caPool(t, peerEnv(t, "SMTPKIT_POSTFIX_CA"))
 	maildir := peerEnv(t, "SMTPKIT_POSTFIX_MAILDIR")
 	ctx := ctxFor(t)
-	c, err := session.Dial(ctx, addr, &session.Options{
-		TLS:       session.TLSImplicit,
-		TLSConfig: &tls.Config{RootCAs: ca, ServerName: "localhost"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialPostfix(t, ctx, "SMTPKIT_POSTFIX_TLS_ADDR", "SMTPKIT_POSTFIX_CA", session.Options{TLS: session.TLSImplicit})
 	marker := fmt.Sprintf("<%d.implicit@smtpkit.test>", time.Now().UnixNano())
 	body := "Message-ID: " + marker + "\r\nSubject: implicit\r\n\r\nbody\r\n"
 	if _, err := c.Send(ctx, "sender@example.net", []string{"bob@example.org"}, strings.NewReader(body)); err != nil {
@@ -173,15 +163,9 @@ func TestPostfixImplicitTLS(t *testing.T) {
 }
 
 func TestPostfixSMTPUTF8And8Bit(t *testing.T) {
-	addr := peerEnv(t, "SMTPKIT_POSTFIX_ADDR")
-	ca := caPool(t, peerEnv(t, "SMTPKIT_POSTFIX_CA"))
 	maildir := peerEnv(t, "SMTPKIT_POSTFIX_MAILDIR")
 	ctx := ctxFor(t)
-	c, err := session.Dial(ctx, addr, &session.Options{TLSConfig: &tls.Config{RootCAs: ca, ServerName: "localhost"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialPostfix(t, ctx, "SMTPKIT_POSTFIX_ADDR", "SMTPKIT_POSTFIX_CA", session.Options{})
 	marker := fmt.Sprintf("<%d.utf8@smtpkit.test>", time.Now().UnixNano())
 	body := "From: jöran@example.net\r\nMessage-ID: " + marker + "\r\nSubject: café\r\n\r\nGrüße, 8-bit body\r\n"
 	res, err := c.Send(ctx, "jöran@exämple.net", []string{"alice+utf8@example.org"}, strings.NewReader(body))
@@ -202,17 +186,11 @@ func TestPostfixSMTPUTF8And8Bit(t *testing.T) {
 }
 
 func TestPostfixSizeAndVrfy(t *testing.T) {
-	addr := peerEnv(t, "SMTPKIT_POSTFIX_ADDR")
-	ca := caPool(t, peerEnv(t, "SMTPKIT_POSTFIX_CA"))
 	ctx := ctxFor(t)
-	c, err := session.Dial(ctx, addr, &session.Options{TLSConfig: &tls.Config{RootCAs: ca, ServerName: "localhost"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialPostfix(t, ctx, "SMTPKIT_POSTFIX_ADDR", "SMTPKIT_POSTFIX_CA", session.Options{})
 	// One octet over Postfix's 10485760 (the final CRLF counts).
 	big := strings.Repeat("x", 10485759)
-	_, err = c.Send(ctx, "sender@example.net", []string{"alice@example.org"}, strings.NewReader(big))
+	_, err := c.Send(ctx, "sender@example.net", []string{"alice@example.org"}, strings.NewReader(big))
 	var tooBig *session.MessageTooLargeError
 	if !errors.As(err, &tooBig) || tooBig.Limit != 10485760 || tooBig.Size != 10485761 {
 		t.Fatalf("err = %v, want *MessageTooLargeError 10485761 > 10485760", err)
