@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smtpkit/smtpkit/auth"
+
 	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/wire"
@@ -954,7 +956,7 @@ func (c *conn) auth(cmd command.Auth) action {
 	case st.inTx:
 		return action{reply: c.reply(503, "5.5.1", "AUTH not permitted during a mail transaction")}
 	}
-	var sasl saslServer
+	var sasl auth.Server
 	for _, m := range strings.Fields(mechs) {
 		if strings.EqualFold(m, cmd.Mechanism) {
 			sasl = c.newSASL(m)
@@ -963,9 +965,9 @@ func (c *conn) auth(cmd command.Auth) action {
 	if sasl == nil {
 		return action{reply: c.reply(504, "5.5.4", "Unrecognized authentication type")}
 	}
-	chal, done, user, ok := sasl.step(cmd.InitialResponse, cmd.InitialResponse != nil)
+	chal, done, err := sasl.Next(cmd.InitialResponse)
 	if done {
-		return c.authResult(user, ok)
+		return c.authResult(sasl, chal, err)
 	}
 	return action{
 		reply: response.New(334, base64.StdEncoding.EncodeToString(chal)),
@@ -974,20 +976,76 @@ func (c *conn) auth(cmd command.Auth) action {
 	}
 }
 
-func (c *conn) authResult(user string, ok bool) action {
+// newSASL returns the server side of mech, checking Config.Users, or nil
+// when auth has none.
+func (c *conn) newSASL(mech string) auth.Server {
+	users := c.s.cfg.Users
+	cfg := auth.ServerConfig{
+		Password: func(u string) (string, bool) {
+			p, ok := users[u]
+			return p, ok
+		},
+		Hostname: c.s.hostname,
+	}
+	if tc, ok := c.io.c.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		if cb, err := auth.ChannelBindingFor(&cs); err == nil {
+			cfg.ChannelBinding = cb
+		}
+	}
+	srv, err := auth.NewServer(mech, cfg)
+	if err != nil {
+		return nil
+	}
+	return srv
+}
+
+// authResult answers the end of an exchange: 235 or 535, after a last
+// challenge when the mechanism has one for success (SCRAM's server
+// signature, which the client answers with an empty line).
+func (c *conn) authResult(sasl auth.Server, final []byte, err error) action {
 	st := &c.st
-	if !ok {
+	switch {
+	case err != nil && errors.Is(err, auth.ErrInvalidCredentials):
 		return action{reply: c.reply(535, "5.7.8", "Authentication credentials invalid")}
+	case err != nil:
+		return action{reply: c.reply(501, "5.5.2", "Malformed authentication exchange")}
+	case final != nil:
+		return action{
+			reply: response.New(334, base64.StdEncoding.EncodeToString(final)),
+			then: func(response.Reply) error {
+				line, tooLong, err := c.readLine(MaxAuthLineLength)
+				if err != nil {
+					return err
+				}
+				c.recordAuthLine(line)
+				resp, perr := command.ParseAuthResponse(line)
+				switch {
+				case tooLong || perr != nil || len(resp) != 0:
+					c.queue(c.reply(501, "5.5.2", "Expected an empty answer to the server's final message"))
+					return nil
+				}
+				act := c.authResult(sasl, nil, nil)
+				c.queue(act.reply)
+				return act.then(act.reply)
+			},
+		}
 	}
 	return action{reply: c.reply(235, "2.7.0", "Authentication successful"), then: func(response.Reply) error {
-		st.authed, st.authUser = true, user
+		st.authed, st.authUser = true, sasl.Identity()
 		return nil
 	}}
 }
 
+func (c *conn) recordAuthLine(line []byte) {
+	text := string(trimEOL(line))
+	c.s.record(text)
+	c.s.logf(c.id, "C: %s", text)
+}
+
 // saslExchange reads the client's answers to 334 challenges and replies
 // until the mechanism is done (RFC 4954 §4).
-func (c *conn) saslExchange(sasl saslServer) error {
+func (c *conn) saslExchange(sasl auth.Server) error {
 	for {
 		line, tooLong, err := c.readLine(MaxAuthLineLength)
 		if err != nil {
@@ -997,9 +1055,7 @@ func (c *conn) saslExchange(sasl saslServer) error {
 			c.queue(c.reply(500, "5.5.6", "Authentication exchange line is too long"))
 			return nil
 		}
-		text := string(trimEOL(line))
-		c.s.record(text)
-		c.s.logf(c.id, "C: %s", text)
+		c.recordAuthLine(line)
 		resp, err := command.ParseAuthResponse(line)
 		if errors.Is(err, command.ErrAuthCanceled) {
 			c.queue(c.reply(501, "5.0.0", "Authentication canceled"))
@@ -1009,12 +1065,12 @@ func (c *conn) saslExchange(sasl saslServer) error {
 			c.queue(c.reply(501, "5.5.2", "Cannot decode response"))
 			return nil
 		}
-		chal, done, user, ok := sasl.step(resp, true)
+		chal, done, err := sasl.Next(resp)
 		if !done {
 			c.queue(response.New(334, base64.StdEncoding.EncodeToString(chal)))
 			continue
 		}
-		act := c.authResult(user, ok)
+		act := c.authResult(sasl, chal, err)
 		c.queue(act.reply)
 		if act.then != nil {
 			return act.then(act.reply)

@@ -83,9 +83,14 @@ type Config struct {
 	// a "SIZE n" extension line; with none (or "SIZE 0") there is no limit.
 	MaxMessageSize int64
 	// Users are the user names and passwords that AUTH accepts, with the
-	// PLAIN, LOGIN and CRAM-MD5 mechanisms when an "AUTH ..." extension
-	// line lists them. Success is 235 2.7.0, failure 535 5.7.8. Other
-	// mechanisms get 504 unless a Handler answers them.
+	// mechanisms an "AUTH ..." extension line lists among those package
+	// auth verifies (auth.ServerMechanisms: SCRAM-SHA-256(-PLUS),
+	// SCRAM-SHA-1(-PLUS), CRAM-MD5, PLAIN, LOGIN; -PLUS only over TLS,
+	// bound with tls-exporter or tls-unique). Success is 235 2.7.0 (after
+	// SCRAM's server-final challenge and the client's empty answer), a
+	// wrong password 535 5.7.8, a malformed exchange 501 5.5.2, a
+	// cancelled one 501 5.0.0. Other mechanisms get 504 unless a Handler
+	// answers them.
 	Users map[string]string
 	// RequireTLS refuses MAIL and AUTH before TLS is on (530 5.7.0).
 	RequireTLS bool

@@ -573,7 +573,7 @@ func TestAuth(t *testing.T) {
 		{"PLAIN wrong password", []step{{send: "AUTH PLAIN " + b64("\x00alice\x00nope"), want: "535 5.7.8 Authentication credentials invalid"}}, ""},
 		{"PLAIN unknown user", []step{{send: "AUTH PLAIN " + b64("\x00bob\x00s3cret"), want: "535 5.7.8"}}, ""},
 		{"PLAIN challenge", []step{{send: "AUTH PLAIN", want: "334 "}, {send: b64("\x00alice\x00s3cret"), want: "235"}}, "alice"},
-		{"PLAIN empty initial response", []step{{send: "AUTH PLAIN =", want: "535"}}, ""},
+		{"PLAIN empty initial response", []step{{send: "AUTH PLAIN =", want: "501 5.5.2"}}, ""},
 		{"LOGIN", []step{{send: "AUTH LOGIN", want: "334 VXNlcm5hbWU6"}, {send: b64("alice"), want: "334 UGFzc3dvcmQ6"}, {send: b64("s3cret"), want: "235"}}, "alice"},
 		{"LOGIN initial response", []step{{send: "AUTH LOGIN " + b64("alice"), want: "334 UGFzc3dvcmQ6"}, {send: b64("wrong"), want: "535"}}, ""},
 		{"cancel", []step{{send: "AUTH LOGIN", want: "334"}, {send: "*", want: "501 5.0.0 Authentication canceled"}}, ""},
