@@ -67,13 +67,16 @@ func checkMechanism(s string) error {
 }
 
 // AppendAuthResponse appends the client's answer to a 334 challenge (RFC
-// 4954 §4): data base64-encoded, "=" when it is empty, and CRLF. An answer
-// longer than [MaxAuthResponseLength] is an [ErrTooLong] error.
+// 4954 §4): data base64-encoded, and CRLF. An empty answer is an empty
+// line: "=" stands for an empty string only in the AUTH command's initial
+// response, and servers such as Dovecot refuse it here ("Invalid base64
+// data in continued response"). An answer longer than
+// [MaxAuthResponseLength] is an [ErrTooLong] error.
 func AppendAuthResponse(dst, data []byte) ([]byte, error) {
 	if base64.StdEncoding.EncodedLen(len(data)) > MaxAuthResponseLength {
 		return dst, argError("AUTH", "response", ErrTooLong)
 	}
-	dst = appendAuthData(dst, data)
+	dst = base64.StdEncoding.AppendEncode(dst, data)
 	return append(dst, '\r', '\n'), nil
 }
 
@@ -82,8 +85,9 @@ func AppendAuthResponse(dst, data []byte) ([]byte, error) {
 func AppendAuthCancel(dst []byte) []byte { return append(dst, '*', '\r', '\n') }
 
 // ParseAuthResponse decodes a client's answer to a 334 challenge, with or
-// without its CRLF, for servers. "=" is the empty response; "*" returns
-// [ErrAuthCanceled].
+// without its CRLF, for servers. An empty line is the empty response, and
+// so, leniently, is "=" (which some clients send, carrying the initial
+// response's convention over); "*" returns [ErrAuthCanceled].
 func ParseAuthResponse(line []byte) ([]byte, error) {
 	line = trimCRLF(line)
 	switch {
@@ -91,6 +95,8 @@ func ParseAuthResponse(line []byte) ([]byte, error) {
 		return nil, argError("AUTH", "response", ErrTooLong)
 	case len(line) == 1 && line[0] == '*':
 		return nil, ErrAuthCanceled
+	case len(line) == 0:
+		return []byte{}, nil
 	}
 	return decodeAuthData(line, "response")
 }

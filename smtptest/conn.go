@@ -1019,7 +1019,7 @@ func (c *conn) authResult(sasl auth.Server, final []byte, err error) action {
 					return err
 				}
 				c.recordAuthLine(line)
-				resp, perr := command.ParseAuthResponse(line)
+				resp, perr := parseAuthAnswer(line)
 				switch {
 				case tooLong || perr != nil || len(resp) != 0:
 					c.queue(c.reply(501, "5.5.2", "Expected an empty answer to the server's final message"))
@@ -1035,6 +1035,16 @@ func (c *conn) authResult(sasl auth.Server, final []byte, err error) action {
 		st.authed, st.authUser = true, sasl.Identity()
 		return nil
 	}}
+}
+
+// parseAuthAnswer is command.ParseAuthResponse without its leniency: "="
+// is the empty string only in AUTH's initial response, and Dovecot, for
+// one, refuses it as an answer to a challenge, so this server does too.
+func parseAuthAnswer(line []byte) ([]byte, error) {
+	if string(trimEOL(line)) == "=" {
+		return nil, errors.New("smtptest: \"=\" is not base64 in a continued response")
+	}
+	return command.ParseAuthResponse(line)
 }
 
 func (c *conn) recordAuthLine(line []byte) {
@@ -1056,7 +1066,7 @@ func (c *conn) saslExchange(sasl auth.Server) error {
 			return nil
 		}
 		c.recordAuthLine(line)
-		resp, err := command.ParseAuthResponse(line)
+		resp, err := parseAuthAnswer(line)
 		if errors.Is(err, command.ErrAuthCanceled) {
 			c.queue(c.reply(501, "5.0.0", "Authentication canceled"))
 			return nil

@@ -578,6 +578,7 @@ func TestAuth(t *testing.T) {
 		{"LOGIN initial response", []step{{send: "AUTH LOGIN " + b64("alice"), want: "334 UGFzc3dvcmQ6"}, {send: b64("wrong"), want: "535"}}, ""},
 		{"cancel", []step{{send: "AUTH LOGIN", want: "334"}, {send: "*", want: "501 5.0.0 Authentication canceled"}}, ""},
 		{"not base64", []step{{send: "AUTH LOGIN", want: "334"}, {send: "!!!", want: "501 5.5.2"}}, ""},
+		{"= as an answer", []step{{send: "AUTH PLAIN", want: "334"}, {send: "=", want: "501 5.5.2"}}, ""},
 		{"answer too long", []step{{send: "AUTH LOGIN", want: "334"}, {send: strings.Repeat("A", MaxAuthLineLength+4), want: "500 5.5.6"}}, ""},
 		{"long answer", []step{{send: "AUTH PLAIN", want: "334"}, {send: b64("\x00alice\x00" + strings.Repeat("p", 9000)), want: "535"}}, ""},
 		{"mechanism not offered", []step{{send: "AUTH XOAUTH2 " + b64("x"), want: "504 5.5.4"}}, ""},
