@@ -55,6 +55,7 @@ type Client struct {
 	serverName string // for TLS verification
 	unix       bool
 	isTLS      bool
+	loopback   bool // nothing crosses a network: secrets may go in plaintext
 
 	state     state
 	esmtp     bool
@@ -62,6 +63,7 @@ type Client struct {
 	ext       Extensions
 	greeting  response.Reply
 	hello     response.Reply
+	authed    bool // AUTH succeeded (on this TLS layer)
 
 	smtputf8 bool // the current transaction's MAIL carried SMTPUTF8
 	accepted int  // recipients accepted in the current transaction
@@ -114,6 +116,10 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	if !c.unix {
 		c.serverName = a.Host
 	}
+	// Through a proxy the bytes cross a network whatever the addresses
+	// say; otherwise both the address asked for and the one reached must
+	// be loopback (a custom Dial may tunnel).
+	c.loopback = c.unix || d.Proxy == nil && isLoopback(conn.RemoteAddr()) && isLoopbackHost(a.Host)
 	if err := c.readGreeting(ctx, a.String()); err != nil {
 		return nil, err
 	}
@@ -134,6 +140,7 @@ func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 	if _, ok := conn.(*tls.Conn); ok {
 		c.isTLS = true
 	}
+	c.loopback = isLoopback(conn.RemoteAddr())
 	if ra := conn.RemoteAddr(); ra != nil {
 		c.unix = ra.Network() == "unix"
 		if ap, err := netip.ParseAddrPort(ra.String()); err == nil {

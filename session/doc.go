@@ -11,6 +11,12 @@
 // send_message does. The low-level methods ([Client.Mail], [Client.Rcpt],
 // [Client.Data], …) are there for per-recipient control.
 //
+// [Client.Login] authenticates with a password as smtplib's login does,
+// choosing the strongest mechanism both sides support; [Client.Auth] runs
+// any [auth.Mechanism]. A mechanism that sends the secret itself is refused
+// over an unencrypted connection to anything but loopback unless
+// Options.AllowInsecureAuth says otherwise.
+//
 // Every read has a bound (wire's limits, see [Limits]) and a deadline: the
 // RFC 5321 §4.5.3.2 timeout of its phase ([Timeouts]) or the context's,
 // whichever is sooner, and cancelling the context unblocks a read at once.
@@ -18,8 +24,9 @@
 // is closed and every later call returns the error that broke it.
 //
 // Errors are typed and carry the server's reply: [ConnectError],
-// [HelloError], [SenderRefusedError], [RecipientsRefusedError], [DataError],
-// [NotSupportedError], [DisconnectedError], [StateError]. Each one that
+// [HelloError], [AuthError], [SenderRefusedError],
+// [RecipientsRefusedError], [DataError], [NotSupportedError],
+// [DisconnectedError], [StateError]. Each one that
 // carries a reply unwraps to a *response.Error, so
 //
 //	var re *response.Error

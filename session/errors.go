@@ -23,6 +23,12 @@ var (
 	// ErrBadSequence is what every [StateError] matches with errors.Is.
 	ErrBadSequence = errors.New("session: command out of sequence")
 
+	// ErrInsecureAuth: a mechanism that reveals the secret (PLAIN, LOGIN,
+	// XOAUTH2, ...) was refused because the connection is not encrypted
+	// and the peer is not loopback. Nothing was sent. Use TLS, or set
+	// Options.AllowInsecureAuth to accept the risk.
+	ErrInsecureAuth = errors.New("session: refusing to send a secret over an unencrypted connection (use TLS, or set Options.AllowInsecureAuth)")
+
 	// ErrDataAfterStartTLS means the server sent bytes after its reply to
 	// STARTTLS and before the TLS handshake. Whatever they are, they were
 	// sent in plaintext and would be read as if they came over TLS (the
@@ -142,6 +148,43 @@ type NotSupportedError struct {
 
 func (e *NotSupportedError) Error() string {
 	return fmt.Sprintf("session: server does not offer %s, needed %s", e.Extension, e.Reason)
+}
+
+// AuthError reports a failed authentication (smtplib's
+// SMTPAuthenticationError): the server refused (Reply holds its 535, 534,
+// 454, 504 or other reply), the mechanism gave up (Err says why, and the
+// exchange was cancelled with "*"; Reply is the answer to the cancel), or
+// the client refused to run the mechanism at all (Err is
+// [ErrInsecureAuth] and Reply is zero). It unwraps to the reply as a
+// *response.Error, when there is one, and to Err.
+type AuthError struct {
+	Mechanism string
+	Reply     response.Reply
+	Err       error
+}
+
+func (e *AuthError) Error() string {
+	s := "session: AUTH " + e.Mechanism
+	switch {
+	case e.Reply.Code != 0 && e.Err != nil:
+		return s + ": " + e.Err.Error() + "; server: " + e.Reply.String()
+	case e.Reply.Code != 0:
+		return s + " refused: " + e.Reply.String()
+	case e.Err != nil:
+		return s + ": " + e.Err.Error()
+	}
+	return s + " failed"
+}
+
+func (e *AuthError) Unwrap() []error {
+	var errs []error
+	if e.Reply.Code != 0 {
+		errs = append(errs, e.Reply.Err("AUTH "+e.Mechanism))
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
 }
 
 // MessageTooLargeError reports a message larger than the limit the server

@@ -71,3 +71,37 @@ func ExampleClient_Send_allRefused() {
 	// bob@example.org 450 mailbox busy, try later
 	// temporary: queue and retry
 }
+
+func ExampleClient_Login() {
+	srv := smtptest.NewServer(smtptest.Config{
+		Extensions: append(smtptest.DefaultExtensions(), "STARTTLS", "AUTH PLAIN LOGIN SCRAM-SHA-256 SCRAM-SHA-256-PLUS"),
+		Users:      map[string]string{"alice": "correct horse"},
+	})
+	defer srv.Close()
+
+	ctx := context.Background()
+	// STARTTLS is used because it is offered; the test server's
+	// certificate is trusted through its TLS config.
+	c, err := session.Dial(ctx, srv.Addr, &session.Options{TLSConfig: srv.ClientTLSConfig()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Quit(ctx)
+
+	var ae *session.AuthError
+	if err := c.Login(ctx, "alice", "wrong"); errors.As(err, &ae) {
+		fmt.Println("refused:", ae.Mechanism, int(ae.Reply.Code))
+	}
+	if err := c.Login(ctx, "alice", "correct horse"); err != nil {
+		log.Fatal(err)
+	}
+	for _, line := range srv.Commands() {
+		if strings.HasPrefix(line, "AUTH") {
+			fmt.Println(strings.Fields(line)[:2])
+		}
+	}
+	// Output:
+	// refused: SCRAM-SHA-256-PLUS 535
+	// [AUTH SCRAM-SHA-256-PLUS]
+	// [AUTH SCRAM-SHA-256-PLUS]
+}

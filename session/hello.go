@@ -187,6 +187,7 @@ func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
 	c.r = c.newReader(tc)
 	c.w.Reset(tc)
 	c.isTLS = true
+	c.authed = false // RFC 3207 §4.2: the session starts over
 	c.ext = Extensions{}
 	c.esmtp = false
 	c.state = stateGreeted

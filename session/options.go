@@ -116,6 +116,12 @@ type Options struct {
 	// certificates are verified unless the config says otherwise.
 	TLSConfig *tls.Config
 
+	// AllowInsecureAuth lets mechanisms that reveal the secret (PLAIN,
+	// LOGIN, XOAUTH2, OAUTHBEARER) run over an unencrypted connection to a
+	// peer that is not loopback. Anyone on the path can then read the
+	// password. Leave it off unless the network itself is trusted.
+	AllowInsecureAuth bool
+
 	// Timeouts per phase; see [Timeouts].
 	Timeouts Timeouts
 	// Limits on replies; see [Limits].

@@ -16,6 +16,10 @@ import (
 type tracer struct {
 	w   io.Writer
 	log *slog.Logger
+	// secret is set during an AUTH exchange: 334 challenges are hidden,
+	// as what they carry (salts, nonces, OAuth errors) helps no reader of
+	// a trace and some mechanisms echo what the client sent.
+	secret bool
 }
 
 func (t *tracer) on() bool { return t.w != nil || t.log != nil }
@@ -43,6 +47,10 @@ func (t *tracer) sent(cmd command.Command, line []byte) {
 
 func (t *tracer) reply(r response.Reply) {
 	if !t.on() {
+		return
+	}
+	if t.secret && r.Code == 334 {
+		t.line("S", "334 "+redactedMark)
 		return
 	}
 	n := r.LineCount()
