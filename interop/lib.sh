@@ -17,7 +17,9 @@
 # Peers are started in the order of INTEROP_PEERS and stopped in reverse.
 # The TLS files that every peer shares are made by interop_certs below.
 
-INTEROP_PEERS=(postfix)
+# dovecot before postfix: Postfix's SASL (smtpd_sasl_path) is Dovecot's auth
+# socket.
+INTEROP_PEERS=(dovecot postfix)
 
 INTEROP_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 INTEROP_DIR=${SMTPKIT_INTEROP_DIR:-/tmp/smtpkit-interop}

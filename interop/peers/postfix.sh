@@ -117,13 +117,22 @@ readme_directory = no
 local_header_rewrite_clients =
 always_add_missing_headers = no
 
-# Extensions: PIPELINING, SIZE, VRFY, ETRN, STARTTLS (port $PF_PORT), ENHANCEDSTATUSCODES,
-# 8BITMIME, DSN, SMTPUTF8, CHUNKING.
+# Extensions: PIPELINING, SIZE, VRFY, ETRN, STARTTLS (port $PF_PORT), AUTH (on TLS),
+# ENHANCEDSTATUSCODES, 8BITMIME, DSN, SMTPUTF8, CHUNKING.
 message_size_limit = 10485760
 smtputf8_enable = yes
 smtpd_tls_security_level = may
 smtpd_tls_chain_files = $INTEROP_DIR/server.key, $INTEROP_DIR/server.pem
 smtpd_tls_loglevel = 1
+
+# AUTH (SASL by the Dovecot peer, over its auth socket; the mechanisms are
+# the ones Dovecot offers), offered only on TLS: after STARTTLS on port
+# $PF_PORT, at once on the implicit-TLS port $PF_TLS_PORT.
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = $DC_AUTH_SOCKET
+smtpd_tls_auth_only = yes
+
 # Tests make errors on purpose: answer them at once (the hard limit of 20
 # errors per session stays).
 smtpd_error_sleep_time = 0s
