@@ -137,9 +137,6 @@ func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 		o = *opts
 	}
 	c := newClient(conn, &o)
-	if _, ok := conn.(*tls.Conn); ok {
-		c.isTLS = true
-	}
 	c.loopback = isLoopback(conn.RemoteAddr())
 	if ra := conn.RemoteAddr(); ra != nil {
 		c.unix = ra.Network() == "unix"
@@ -167,6 +164,8 @@ func newClient(conn net.Conn, o *Options) *Client {
 		line:     make([]byte, 0, 128),
 	}
 	c.r = c.newReader(conn)
+	// Implicit TLS (Dial) or a caller's *tls.Conn (NewClient).
+	_, c.isTLS = conn.(*tls.Conn)
 	if o.TLSConfig != nil && o.TLSConfig.ServerName != "" {
 		c.serverName = o.TLSConfig.ServerName
 	}

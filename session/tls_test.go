@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
@@ -124,6 +125,31 @@ func TestImplicitTLS(t *testing.T) {
 	}
 	if m := srv.Messages(); len(m) != 1 || !m[0].TLS {
 		t.Errorf("messages %+v", m)
+	}
+}
+
+// Over implicit TLS the connection counts as TLS for everything that asks:
+// REQUIRETLS may be sent, and StartTLS is refused without writing.
+func TestImplicitTLSCountsAsTLS(t *testing.T) {
+	srv := newServer(t, smtptest.Config{ImplicitTLS: true, Extensions: append(smtptest.DefaultExtensions(), "REQUIRETLS", "STARTTLS")})
+	c := dial(t, srv, &session.Options{TLS: session.TLSImplicit, TLSConfig: srv.ClientTLSConfig()})
+	ctx := testCtx(t)
+	if err := c.Hello(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartTLS(ctx, nil); !errors.Is(err, session.ErrBadSequence) {
+		t.Errorf("StartTLS over implicit TLS: %v, want a *StateError", err)
+	}
+	env := &session.Envelope{
+		From:       command.Mailbox{Local: "alice", Domain: "example.org"},
+		To:         []command.Mailbox{{Local: "bob", Domain: "example.org"}},
+		MailParams: command.MailParams{RequireTLS: true},
+	}
+	if _, err := c.SendEnvelope(ctx, env, strings.NewReader(testBody)); err != nil {
+		t.Fatalf("REQUIRETLS over implicit TLS: %v", err)
+	}
+	if hasCommand(srv, "STARTTLS") {
+		t.Error("STARTTLS sent over implicit TLS")
 	}
 }
 
