@@ -182,7 +182,11 @@ func (c *Client) authenticate(ctx context.Context, m auth.Mechanism, offered []s
 		return &AuthError{Mechanism: name, Err: ErrInsecureAuth}
 	}
 
-	cmd := command.Auth{Mechanism: name, InitialResponse: ir}
+	cmd := command.Auth{Mechanism: name}
+	if _, err := cmd.Append(nil); err != nil {
+		return &AuthError{Mechanism: name, Err: err} // a name no AUTH line can carry
+	}
+	cmd.InitialResponse = ir
 	var pending []byte // an initial response too long for the AUTH line
 	if _, err := cmd.Append(nil); errors.Is(err, command.ErrTooLong) {
 		pending, cmd.InitialResponse = ir, nil

@@ -178,8 +178,10 @@ func (e *AuthError) Error() string {
 
 func (e *AuthError) Unwrap() []error {
 	var errs []error
-	if e.Reply.Code != 0 {
-		errs = append(errs, e.Reply.Err("AUTH "+e.Mechanism))
+	// Reply.Err is nil for a 2yz reply (a SCRAM server's unproven 235),
+	// and Unwrap must not return nil elements.
+	if re := e.Reply.Err("AUTH " + e.Mechanism); e.Reply.Code != 0 && re != nil {
+		errs = append(errs, re)
 	}
 	if e.Err != nil {
 		errs = append(errs, e.Err)
