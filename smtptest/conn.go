@@ -987,7 +987,12 @@ func (c *conn) newSASL(mech string) auth.Server {
 		},
 		Hostname: c.s.hostname,
 	}
-	if tc, ok := c.io.c.(*tls.Conn); ok {
+	// The binding goes to the SCRAM server only when this server offers
+	// channel binding (a -PLUS mechanism): with it, a client's "y" flag
+	// reads as a downgrade attack.
+	mechs, _ := c.s.extArg("AUTH")
+	offersPlus := strings.Contains(strings.ToUpper(mechs), "-PLUS")
+	if tc, ok := c.io.c.(*tls.Conn); ok && offersPlus {
 		cs := tc.ConnectionState()
 		if cb, err := auth.ChannelBindingFor(&cs); err == nil {
 			cfg.ChannelBinding = cb
