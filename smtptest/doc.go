@@ -73,7 +73,8 @@
 //	503 5.5.1 No SMTP service here               (every command but QUIT after a 5yz greeting)
 //	504 5.5.4 Unrecognized authentication type
 //	501 5.0.0 Authentication canceled            (a "*" answer to 334)
-//	501 5.5.2 Cannot decode response             (an answer to 334 that is not base64)
+//	501 5.5.2 Cannot decode response             (an answer to 334 that is not base64, or "=")
+//	501 5.5.2 Malformed authentication exchange  (the mechanism cannot parse the client's message)
 //	500 5.5.6 Authentication exchange line is too long (over MaxAuthLineLength)
 //	530 5.7.0 Must issue a STARTTLS command first (Config.RequireTLS)
 //	530 5.7.0 Authentication required            (Config.RequireAuth)
