@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -232,15 +233,21 @@ func mechUsers(u string) (string, bool) {
 	return p, ok
 }
 
-// mechRun drives client m against server s the way an SMTP session would
-// and returns the server's verdict.
-func mechRun(t *testing.T, m Mechanism, s Server) error {
-	t.Helper()
-	_, ir, err := m.Start()
+// errNotStarted and errEndless are runExchange's own failures, which no
+// mechanism returns.
+var (
+	errNotStarted = errors.New("test: client Start failed")
+	errEndless    = errors.New("test: exchange did not end in 10 steps")
+	errUnverified = errors.New("test: server succeeded but the client never verified it")
+)
+
+// runExchange drives client m against server s the way an SMTP session
+// would and returns the server's verdict, or the client's reason to stop.
+func runExchange(m Mechanism, s Server) error {
+	_, resp, err := m.Start()
 	if err != nil {
-		t.Fatalf("client Start: %v", err)
+		return fmt.Errorf("%w: %w", errNotStarted, err)
 	}
-	resp := ir
 	for range 10 {
 		ch, done, err := s.Next(resp)
 		if done {
@@ -249,15 +256,26 @@ func mechRun(t *testing.T, m Mechanism, s Server) error {
 					return cerr
 				}
 			}
+			if v, ok := m.(ServerVerifier); ok && err == nil && !v.ServerVerified() {
+				return errUnverified
+			}
 			return err
 		}
-		resp, err = m.Next(ch)
-		if err != nil {
+		if resp, err = m.Next(ch); err != nil {
 			return err
 		}
 	}
-	t.Fatal("exchange did not end in 10 steps")
-	return nil
+	return errEndless
+}
+
+// mechRun is runExchange failing the test (a *testing.T or a *rapid.T)
+// on the harness's own errors.
+func mechRun(t interface{ Fatal(...any) }, m Mechanism, s Server) error {
+	err := runExchange(m, s)
+	if errors.Is(err, errNotStarted) || errors.Is(err, errEndless) || errors.Is(err, errUnverified) {
+		t.Fatal(err)
+	}
+	return err
 }
 
 func TestServersAcceptAndRefuse(t *testing.T) {

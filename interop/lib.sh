@@ -46,6 +46,18 @@ unset peer
 
 interop_log() { echo "interop: $*" >&2; }
 
+# interop_tail_log PEER FILE prints the end of a peer's log file, for a
+# failure's report (each peer's NAME_log calls it).
+interop_tail_log() {
+	if [ -f "$2" ]; then
+		echo "---- last 100 lines of $2" >&2
+		tail -n 100 "$2" >&2
+		echo "----" >&2
+	else
+		interop_log "$1: no log at $2"
+	fi
+}
+
 # interop_now prints the time in seconds with microseconds.
 interop_now() { echo "${EPOCHREALTIME:-$(date +%s.%N)}"; }
 

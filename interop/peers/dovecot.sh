@@ -249,15 +249,7 @@ dovecot_env() {
 		SMTPKIT_AUTH_PASSWORD2 "${DC_PASSWORDS[1]}"
 }
 
-dovecot_log() {
-	if [ -f "$DC_LOG" ]; then
-		echo "---- last 100 lines of $DC_LOG" >&2
-		tail -n 100 "$DC_LOG" >&2
-		echo "----" >&2
-	else
-		interop_log "dovecot: no log at $DC_LOG"
-	fi
-}
+dovecot_log() { interop_tail_log dovecot "$DC_LOG"; }
 
 # dovecot_pids prints the ids of this instance's processes: the master
 # (/usr/sbin/dovecot) and its children (/usr/lib/dovecot/*), which all run

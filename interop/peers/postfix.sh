@@ -275,15 +275,7 @@ postfix_env() {
 		SMTPKIT_POSTFIX_LOG "$PF_LOG"
 }
 
-postfix_log() {
-	if [ -f "$PF_LOG" ]; then
-		echo "---- last 100 lines of $PF_LOG" >&2
-		tail -n 100 "$PF_LOG" >&2
-		echo "----" >&2
-	else
-		interop_log "postfix: no log at $PF_LOG"
-	fi
-}
+postfix_log() { interop_tail_log postfix "$PF_LOG"; }
 
 postfix_stop() {
 	if postfix_running; then
