@@ -49,6 +49,8 @@ type Client struct {
 	r          *wire.Reader
 	w          *wire.Writer
 	dot        *wire.DotWriter
+	bdat       *wire.BDATWriter
+	crlf       crlfWriter
 	opts       Options
 	timeouts   Timeouts
 	tr         tracer

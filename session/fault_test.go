@@ -484,7 +484,7 @@ func TestFaultSplitWrites(t *testing.T) {
 				t.Errorf("result %+v", res)
 			}
 			ext := c.Extensions()
-			if got, want := strings.Join(ext.Keywords(), " "), "PIPELINING SIZE 8BITMIME SMTPUTF8 DSN ENHANCEDSTATUSCODES CHUNKING"; got != want {
+			if got, want := strings.Join(ext.Keywords(), " "), "SIZE 8BITMIME SMTPUTF8 DSN ENHANCEDSTATUSCODES"; got != want {
 				t.Errorf("EHLO keywords %q, want %q", got, want)
 			}
 			if max, ok := ext.MaxSize(); !ok || max != 10485760 {

@@ -39,7 +39,7 @@ func ftKillOpts(srv *smtptest.Server, tls bool) *session.Options {
 
 // ftKillConfig is the server of the kill test, with fault.
 func ftKillConfig(tls bool, fault smtptest.Fault) smtptest.Config {
-	cfg := smtptest.Config{}
+	cfg := smtptest.Config{Extensions: sequentialExtensions()}
 	if tls {
 		cfg.Extensions = tlsExtensions
 	}

@@ -122,6 +122,18 @@ type Options struct {
 	// password. Leave it off unless the network itself is trusted.
 	AllowInsecureAuth bool
 
+	// DisablePipelining stops the Send methods from pipelining (RFC 2920)
+	// even when the server offers PIPELINING: each command then waits for
+	// its reply. For servers that offer it and get it wrong.
+	DisablePipelining bool
+	// DisableChunking stops the Send methods from using BDAT (RFC 3030)
+	// even when the server offers CHUNKING; messages go with DATA, and a
+	// BODY=BINARYMIME message cannot be sent.
+	DisableChunking bool
+	// ChunkSize is the size of the BDAT chunks; 0 means
+	// wire.DefaultChunkSize (1 MiB). Smaller chunks cost a reply each.
+	ChunkSize int
+
 	// Timeouts per phase; see [Timeouts].
 	Timeouts Timeouts
 	// Limits on replies; see [Limits].

@@ -130,53 +130,32 @@ func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader
 	if len(env.To) == 0 {
 		return nil, ErrNoRecipients
 	}
-	if env.RcptParams != nil && len(env.RcptParams) != len(env.To) {
-		return nil, fmt.Errorf("session: %d recipients but %d RcptParams", len(env.To), len(env.RcptParams))
-	}
 	if err := c.ensureHello(ctx); err != nil {
 		return nil, err
 	}
 	if c.state != stateReady {
 		return nil, &StateError{Op: "Send", State: c.state.String()}
 	}
-	params, err := c.autoParams(env, body)
+	t, err := c.prepareTxn(env, body)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Recipients: make([]RecipientResult, 0, len(env.To))}
-	mail := command.Mail{From: env.From, Params: params}
-	res.Mail, err = c.Mail(ctx, mail)
+	switch {
+	case c.usePipelining():
+		return c.sendPipelined(ctx, t)
+	case t.bdat:
+		return c.sendChunked(ctx, t)
+	}
+	res := t.res
+	res.Mail, err = c.Mail(ctx, command.Mail{From: env.From, Params: t.params})
 	if err != nil {
 		if _, ok := err.(*SenderRefusedError); ok {
 			c.resetQuietly(ctx)
 		}
 		return nil, err
 	}
-	for i, to := range env.To {
-		r := command.Rcpt{To: to}
-		if env.RcptParams != nil {
-			r.Params = env.RcptParams[i]
-		}
-		reply, err := c.Rcpt(ctx, r)
-		if err != nil {
-			var re *response.Error
-			if c.usable() != nil {
-				return nil, err // the connection is gone (or the server said 421)
-			}
-			if !errors.As(err, &re) || reply.Code == 0 {
-				// Nothing was sent for this recipient: a bad address or a
-				// parameter the server does not support. The transaction
-				// is abandoned rather than sent to a subset the caller
-				// did not choose.
-				c.resetQuietly(ctx)
-				return nil, err
-			}
-		}
-		res.Recipients = append(res.Recipients, RecipientResult{Address: to.String(), Accepted: err == nil, Reply: reply})
-	}
-	if c.accepted == 0 {
-		c.resetQuietly(ctx)
-		return nil, &RecipientsRefusedError{Recipients: res.Recipients}
+	if err := c.rcptAll(ctx, t); err != nil {
+		return nil, err
 	}
 	dw, err := c.Data(ctx)
 	if err != nil {
@@ -241,8 +220,10 @@ func (c *Client) resetQuietly(ctx context.Context) {
 	}
 }
 
-// autoParams fills in SIZE, BODY and SMTPUTF8 as SendEnvelope documents.
-func (c *Client) autoParams(env *Envelope, body io.Reader) (command.MailParams, error) {
+// autoParams fills in SIZE, BODY and SMTPUTF8 as SendEnvelope documents,
+// and says whether the body is binary (has a NUL octet, so that only
+// BODY=BINARYMIME carries it intact).
+func (c *Client) autoParams(env *Envelope, body io.Reader) (command.MailParams, bool, error) {
 	p := env.MailParams
 	needUTF8 := env.From.NeedsSMTPUTF8()
 	for _, to := range env.To {
@@ -250,11 +231,12 @@ func (c *Client) autoParams(env *Envelope, body io.Reader) (command.MailParams, 
 	}
 	if needUTF8 || p.SMTPUTF8 {
 		if !c.ext.Has("SMTPUTF8") {
-			return p, &NotSupportedError{Extension: "SMTPUTF8", Reason: "for an address with a UTF-8 local part (RFC 6531)"}
+			return p, false, &NotSupportedError{Extension: "SMTPUTF8", Reason: "for an address with a UTF-8 local part (RFC 6531)"}
 		}
 		p.SMTPUTF8 = true
 	}
-	size, eightBit, known := inspect(body, c.scratch())
+	scan, known := inspect(body, c.scratch())
+	size := scan.size()
 	if env.Size > 0 {
 		size = env.Size
 	}
@@ -263,33 +245,34 @@ func (c *Client) autoParams(env *Envelope, body io.Reader) (command.MailParams, 
 			p.Size = size
 		}
 		if limit > 0 && p.Size > limit {
-			return p, &MessageTooLargeError{Size: p.Size, Limit: limit}
+			return p, false, &MessageTooLargeError{Size: p.Size, Limit: limit}
 		}
 	}
-	if p.Body == "" && c.ext.Has("8BITMIME") && (eightBit || !known) {
+	if p.Body == "" && c.ext.Has("8BITMIME") && (scan.eightBit || !known) {
 		p.Body = command.Body8BitMIME
 	}
-	return p, nil
+	return p, scan.nul, nil
 }
 
 // inspect looks at a body without consuming it, when its type allows:
 // its size as it will be sent (line endings as CRLF, a final CRLF added,
-// RFC 1870 §3), and whether it has octets above 127.
-func inspect(body io.Reader, buf []byte) (size int64, eightBit, known bool) {
+// RFC 1870 §3), and whether it has octets above 127 or a NUL. A body with
+// only a Len method gives its length as the size.
+func inspect(body io.Reader, buf []byte) (s bodyScan, known bool) {
 	switch b := body.(type) {
 	case *bytes.Reader:
-		return scanAt(b, b.Size(), buf)
+		return scanAt(b, b.Size(), buf), true
 	case *strings.Reader:
-		return scanAt(b, b.Size(), buf)
+		return scanAt(b, b.Size(), buf), true
 	case *bytes.Buffer:
-		var s bodyScan
 		s.scan(b.Bytes())
-		return s.size(), s.eightBit, true
+		return s, true
 	}
 	if l, ok := body.(interface{ Len() int }); ok {
-		return int64(l.Len()), false, false
+		s.n = int64(l.Len())
+		s.exact = true
 	}
-	return 0, false, false
+	return s, false
 }
 
 // scanAt reads r from its current offset via ReadAt, which does not move
@@ -297,8 +280,7 @@ func inspect(body io.Reader, buf []byte) (size int64, eightBit, known bool) {
 func scanAt(r interface {
 	io.ReaderAt
 	Len() int
-}, size int64, buf []byte) (int64, bool, bool) {
-	var s bodyScan
+}, size int64, buf []byte) (s bodyScan) {
 	for pos := size - int64(r.Len()); pos < size; {
 		n, err := r.ReadAt(buf, pos)
 		s.scan(buf[:n])
@@ -307,7 +289,7 @@ func scanAt(r interface {
 			break
 		}
 	}
-	return s.size(), s.eightBit, true
+	return s
 }
 
 // bodyScan counts what the DATA encoder will send for a body: each bare
@@ -318,6 +300,8 @@ type bodyScan struct {
 	prevCR   bool
 	last     byte
 	eightBit bool
+	nul      bool
+	exact    bool // n is a length given as is, not scanned
 }
 
 func (s *bodyScan) scan(p []byte) {
@@ -333,6 +317,9 @@ func (s *bodyScan) scan(p []byte) {
 		if c >= 0x80 {
 			s.eightBit = true
 		}
+		if c == 0 {
+			s.nul = true
+		}
 		s.prevCR = c == '\r'
 	}
 	s.n += int64(len(p))
@@ -342,6 +329,9 @@ func (s *bodyScan) scan(p []byte) {
 }
 
 func (s *bodyScan) size() int64 {
+	if s.exact {
+		return s.n
+	}
 	total := s.n + s.extra
 	if s.prevCR {
 		total++ // a bare CR at the very end

@@ -18,8 +18,27 @@ import (
 
 const testBody = "From: alice@example.org\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\nHello.\r\n.dot line\r\n"
 
+// sequentialExtensions are smtptest's defaults without PIPELINING and
+// CHUNKING: the tests written for the one-command-at-a-time path (DATA,
+// a reply awaited per command) run on it. pipeline_test.go covers the
+// pipelined and BDAT paths.
+func sequentialExtensions() []string {
+	var out []string
+	for _, e := range smtptest.DefaultExtensions() {
+		if e != "PIPELINING" && e != "CHUNKING" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// newServer starts a test server, on sequentialExtensions unless cfg
+// lists its own.
 func newServer(t *testing.T, cfg smtptest.Config) *smtptest.Server {
 	t.Helper()
+	if cfg.Extensions == nil {
+		cfg.Extensions = sequentialExtensions()
+	}
 	srv := smtptest.NewServer(cfg)
 	t.Cleanup(srv.Close)
 	return srv
