@@ -125,7 +125,11 @@ func (r flushReader) Read(p []byte) (int, error) {
 	if err := r.c.flush(); err != nil {
 		return 0, err
 	}
-	return r.c.io.Read(p)
+	n, err := r.c.io.Read(p)
+	if n > 0 {
+		r.c.s.recordRead(r.c.id, p[:n])
+	}
+	return n, err
 }
 
 func newConn(s *Server, nc net.Conn, id int) *conn {
@@ -216,6 +220,7 @@ func (c *conn) flush() error {
 		return nil
 	}
 	defer func() { c.out = c.out[:0] }()
+	c.s.countRoundTrip()
 	if c.faults.latency > 0 && !c.s.sleep(c.faults.latency) {
 		return net.ErrClosed
 	}

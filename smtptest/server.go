@@ -210,6 +210,57 @@ type Server struct {
 	messages  []Message
 	verbCount map[string]int
 	msgSignal chan struct{} // closed and replaced when a message is recorded
+	reads     []Read
+	readBytes int
+	flushes   int
+}
+
+// MaxRecordedReads bounds the octets [Server.Reads] keeps, over all
+// connections; reads beyond it are not recorded.
+const MaxRecordedReads = 1 << 20
+
+// Read is what one read from a client's connection returned: octets that
+// arrived together (after TLS decryption). Tests use it to see how a
+// client grouped its writes, for example that pipelined commands came in
+// one piece.
+type Read struct {
+	Conn int // the connection's number, from 1
+	Data []byte
+}
+
+// Reads returns the server's reads from its clients in order, the first
+// MaxRecordedReads octets of them. A read is at most 16 KiB.
+func (s *Server) Reads() []Read {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Read(nil), s.reads...)
+}
+
+// RoundTrips returns how many times the server has written replies, over
+// all connections. Replies to commands that arrived together leave in one
+// write, so a client that waits for every reply costs one round trip per
+// command and a pipelining client one per group: tests count round trips
+// with it instead of timing them. The greeting counts as one.
+func (s *Server) RoundTrips() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flushes
+}
+
+func (s *Server) recordRead(conn int, p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readBytes+len(p) > MaxRecordedReads {
+		return
+	}
+	s.readBytes += len(p)
+	s.reads = append(s.reads, Read{Conn: conn, Data: append([]byte(nil), p...)})
+}
+
+func (s *Server) countRoundTrip() {
+	s.mu.Lock()
+	s.flushes++
+	s.mu.Unlock()
 }
 
 // NewServer starts a server with cfg and returns it, already listening.
