@@ -161,9 +161,30 @@ func (c *Client) writeBDAT(ctx context.Context, t *txn) error {
 	}
 	t.chunks = c.bdat.Chunks()
 	if c.tr.on() {
-		c.tr.line("C", fmt.Sprintf("<message data: %d octets in %d BDAT chunks, the last with LAST>", n, t.chunks))
+		sent := n
+		if crlf != nil {
+			sent = crlf.n
+		}
+		c.traceChunks(sent, t.chunks)
 	}
 	return err
+}
+
+// traceChunks traces the BDAT commands that carried sent octets in
+// chunks, and a summary of the data.
+func (c *Client) traceChunks(sent int64, chunks int) {
+	size := int64(c.opts.ChunkSize)
+	if size <= 0 {
+		size = wire.DefaultChunkSize
+	}
+	for i := range chunks {
+		if i < chunks-1 {
+			c.tr.line("C", "BDAT "+strconv.FormatInt(size, 10))
+			continue
+		}
+		c.tr.line("C", "BDAT "+strconv.FormatInt(sent-size*int64(chunks-1), 10)+" LAST")
+	}
+	c.tr.line("C", fmt.Sprintf("<message data: %d octets>", sent))
 }
 
 // copyMessage copies body to dst under the DataBlock timeout, reporting
@@ -502,6 +523,7 @@ type crlfWriter struct {
 	prevCR bool
 	last   byte
 	any    bool
+	n      int64 // octets passed on
 }
 
 var crlf = []byte{'\r', '\n'}
@@ -537,6 +559,7 @@ func (x *crlfWriter) Write(p []byte) (int, error) {
 	if _, err := x.w.Write(p[start:]); err != nil {
 		return start, err
 	}
+	x.n += int64(len(p) - start)
 	x.any = true
 	x.last = p[len(p)-1]
 	return len(p), nil
@@ -547,17 +570,20 @@ func (x *crlfWriter) out(span, end []byte) error {
 		return err
 	}
 	_, err := x.w.Write(end)
+	x.n += int64(len(span) + len(end))
 	return err
 }
 
 // finish ends the last line when the data did not.
 func (x *crlfWriter) finish() error {
-	var err error
+	var end []byte
 	switch {
 	case x.prevCR:
-		_, err = x.w.Write([]byte{'\n'})
+		end = crlf[1:]
 	case x.any && x.last != '\n':
-		_, err = x.w.Write(crlf)
+		end = crlf
 	}
+	_, err := x.w.Write(end)
+	x.n += int64(len(end))
 	return err
 }
