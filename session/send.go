@@ -109,6 +109,15 @@ func (c *Client) SendMessage(ctx context.Context, msg io.Reader) (*Result, error
 // SendEnvelope runs one mail transaction: Hello if needed, MAIL, one RCPT
 // per recipient, DATA and the message.
 //
+// When the server offers PIPELINING (RFC 2920), MAIL, the RCPTs and DATA
+// go out in one write and the replies are read in order afterwards; the
+// message follows DATA's 354 when a recipient was accepted. With CHUNKING
+// as well (RFC 3030), the message goes in the same write as BDAT chunks
+// (line endings as CRLF, no dot-stuffing; a body with a NUL octet as
+// BODY=BINARYMIME, sent unchanged, when the server offers it): one round
+// trip for the whole transaction. Options.DisablePipelining and
+// DisableChunking turn either off. The results are the same on every path.
+//
 // MAIL parameters are filled in when left zero: SIZE when the server
 // offers it and the size is known (env.Size, or a body with a Len or Size
 // method such as *bytes.Reader); BODY=8BITMIME when the server offers it
