@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -101,40 +102,56 @@ func (c *Client) prepareTxn(env *Envelope, body io.Reader) (*txn, error) {
 // any is written, so an address that cannot be sent leaves nothing on the
 // wire.
 func (c *Client) writeCommands(t *txn) error {
-	cmds := make([]command.Command, 0, len(t.env.To)+3)
+	line := c.line[:0]
+	var err error
+	// Each command is appended as its concrete type: going through the
+	// Command interface would allocate one box per recipient.
 	if t.rset {
-		cmds = append(cmds, command.Rset{})
+		line, _ = command.Rset{}.Append(line)
 	}
-	cmds = append(cmds, command.Mail{From: t.env.From, Params: t.params})
+	if line, err = (command.Mail{From: t.env.From, Params: t.params}).Append(line); err != nil {
+		return err
+	}
 	for i, to := range t.env.To {
 		r := command.Rcpt{To: to, SMTPUTF8: t.params.SMTPUTF8}
 		if t.env.RcptParams != nil {
 			r.Params = t.env.RcptParams[i]
 		}
-		cmds = append(cmds, r)
-	}
-	if !t.bdat {
-		cmds = append(cmds, command.Data{})
-	}
-	line := c.line[:0]
-	ends := make([]int, 0, len(cmds))
-	for _, cmd := range cmds {
-		var err error
-		if line, err = cmd.Append(line); err != nil {
+		if line, err = r.Append(line); err != nil {
 			return err
 		}
-		ends = append(ends, len(line))
+	}
+	if !t.bdat {
+		line, _ = command.Data{}.Append(line)
 	}
 	c.line = line
 	if c.tr.on() {
-		start := 0
-		for i, cmd := range cmds {
-			c.tr.sent(cmd, line[start:ends[i]])
-			start = ends[i]
-		}
+		c.traceCommands(line)
 	}
-	_, err := c.w.Write(line)
+	_, err = c.w.Write(line)
 	return err
+}
+
+// traceCommands traces a group of command lines (each with its CRLF),
+// with secrets hidden as for single commands.
+func (c *Client) traceCommands(group []byte) {
+	for len(group) > 0 {
+		i := bytes.IndexByte(group, '\n') + 1
+		if i == 0 {
+			i = len(group)
+		}
+		line := group[:i]
+		c.tr.sent(command.Raw{Name: verbOf(line)}, line)
+		group = group[i:]
+	}
+}
+
+// verbOf is the first word of a command line.
+func verbOf(line []byte) string {
+	if i := bytes.IndexAny(line, " \r\n"); i >= 0 {
+		return string(line[:i])
+	}
+	return string(line)
 }
 
 // writeBDAT buffers the message as BDAT chunks: line endings as CRLF
