@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/smtpkit/smtpkit/command"
@@ -70,9 +69,10 @@ type Client struct {
 	smtputf8 bool // the current transaction's MAIL carried SMTPUTF8
 	accepted int  // recipients accepted in the current transaction
 
-	err     error  // sticky: why the connection can no longer be used
-	line    []byte // reused command-line buffer
-	copyBuf []byte // reused message-body buffer; see scratch
+	watched ctxWatch // see watch
+	err     error    // sticky: why the connection can no longer be used
+	line    []byte   // reused command-line buffer
+	copyBuf []byte   // reused message-body buffer; see scratch
 }
 
 // Dial connects to addr, reads the server's greeting and returns a Client
@@ -236,6 +236,7 @@ func (c *Client) Close() error {
 	}
 	wasBroken := c.err != nil
 	c.err = ErrClosed
+	c.unwatch()
 	err := c.conn.Close()
 	if wasBroken || errors.Is(err, net.ErrClosed) {
 		return nil
@@ -253,13 +254,16 @@ func (c *Client) abort(err error) error {
 		c.err = err
 	}
 	c.conn.Close()
+	c.unwatch()
 	return err
 }
 
 // arm sets the connection's deadline for one exchange: now+d or the
 // context's deadline, whichever is sooner, and makes cancelling ctx
-// unblock a read or write at once. The returned func must be called when
-// the exchange is over.
+// unblock a read or write at once. It returns a func to call when the
+// exchange is over, which is kept for the callers' shape: the watch on
+// ctx stays in place (see watch), so arming again under the same context
+// costs no allocation.
 func (c *Client) arm(ctx context.Context, d time.Duration) (disarm func()) {
 	var dl time.Time
 	if d > 0 {
@@ -268,23 +272,55 @@ func (c *Client) arm(ctx context.Context, d time.Duration) (disarm func()) {
 	if cd, ok := ctx.Deadline(); ok && (dl.IsZero() || cd.Before(dl)) {
 		dl = cd
 	}
-	conn := c.conn
-	conn.SetDeadline(dl)
-	if ctx.Done() == nil {
-		return func() {}
+	c.watch(ctx)
+	c.conn.SetDeadline(dl)
+	if ctx.Err() != nil {
+		// Cancelled before or while the deadline was set: the watch may
+		// have fired before SetDeadline undid it.
+		c.conn.SetDeadline(time.Unix(1, 0))
 	}
-	var fired sync.WaitGroup
-	fired.Add(1)
+	return noDisarm
+}
+
+func noDisarm() {}
+
+// ctxWatch is the cancellation watch on the context of the latest
+// exchange.
+type ctxWatch struct {
+	done  <-chan struct{} // the context's Done channel: what identifies it
+	stop  func() bool
+	fired chan struct{} // closed once the watch has set its deadline
+}
+
+// watch makes cancelling ctx set a past deadline on the connection, so a
+// blocked read or write returns at once. One watch is kept per context
+// (per Done channel): a message costs several exchanges, and a watch per
+// exchange cost five allocations each.
+func (c *Client) watch(ctx context.Context) {
+	done := ctx.Done()
+	if done == c.watched.done && done != nil {
+		return
+	}
+	c.unwatch()
+	if done == nil {
+		return
+	}
+	conn, fired := c.conn, make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		conn.SetDeadline(time.Unix(1, 0))
-		fired.Done()
+		close(fired)
 	})
-	return func() {
-		if !stop() {
-			// The cancel ran or is running: let it finish, so it cannot
-			// set a past deadline on the next exchange.
-			fired.Wait()
-		}
+	c.watched = ctxWatch{done: done, stop: stop, fired: fired}
+}
+
+// unwatch removes the watch. If it already fired, it waits for it to
+// finish, so that it cannot set a past deadline on a later exchange
+// under another context.
+func (c *Client) unwatch() {
+	w := c.watched
+	c.watched = ctxWatch{}
+	if w.stop != nil && !w.stop() {
+		<-w.fired
 	}
 }
 
