@@ -103,15 +103,10 @@ func (s *stream) run(msgs iter.Seq[*Message]) {
 			if !s.drain(1) {
 				return
 			}
-			if err := c.readEnvelope(ctx, t); err != nil {
+			if err := s.readStart(t); err != nil {
 				s.fail(s.queue, err)
 				return
 			}
-			if err := c.readDataStart(ctx, t); err != nil {
-				s.fail(s.queue, err)
-				return
-			}
-			t.phaseA = true
 			continue
 		}
 		if s.due() > maxOutstandingReplies && !s.drain(len(s.queue)/2) {
@@ -133,6 +128,24 @@ func (s *stream) needRset() bool {
 		return true
 	}
 	return last.err != nil
+}
+
+// readStart reads t's replies up to the message: RSET, MAIL, RCPTs and,
+// for DATA, DATA's reply, after which the message (or, when nothing was
+// accepted, only the end of data) is written; it is flushed with what
+// comes next, or now when nothing does.
+func (s *stream) readStart(t *txn) error {
+	c, ctx := s.c, s.ctx
+	if err := c.readEnvelope(ctx, t); err != nil {
+		return err
+	}
+	if !t.bdat {
+		if err := c.readDataStart(ctx, t); err != nil {
+			return err
+		}
+	}
+	t.phaseA = true
+	return nil
 }
 
 // due is the number of replies still to read for the queue.
@@ -174,7 +187,14 @@ func (s *stream) drain(keep int) bool {
 	for len(s.queue) > keep {
 		t := s.queue[0]
 		if !t.phaseA {
-			if err := c.readEnvelope(ctx, t); err != nil {
+			if err := s.readStart(t); err != nil {
+				s.fail(s.queue, err)
+				return false
+			}
+		}
+		if c.w.Buffered() > 0 {
+			// readStart wrote the message after DATA's 354.
+			if err := c.flushOut(ctx); err != nil {
 				s.fail(s.queue, err)
 				return false
 			}
