@@ -78,7 +78,11 @@ func (m Mailbox) String() string {
 	if m.IsNull() {
 		return ""
 	}
-	return string(appendMailbox(nil, m.Local, !isDotString(m.Local), m.Domain))
+	quote := !isDotString(m.Local)
+	if !quote && m.Domain != "" {
+		return m.Local + "@" + m.Domain // one allocation
+	}
+	return string(appendMailbox(nil, m.Local, quote, m.Domain))
 }
 
 // isPostmaster reports the one mailbox RFC 5321 §4.1.1.3 lets go without a
