@@ -87,7 +87,10 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
 		o = *opts
 	}
 	port := transport.PortSMTP
-	if o.TLS == TLSImplicit {
+	switch {
+	case o.LMTP:
+		port = 0 // LMTP has no well-known port (RFC 2033 §5)
+	case o.TLS == TLSImplicit:
 		port = transport.PortSubmissions
 	}
 	a, err := transport.ParseAddress(addr, port)

@@ -68,8 +68,8 @@ func (c *Client) ensureHello(ctx context.Context) error {
 
 func (c *Client) ehloOrHelo(ctx context.Context) (response.Reply, error) {
 	reply, err := c.Ehlo(ctx)
-	if err == nil {
-		return reply, nil
+	if err == nil || c.opts.LMTP {
+		return reply, err // LMTP has no HELO to fall back to
 	}
 	if he, ok := err.(*HelloError); ok && (he.Reply.Code == 500 || he.Reply.Code == 502) && c.usable() == nil {
 		return c.Helo(ctx)
@@ -77,16 +77,24 @@ func (c *Client) ehloOrHelo(ctx context.Context) (response.Reply, error) {
 	return reply, err
 }
 
-// Ehlo sends EHLO with the local name and, on 250, records the extension
-// table. It may be sent again at any time outside DATA; it ends any open
-// transaction (RFC 5321 §4.1.4). A refusal is a *HelloError.
+// Ehlo sends EHLO (LHLO in LMTP) with the local name and, on 250,
+// records the extension table. It may be sent again at any time outside
+// DATA; it ends any open transaction (RFC 5321 §4.1.4). A refusal is a
+// *HelloError.
 func (c *Client) Ehlo(ctx context.Context) (response.Reply, error) {
+	if c.opts.LMTP {
+		return c.greet(ctx, "LHLO")
+	}
 	return c.greet(ctx, "EHLO")
 }
 
 // Helo sends HELO with the local name: the server is then treated as
-// plain SMTP, with no extensions. A refusal is a *HelloError.
+// plain SMTP, with no extensions. A refusal is a *HelloError. LMTP has
+// no HELO: there it is a *StateError and nothing is sent.
 func (c *Client) Helo(ctx context.Context) (response.Reply, error) {
+	if c.opts.LMTP {
+		return response.Reply{}, &StateError{Op: "HELO", State: "in LMTP (RFC 2033 §4.1: LHLO only)"}
+	}
 	return c.greet(ctx, "HELO")
 }
 
@@ -99,6 +107,8 @@ func (c *Client) greet(ctx context.Context, verb string) (response.Reply, error)
 	switch verb {
 	case "EHLO":
 		cmd = command.Ehlo{Domain: name}
+	case "LHLO":
+		cmd = command.Lhlo{Domain: name}
 	default:
 		cmd = command.Helo{Domain: name}
 	}
@@ -110,7 +120,7 @@ func (c *Client) greet(ctx context.Context, verb string) (response.Reply, error)
 		return reply, &HelloError{Command: verb, Reply: reply}
 	}
 	c.hello = reply
-	c.esmtp = verb == "EHLO"
+	c.esmtp = verb != "HELO"
 	if c.esmtp {
 		c.ext = parseExtensions(reply)
 	} else {

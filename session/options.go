@@ -122,6 +122,12 @@ type Options struct {
 	// password. Leave it off unless the network itself is trusted.
 	AllowInsecureAuth bool
 
+	// LMTP makes the Client speak LMTP (RFC 2033) instead of SMTP: LHLO in
+	// place of EHLO (there is no HELO), no default port, and after the
+	// message one reply per accepted recipient, which the Send methods
+	// report in each RecipientResult.Data. Package lmtp sets it; use that.
+	LMTP bool
+
 	// DisablePipelining stops the Send methods from pipelining (RFC 2920)
 	// even when the server offers PIPELINING: each command then waits for
 	// its reply. For servers that offer it and get it wrong.

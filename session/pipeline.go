@@ -340,6 +340,10 @@ func (c *Client) readEnd(ctx context.Context, t *txn) error {
 		if !t.dataOK {
 			return nil
 		}
+		if c.opts.LMTP {
+			t.needRset = false
+			return c.readPerRecipient(ctx, t)
+		}
 		reply, err := c.read(ctx, "end of data", c.timeouts.DataEnd)
 		if err != nil {
 			return err
@@ -359,6 +363,12 @@ func (c *Client) readEnd(ctx context.Context, t *txn) error {
 		d := c.timeouts.DataBlock
 		if last {
 			d = c.timeouts.DataEnd
+		}
+		if last && c.opts.LMTP && t.err == nil && t.accepted > 0 {
+			// RFC 2033 §4.3: BDAT LAST, like the end of data, gets a
+			// reply per accepted recipient.
+			t.needRset = false
+			return c.readPerRecipient(ctx, t)
 		}
 		reply, err := c.read(ctx, "BDAT", d)
 		if err != nil {
@@ -441,7 +451,7 @@ func (c *Client) sendChunked(ctx context.Context, t *txn) (*Result, error) {
 		return nil, err
 	}
 	c.state = stateReady // the chunks end the transaction, whatever happens
-	t.mailOK, t.needRset = true, true
+	t.mailOK, t.needRset, t.accepted = true, true, c.accepted
 	size := c.opts.ChunkSize
 	if size <= 0 {
 		size = wire.DefaultChunkSize
@@ -475,6 +485,13 @@ func (c *Client) sendChunked(ctx context.Context, t *txn) (*Result, error) {
 		d := c.timeouts.DataBlock
 		if last {
 			d = c.timeouts.DataEnd
+		}
+		if last && c.opts.LMTP {
+			t.needRset = false
+			if err := c.readPerRecipient(ctx, t); err != nil {
+				return nil, err
+			}
+			return c.finish(ctx, t)
 		}
 		reply, err := c.read(ctx, "BDAT", d)
 		if err != nil {

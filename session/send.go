@@ -36,15 +36,23 @@ type Envelope struct {
 // RecipientResult is what the server said to one RCPT.
 type RecipientResult struct {
 	Address  string
-	Accepted bool
-	Reply    response.Reply
+	Accepted bool           // the server accepted the RCPT
+	Reply    response.Reply // the reply to RCPT
+	// Data is, in LMTP, this recipient's own reply to the end of the
+	// message (RFC 2033 §4.2): whether it was delivered. It is zero for a
+	// recipient refused at RCPT, and always in SMTP, where Result.Data
+	// answers for every recipient.
+	Data response.Reply
 }
 
 // Result is the outcome of a transaction the server accepted.
 type Result struct {
 	Mail       response.Reply    // the reply to MAIL
 	Recipients []RecipientResult // one per recipient, in order
-	Data       response.Reply    // the reply to the end of data
+	// Data is the reply to the end of data. In LMTP, where each accepted
+	// recipient gets its own (RecipientResult.Data), it is the last of
+	// them.
+	Data response.Reply
 }
 
 // Refused returns the recipients the server refused, in order: smtplib's
@@ -155,6 +163,8 @@ func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader
 		return c.sendPipelined(ctx, t)
 	case t.bdat:
 		return c.sendChunked(ctx, t)
+	case c.opts.LMTP:
+		return c.sendLMTP(ctx, t)
 	}
 	res := t.res
 	res.Mail, err = c.Mail(ctx, command.Mail{From: env.From, Params: t.params})

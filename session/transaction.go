@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
@@ -157,12 +158,13 @@ func (c *Client) Data(ctx context.Context) (*DataWriter, error) {
 // closes the connection instead, so that the server never sees an end of
 // data and cannot accept a truncated message.
 type DataWriter struct {
-	c      *Client
-	ctx    context.Context
-	n      int64
-	done   bool
-	reply  response.Reply
-	closed error
+	c       *Client
+	ctx     context.Context
+	n       int64
+	done    bool
+	reply   response.Reply
+	replies []response.Reply // LMTP: one per accepted recipient
+	closed  error
 }
 
 var errDataDone = errors.New("session: message data already closed")
@@ -196,7 +198,9 @@ func (d *DataWriter) Write(p []byte) (int, error) {
 // Close ends the message with <CRLF>.<CRLF>, waits for the reply (under
 // Timeouts.DataEnd) and ends the transaction. It returns nil when the
 // server accepted the message, a *DataError when it refused it, or the
-// network error that left its fate unknown.
+// network error that left its fate unknown. In LMTP it reads one reply
+// per accepted recipient (see Replies) and returns nil when at least one
+// of them took the message.
 func (d *DataWriter) Close() error {
 	if d.done {
 		return d.closed
@@ -231,6 +235,9 @@ func (d *DataWriter) close() error {
 	if err != nil {
 		return c.ioError(d.ctx, "end of data", c.timeouts.DataBlock, err)
 	}
+	if c.opts.LMTP {
+		return d.closeLMTP()
+	}
 	reply, err := c.read(d.ctx, "end of data", c.timeouts.DataEnd)
 	if err != nil {
 		return err
@@ -244,6 +251,44 @@ func (d *DataWriter) close() error {
 		return &DataError{Command: "end of data", Reply: reply}
 	}
 	return nil
+}
+
+// closeLMTP reads the LMTP replies after the message, one per accepted
+// recipient in RCPT order (RFC 2033 §4.2). The error is nil when at least
+// one recipient took the message, a *DataError with the first failure
+// when none did, or the connection's error.
+func (d *DataWriter) closeLMTP() error {
+	c := d.c
+	d.replies = make([]response.Reply, 0, c.accepted)
+	var first *DataError
+	for range c.accepted {
+		reply, err := c.read(d.ctx, "end of data", c.timeouts.DataEnd)
+		if err != nil {
+			return err
+		}
+		if reply.Intermediate() {
+			return c.unexpected("end of data", reply)
+		}
+		d.replies = append(d.replies, reply)
+		d.reply = reply
+		if !reply.Positive() && first == nil {
+			first = &DataError{Command: "end of data", Reply: reply}
+		}
+	}
+	c.state = stateReady
+	if first != nil && len(d.replies) > 0 && !slices.ContainsFunc(d.replies, response.Reply.Positive) {
+		return first
+	}
+	return nil
+}
+
+// Replies returns, in LMTP, the reply for each accepted recipient, in
+// RCPT order, once Close has read them; in SMTP, the one reply.
+func (d *DataWriter) Replies() []response.Reply {
+	if d.replies == nil && d.reply.Code != 0 {
+		return []response.Reply{d.reply}
+	}
+	return d.replies
 }
 
 // Abort gives up on the message: it closes the connection without
@@ -260,7 +305,7 @@ func (d *DataWriter) Abort() error {
 }
 
 // Reply returns the server's reply to the end of data, once Close has
-// read it.
+// read it (in LMTP, the last recipient's; see Replies).
 func (d *DataWriter) Reply() response.Reply { return d.reply }
 
 // Written is the number of message octets written so far, before
