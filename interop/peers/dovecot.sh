@@ -156,6 +156,10 @@ service lmtp {
     address = 127.0.0.1
     port = $DC_LMTP_PORT
   }
+  # LMTP over a Unix socket too, as a local delivery agent usually speaks it.
+  unix_listener lmtp {
+    mode = 0666
+  }
 }
 EOF
 
@@ -241,6 +245,7 @@ dovecot_env() {
 	dovecot_port_recorded || return 1
 	printf 'export %s=%q\n' \
 		SMTPKIT_DOVECOT_LMTP_ADDR "127.0.0.1:$DC_LMTP_PORT" \
+		SMTPKIT_DOVECOT_LMTP_SOCKET "$DC_RUN/lmtp" \
 		SMTPKIT_DOVECOT_MAILDIR "$DC_MAIL" \
 		SMTPKIT_DOVECOT_LOG "$DC_LOG" \
 		SMTPKIT_AUTH_USER "${DC_USERS[0]}" \
