@@ -101,35 +101,15 @@ func (c *Client) readPerRecipient(ctx context.Context, t *txn) error {
 // RCPT wait for their replies, then DATA, the message, and the replies
 // for each recipient.
 func (c *Client) sendLMTP(ctx context.Context, t *txn) (*Result, error) {
-	reply, err := c.Mail(ctx, command.Mail{From: t.env.From, Params: t.params})
-	t.res.Mail = reply
-	if err != nil {
-		if _, ok := err.(*SenderRefusedError); ok {
-			c.resetQuietly(ctx)
-		}
-		return nil, err
-	}
-	if err := c.rcptAll(ctx, t); err != nil {
+	if err := c.mailAndRcpts(ctx, t); err != nil {
 		return nil, err
 	}
 	c.state = stateReady // the end of the message ends the transaction
-	t.mailOK, t.needRset, t.accepted = true, true, c.accepted
 	c.line, _ = command.Data{}.Append(c.line[:0])
 	c.tr.sent(command.Data{}, c.line)
 	c.w.Write(c.line)
 	if err := c.flushOut(ctx); err != nil {
 		return nil, err
 	}
-	if err := c.readDataStart(ctx, t); err != nil {
-		return nil, err
-	}
-	if t.dataOK {
-		if err := c.flushOut(ctx); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.readEnd(ctx, t); err != nil {
-		return nil, err
-	}
-	return c.finish(ctx, t)
+	return c.dataAndEnd(ctx, t)
 }

@@ -405,20 +405,49 @@ func (c *Client) sendPipelined(ctx context.Context, t *txn) (*Result, error) {
 	if err := c.readEnvelope(ctx, t); err != nil {
 		return nil, err
 	}
-	if !t.bdat {
-		if err := c.readDataStart(ctx, t); err != nil {
+	if t.bdat {
+		if err := c.readEnd(ctx, t); err != nil {
 			return nil, err
 		}
-		if t.dataOK {
-			if err := c.flushOut(ctx); err != nil {
-				return nil, err
-			}
+		return c.finish(ctx, t)
+	}
+	return c.dataAndEnd(ctx, t)
+}
+
+// dataAndEnd reads DATA's reply (DATA is on the wire), sends the message
+// on 354, and reads the verdict on it.
+func (c *Client) dataAndEnd(ctx context.Context, t *txn) (*Result, error) {
+	if err := c.readDataStart(ctx, t); err != nil {
+		return nil, err
+	}
+	if t.dataOK {
+		if err := c.flushOut(ctx); err != nil {
+			return nil, err
 		}
 	}
 	if err := c.readEnd(ctx, t); err != nil {
 		return nil, err
 	}
 	return c.finish(ctx, t)
+}
+
+// mailAndRcpts sends MAIL and each RCPT, waiting for every reply, as
+// SendEnvelope does without PIPELINING. After it the transaction's end
+// is up to the caller.
+func (c *Client) mailAndRcpts(ctx context.Context, t *txn) error {
+	reply, err := c.Mail(ctx, command.Mail{From: t.env.From, Params: t.params})
+	t.res.Mail = reply
+	if err != nil {
+		if _, ok := err.(*SenderRefusedError); ok {
+			c.resetQuietly(ctx)
+		}
+		return err
+	}
+	if err := c.rcptAll(ctx, t); err != nil {
+		return err
+	}
+	t.mailOK, t.needRset, t.accepted = true, true, c.accepted
+	return nil
 }
 
 // finish returns t's outcome, resetting the server's transaction after a
@@ -438,20 +467,10 @@ func (c *Client) finish(ctx context.Context, t *txn) (*Result, error) {
 // and so does each chunk (RFC 3030 §4.2). Other messages take DATA when
 // there is no PIPELINING: BDAT would only add a wait per chunk.
 func (c *Client) sendChunked(ctx context.Context, t *txn) (*Result, error) {
-	mail := command.Mail{From: t.env.From, Params: t.params}
-	reply, err := c.Mail(ctx, mail)
-	t.res.Mail = reply
-	if err != nil {
-		if _, ok := err.(*SenderRefusedError); ok {
-			c.resetQuietly(ctx)
-		}
-		return nil, err
-	}
-	if err := c.rcptAll(ctx, t); err != nil {
+	if err := c.mailAndRcpts(ctx, t); err != nil {
 		return nil, err
 	}
 	c.state = stateReady // the chunks end the transaction, whatever happens
-	t.mailOK, t.needRset, t.accepted = true, true, c.accepted
 	size := c.opts.ChunkSize
 	if size <= 0 {
 		size = wire.DefaultChunkSize

@@ -167,14 +167,7 @@ func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader
 		return c.sendLMTP(ctx, t)
 	}
 	res := t.res
-	res.Mail, err = c.Mail(ctx, command.Mail{From: env.From, Params: t.params})
-	if err != nil {
-		if _, ok := err.(*SenderRefusedError); ok {
-			c.resetQuietly(ctx)
-		}
-		return nil, err
-	}
-	if err := c.rcptAll(ctx, t); err != nil {
+	if err := c.mailAndRcpts(ctx, t); err != nil {
 		return nil, err
 	}
 	dw, err := c.Data(ctx)
