@@ -1601,13 +1601,7 @@ func TestPipelineSMTPUTF8(t *testing.T) {
 		srv := pt2Server(t, []string{"PIPELINING", "CHUNKING", "8BITMIME"}, smtptest.Config{})
 		c := pt2Dial(t, srv, nil)
 		_, err := c.Send(testCtx(t), "alice@example.org", []string{"josé@example.org"}, strings.NewReader("x\r\n"))
-		var ne *session.NotSupportedError
-		if !errors.As(err, &ne) || ne.Extension != "SMTPUTF8" {
-			t.Errorf("err = %v (%T), want *NotSupportedError for SMTPUTF8", err, err)
-		}
-		if hasCommand(srv, "MAIL") {
-			t.Errorf("MAIL sent: %q", srv.Commands())
-		}
+		pt2WantNotSupported(t, srv, err, "SMTPUTF8")
 	})
 }
 
@@ -1775,13 +1769,7 @@ func TestPipelineBinaryMIMENotPossible(t *testing.T) {
 			c := pt2Dial(t, srv, &tt.opts)
 			env := &session.Envelope{From: pt2Mailbox("a@example.org"), To: []command.Mailbox{pt2Mailbox("b@example.org")}, MailParams: command.MailParams{Body: command.BodyBinaryMIME}}
 			_, err := c.SendEnvelope(testCtx(t), env, strings.NewReader("x\x00y\r\n"))
-			var ne *session.NotSupportedError
-			if !errors.As(err, &ne) || ne.Extension != "CHUNKING" {
-				t.Errorf("err = %v (%T), want *NotSupportedError for CHUNKING", err, err)
-			}
-			if hasCommand(srv, "MAIL") {
-				t.Errorf("MAIL sent: %q", srv.Commands())
-			}
+			pt2WantNotSupported(t, srv, err, "CHUNKING")
 		})
 	}
 }
@@ -2247,4 +2235,17 @@ func TestPipelinePropertyBDATLineEndings(t *testing.T) {
 			t.Fatalf("SIZE=%d for %d octets", sz, len(got.Data))
 		}
 	})
+}
+
+// pt2WantNotSupported checks that err is a *NotSupportedError for ext and
+// that no MAIL reached the server.
+func pt2WantNotSupported(t *testing.T, srv *smtptest.Server, err error, ext string) {
+	t.Helper()
+	var ne *session.NotSupportedError
+	if !errors.As(err, &ne) || ne.Extension != ext {
+		t.Errorf("err = %v (%T), want *NotSupportedError for %s", err, err, ext)
+	}
+	if hasCommand(srv, "MAIL") {
+		t.Errorf("MAIL sent: %q", srv.Commands())
+	}
 }
