@@ -200,7 +200,9 @@ func (c *Client) authenticate(ctx context.Context, m auth.Mechanism, offered []s
 	var mechErr error // a reason m gave along with a response to send
 	for step := 0; ; step++ {
 		switch {
-		case reply.Code == 235:
+		case reply.Positive():
+			// 235 is the RFC 4954 code; some servers (Postfix's
+			// smtp-sink) say 250, and any 2yz means the same.
 			if v, ok := m.(auth.ServerVerifier); ok && !v.ServerVerified() {
 				// The server said yes without proving it knows the
 				// password: it may not be the server the password is for.

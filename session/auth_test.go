@@ -1780,3 +1780,19 @@ func TestAuthContext(t *testing.T) {
 		}
 	})
 }
+
+// A server that completes AUTH with 250 instead of 235 (Postfix's
+// smtp-sink does) has accepted it all the same.
+func TestAuthSuccessWith250(t *testing.T) {
+	srv := newServer(t, smtptest.Config{
+		Extensions: append(sequentialExtensions(), "AUTH PLAIN"),
+		Overrides:  []smtptest.Override{{Verb: "AUTH", Reply: response.New(250, "2.0.0 Ok")}},
+	})
+	c := dial(t, srv, nil)
+	if err := c.Login(testCtx(t), "alice", "pw"); err != nil {
+		t.Fatalf("Login answered 250: %v", err)
+	}
+	if err := c.Login(testCtx(t), "alice", "pw"); !errors.Is(err, session.ErrBadSequence) {
+		t.Errorf("second Login after a 250: %v, want ErrBadSequence (already authenticated)", err)
+	}
+}

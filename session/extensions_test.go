@@ -26,6 +26,13 @@ func TestParseExtensions(t *testing.T) {
 			size:     10240000, sizeOK: true,
 		},
 		{
+			// Postfix's smtp-sink ends its EHLO reply with an empty line.
+			name:     "smtp-sink's empty last line",
+			lines:    []string{"mx", "PIPELINING", "8BITMIME", ""},
+			keywords: []string{"PIPELINING", "8BITMIME"},
+			params:   map[string]string{"8BITMIME": ""},
+		},
+		{
 			name:     "lower case keywords and params",
 			lines:    []string{"mx", "8bitmime", "size 100", "auth plain login"},
 			keywords: []string{"8BITMIME", "SIZE", "AUTH"},
