@@ -18,8 +18,8 @@
 # The TLS files that every peer shares are made by interop_certs below.
 
 # dovecot before postfix: Postfix's SASL (smtpd_sasl_path) is Dovecot's auth
-# socket.
-INTEROP_PEERS=(dovecot postfix)
+# socket. aiosmtpd uses Dovecot's test users (DC_USERS, DC_PASSWORDS).
+INTEROP_PEERS=(dovecot postfix aiosmtpd)
 
 INTEROP_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 INTEROP_DIR=${SMTPKIT_INTEROP_DIR:-/tmp/smtpkit-interop}
