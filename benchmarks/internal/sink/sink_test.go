@@ -3,9 +3,13 @@ package sink
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/smtp"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +295,202 @@ func TestNoAllocsPerMessage(t *testing.T) {
 	if got := s.Messages(); got != 21*perRun+perRun {
 		// AllocsPerRun runs once more than asked, to warm up.
 		t.Errorf("Messages = %d, want %d", got, 22*perRun)
+	}
+}
+
+// chunkReader hands out its data a few octets at a time, so that every
+// split of a message across reads is tried.
+type chunkReader struct {
+	data []byte
+	rng  *rand.Rand
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), len(r.data), 1+r.rng.IntN(7))
+	copy(p, r.data[:n])
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestReadDataSplits: whatever the reads look like, the sink finds the
+// end of data, removes exactly the stuffed dots and leaves what follows.
+func TestReadDataSplits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	const pieces = ".\r\na"
+	for i := range 2000 {
+		var msg []byte
+		for range rng.IntN(60) {
+			msg = append(msg, pieces[rng.IntN(len(pieces))])
+		}
+		msg = append(msg, "\r\n"...)
+		// Dot-stuff: a dot after any line feed (or first) is doubled.
+		var wire []byte
+		for j, c := range msg {
+			if c == '.' && (j == 0 || msg[j-1] == '\n') {
+				wire = append(wire, '.')
+			}
+			wire = append(wire, c)
+		}
+		wire = append(wire, ".\r\nNEXT"...)
+		ss := &session{br: bufio.NewReaderSize(&chunkReader{data: wire, rng: rng}, 16)}
+		if err := ss.readData(); err != nil {
+			t.Fatalf("%d: %q: %v", i, wire, err)
+		}
+		if ss.octets != int64(len(msg)) {
+			t.Fatalf("%d: %q: %d octets, want %d", i, wire, ss.octets, len(msg))
+		}
+		if rest, _ := io.ReadAll(ss.br); string(rest) != "NEXT" {
+			t.Fatalf("%d: %q: left %q", i, wire, rest)
+		}
+	}
+}
+
+func TestLMTPUnixSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lmtp.sock")
+	s := start(t, Config{LMTP: true, Unix: path})
+	if s.Addr() != path {
+		t.Fatalf("Addr = %q, want %q", s.Addr(), path)
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	if line, _ := br.ReadString('\n'); line != "220 sink.invalid LMTP sink\r\n" {
+		t.Fatalf("greeting %q", line)
+	}
+	// EHLO and HELO are SMTP's: refused. LHLO gets the extensions.
+	io.WriteString(c, "EHLO x\r\nHELO x\r\nLHLO x\r\n")
+	if got := strings.Join(replies(t, br, 3), " "); got != "500 500 250" {
+		t.Fatalf("replies %s", got)
+	}
+	// DATA: one reply per recipient; BDAT LAST too.
+	io.WriteString(c, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nRCPT TO:<g@h>\r\nDATA\r\n")
+	replies(t, br, 5)
+	io.WriteString(c, "..hi\r\n.\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nBDAT 4\r\nabcdBDAT 2 LAST\r\nef")
+	// Three for the first message's recipients; MAIL, two RCPTs, the
+	// first chunk, and two for the second's.
+	if got := strings.Join(replies(t, br, 3+6), " "); got != "250 250 250 250 250 250 250 250 250" {
+		t.Fatalf("replies %s", got)
+	}
+	io.WriteString(c, "NOOP\r\nQUIT\r\n")
+	if got := strings.Join(replies(t, br, 2), " "); got != "250 221" {
+		t.Fatalf("replies %s", got)
+	}
+	if s.Messages() != 2 || s.Recipients() != 5 || s.Octets() != int64(len(".hi\r\n")+6) || s.Refused() != 2 {
+		t.Errorf("messages %d recipients %d octets %d refused %d, want 2, 5, %d, 2",
+			s.Messages(), s.Recipients(), s.Octets(), s.Refused(), len(".hi\r\n")+6)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("socket file left after Close: %v", err)
+	}
+}
+
+// TestSMTPRefusesLHLO: LHLO is LMTP's only.
+func TestSMTPRefusesLHLO(t *testing.T) {
+	s := start(t, Config{})
+	c, br := dial(t, s)
+	io.WriteString(c, "LHLO x\r\n")
+	if got := strings.Join(replies(t, br, 1), " "); got != "500" {
+		t.Fatalf("replies %s", got)
+	}
+}
+
+// TestLargeMessages: megabytes of DATA with dot lines, and of BDAT, are
+// counted octet for octet, with many recipients.
+func TestLargeMessages(t *testing.T) {
+	s := start(t, Config{})
+	c, br := dial(t, s)
+	var msg bytes.Buffer
+	for i := 0; msg.Len() < 3<<20; i++ {
+		if i%100 == 0 {
+			msg.WriteString(".")
+		}
+		msg.WriteString(strings.Repeat("x", 75) + "\r\n")
+	}
+	stuffed := append([]byte("."), bytes.ReplaceAll(msg.Bytes(), []byte("\n."), []byte("\n.."))...) // it starts with a dot
+	var env bytes.Buffer
+	env.WriteString("EHLO x\r\nMAIL FROM:<a@b>\r\n")
+	for i := range 100 {
+		fmt.Fprintf(&env, "RCPT TO:<r%d@example.org>\r\n", i)
+	}
+	go func() {
+		c.Write(env.Bytes())
+		io.WriteString(c, "DATA\r\n")
+		c.Write(stuffed)
+		io.WriteString(c, ".\r\n")
+		c.Write(env.Bytes()[len("EHLO x\r\n"):])
+		fmt.Fprintf(c, "BDAT %d LAST\r\n", msg.Len())
+		c.Write(msg.Bytes())
+		io.WriteString(c, "QUIT\r\n")
+	}()
+	if got := replies(t, br, 1+1+100+1+1+1+100+1+1); got[len(got)-1] != "221" {
+		t.Fatalf("replies %v", got)
+	}
+	if s.Messages() != 2 || s.Recipients() != 200 || s.Octets() != 2*int64(msg.Len()) || s.Refused() != 0 {
+		t.Errorf("messages %d recipients %d octets %d refused %d, want 2, 200, %d, 0",
+			s.Messages(), s.Recipients(), s.Octets(), s.Refused(), 2*msg.Len())
+	}
+}
+
+// TestNoAllocsPerMessageDataLMTP: DATA with dot-unstuffing, several
+// recipients and LMTP's reply per recipient allocate nothing either.
+func TestNoAllocsPerMessageDataLMTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing-free but slow-ish")
+	}
+	s := start(t, Config{LMTP: true, Unix: filepath.Join(t.TempDir(), "s")})
+	c, err := net.Dial("unix", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	io.WriteString(c, "LHLO x\r\n")
+	replies(t, br, 2)
+	var group bytes.Buffer
+	const perRun, rcpts = 50, 5
+	body := strings.Repeat(".a dot line\r\nplain line\r\n", 40)
+	stuffed := strings.ReplaceAll(body, ".a", "..a")
+	for range perRun {
+		group.WriteString("MAIL FROM:<a@example.org>\r\n")
+		for range rcpts {
+			group.WriteString("RCPT TO:<b@example.org>\r\n")
+		}
+		group.WriteString("DATA\r\n")
+		group.WriteString(stuffed)
+		group.WriteString(".\r\n")
+	}
+	// Per message: MAIL, RCPTs, 354, and a reply per recipient.
+	want := perRun * ((1+rcpts+rcpts)*len(replyOK) + len(replyStartData))
+	buf := make([]byte, want)
+	run := func() {
+		go c.Write(group.Bytes())
+		if _, err := io.ReadFull(br, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	allocs := testing.AllocsPerRun(20, run)
+	// The goroutine writing costs a few; the sink none per message.
+	if allocs > 10 {
+		t.Errorf("%.1f allocations per %d messages", allocs, perRun)
+	}
+	if got := s.Messages(); got != 22*perRun {
+		t.Errorf("Messages = %d, want %d", got, 22*perRun)
+	}
+	if got, want := s.Octets(), int64(22*perRun*len(body)); got != want {
+		t.Errorf("Octets = %d, want %d", got, want)
+	}
+	if s.Recipients() != 22*perRun*rcpts || s.Refused() != 0 {
+		t.Errorf("Recipients = %d, Refused = %d", s.Recipients(), s.Refused())
 	}
 }
