@@ -96,6 +96,22 @@ type Config struct {
 	RequireTLS bool
 	// RequireAuth refuses MAIL before a successful AUTH (530 5.7.0).
 	RequireAuth bool
+	// Listener, when set, is where the server accepts connections, in
+	// place of a new 127.0.0.1 port or UnixSocket: for a standalone sink
+	// on an address of the caller's choosing. Close closes it.
+	Listener net.Listener
+	// Certificate, when set, is the certificate for STARTTLS and implicit
+	// TLS in place of the generated one (ClientTLSConfig then trusts it
+	// only if it is self-signed).
+	Certificate *tls.Certificate
+	// OnMessage, when set, is called with each message recorded, on the
+	// connection's goroutine, before the client gets its reply.
+	OnMessage func(Message)
+	// NoRecord keeps no messages, commands or reads in memory, for a
+	// server that runs for long (Messages, Commands and Reads stay
+	// empty; OnMessage still sees every message).
+	NoRecord bool
+
 	// Overrides replace the replies to commands; the first that matches
 	// wins.
 	Overrides []Override
@@ -248,6 +264,9 @@ func (s *Server) RoundTrips() int {
 }
 
 func (s *Server) recordRead(conn int, p []byte) {
+	if s.cfg.NoRecord {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.readBytes+len(p) > MaxRecordedReads {
@@ -296,23 +315,34 @@ func NewServer(cfg Config) *Server {
 		}
 	}
 
-	cert, err := newCertificate()
-	if err != nil {
+	var cert tls.Certificate
+	var err error
+	if cfg.Certificate != nil {
+		cert = *cfg.Certificate
+		if cert.Leaf == nil && len(cert.Certificate) > 0 {
+			if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+				panic("smtptest: Config.Certificate: " + err.Error())
+			}
+		}
+	} else if cert, err = newCertificate(); err != nil {
 		panic("smtptest: cannot make a certificate: " + err.Error())
 	}
 	s.cert, s.leaf = cert, cert.Leaf
 	s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 
-	if cfg.UnixSocket != "" {
+	switch {
+	case cfg.Listener != nil:
+		s.ln = cfg.Listener
+	case cfg.UnixSocket != "":
 		s.ln, err = net.Listen("unix", cfg.UnixSocket)
-	} else {
+	default:
 		s.ln, err = net.Listen("tcp", "127.0.0.1:0")
 	}
 	if err != nil {
 		panic("smtptest: cannot listen: " + err.Error())
 	}
 	s.Addr = s.ln.Addr().String()
-	if cfg.UnixSocket != "" {
+	if cfg.UnixSocket != "" && cfg.Listener == nil {
 		s.Addr = cfg.UnixSocket
 	}
 	s.wg.Add(1)
@@ -446,6 +476,9 @@ func (s *Server) ClientTLSConfig() *tls.Config {
 func (s *Server) Certificate() *x509.Certificate { return s.leaf }
 
 func (s *Server) record(line string) {
+	if s.cfg.NoRecord {
+		return
+	}
 	s.mu.Lock()
 	s.commands = append(s.commands, line)
 	s.mu.Unlock()
@@ -465,8 +498,13 @@ func (s *Server) count(keys []string) []int {
 }
 
 func (s *Server) addMessage(m Message) {
+	if s.cfg.OnMessage != nil {
+		s.cfg.OnMessage(m)
+	}
 	s.mu.Lock()
-	s.messages = append(s.messages, m)
+	if !s.cfg.NoRecord {
+		s.messages = append(s.messages, m)
+	}
 	close(s.msgSignal)
 	s.msgSignal = make(chan struct{})
 	s.mu.Unlock()
