@@ -128,6 +128,9 @@ func (e *RecipientsRefusedError) Unwrap() error {
 type DataError struct {
 	Command string
 	Reply   response.Reply
+	// Result, from the Send methods, holds the replies to MAIL and each
+	// RCPT that came before the refusal (nil from the low-level Data).
+	Result *Result
 }
 
 func (e *DataError) Error() string {

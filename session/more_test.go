@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
 	"github.com/smtpkit/smtpkit/transport"
@@ -214,5 +215,30 @@ func TestDialDefaultPortsAndDialer(t *testing.T) {
 				t.Errorf("TLS = %v, want %v", isTLS, want)
 			}
 		})
+	}
+}
+
+// A message refused at DATA (or its end) still reports what the server
+// said to MAIL and each RCPT, on the sequential and pipelined paths.
+func TestDataErrorCarriesResult(t *testing.T) {
+	for _, ext := range [][]string{nil, {"PIPELINING"}, {"PIPELINING", "CHUNKING"}} {
+		verb := "DATA"
+		if len(ext) == 2 {
+			verb = "BDAT"
+		}
+		srv := newServer(t, smtptest.Config{Extensions: ext, Overrides: []smtptest.Override{
+			{Verb: "RCPT", Match: "<nobody@", Reply: response.New(550, "5.1.1 no such user")},
+			{Verb: verb, Reply: response.New(554, "5.6.0 refused")},
+		}})
+		c := dial(t, srv, nil)
+		_, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org", "nobody@example.org"}, strings.NewReader("x\r\n"))
+		var de *session.DataError
+		if !errors.As(err, &de) || de.Result == nil {
+			t.Fatalf("%v: err = %v, want a *DataError with its Result", ext, err)
+		}
+		rs := de.Result.Recipients
+		if de.Result.Mail.Code != 250 || len(rs) != 2 || !rs[0].Accepted || rs[1].Accepted || rs[1].Reply.Code != 550 {
+			t.Errorf("%v: result %+v", ext, de.Result)
+		}
 	}
 }

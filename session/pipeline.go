@@ -457,9 +457,17 @@ func (c *Client) finish(ctx context.Context, t *txn) (*Result, error) {
 		// After a refused MAIL nothing is open, but after a refused BDAT
 		// the server's state is not defined (RFC 3030 §2): RSET is cheap.
 		c.resetQuietly(ctx)
-		return nil, t.err
+		return nil, t.failure()
 	}
 	return t.res, nil
+}
+
+// failure is t's error, a *DataError given the replies before it.
+func (t *txn) failure() error {
+	if de, ok := t.err.(*DataError); ok {
+		de.Result = t.res
+	}
+	return t.err
 }
 
 // sendChunked runs a BINARYMIME transaction when the server offers

@@ -172,7 +172,8 @@ func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader
 	}
 	dw, err := c.Data(ctx)
 	if err != nil {
-		if _, ok := err.(*DataError); ok {
+		if de, ok := err.(*DataError); ok {
+			de.Result = res
 			c.resetQuietly(ctx)
 		}
 		return nil, err
@@ -181,6 +182,9 @@ func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader
 		return nil, err
 	}
 	if err := dw.Close(); err != nil {
+		if de, ok := err.(*DataError); ok {
+			de.Result = res
+		}
 		return nil, err
 	}
 	res.Data = dw.Reply()

@@ -75,17 +75,20 @@ func (s *stream) run(msgs iter.Seq[*Message]) {
 	c, ctx := s.c, s.ctx
 	for m := range msgs {
 		t, err := c.prepareTxn(&m.Envelope, m.Body)
+		if err == nil {
+			t.rset = s.needRset()
+			err = c.writeCommands(t) // a line that cannot be built writes nothing
+		}
 		if err != nil {
-			// Nothing written for it; its result still comes in order.
-			if !s.drain(0) || !s.emit(nil, err) {
+			// Nothing written for m; its result still comes in order,
+			// after those before it.
+			if !s.drain(0) {
+				if !s.stop {
+					s.yield(nil, s.broken) // m was taken: it gets a result too
+				}
 				return
 			}
-			continue
-		}
-		t.rset = s.needRset()
-		if err := c.writeCommands(t); err != nil {
-			// A line that cannot be built: nothing of t was written.
-			if !s.drain(0) || !s.emit(nil, err) {
+			if !s.emit(nil, err) {
 				return
 			}
 			continue
@@ -207,7 +210,7 @@ func (s *stream) drain(keep int) bool {
 		s.lastFailed = t.err != nil
 		var ok bool
 		if t.err != nil {
-			ok = s.emit(nil, t.err)
+			ok = s.emit(nil, t.failure())
 		} else {
 			ok = s.emit(t.res, nil)
 		}
