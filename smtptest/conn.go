@@ -167,11 +167,24 @@ func (c *conn) serve() {
 
 // count adds one to the server's and the connection's counts of each key.
 func (c *conn) count(keys []string) []int {
-	for _, k := range keys {
+	for i, k := range keys {
+		if _, ok := c.seen[k]; !ok && len(c.seen) >= maxCountedVerbs {
+			// A client inventing verbs must not grow the maps without
+			// bound: past the limit, new ones share one counter.
+			k = otherVerbsKey
+			keys[i] = k
+		}
 		c.seen[k]++
 	}
 	return c.s.count(keys)
 }
+
+// maxCountedVerbs bounds the distinct verbs a connection (and the server)
+// counts one by one; real clients use a dozen.
+const maxCountedVerbs = 64
+
+// otherVerbsKey counts the verbs past maxCountedVerbs.
+const otherVerbsKey = "<other verbs>"
 
 func (c *conn) reply(code response.Code, enhanced, text string) response.Reply {
 	if enhanced != "" && c.s.enhanced {

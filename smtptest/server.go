@@ -491,6 +491,9 @@ func (s *Server) count(keys []string) []int {
 	defer s.mu.Unlock()
 	n := make([]int, len(keys))
 	for i, k := range keys {
+		if _, ok := s.verbCount[k]; !ok && len(s.verbCount) >= 4*maxCountedVerbs {
+			k = otherVerbsKey
+		}
 		s.verbCount[k]++
 		n[i] = s.verbCount[k]
 	}

@@ -1,6 +1,7 @@
 package smtptest
 
 import (
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -47,5 +48,21 @@ func TestCustomCertificate(t *testing.T) {
 	s := newServer(t, Config{Certificate: &cert})
 	if s.Certificate() == nil || string(s.Certificate().Raw) != string(cert.Certificate[0]) {
 		t.Error("Certificate() is not the caller's")
+	}
+}
+
+// Invented verbs share one counter past a limit: a client cannot grow the
+// server's memory by sending endless new ones.
+func TestInventedVerbsBounded(t *testing.T) {
+	s := newServer(t, Config{NoRecord: true})
+	c := runScript(t, s, []step{{send: "EHLO c.example", want: "250"}})
+	for i := range 3 * maxCountedVerbs {
+		c.cmd(fmt.Sprintf("X%06d", i), "500")
+	}
+	s.mu.Lock()
+	n := len(s.verbCount)
+	s.mu.Unlock()
+	if n > 4*maxCountedVerbs+1 {
+		t.Errorf("server counts %d distinct verbs", n)
 	}
 }
