@@ -1,0 +1,637 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/lmtp"
+	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/session"
+)
+
+var benchCommand = &subcommand{
+	name:     "bench",
+	synopsis: "--server ADDR --messages N --size OCTETS [--rcpts K] [--connections C] [flags]",
+	summary:  "load a server with N messages over C connections (smtp-source) and measure it",
+	help: `
+A load generator like Postfix's smtp-source: C connections, each sending
+messages from a shared count of N (so together exactly N, unless --duration
+ends the run first) with session's SendStream: with PIPELINING the next
+transactions are written while earlier replies are on their way, with
+CHUNKING too the message goes as BDAT in the same write. --pipelining off
+and --chunking off switch either off. Each message is exactly --size octets
+(header included, or just the header when --size is smaller; CRLF line
+endings, ASCII) to K recipients.
+
+It reports messages/s and MB/s (10^6 octets of accepted messages per
+second of the whole run), the latency of each message — from the moment it
+is handed to the stream to the moment its result comes back, so with
+pipelining it includes the wait behind the messages ahead of it — as p50,
+p90, p99 and max, and the failed messages by reply code (or by kind:
+disconnected, timeout, ...). A message that got 421 or whose connection broke
+before its reply is sent again on a new connection, at most 3 times in all
+(it may then be delivered twice, if the server took it but the reply was
+lost); "retried" counts those.
+
+While it runs, a progress line is written to standard error when that is a
+terminal. Exit status: 0 every message accepted; 3 some failed; 1 none
+accepted; 2 usage error.`,
+	setup: setupBench,
+}
+
+type benchFlags struct {
+	server     string
+	lmtp       bool
+	messages   int
+	size       int
+	rcpts      int
+	conns      int
+	pipelining string
+	chunking   string
+	duration   time.Duration
+	timeout    time.Duration
+	from, to   string
+	helo       string
+	tls        tlsFlags
+	json       bool
+}
+
+func setupBench(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
+	f := &benchFlags{}
+	fs.StringVar(&f.server, "server", "", "`ADDR` to load (required): host (port 25), host:port, [v6]:port, or /unix/socket/path")
+	fs.BoolVar(&f.lmtp, "lmtp", false, "speak LMTP")
+	fs.IntVar(&f.messages, "messages", 1000, "`N` messages to send in all")
+	fs.IntVar(&f.size, "size", 1024, "`OCTETS` in each message, header included")
+	fs.IntVar(&f.rcpts, "rcpts", 1, "`K` recipients per message")
+	fs.IntVar(&f.conns, "connections", 4, "`C` connections sending at once")
+	fs.StringVar(&f.pipelining, "pipelining", "auto", "use PIPELINING (RFC 2920) when the server offers it, or never (`auto|off`)")
+	fs.StringVar(&f.chunking, "chunking", "auto", "use CHUNKING/BDAT (RFC 3030) when the server offers it, or never (`auto|off`)")
+	fs.DurationVar(&f.duration, "duration", 0, "stop handing out messages after `D` (a duration: 30s, 5m), even before N (default: no limit)")
+	fs.DurationVar(&f.timeout, "timeout", time.Minute, "bound on each wait for the server")
+	fs.StringVar(&f.from, "from", "bench@example.org", "envelope sender `ADDR`")
+	fs.StringVar(&f.to, "to", "rcpt@example.org", "recipient `ADDR`; with --rcpts K > 1, local+1@domain ... local+K@domain")
+	fs.StringVar(&f.helo, "helo", "", "`NAME` to send with EHLO/LHLO")
+	f.tls.register(fs, "STARTTLS, or fail before any message is sent", "and the certificate must verify")
+	fs.BoolVar(&f.json, "json", false, "write one JSON object to standard output")
+	return f.run
+}
+
+// benchReport is bench's result; it is also the --json output.
+type benchReport struct {
+	Server      string `json:"server"`
+	Messages    int    `json:"messages"` // asked for
+	Size        int    `json:"size"`     // octets per message, as sent
+	Rcpts       int    `json:"rcpts"`
+	Connections int    `json:"connections"`
+	Pipelining  bool   `json:"pipelining"` // used: offered and not turned off
+	Chunking    bool   `json:"chunking"`
+	// Sent counts the messages handed to the server (once each, however
+	// many times retried); Accepted + Failed = Sent.
+	Sent              int64            `json:"sent"`
+	Accepted          int64            `json:"accepted"`
+	Failed            int64            `json:"failed"`
+	Retried           int64            `json:"retried"`
+	Reconnects        int64            `json:"reconnects"`
+	Seconds           float64          `json:"seconds"`
+	MessagesPerSecond float64          `json:"messages_per_second"`
+	MBPerSecond       float64          `json:"mb_per_second"`
+	Latency           latencyJSON      `json:"latency_ms"`
+	Errors            map[string]int64 `json:"errors"`
+}
+
+type latencyJSON struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// maxAttempts bounds the sends of one message.
+const maxAttempts = 3
+
+// bench is one run.
+type bench struct {
+	f      *benchFlags
+	opts   session.Options
+	tmpl   *template
+	env    session.Envelope
+	stopAt time.Time // zero: no --duration
+
+	claimed atomic.Int64 // messages handed out from N
+	done    atomic.Int64 // messages with a final outcome
+
+	once sync.Once // the extensions of the first connection
+	rep  benchReport
+
+	mu  sync.Mutex
+	lat []time.Duration
+}
+
+func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
+	const cmd = "bench"
+	if len(args) > 0 {
+		return usageError(st, cmd, "unexpected argument %q", args[0])
+	}
+	switch {
+	case f.server == "":
+		return usageError(st, cmd, "--server is required")
+	case f.messages < 1:
+		return usageError(st, cmd, "--messages must be at least 1")
+	case f.size < 0:
+		return usageError(st, cmd, "--size cannot be negative")
+	case f.rcpts < 1:
+		return usageError(st, cmd, "--rcpts must be at least 1")
+	case f.conns < 1:
+		return usageError(st, cmd, "--connections must be at least 1")
+	case f.duration < 0 || f.timeout <= 0:
+		return usageError(st, cmd, "--duration cannot be negative, and --timeout must be positive")
+	}
+	mode, err := f.tls.sessionMode()
+	if err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	noPipe, err := autoOff("pipelining", f.pipelining)
+	if err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	noChunk, err := autoOff("chunking", f.chunking)
+	if err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	tlsCfg, err := f.tls.config()
+	if err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	b := &bench{f: f}
+	if b.env, err = f.envelope(); err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	f.tls.warnInsecure(st)
+	b.tmpl = newTemplate(f.from, b.env.To, f.size)
+	t := f.timeout
+	b.opts = session.Options{
+		LocalName:         f.helo,
+		TLS:               mode,
+		TLSConfig:         tlsCfg,
+		DisablePipelining: noPipe,
+		DisableChunking:   noChunk,
+		Timeouts:          session.Timeouts{Connect: t, Greeting: t, Command: t, Mail: t, Rcpt: t, DataInit: t, DataBlock: t, DataEnd: t},
+	}
+	conns := min(f.conns, f.messages)
+	b.rep = benchReport{
+		Server: f.server, Messages: f.messages, Size: len(b.tmpl.buf), Rcpts: f.rcpts,
+		Connections: conns, Errors: map[string]int64{},
+	}
+	b.lat = make([]time.Duration, 0, f.messages)
+
+	start := time.Now()
+	if f.duration > 0 {
+		b.stopAt = start.Add(f.duration)
+	}
+	stopProgress := b.progress(st)
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Go(func() { b.worker(ctx) })
+	}
+	wg.Wait()
+	stopProgress()
+	b.finish(time.Since(start))
+
+	if f.json {
+		if err := writeJSON(st.out, b.rep); err != nil {
+			return failure(st, cmd, err)
+		}
+	} else {
+		b.print(st.out)
+	}
+	r := &b.rep
+	switch {
+	case r.Accepted == 0:
+		fmt.Fprintf(st.err, "smtpkit bench: no message accepted: %s\n", errorSummary(r.Errors))
+		return exitFailed
+	case r.Failed > 0:
+		fmt.Fprintf(st.err, "smtpkit bench: %d of %d messages failed: %s\n", r.Failed, r.Sent, errorSummary(r.Errors))
+		return exitPartial
+	}
+	return exitOK
+}
+
+func (f *benchFlags) envelope() (session.Envelope, error) {
+	var env session.Envelope
+	var err error
+	if f.from != "" && f.from != "<>" {
+		if env.From, err = command.ParseMailbox(f.from); err != nil {
+			return env, fmt.Errorf("--from %q: %v", f.from, err)
+		}
+	}
+	to, err := command.ParseMailbox(f.to)
+	if err != nil {
+		return env, fmt.Errorf("--to %q: %v", f.to, err)
+	}
+	if f.rcpts == 1 {
+		env.To = []command.Mailbox{to}
+		return env, nil
+	}
+	for i := 1; i <= f.rcpts; i++ {
+		m := to
+		m.Local = to.Local + "+" + strconv.Itoa(i)
+		if _, err := (command.Rcpt{To: m}).Append(nil); err != nil {
+			return env, fmt.Errorf("--to %q with --rcpts: %v", f.to, err)
+		}
+		env.To = append(env.To, m)
+	}
+	return env, nil
+}
+
+// item is one message on its way.
+type item struct {
+	idx     int64
+	attempt int  // attempts that count towards maxAttempts
+	counted bool // in Sent
+	start   time.Time
+}
+
+// next hands out the next message: one to retry, else a new one while
+// N and --duration allow.
+func (b *bench) next(retry *[]item) (item, bool) {
+	if len(*retry) > 0 {
+		it := (*retry)[0]
+		*retry = (*retry)[1:]
+		return it, true
+	}
+	if !b.stopAt.IsZero() && !time.Now().Before(b.stopAt) {
+		return item{}, false
+	}
+	n := b.claimed.Add(1)
+	if n > int64(b.f.messages) {
+		b.claimed.Add(-1)
+		return item{}, false
+	}
+	return item{idx: n}, true
+}
+
+func (b *bench) more() bool {
+	return b.claimed.Load() < int64(b.f.messages) && (b.stopAt.IsZero() || time.Now().Before(b.stopAt))
+}
+
+// worker is one connection at a time: it sends until the messages run
+// out, connecting again when the server closes on it.
+func (b *bench) worker(ctx context.Context) {
+	var retry []item
+	failures := 0 // connections in a row that sent nothing
+	first := true
+	for len(retry) > 0 || b.more() {
+		if ctx.Err() != nil {
+			for _, it := range retry {
+				b.fail(it, ctx.Err())
+			}
+			return
+		}
+		if !first {
+			b.count(func(r *benchReport) { r.Reconnects++ })
+		}
+		first = false
+		c, err := b.dial(ctx)
+		if err != nil {
+			failures++
+			if failures >= maxAttempts {
+				// This worker gives up: its retries fail, and so does one
+				// new message, so that the error is in the report.
+				for _, it := range retry {
+					b.fail(it, err)
+				}
+				retry = nil
+				if it, ok := b.next(&retry); ok {
+					b.fail(it, err)
+				}
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		b.once.Do(func() {
+			ext := c.Extensions()
+			b.rep.Pipelining = !b.opts.DisablePipelining && ext.Has("PIPELINING")
+			b.rep.Chunking = b.rep.Pipelining && !b.opts.DisableChunking && ext.Has("CHUNKING")
+		})
+		var fifo []item // handed to the stream, no result yet
+		msgs := func(yield func(*session.Message) bool) {
+			for {
+				it, ok := b.next(&retry)
+				if !ok {
+					return
+				}
+				it.attempt++
+				if !it.counted {
+					it.counted = true
+					b.count(func(r *benchReport) { r.Sent++ })
+				}
+				m := &session.Message{Envelope: b.env, Body: bytes.NewReader(b.tmpl.message(it.idx))}
+				it.start = time.Now()
+				fifo = append(fifo, it)
+				if !yield(m) {
+					return
+				}
+			}
+		}
+		progressed := false
+		closing := false // the server said 421: nothing after that was taken
+		// SendStream yields one result for each message it took, in order.
+		for _, err := range c.SendStream(ctx, msgs) {
+			if len(fifo) == 0 {
+				break // the session was not ready: nothing was taken
+			}
+			it := fifo[0]
+			fifo = fifo[1:]
+			if err == nil {
+				progressed = true
+				b.succeed(it, time.Since(it.start))
+				continue
+			}
+			if closing {
+				it.attempt-- // never looked at: this attempt does not count
+			}
+			if ctx.Err() == nil && (closing || it.attempt < maxAttempts && retryable(err)) {
+				b.count(func(r *benchReport) { r.Retried++ })
+				retry = append(retry, it)
+				closing = closing || is421(err)
+				continue
+			}
+			b.fail(it, err)
+		}
+		if progressed {
+			failures = 0
+		} else {
+			failures++
+		}
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		c.Quit(qctx)
+		cancel()
+		c.Close()
+		if failures >= maxAttempts {
+			for _, it := range retry {
+				b.fail(it, errors.New("connections keep failing"))
+			}
+			return
+		}
+	}
+}
+
+func (b *bench) dial(ctx context.Context) (*session.Client, error) {
+	opts := b.opts
+	var c *session.Client
+	if b.f.lmtp {
+		lc, err := lmtp.Dial(ctx, b.f.server, &opts)
+		if err != nil {
+			return nil, err
+		}
+		c = lc.Client
+	} else {
+		var err error
+		if c, err = session.Dial(ctx, b.f.server, &opts); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Hello(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// retryable says a message may go again on a new connection: the server
+// said 421 (closing), or the connection broke before its reply.
+func retryable(err error) bool {
+	var re *response.Error
+	if errors.As(err, &re) {
+		return re.Code() == 421
+	}
+	return errors.Is(err, session.ErrServerDisconnected)
+}
+
+func is421(err error) bool {
+	var re *response.Error
+	return errors.As(err, &re) && re.Code() == 421
+}
+
+// errKind is the key of a failure in the report: the reply code when
+// there was a reply, else what happened.
+func errKind(err error) string {
+	var re *response.Error
+	var te *session.TimeoutError
+	var ns *session.NotSupportedError
+	var tl *session.MessageTooLargeError
+	switch {
+	case errors.As(err, &re):
+		return strconv.Itoa(int(re.Code()))
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "interrupted"
+	case errors.As(err, &te):
+		return "timeout"
+	case errors.Is(err, session.ErrServerDisconnected):
+		return "disconnected"
+	case errors.As(err, &tl):
+		return "too-large"
+	case errors.As(err, &ns):
+		return "not-supported"
+	}
+	var ce *session.ConnectError
+	if errors.As(err, &ce) {
+		return "connect"
+	}
+	return "error"
+}
+
+func (b *bench) count(f func(*benchReport)) {
+	b.mu.Lock()
+	f(&b.rep)
+	b.mu.Unlock()
+}
+
+func (b *bench) succeed(it item, lat time.Duration) {
+	b.mu.Lock()
+	b.rep.Accepted++
+	b.lat = append(b.lat, lat)
+	b.mu.Unlock()
+	b.done.Add(1)
+}
+
+func (b *bench) fail(it item, err error) {
+	b.mu.Lock()
+	b.rep.Failed++
+	b.rep.Errors[errKind(err)]++
+	if !it.counted {
+		b.rep.Sent++ // failed before it was handed to a server
+	}
+	b.mu.Unlock()
+	b.done.Add(1)
+}
+
+func (b *bench) finish(elapsed time.Duration) {
+	r := &b.rep
+	r.Seconds = elapsed.Seconds()
+	if r.Seconds > 0 {
+		r.MessagesPerSecond = float64(r.Accepted) / r.Seconds
+		r.MBPerSecond = float64(r.Accepted) * float64(r.Size) / 1e6 / r.Seconds
+	}
+	slices.Sort(b.lat)
+	r.Latency = latencyJSON{
+		P50: ms(percentile(b.lat, 50)),
+		P90: ms(percentile(b.lat, 90)),
+		P99: ms(percentile(b.lat, 99)),
+	}
+	if len(b.lat) > 0 {
+		r.Latency.Max = ms(b.lat[len(b.lat)-1])
+	}
+}
+
+// percentile is the nearest-rank percentile of sorted d.
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p / 100 * float64(len(d))))
+	return d[max(rank, 1)-1]
+}
+
+func ms(d time.Duration) float64 {
+	return math.Round(float64(d)/float64(time.Millisecond)*1000) / 1000
+}
+
+func (b *bench) print(w io.Writer) {
+	r := &b.rep
+	how := "no PIPELINING"
+	switch {
+	case r.Chunking:
+		how = "PIPELINING, CHUNKING (BDAT)"
+	case r.Pipelining:
+		how = "PIPELINING, DATA"
+	}
+	fmt.Fprintf(w, "server:      %s, %d connection(s), %s\n", r.Server, r.Connections, how)
+	fmt.Fprintf(w, "messages:    %d sent, %d accepted, %d failed (%d retried, %d reconnects); %d octets each, to %d recipient(s)\n",
+		r.Sent, r.Accepted, r.Failed, r.Retried, r.Reconnects, r.Size, r.Rcpts)
+	fmt.Fprintf(w, "time:        %.3fs\n", r.Seconds)
+	fmt.Fprintf(w, "throughput:  %.1f messages/s, %.2f MB/s\n", r.MessagesPerSecond, r.MBPerSecond)
+	fmt.Fprintf(w, "latency:     p50 %.3fms  p90 %.3fms  p99 %.3fms  max %.3fms\n", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
+	fmt.Fprintf(w, "errors:      %s\n", errorSummary(r.Errors))
+}
+
+func errorSummary(errs map[string]int64) string {
+	if len(errs) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(errs))
+	for k := range errs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, errs[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// progress writes a progress line to standard error every quarter second
+// while the run lasts, when standard error is a terminal.
+func (b *bench) progress(st stdio) (stop func()) {
+	f, ok := st.err.(*os.File)
+	if !ok || !isTerminal(f) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Go(func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(f, "\r\033[K")
+				return
+			case <-t.C:
+				n := b.done.Load()
+				rate := float64(n) / time.Since(start).Seconds()
+				fmt.Fprintf(f, "\r\033[K%d/%d messages, %.0f/s", n, b.f.messages, rate)
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// template is the bench message: exactly size octets (header included,
+// CRLF line endings, ASCII), with the message's number in the Subject and
+// the Message-ID.
+type template struct {
+	buf []byte
+	num []int // offsets of the 10-digit number fields
+}
+
+const numWidth = 10
+
+func newTemplate(from string, to []command.Mailbox, size int) *template {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	var rcpts []string
+	for _, m := range to {
+		rcpts = append(rcpts, "<"+m.String()+">")
+	}
+	if from == "" || from == "<>" {
+		from = "bench@example.org"
+	}
+	placeholder := strings.Repeat("0", numWidth)
+	var h bytes.Buffer
+	fmt.Fprintf(&h, "From: <%s>\r\nTo: %s\r\n", from, strings.Join(rcpts, ", "))
+	fmt.Fprintf(&h, "Subject: smtpkit bench %s\r\n", placeholder)
+	subjAt := h.Len() - 2 - numWidth
+	fmt.Fprintf(&h, "Message-ID: <%s.%s@smtpkit.bench>\r\n", placeholder, hex.EncodeToString(rnd[:]))
+	idAt := strings.Index(h.String()[subjAt+numWidth:], "<"+placeholder) + subjAt + numWidth + 1
+	fmt.Fprintf(&h, "Date: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n", time.Now().Format(time.RFC1123Z))
+	buf := h.Bytes()
+	const line = "smtpkit bench padding: the quick brown fox jumps over the lazy dog 0123456789"
+	for rest := size - len(buf); rest >= 2; {
+		n := min(rest, len(line)+2)
+		if rest-n == 1 {
+			n-- // never leave a single octet, which cannot end a line
+		}
+		buf = append(buf, line[:n-2]...)
+		buf = append(buf, '\r', '\n')
+		rest -= n
+	}
+	return &template{buf: buf, num: []int{subjAt, idAt}}
+}
+
+// message returns a copy of the template numbered n.
+func (t *template) message(n int64) []byte {
+	m := bytes.Clone(t.buf)
+	var digits [numWidth]byte
+	s := strconv.FormatInt(n, 10)
+	for i := range digits {
+		digits[i] = '0'
+	}
+	copy(digits[numWidth-len(s):], s)
+	for _, at := range t.num {
+		copy(m[at:at+numWidth], digits[:])
+	}
+	return m
+}

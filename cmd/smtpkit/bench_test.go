@@ -1,0 +1,174 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/smtptest"
+)
+
+func TestBenchJSON(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	r := smtpkit(t, nil, "bench", "--server", srv.Addr, "--messages", "60", "--size", "3000", "--rcpts", "2", "--connections", "3", "--json")
+	r.want(t, exitOK)
+	v := decode(t, r.stdout)
+	wantKeys(t, "the object", v, "server", "messages", "size", "rcpts", "connections", "pipelining", "chunking",
+		"sent", "accepted", "failed", "retried", "reconnects", "seconds", "messages_per_second", "mb_per_second",
+		"latency_ms", "errors")
+	for k, want := range map[string]any{"messages": 60.0, "size": 3000.0, "rcpts": 2.0, "connections": 3.0,
+		"pipelining": true, "chunking": true, "sent": 60.0, "accepted": 60.0, "failed": 0.0} {
+		if v[k] != want {
+			t.Errorf("%s = %v, want %v", k, v[k], want)
+		}
+	}
+	for _, k := range []string{"seconds", "messages_per_second", "mb_per_second"} {
+		if f, _ := v[k].(float64); f <= 0 {
+			t.Errorf("%s = %v", k, v[k])
+		}
+	}
+	lat := v["latency_ms"].(map[string]any)
+	wantKeys(t, "latency_ms", lat, "p50", "p90", "p99", "max")
+	p50, p90, p99, mx := lat["p50"].(float64), lat["p90"].(float64), lat["p99"].(float64), lat["max"].(float64)
+	if !(0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= mx) {
+		t.Errorf("latency = %v", lat)
+	}
+	if e := v["errors"].(map[string]any); len(e) != 0 {
+		t.Errorf("errors = %v", e)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 60 {
+		t.Fatalf("the server got %d messages, want 60", len(msgs))
+	}
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if len(m.Data) != 3000 || len(m.To) != 2 || m.To[1] != "rcpt+2@example.org" || !m.Chunked {
+			t.Fatalf("message: %d octets to %v, chunked %v", len(m.Data), m.To, m.Chunked)
+		}
+		subj := subjectOf(m.Data)
+		if seen[subj] {
+			t.Errorf("%s sent twice", subj)
+		}
+		seen[subj] = true
+	}
+}
+
+func TestBenchErrorsByCode(t *testing.T) {
+	srv := newServer(t, smtptest.Config{
+		Overrides: []smtptest.Override{{Verb: "MAIL", Nth: 5, Reply: response.New(550, "5.7.1 not this one")}},
+	})
+	r := smtpkit(t, nil, "bench", "--server", srv.Addr, "--messages", "20", "--connections", "2", "--pipelining", "off")
+	r.want(t, exitPartial)
+	for _, want := range []string{"20 sent, 19 accepted, 1 failed", "errors:      550: 1", "no PIPELINING", "latency:     p50 "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r.oneErrorLine(t, "1 of 20 messages failed: 550: 1")
+	if n := len(srv.Messages()); n != 19 {
+		t.Errorf("%d messages", n)
+	}
+
+	smtpkit(t, nil, "bench", "--messages", "1").want(t, exitUsage)
+	smtpkit(t, nil, "bench", "--server", srv.Addr, "--messages", "0").want(t, exitUsage)
+	r = smtpkit(t, nil, "bench", "--server", "127.0.0.1:1", "--messages", "3")
+	r.want(t, exitFailed)
+	r.oneErrorLine(t, "no message accepted", "connect: ")
+}
+
+// bench against the binary's own sink: what the sink counts is what
+// bench sent, once each.
+func TestBenchAgainstSink(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		benchArgs []string
+	}{
+		{"pipelined", []string{"--messages", "300", "--connections", "4", "--size", "2000"}},
+		{"DATA", []string{"--messages", "40", "--connections", "2", "--chunking", "off"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := startSink(t)
+			args := append([]string{"bench", "--server", sink.Addr, "--json"}, tc.benchArgs...)
+			r := smtpkit(t, nil, args...)
+			r.want(t, exitOK)
+			v := decode(t, r.stdout)
+			n := int(v["messages"].(float64))
+			if v["accepted"] != float64(n) || v["sent"] != float64(n) || v["failed"] != 0.0 {
+				t.Errorf("sent %v, accepted %v, failed %v; want %d sent and accepted", v["sent"], v["accepted"], v["failed"], n)
+			}
+			if v["reconnects"] != 0.0 || v["retried"] != 0.0 {
+				t.Errorf("reconnects = %v, retried = %v", v["reconnects"], v["retried"])
+			}
+			lines := sink.waitLines(n)
+			if code := sink.stop(); code != exitOK {
+				t.Errorf("sink exit status %d", code)
+			}
+			if extra := strings.Count(sink.Stdout(), "\n") - n; extra != 0 {
+				t.Errorf("the sink printed %d more message lines than bench sent", extra)
+			}
+			if !strings.Contains(sink.Stderr(), " and "+strconv.Itoa(n)+" message(s)") {
+				t.Errorf("sink stderr:\n%s", sink.Stderr())
+			}
+			seen := map[string]bool{}
+			for _, l := range lines {
+				i := strings.Index(l, `subject="`)
+				if i < 0 {
+					t.Fatalf("line: %q", l)
+				}
+				seen[l[i:]] = true
+			}
+			if len(seen) != n {
+				t.Errorf("%d distinct messages of %d", len(seen), n)
+			}
+		})
+	}
+}
+
+// A 421 ends the connection: bench connects again and sends what the
+// server had not answered, so every message is accepted in the end.
+func TestBenchReconnectsAfter421(t *testing.T) {
+	for _, pipe := range []string{"auto", "off"} {
+		t.Run("pipelining="+pipe, func(t *testing.T) {
+			srv := newServer(t, smtptest.Config{
+				Overrides: []smtptest.Override{{Verb: "MAIL", Nth: 10, Reply: response.New(421, "4.7.0 closing, come back later")}},
+			})
+			r := smtpkit(t, nil, "bench", "--server", srv.Addr, "--messages", "30", "--connections", "1", "--pipelining", pipe, "--json")
+			r.want(t, exitOK)
+			v := decode(t, r.stdout)
+			if v["sent"] != 30.0 || v["accepted"] != 30.0 || v["failed"] != 0.0 {
+				t.Errorf("sent %v, accepted %v, failed %v", v["sent"], v["accepted"], v["failed"])
+			}
+			if v["reconnects"] != 1.0 || v["retried"].(float64) < 1 {
+				t.Errorf("reconnects = %v, retried = %v", v["reconnects"], v["retried"])
+			}
+			// The server may have taken a message pipelined after the 421
+			// (a real server would have closed): at least once each.
+			seen := map[string]bool{}
+			for _, m := range srv.Messages() {
+				seen[subjectOf(m.Data)] = true
+			}
+			if len(seen) != 30 {
+				t.Errorf("%d distinct messages of 30", len(seen))
+			}
+		})
+	}
+}
+
+func TestBenchDuration(t *testing.T) {
+	srv := newServer(t, smtptest.Config{Faults: []smtptest.Fault{smtptest.Latency(20 * time.Millisecond)}})
+	r := smtpkit(t, nil, "bench", "--server", srv.Addr, "--messages", "100000", "--duration", "300ms", "--connections", "2", "--pipelining", "off", "--json")
+	r.want(t, exitOK)
+	v := decode(t, r.stdout)
+	sent := v["sent"].(float64)
+	if sent < 1 || sent > 1000 || v["accepted"] != sent || v["messages"] != 100000.0 {
+		t.Errorf("sent %v, accepted %v", sent, v["accepted"])
+	}
+	if got := len(srv.Messages()); float64(got) != sent {
+		t.Errorf("the server got %d, bench sent %v", got, sent)
+	}
+	if s := v["seconds"].(float64); s < 0.3 || s > 10 {
+		t.Errorf("seconds = %v", s)
+	}
+}

@@ -1,0 +1,60 @@
+// Command smtpkit is a mail-server toolbox in one binary, built on the
+// smtpkit packages: what swaks, smtp-source and smtp-sink are to Postfix
+// users.
+//
+//	smtpkit send  --to ADDR [--server ADDR] ...   send one message and show what happened
+//	smtpkit probe --server ADDR ...                what a server offers: extensions, TLS, AUTH, SIZE
+//	smtpkit sink  [--listen ADDR] ...              a server that accepts (or refuses) everything
+//	smtpkit bench --server ADDR --messages N ...   a load generator, with latency percentiles
+//	smtpkit help  [CMD]                            each command's flags
+//
+// With no --server, send starts an embedded sink on 127.0.0.1, sends to
+// it, and prints the transcript and what the sink received, so
+//
+//	go run ./cmd/smtpkit send --to you@example.org
+//
+// works on a machine with nothing but Go installed.
+//
+// sink is package smtptest's server as a standalone process: on --listen
+// (host:port, or a Unix socket when the address starts with "/"), with
+// STARTTLS on the certificate of --tls-cert and --tls-key when they are
+// given, in LMTP mode with --lmtp, refusing the recipients that match a
+// --refuse glob. It prints one line per message, stores it in a maildir
+// with --maildir, and keeps nothing in memory once that is done, so it can
+// run for as long as a load test needs. It has no limit on connections at
+// once.
+//
+// Flags follow the standard flag package: --name value or --name=value
+// (a single dash works too), boolean flags as --name or --name=false.
+//
+// # Exit status
+//
+// send: 0 when every recipient accepted the message (and, with --lmtp, it
+// was delivered to every one); 3 when some recipients refused it or, with
+// --lmtp, it was delivered to some only; 1 when it was not accepted at all
+// (connection, TLS, authentication, sender, recipients or data refused);
+// 2 for a usage error. bench uses the same codes for its messages (3: some
+// failed), probe exits 0 when the server greeted and answered EHLO or
+// LHLO, and sink exits 0 after SIGINT or SIGTERM (1 when it cannot listen
+// or could not store a message). Errors are one line on standard error,
+// naming what failed and quoting the server's reply when there was one.
+//
+// # JSON
+//
+// send, probe and bench take --json and then write one JSON object to
+// standard output, and nothing else. For send it is
+//
+//	{"server": "127.0.0.1:25",
+//	 "recipients": [{"address": "bob@example.org", "accepted": true,
+//	                 "code": 250, "enhanced": "2.1.5", "message": "OK"}],
+//	 "data": {"code": 250, "enhanced": "2.0.0", "message": "OK queued"}}
+//
+// where each recipient's code, enhanced code and message are the reply to
+// its RCPT, and data is the reply that decided the message: the one after
+// its end, or the refusal of DATA or BDAT (null when the transaction did
+// not get that far). A refused message keeps every recipient's RCPT reply.
+// With --lmtp each recipient also has its own "data" object: its delivery
+// reply (null when it was refused at RCPT), and the top-level data is the
+// last of them. A code of 0 means no reply was read. The object is written
+// on failure too, with what is known.
+package main

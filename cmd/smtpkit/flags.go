@@ -1,0 +1,132 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/smtpkit/smtpkit/session"
+)
+
+// listFlag is a flag that may be repeated: --to a --to b.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// tlsFlags are the TLS flags that send, probe and bench share.
+type tlsFlags struct {
+	mode     string
+	ca       string
+	insecure bool
+}
+
+// register declares --tls, --ca and --insecure; require and starttls
+// describe those two modes for the command.
+func (t *tlsFlags) register(fs *flag.FlagSet, require, starttls string) {
+	fs.StringVar(&t.mode, "tls", "starttls", "`MODE`:\n  none      plaintext, even when STARTTLS is offered\n  starttls  STARTTLS when offered, "+starttls+"\n  require   "+require+"\n  implicit  TLS from the first byte, as on port 465")
+	fs.StringVar(&t.ca, "ca", "", "PEM `FILE` of the certificates to trust instead of the system's")
+	fs.BoolVar(&t.insecure, "insecure", false, "skip certificate verification (anyone on the path can read and change the session;\na warning says so on standard error)")
+}
+
+// sessionMode is the session.TLSMode for --tls.
+func (t *tlsFlags) sessionMode() (session.TLSMode, error) {
+	switch t.mode {
+	case "none", "off":
+		return session.TLSOff, nil
+	case "starttls", "opportunistic", "":
+		return session.TLSOpportunistic, nil
+	case "require", "required":
+		return session.TLSRequired, nil
+	case "implicit":
+		return session.TLSImplicit, nil
+	}
+	return 0, fmt.Errorf("--tls %q: want none, starttls, require or implicit", t.mode)
+}
+
+// config is the tls.Config for --ca and --insecure: nil when neither is
+// given (the session's default: system roots, verification on).
+func (t *tlsFlags) config() (*tls.Config, error) {
+	if t.ca == "" && !t.insecure {
+		return nil, nil
+	}
+	cfg := &tls.Config{InsecureSkipVerify: t.insecure}
+	if t.ca != "" {
+		pool, err := loadCA(t.ca)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// warnInsecure says loudly, on standard error, what --insecure means.
+func (t *tlsFlags) warnInsecure(st stdio) {
+	if t.insecure {
+		fmt.Fprintln(st.err, "smtpkit: WARNING: --insecure: the server's certificate is NOT verified; anyone on the path can read and change this session")
+	}
+}
+
+func loadCA(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca %s: no PEM certificate in the file", file)
+	}
+	return pool, nil
+}
+
+// autoOff checks an auto|off flag and reports whether it is off.
+func autoOff(name, v string) (off bool, err error) {
+	switch v {
+	case "auto", "":
+		return false, nil
+	case "off":
+		return true, nil
+	}
+	return false, fmt.Errorf("--%s %q: want auto or off", name, v)
+}
+
+// isTerminal reports whether f is a terminal (a character device: close
+// enough without a syscall package per platform; /dev/null counts too,
+// which only matters for a progress line nobody reads).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// readPassword returns the password from --auth-password-env or
+// --auth-password-file: never from a flag's value, which other users can
+// read in the process list and which lands in shell history.
+func readPassword(env, file string) (string, error) {
+	switch {
+	case env != "" && file != "":
+		return "", errors.New("--auth-password-env and --auth-password-file: give one")
+	case env != "":
+		p, ok := os.LookupEnv(env)
+		if !ok {
+			return "", fmt.Errorf("--auth-password-env: environment variable %s is not set", env)
+		}
+		return p, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--auth-password-file: %w", err)
+		}
+		p := strings.TrimSuffix(string(b), "\n")
+		return strings.TrimSuffix(p, "\r"), nil
+	}
+	return "", nil
+}

@@ -1,0 +1,718 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/smtpkit/smtpkit/auth"
+	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/lmtp"
+	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/session"
+	"github.com/smtpkit/smtpkit/smtptest"
+	"github.com/smtpkit/smtpkit/transport"
+)
+
+var sendCommand = &subcommand{
+	name:     "send",
+	synopsis: "--to ADDR [--to ADDR ...] [--server ADDR] [flags] [< message]",
+	summary:  "send one message and show what the server said about each recipient",
+	help: `
+Sends one message and reports the server's reply for each recipient and for
+the message. With no --server it starts an embedded sink on 127.0.0.1 (with
+STARTTLS, and AUTH when --auth-user is given), sends to it, and prints the
+transcript and what the sink received.
+
+The message is, in this order of preference:
+  --body-file FILE    the file, sent as is ("-" reads standard input);
+  standard input      when it is a pipe or a file (not a terminal) and neither
+                      --subject nor --body is given; an empty one counts as none;
+  otherwise           a minimal RFC 5322 message built from --subject and --body,
+                      with Date, Message-ID, From and To header fields.
+A terminal is never read, so the command cannot sit waiting for input.
+
+The password for --auth-user comes from --auth-password-env or
+--auth-password-file, never from a flag's value (which other users can read
+in the process list). Without --auth-mech the strongest mechanism both sides
+support is used. A mechanism that sends the password itself (PLAIN, LOGIN)
+is refused over plaintext to anything but loopback.
+
+--trace writes the protocol transcript to standard error, C: and S: lines,
+with AUTH secrets replaced by [redacted] and message data summarised.
+
+Exit status: 0 every recipient accepted (with --lmtp: and delivered to);
+3 some refused (or, with --lmtp, not delivered to); 1 the message was not
+accepted at all (connection, TLS, authentication, sender, recipients or data
+refused); 2 usage error.`,
+	setup: setupSend,
+}
+
+type sendFlags struct {
+	fs *flag.FlagSet
+
+	server  string
+	lmtp    bool
+	from    string
+	to      listFlag
+	helo    string
+	subject string
+	body    string
+	file    string
+
+	tls tlsFlags
+
+	authUser, authPassEnv, authPassFile, authMech string
+
+	notify, ret, envid string
+	orcpt              listFlag
+	requireTLS         bool
+	pipelining         string
+	chunking           string
+	timeout            time.Duration
+
+	trace, json bool
+}
+
+func setupSend(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
+	f := &sendFlags{fs: fs}
+	fs.StringVar(&f.server, "server", "", "`ADDR` to send to: host (port 25, or 465 with --tls implicit), host:port,\n[v6]:port, or /unix/socket/path; none: an embedded sink on 127.0.0.1")
+	fs.BoolVar(&f.lmtp, "lmtp", false, "speak LMTP (RFC 2033): LHLO, and a delivery reply per recipient; needs a port or a socket")
+	fs.StringVar(&f.from, "from", "", "envelope sender `ADDR`; \"<>\" is the null sender (default $USER@host name, or smtpkit@localhost)")
+	fs.Var(&f.to, "to", "recipient `ADDR` (required; repeat for more)")
+	fs.StringVar(&f.helo, "helo", "", "`NAME` to send with EHLO/HELO/LHLO (default the host's FQDN, or its address literal)")
+	fs.StringVar(&f.subject, "subject", "smtpkit test message", "`TEXT` of the Subject of the built message")
+	fs.StringVar(&f.body, "body", "This is a test message sent by smtpkit.", "`TEXT` of the built message")
+	fs.StringVar(&f.file, "body-file", "", "`FILE` holding the whole message (header and body), sent as is; - for standard input")
+	f.tls.register(fs, "STARTTLS, or fail before any envelope is sent", "and the certificate must verify")
+	fs.StringVar(&f.authUser, "auth-user", "", "authenticate as `USER` (RFC 4954)")
+	fs.StringVar(&f.authPassEnv, "auth-password-env", "", "take the password (or token) from environment variable `VAR`")
+	fs.StringVar(&f.authPassFile, "auth-password-file", "", "take the password (or token) from `FILE` (one trailing newline is dropped)")
+	fs.StringVar(&f.authMech, "auth-mech", "", "SASL `MECH`: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), CRAM-MD5, PLAIN, LOGIN,\nXOAUTH2, OAUTHBEARER (token as password), EXTERNAL, ANONYMOUS (default: the strongest offered)")
+	fs.StringVar(&f.notify, "notify", "", "DSN NOTIFY for every recipient (RFC 3461): `WHEN` is NEVER, or a comma list of SUCCESS, FAILURE, DELAY")
+	fs.StringVar(&f.ret, "ret", "", "DSN RET: `WHAT` a bounce returns, FULL or HDRS")
+	fs.StringVar(&f.envid, "envid", "", "DSN ENVID: the envelope `ID` that DSNs quote")
+	fs.Var(&f.orcpt, "orcpt", "DSN ORCPT, `[TYPE;]ADDR`: the n-th --orcpt goes with the n-th --to (TYPE default rfc822,\nor utf-8 for a non-ASCII address)")
+	fs.BoolVar(&f.requireTLS, "requiretls", false, "MAIL REQUIRETLS (RFC 8689): relay only over verified TLS; implies --tls require")
+	fs.StringVar(&f.pipelining, "pipelining", "auto", "use PIPELINING (RFC 2920) when the server offers it, or never (`auto|off`)")
+	fs.StringVar(&f.chunking, "chunking", "auto", "use CHUNKING/BDAT (RFC 3030) when the server offers it, or never (`auto|off`)")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "bound on the whole session, from connecting to QUIT")
+	fs.BoolVar(&f.trace, "trace", false, "write the protocol transcript to standard error (secrets redacted)")
+	fs.BoolVar(&f.json, "json", false, "write one JSON object to standard output (see smtpkit's package doc)")
+	return f.run
+}
+
+// sendReport is the --json output of send.
+type sendReport struct {
+	Server     string     `json:"server"`
+	Recipients []rcptJSON `json:"recipients"`
+	Data       *replyJSON `json:"data"`
+}
+
+type rcptJSON struct {
+	Address  string `json:"address"`
+	Accepted bool   `json:"accepted"`
+	replyJSON
+	// Data is, with --lmtp, the recipient's delivery reply (null when
+	// there was none); absent in SMTP.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+func (f *sendFlags) set() map[string]bool {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	return set
+}
+
+func (f *sendFlags) run(ctx context.Context, st stdio, args []string) int {
+	const cmd = "send"
+	if len(args) > 0 {
+		return usageError(st, cmd, "unexpected argument %q", args[0])
+	}
+	set := f.set()
+	if len(f.to) == 0 {
+		return usageError(st, cmd, "--to is required")
+	}
+	mode, err := f.tls.sessionMode()
+	if err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	if f.requireTLS {
+		switch mode {
+		case session.TLSOff:
+			return usageError(st, cmd, "--requiretls needs TLS, not --tls none")
+		case session.TLSOpportunistic:
+			mode = session.TLSRequired
+		}
+	}
+	noPipe, err := autoOff("pipelining", f.pipelining)
+	if err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	noChunk, err := autoOff("chunking", f.chunking)
+	if err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	if f.timeout <= 0 {
+		return usageError(st, cmd, "--timeout must be positive")
+	}
+	env := session.Envelope{}
+	fromText := f.from
+	if !set["from"] {
+		fromText = defaultFrom()
+	}
+	if fromText != "" && fromText != "<>" {
+		if env.From, err = command.ParseMailbox(fromText); err != nil {
+			return usageError(st, cmd, "--from %q: %v", fromText, err)
+		}
+	}
+	for _, t := range f.to {
+		m, err := command.ParseMailbox(t)
+		if err != nil {
+			return usageError(st, cmd, "--to %q: %v", t, err)
+		}
+		env.To = append(env.To, m)
+	}
+	if err := f.dsn(&env); err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	env.MailParams.RequireTLS = f.requireTLS
+
+	password, err := readPassword(f.authPassEnv, f.authPassFile)
+	if err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	mech := strings.ToUpper(f.authMech)
+	needsPassword := mech != "EXTERNAL" && mech != "ANONYMOUS"
+	switch {
+	case f.authUser == "" && (f.authPassEnv != "" || f.authPassFile != ""):
+		return usageError(st, cmd, "a password but no --auth-user")
+	case f.authUser == "" && mech != "" && needsPassword:
+		return usageError(st, cmd, "--auth-mech %s needs --auth-user", mech)
+	case f.authUser != "" && needsPassword && f.authPassEnv == "" && f.authPassFile == "":
+		return usageError(st, cmd, "--auth-user needs --auth-password-env VAR or --auth-password-file FILE (a password is never taken from a flag's value)")
+	}
+	if mech != "" {
+		if _, err := mechanism(mech, "", "", "", 0); err != nil {
+			return usageError(st, cmd, "%v", err)
+		}
+	}
+
+	msg, code := f.message(st, set, env)
+	if code != exitOK {
+		return code
+	}
+	tlsCfg, err := f.tls.config()
+	if err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	f.tls.warnInsecure(st)
+
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+
+	// No --server: the embedded sink, which the client trusts.
+	server := f.server
+	var sink *smtptest.Server
+	if server == "" {
+		cfg := smtptest.Config{Hostname: "sink.localhost", LMTP: f.lmtp, Extensions: smtptest.DefaultExtensions()}
+		if mode == session.TLSImplicit {
+			cfg.ImplicitTLS = true
+		} else {
+			cfg.Extensions = append(cfg.Extensions, "STARTTLS")
+		}
+		if f.authUser != "" {
+			cfg.Users = map[string]string{f.authUser: password}
+			cfg.Extensions = append(cfg.Extensions, "AUTH "+strings.Join(auth.ServerMechanisms(), " "))
+		}
+		if f.requireTLS {
+			cfg.Extensions = append(cfg.Extensions, "REQUIRETLS")
+		}
+		sink = smtptest.NewServer(cfg)
+		defer sink.Close()
+		server = sink.Addr
+		switch {
+		case tlsCfg == nil:
+			tlsCfg = sink.ClientTLSConfig()
+		case tlsCfg.RootCAs != nil:
+			tlsCfg.RootCAs.AddCert(sink.Certificate())
+		}
+	}
+
+	// Where the transcript goes: standard error with --trace; with the
+	// embedded sink it is always shown, on standard output unless that
+	// carries JSON.
+	var trace io.Writer
+	switch {
+	case f.trace || sink != nil && f.json:
+		trace = st.err
+	case sink != nil:
+		trace = st.out
+	}
+	opts := &session.Options{
+		LocalName:         f.helo,
+		TLS:               mode,
+		TLSConfig:         tlsCfg,
+		DisablePipelining: noPipe,
+		DisableChunking:   noChunk,
+		Trace:             trace,
+	}
+	report := sendReport{Server: server}
+
+	res, tlsInfo, err := f.transact(ctx, server, opts, password, &env, msg)
+	report.Recipients, report.Data = f.recipients(env.To, res, err)
+	code = f.verdict(st, res, err)
+
+	if f.json {
+		if err := writeJSON(st.out, report); err != nil {
+			return failure(st, cmd, err)
+		}
+	} else {
+		f.printSummary(st.out, report, tlsInfo)
+	}
+	if sink != nil {
+		w := st.out
+		if f.json {
+			w = st.err
+		}
+		printReceived(w, sink)
+	}
+	return code
+}
+
+// transact connects, greets, authenticates and sends: the whole session.
+// tlsInfo is the TLS version and cipher suite, "" without TLS.
+func (f *sendFlags) transact(ctx context.Context, server string, opts *session.Options, password string, env *session.Envelope, msg []byte) (res *session.Result, tlsInfo string, err error) {
+	var c *session.Client
+	if f.lmtp {
+		lc, err := lmtp.Dial(ctx, server, opts)
+		if err != nil {
+			return nil, "", err
+		}
+		c = lc.Client
+	} else {
+		if c, err = session.Dial(ctx, server, opts); err != nil {
+			return nil, "", err
+		}
+	}
+	defer c.Close()
+	if err := c.Hello(ctx); err != nil {
+		return nil, "", err
+	}
+	if cs, ok := c.TLS(); ok {
+		tlsInfo = tls.VersionName(cs.Version) + ", " + tls.CipherSuiteName(cs.CipherSuite)
+	}
+	if f.authUser != "" || f.authMech != "" {
+		if err := f.authenticate(ctx, c, server, password); err != nil {
+			return nil, tlsInfo, err
+		}
+	}
+	res, err = c.SendEnvelope(ctx, env, bytes.NewReader(msg))
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	c.Quit(qctx)
+	cancel()
+	return res, tlsInfo, err
+}
+
+// authenticate runs --auth-mech, or Login's choice without it.
+func (f *sendFlags) authenticate(ctx context.Context, c *session.Client, server, password string) error {
+	if f.authMech == "" {
+		return c.Login(ctx, f.authUser, password)
+	}
+	host, port := "", 0
+	if a, err := transport.ParseAddress(server, transport.PortSMTP); err == nil && a.Network != "unix" {
+		host, port = a.Host, a.Port
+	}
+	m, err := mechanism(strings.ToUpper(f.authMech), f.authUser, password, host, port)
+	if err != nil {
+		return err
+	}
+	return c.Auth(ctx, m)
+}
+
+// mechanism returns the SASL mechanism for --auth-mech.
+func mechanism(name, user, password, host string, port int) (auth.Mechanism, error) {
+	switch name {
+	case "PLAIN":
+		return auth.Plain("", user, password), nil
+	case "LOGIN":
+		return auth.Login(user, password), nil
+	case "CRAM-MD5":
+		return auth.CRAMMD5(user, password), nil
+	case "SCRAM-SHA-1":
+		return auth.SCRAMSHA1(user, password), nil
+	case "SCRAM-SHA-256":
+		return auth.SCRAMSHA256(user, password), nil
+	case "SCRAM-SHA-1-PLUS":
+		return auth.SCRAMSHA1Plus(user, password), nil
+	case "SCRAM-SHA-256-PLUS":
+		return auth.SCRAMSHA256Plus(user, password), nil
+	case "XOAUTH2":
+		return auth.XOAUTH2(user, password), nil
+	case "OAUTHBEARER":
+		return auth.OAuthBearer(user, password, host, port), nil
+	case "EXTERNAL":
+		return auth.External(user), nil
+	case "ANONYMOUS":
+		return auth.Anonymous(user), nil
+	}
+	return nil, fmt.Errorf("--auth-mech %q: not one of SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), CRAM-MD5, PLAIN, LOGIN, XOAUTH2, OAUTHBEARER, EXTERNAL, ANONYMOUS", name)
+}
+
+// dsn puts --notify, --ret, --envid and --orcpt into env.
+func (f *sendFlags) dsn(env *session.Envelope) error {
+	switch strings.ToUpper(f.ret) {
+	case "":
+	case "FULL":
+		env.MailParams.Ret = command.RetFull
+	case "HDRS":
+		env.MailParams.Ret = command.RetHeaders
+	default:
+		return fmt.Errorf("--ret %q: want FULL or HDRS", f.ret)
+	}
+	env.MailParams.EnvID = f.envid
+	var notify command.Notify
+	if f.notify != "" {
+		for p := range strings.SplitSeq(f.notify, ",") {
+			switch strings.ToUpper(strings.TrimSpace(p)) {
+			case "NEVER":
+				notify |= command.NotifyNever
+			case "SUCCESS":
+				notify |= command.NotifySuccess
+			case "FAILURE":
+				notify |= command.NotifyFailure
+			case "DELAY":
+				notify |= command.NotifyDelay
+			default:
+				return fmt.Errorf("--notify %q: want NEVER, or a comma list of SUCCESS, FAILURE, DELAY", f.notify)
+			}
+		}
+		if notify&command.NotifyNever != 0 && notify != command.NotifyNever {
+			return fmt.Errorf("--notify %q: NEVER cannot be combined with other conditions", f.notify)
+		}
+	}
+	if len(f.orcpt) > len(env.To) {
+		return fmt.Errorf("%d --orcpt for %d --to: the n-th --orcpt goes with the n-th --to", len(f.orcpt), len(env.To))
+	}
+	if notify == 0 && len(f.orcpt) == 0 {
+		return nil
+	}
+	env.RcptParams = make([]command.RcptParams, len(env.To))
+	for i := range env.RcptParams {
+		env.RcptParams[i].Notify = notify
+		if i < len(f.orcpt) {
+			o := f.orcpt[i]
+			typ, addr, ok := strings.Cut(o, ";")
+			if !ok || strings.Contains(typ, "@") {
+				typ, addr = "", o
+			}
+			env.RcptParams[i].ORCPT = command.OriginalRecipient{Type: typ, Address: addr}
+		}
+	}
+	return nil
+}
+
+// message returns the message to send, as the help text describes.
+func (f *sendFlags) message(st stdio, set map[string]bool, env session.Envelope) ([]byte, int) {
+	if f.file != "" {
+		if set["subject"] || set["body"] {
+			return nil, usageError(st, "send", "--body-file carries the whole message: --subject and --body cannot go with it")
+		}
+		var b []byte
+		var err error
+		if f.file == "-" {
+			b, err = io.ReadAll(st.in)
+		} else {
+			b, err = os.ReadFile(f.file)
+		}
+		if err != nil {
+			return nil, usageError(st, "send", "--body-file: %v", err)
+		}
+		return b, exitOK
+	}
+	if !set["subject"] && !set["body"] && stdinIsData(st.in) {
+		b, err := io.ReadAll(st.in)
+		if err != nil {
+			return nil, usageError(st, "send", "reading standard input: %v", err)
+		}
+		if len(b) > 0 {
+			return b, exitOK
+		}
+	}
+	var to []string
+	for _, m := range env.To {
+		to = append(to, m.String())
+	}
+	return buildMessage(env.From.String(), to, f.subject, f.body, time.Now()), exitOK
+}
+
+// stdinIsData reports whether standard input is a pipe or a file: never
+// a terminal, so a forgotten redirection cannot leave send waiting.
+func stdinIsData(in *os.File) bool {
+	if in == nil {
+		return false
+	}
+	fi, err := in.Stat()
+	if err != nil {
+		return false
+	}
+	return fi.Mode()&os.ModeNamedPipe != 0 || fi.Mode().IsRegular()
+}
+
+// buildMessage returns a minimal valid RFC 5322 message.
+func buildMessage(from string, to []string, subject, body string, now time.Time) []byte {
+	domain := "localhost"
+	if i := strings.LastIndexByte(from, '@'); i >= 0 && !strings.HasPrefix(from[i+1:], "[") {
+		domain = from[i+1:]
+	}
+	if from == "" {
+		from = "MAILER-DAEMON@" + domain
+	}
+	var id [12]byte
+	rand.Read(id[:])
+	if !isASCII(subject) {
+		subject = mime.QEncoding.Encode("utf-8", subject)
+	}
+	cte := "7bit"
+	if !isASCII(body) {
+		cte = "8bit"
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "From: <%s>\r\n", from)
+	fmt.Fprintf(&b, "To: %s\r\n", "<"+strings.Join(to, ">, <")+">")
+	fmt.Fprintf(&b, "Subject: %s\r\n", subject)
+	fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", hex.EncodeToString(id[:]), domain)
+	b.WriteString("MIME-Version: 1.0\r\n")
+	b.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
+	fmt.Fprintf(&b, "Content-Transfer-Encoding: %s\r\n", cte)
+	b.WriteString("User-Agent: smtpkit\r\n\r\n")
+	body = strings.ReplaceAll(body, "\r\n", "\n")
+	body = strings.ReplaceAll(body, "\n", "\r\n")
+	b.WriteString(body)
+	if !strings.HasSuffix(body, "\r\n") {
+		b.WriteString("\r\n")
+	}
+	return b.Bytes()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// defaultFrom is $USER@host, as swaks does, when that is a valid address.
+func defaultFrom() string {
+	user := os.Getenv("USER")
+	if user == "" {
+		user = os.Getenv("LOGNAME")
+	}
+	if user == "" {
+		user = "smtpkit"
+	}
+	host, err := os.Hostname()
+	if err != nil || !strings.Contains(strings.Trim(host, "."), ".") {
+		host = "localhost"
+	}
+	addr := user + "@" + strings.TrimSuffix(host, ".")
+	if _, err := command.ParseMailbox(addr); err != nil {
+		return "smtpkit@localhost"
+	}
+	return addr
+}
+
+// resultOf digs the partial result out of the errors that carry one.
+func resultOf(res *session.Result, err error) *session.Result {
+	if res != nil {
+		return res
+	}
+	var rr *session.RecipientsRefusedError
+	var dataErr *session.DataError
+	var de *session.DeliveryError
+	var ue *session.UnansweredError
+	switch {
+	case errors.As(err, &rr):
+		return &session.Result{Recipients: rr.Recipients}
+	case errors.As(err, &dataErr):
+		// The message was refused: the replies to MAIL and each RCPT
+		// before it (its own reply is the error's; see recipients).
+		return dataErr.Result
+	case errors.As(err, &de):
+		return de.Result
+	case errors.As(err, &ue):
+		return ue.Result
+	}
+	return nil
+}
+
+// recipients is one entry per --to, with what the server said: code 0
+// when no reply to its RCPT was read (the session failed before, or the
+// error that ended it does not carry the replies).
+func (f *sendFlags) recipients(to []command.Mailbox, res *session.Result, err error) ([]rcptJSON, *replyJSON) {
+	res = resultOf(res, err)
+	out := make([]rcptJSON, len(to))
+	for i, m := range to {
+		out[i].Address = m.String()
+		if res != nil && i < len(res.Recipients) {
+			r := res.Recipients[i]
+			out[i].Address = r.Address
+			out[i].Accepted = r.Accepted
+			if r.Reply.Code != 0 {
+				out[i].replyJSON = replyOf(r.Reply)
+			}
+		}
+		if f.lmtp {
+			out[i].Data = json.RawMessage("null")
+			if res != nil && i < len(res.Recipients) && res.Recipients[i].Data.Code != 0 {
+				out[i].Data, _ = json.Marshal(replyOf(res.Recipients[i].Data))
+			}
+		}
+	}
+	var data *replyJSON
+	if res != nil {
+		data = replyOrNil(res.Data)
+	}
+	var de *session.DataError
+	if data == nil && errors.As(err, &de) {
+		data = replyOrNil(de.Reply)
+	}
+	return out, data
+}
+
+// verdict is the exit status, with the one line on standard error that
+// says what went wrong.
+func (f *sendFlags) verdict(st stdio, res *session.Result, err error) int {
+	if err != nil {
+		var ue *session.UnansweredError
+		if errors.As(err, &ue) && ue.Result != nil && delivered(ue.Result) > 0 {
+			fmt.Fprintf(st.err, "smtpkit send: %s\n", errText(err))
+			return exitPartial
+		}
+		if errors.Is(err, session.ErrInsecureAuth) {
+			fmt.Fprintln(st.err, "smtpkit send: refusing to send the password in plaintext to a server that is not on this host: use TLS (--tls require, or a server that offers STARTTLS)")
+			return exitFailed
+		}
+		return failure(st, "send", err)
+	}
+	var bad []string
+	for _, r := range res.Recipients {
+		switch {
+		case !r.Accepted:
+			bad = append(bad, fmt.Sprintf("<%s> refused: %s", r.Address, r.Reply))
+		case f.lmtp && !r.Data.Positive():
+			bad = append(bad, fmt.Sprintf("<%s> not delivered: %s", r.Address, r.Data))
+		}
+	}
+	if len(bad) == 0 {
+		return exitOK
+	}
+	fmt.Fprintf(st.err, "smtpkit send: %d of %d recipients did not take the message: %s\n",
+		len(bad), len(res.Recipients), oneLine(strings.Join(bad, "; ")))
+	return exitPartial
+}
+
+func delivered(res *session.Result) int {
+	n := 0
+	for _, r := range res.Recipients {
+		if r.Accepted && r.Data.Positive() {
+			n++
+		}
+	}
+	return n
+}
+
+// printSummary writes what the server said, one line per recipient and
+// one for the message.
+func (f *sendFlags) printSummary(w io.Writer, rep sendReport, tlsInfo string) {
+	replied := rep.Data != nil
+	for _, r := range rep.Recipients {
+		replied = replied || r.Code != 0
+	}
+	if !replied {
+		return // the session ended before RCPT: the error line says why
+	}
+	fmt.Fprintf(w, "server %s\n", rep.Server)
+	if tlsInfo != "" {
+		fmt.Fprintf(w, "tls %s\n", tlsInfo)
+	}
+	show := func(j replyJSON) string {
+		if j.Code == 0 {
+			return "no reply"
+		}
+		return response.Reply{Code: response.Code(j.Code), Text: strings.TrimSpace(j.Enhanced + " " + j.Message)}.String()
+	}
+	for _, r := range rep.Recipients {
+		state := "refused"
+		switch {
+		case r.Code == 0:
+			state = "no reply to RCPT known"
+		case r.Accepted:
+			state = "accepted"
+		}
+		line := fmt.Sprintf("<%s>: %s", r.Address, state)
+		if r.Code != 0 {
+			line += " (" + show(r.replyJSON) + ")"
+		}
+		if f.lmtp && r.Accepted {
+			var d replyJSON
+			if json.Unmarshal(r.Data, &d) == nil && d.Code != 0 {
+				verdict := "delivered"
+				if d.Code >= 300 {
+					verdict = "NOT delivered"
+				}
+				line += fmt.Sprintf(", %s (%s)", verdict, show(d))
+			}
+		}
+		fmt.Fprintln(w, line)
+	}
+	if rep.Data != nil && !f.lmtp { // in LMTP each recipient's line says it
+		state := "accepted"
+		if rep.Data.Code >= 300 {
+			state = "refused"
+		}
+		fmt.Fprintf(w, "message: %s (%s)\n", state, show(*rep.Data))
+	}
+}
+
+// printReceived shows what the embedded sink received: each message's
+// envelope and data.
+func printReceived(w io.Writer, sink *smtptest.Server) {
+	msgs := sink.Messages()
+	fmt.Fprintf(w, "--- the embedded sink (%s) received %d message(s) ---\n", sink.Addr, len(msgs))
+	for _, m := range msgs {
+		var how []string
+		if m.TLS {
+			how = append(how, "TLS")
+		}
+		if m.AuthUser != "" {
+			how = append(how, "AUTH "+m.AuthUser)
+		}
+		if m.Chunked {
+			how = append(how, "BDAT")
+		} else {
+			how = append(how, "DATA")
+		}
+		fmt.Fprintf(w, "MAIL FROM:<%s> RCPT TO:<%s> (%s, %d octets)\n\n", m.From, strings.Join(m.To, ">, <"), strings.Join(how, ", "), len(m.Data))
+		data := strings.ReplaceAll(string(m.Data), "\r\n", "\n")
+		fmt.Fprint(w, data)
+		if !strings.HasSuffix(data, "\n") {
+			fmt.Fprintln(w)
+		}
+	}
+}
