@@ -45,6 +45,7 @@ type txn struct {
 	params command.MailParams
 	bdat   bool // the message goes as BDAT chunks, written with the commands
 	raw    bool // BODY=BINARYMIME: the chunks carry the body unchanged
+	clean  bool // the body was scanned: its line endings are all CRLF already
 	rset   bool // an RSET goes before MAIL (the previous outcome is unknown)
 
 	res      *Result
@@ -65,11 +66,11 @@ func (c *Client) prepareTxn(env *Envelope, body io.Reader) (*txn, error) {
 	if env.RcptParams != nil && len(env.RcptParams) != len(env.To) {
 		return nil, fmt.Errorf("session: %d recipients but %d RcptParams", len(env.To), len(env.RcptParams))
 	}
-	params, _, err := c.autoParams(env, body)
+	params, scan, err := c.autoParams(env, body)
 	if err != nil {
 		return nil, err
 	}
-	t := &txn{env: env, body: body, params: params}
+	t := &txn{env: env, body: body, params: params, clean: scan.clean()}
 	// Without PIPELINING, BDAT would only add a wait per chunk: DATA is
 	// used, unless the body needs BINARYMIME (see sendChunked).
 	t.bdat = c.useChunking() && (c.usePipelining() || params.Body == command.BodyBinaryMIME)
@@ -160,7 +161,7 @@ func (c *Client) writeBDAT(ctx context.Context, t *txn) error {
 	}
 	var dst io.Writer = c.bdat
 	var crlf *crlfWriter
-	if !t.raw {
+	if !t.raw && !t.clean {
 		c.crlf = crlfWriter{w: c.bdat}
 		crlf = &c.crlf
 		dst = crlf
@@ -206,6 +207,20 @@ func (c *Client) traceChunks(sent int64, chunks int) {
 func (c *Client) copyMessage(ctx context.Context, dst io.Writer, body io.Reader) (int64, error) {
 	disarm := c.arm(ctx, c.timeouts.DataBlock)
 	defer disarm()
+	switch b := body.(type) {
+	case *bytes.Reader, *bytes.Buffer:
+		// In memory: reading cannot fail, and one Write of the whole
+		// body lets the BDAT writer send full chunks without copying
+		// them (a strings.Reader would be copied to []byte first).
+		n, err := b.(io.WriterTo).WriteTo(dst)
+		if err != nil {
+			return n, c.ioError(ctx, "message data", c.timeouts.DataBlock, err)
+		}
+		if c.opts.Progress != nil && n > 0 {
+			c.opts.Progress(n)
+		}
+		return n, nil
+	}
 	var n int64
 	buf := c.scratch()
 	for {
