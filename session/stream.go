@@ -161,6 +161,9 @@ func (s *stream) due() int {
 		case t.phaseA:
 		case t.bdat:
 			n += 1 + len(t.env.To) + t.chunks
+			if s.c.opts.LMTP {
+				n += len(t.env.To) - 1 // BDAT LAST: a reply per recipient
+			}
 		default:
 			n += 1 + len(t.env.To) + 2
 		}
