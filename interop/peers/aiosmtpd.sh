@@ -58,15 +58,10 @@ aiosmtpd_pick_port() {
 	AS_PORT=$(interop_free_port "$AS_PORT_DEFAULT" "$@") || return 1
 }
 
-# aiosmtpd_install_file NAME: move $AS_DIR/NAME.new over $AS_DIR/NAME
-# unless they are the same; set AS_CHANGED=1 when it changed something.
+# aiosmtpd_install_file NAME: interop_install_file for $AS_DIR/NAME, setting
+# AS_CHANGED=1 when it changed something.
 aiosmtpd_install_file() {
-	if [ -f "$AS_DIR/$1" ] && cmp -s "$AS_DIR/$1.new" "$AS_DIR/$1"; then
-		rm -f "$AS_DIR/$1.new"
-		return 1
-	fi
-	mv -f "$AS_DIR/$1.new" "$AS_DIR/$1"
-	AS_CHANGED=1
+	interop_install_file "$AS_DIR/$1" && AS_CHANGED=1
 }
 
 # aiosmtpd_configure writes the server (a copy, so that the instance does

@@ -62,15 +62,10 @@ dovecot_pick_port() {
 	DC_LMTP_PORT=$(interop_free_port "$DC_LMTP_PORT_DEFAULT" "$@") || return 1
 }
 
-# dovecot_install_file NAME: move $DC_ETC/NAME.new over $DC_ETC/NAME unless
-# they are the same; set DC_CHANGED=1 and return 0 when it changed something.
+# dovecot_install_file NAME: interop_install_file for $DC_ETC/NAME, setting
+# DC_CHANGED=1 when it changed something.
 dovecot_install_file() {
-	if [ -f "$DC_ETC/$1" ] && cmp -s "$DC_ETC/$1.new" "$DC_ETC/$1"; then
-		rm -f "$DC_ETC/$1.new"
-		return 1
-	fi
-	mv -f "$DC_ETC/$1.new" "$DC_ETC/$1"
-	DC_CHANGED=1
+	interop_install_file "$DC_ETC/$1" && DC_CHANGED=1
 }
 
 # dovecot_configure writes dovecot.conf and the users file for DC_LMTP_PORT
