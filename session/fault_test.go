@@ -401,7 +401,14 @@ func TestFaults(t *testing.T) {
 						t.Errorf("Dial err = %T, want *ConnectError", r.err)
 					}
 				}
-				if r.c != nil {
+				switch {
+				case r.c != nil && errors.Is(r.err, context.Canceled) && !strings.HasPrefix(ph.verb, "<") && !hasCommand(rn.srv, ph.verb):
+					// On a slow machine the cancel can come before the
+					// command was written: the session is then intact,
+					// which is right (nothing is on the wire to lose
+					// track of), so there is nothing broken to check.
+					r.c.Close()
+				case r.c != nil:
 					later := tc.check
 					if r.step == "Quit" {
 						later = ftWantIs(session.ErrClosed) // Quit closes the client whatever happened
