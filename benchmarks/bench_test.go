@@ -126,20 +126,7 @@ func BenchmarkManyRecipients(b *testing.B) {
 	}
 	b.Run("impl=smtpkit", smtpkit(session.Options{}))
 	b.Run("impl=smtpkit-nopipelining", smtpkit(session.Options{DisablePipelining: true}))
-	b.Run("impl=netsmtp", func(b *testing.B) {
-		c := dialNetSMTP(b, srv.Addr())
-		run(b, func() error { return sendNetSMTP(c, addrs, body) })
-		if err := c.Quit(); err != nil {
-			b.Fatal(err)
-		}
-	})
-	b.Run("impl=gosmtp", func(b *testing.B) {
-		c := dialGoSMTP(b, "tcp", srv.Addr())
-		run(b, func() error { return sendGoSMTP(c, addrs, body) })
-		if err := c.Quit(); err != nil {
-			b.Fatal(err)
-		}
-	})
+	runPeers(b, srv.Addr(), addrs, body, run)
 }
 
 // BenchmarkLargeMessage sends one message of 8 MiB (76-column text, one
@@ -190,20 +177,7 @@ func BenchmarkLargeMessage(b *testing.B) {
 	b.Run("impl=smtpkit-bdat", smtpkit(session.Options{}, false))
 	b.Run("impl=smtpkit-reader", smtpkit(session.Options{DisableChunking: true}, true))
 	b.Run("impl=smtpkit-bdat-reader", smtpkit(session.Options{}, true))
-	b.Run("impl=netsmtp", func(b *testing.B) {
-		c := dialNetSMTP(b, srv.Addr())
-		run(b, func() error { return sendNetSMTP(c, addrs, body) })
-		if err := c.Quit(); err != nil {
-			b.Fatal(err)
-		}
-	})
-	b.Run("impl=gosmtp", func(b *testing.B) {
-		c := dialGoSMTP(b, "tcp", srv.Addr())
-		run(b, func() error { return sendGoSMTP(c, addrs, body) })
-		if err := c.Quit(); err != nil {
-			b.Fatal(err)
-		}
-	})
+	runPeers(b, srv.Addr(), addrs, body, run)
 	b.Run("impl=raw", func(b *testing.B) {
 		conn, err := net.Dial("tcp", srv.Addr())
 		if err != nil {
@@ -306,6 +280,25 @@ func BenchmarkLMTP(b *testing.B) {
 				}
 			}
 		})
+		if err := c.Quit(); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// runPeers runs the net/smtp and go-smtp sub-benchmarks of one message
+// to addrs per op, over one TCP connection each, measured by run.
+func runPeers(b *testing.B, addr string, addrs []string, body []byte, run func(*testing.B, func() error)) {
+	b.Run("impl=netsmtp", func(b *testing.B) {
+		c := dialNetSMTP(b, addr)
+		run(b, func() error { return sendNetSMTP(c, addrs, body) })
+		if err := c.Quit(); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Run("impl=gosmtp", func(b *testing.B) {
+		c := dialGoSMTP(b, "tcp", addr)
+		run(b, func() error { return sendGoSMTP(c, addrs, body) })
 		if err := c.Quit(); err != nil {
 			b.Fatal(err)
 		}
