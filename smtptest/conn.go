@@ -440,9 +440,9 @@ func (c *conn) greet() error {
 	case c.s.cfg.Greeting != nil:
 		def = *c.s.cfg.Greeting
 	case c.s.cfg.LMTP:
-		def = response.New(220, c.s.hostname+" LMTP smtptest")
+		def = response.New(response.CodeServiceReady, c.s.hostname+" LMTP smtptest")
 	default:
-		def = response.New(220, c.s.hostname+" ESMTP smtptest")
+		def = response.New(response.CodeServiceReady, c.s.hostname+" ESMTP smtptest")
 	}
 	var sent response.Reply
 	act := action{reply: def, then: func(final response.Reply) error { sent = final; return nil }}
@@ -455,7 +455,7 @@ func (c *conn) greet() error {
 	}
 	switch {
 	case sent.Code == 0: // garbage was sent
-	case sent.Code == 421:
+	case sent.Code == response.CodeServiceNotAvailable:
 		return errQuit
 	case !sent.Positive():
 		c.refusing = true
@@ -471,7 +471,7 @@ func (c *conn) next() error {
 	}
 	if tooLong {
 		c.s.logf(c.id, "C: <line over %d octets>", MaxLineLength)
-		c.queue(c.reply(500, "5.5.2", "Line too long"))
+		c.queue(c.reply(response.CodeSyntaxError, "5.5.2", "Line too long"))
 		return nil
 	}
 	text := string(trimEOL(line))
@@ -517,25 +517,25 @@ func verbOf(cmd command.Command, err error, line string) string {
 func (c *conn) syntaxError(err error) response.Reply {
 	var ce *command.Error
 	if !errors.As(err, &ce) {
-		return c.reply(501, "5.5.4", "Syntax error")
+		return c.reply(response.CodeParamSyntaxError, "5.5.4", "Syntax error")
 	}
 	msg := strings.TrimPrefix(ce.Error(), "command: ")
 	switch {
 	case ce.Arg == "verb":
-		return c.reply(500, "5.5.2", "Syntax error, command unrecognized")
+		return c.reply(response.CodeSyntaxError, "5.5.2", "Syntax error, command unrecognized")
 	case ce.Verb == "":
-		return c.reply(500, "5.5.2", "Syntax error: "+msg)
+		return c.reply(response.CodeSyntaxError, "5.5.2", "Syntax error: "+msg)
 	case errors.Is(err, command.ErrNeedsSMTPUTF8) && (ce.Verb == "MAIL" || ce.Verb == "RCPT"):
-		return c.reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8")
+		return c.reply(response.CodeMailboxNameNotAllowed, "5.6.7", "Non-ASCII address requires SMTPUTF8")
 	}
-	return c.reply(501, "5.5.4", "Syntax error: "+msg)
+	return c.reply(response.CodeParamSyntaxError, "5.5.4", "Syntax error: "+msg)
 }
 
 func (c *conn) helloFirst() response.Reply {
 	if c.s.cfg.LMTP {
-		return c.reply(503, "5.5.1", "Send LHLO first")
+		return c.reply(response.CodeBadSequence, "5.5.1", "Send LHLO first")
 	}
-	return c.reply(503, "5.5.1", "Send EHLO or HELO first")
+	return c.reply(response.CodeBadSequence, "5.5.1", "Send EHLO or HELO first")
 }
 
 // dispatch works out the default reply to a command line.
@@ -546,14 +546,14 @@ func (c *conn) dispatch(cmd command.Command, perr error, line string) (action, e
 	}
 	if c.refusing {
 		if _, ok := cmd.(command.Quit); !ok {
-			return action{reply: c.reply(503, "5.5.1", "No SMTP service here")}, nil
+			return action{reply: c.reply(response.CodeBadSequence, "5.5.1", "No SMTP service here")}, nil
 		}
 	}
 	if perr != nil {
 		return action{reply: c.syntaxError(perr)}, nil
 	}
-	notImplemented := action{reply: c.reply(502, "5.5.1", "Command not implemented")}
-	unrecognized := action{reply: c.reply(500, "5.5.1", "Command unrecognized")}
+	notImplemented := action{reply: c.reply(response.CodeNotImplemented, "5.5.1", "Command not implemented")}
+	unrecognized := action{reply: c.reply(response.CodeSyntaxError, "5.5.1", "Command unrecognized")}
 	switch cmd := cmd.(type) {
 	case command.Ehlo:
 		if s.cfg.LMTP {
@@ -580,27 +580,27 @@ func (c *conn) dispatch(cmd command.Command, perr error, line string) (action, e
 	case command.Data:
 		return c.data(), nil
 	case command.Rset:
-		return action{reply: c.reply(250, "2.0.0", "OK"), then: func(response.Reply) error {
+		return action{reply: c.reply(response.CodeOK, "2.0.0", "OK"), then: func(response.Reply) error {
 			st.resetTx()
 			return nil
 		}}, nil
 	case command.Noop:
-		return action{reply: c.reply(250, "2.0.0", "OK")}, nil
+		return action{reply: c.reply(response.CodeOK, "2.0.0", "OK")}, nil
 	case command.Vrfy:
-		return action{reply: c.reply(252, "2.1.5", "Cannot VRFY user, but will accept message and attempt delivery")}, nil
+		return action{reply: c.reply(response.CodeCannotVerify, "2.1.5", "Cannot VRFY user, but will accept message and attempt delivery")}, nil
 	case command.Expn:
-		return action{reply: c.reply(502, "5.5.1", "EXPN not supported")}, nil
+		return action{reply: c.reply(response.CodeNotImplemented, "5.5.1", "EXPN not supported")}, nil
 	case command.Help:
-		return action{reply: c.reply(214, "2.0.0", "smtptest: see RFC 5321")}, nil
+		return action{reply: c.reply(response.CodeHelp, "2.0.0", "smtptest: see RFC 5321")}, nil
 	case command.Quit:
-		return action{reply: c.reply(221, "2.0.0", s.hostname+" closing connection"), then: func(response.Reply) error {
+		return action{reply: c.reply(response.CodeServiceClosing, "2.0.0", s.hostname+" closing connection"), then: func(response.Reply) error {
 			return errQuit
 		}}, nil
 	case command.StartTLS:
 		if !s.hasExt("STARTTLS") || st.tls {
 			return notImplemented, nil
 		}
-		return action{reply: c.reply(220, "2.0.0", "Ready to start TLS"), then: c.startTLS}, nil
+		return action{reply: c.reply(response.CodeServiceReady, "2.0.0", "Ready to start TLS"), then: c.startTLS}, nil
 	case command.Auth:
 		return c.auth(cmd), nil
 	}
@@ -616,7 +616,7 @@ func (c *conn) hello(domain string, esmtp bool) action {
 	}
 	first := s.hostname + " greets " + domain
 	if !esmtp {
-		return action{reply: response.New(250, first), then: then}
+		return action{reply: response.New(response.CodeOK, first), then: then}
 	}
 	lines := []string{first}
 	for _, e := range s.exts {
@@ -625,11 +625,11 @@ func (c *conn) hello(domain string, esmtp bool) action {
 		}
 		lines = append(lines, e)
 	}
-	return action{reply: response.New(250, lines...), then: then}
+	return action{reply: response.New(response.CodeOK, lines...), then: then}
 }
 
 func (c *conn) paramError(kw string) action {
-	return action{reply: c.reply(555, "5.5.4", kw+" parameter not supported")}
+	return action{reply: c.reply(response.CodeParamsNotRecognized, "5.5.4", kw+" parameter not supported")}
 }
 
 func (c *conn) mail(cmd command.Mail, line string) action {
@@ -638,11 +638,11 @@ func (c *conn) mail(cmd command.Mail, line string) action {
 	case !st.greeted:
 		return action{reply: c.helloFirst()}
 	case s.cfg.RequireTLS && !st.tls:
-		return action{reply: c.reply(530, "5.7.0", "Must issue a STARTTLS command first")}
+		return action{reply: c.reply(response.CodeAuthRequired, "5.7.0", "Must issue a STARTTLS command first")}
 	case s.cfg.RequireAuth && !st.authed:
-		return action{reply: c.reply(530, "5.7.0", "Authentication required")}
+		return action{reply: c.reply(response.CodeAuthRequired, "5.7.0", "Authentication required")}
 	case st.inTx:
-		return action{reply: c.reply(503, "5.5.1", "Nested MAIL command")}
+		return action{reply: c.reply(response.CodeBadSequence, "5.5.1", "Nested MAIL command")}
 	}
 	p := cmd.Params
 	need := []struct {
@@ -673,9 +673,9 @@ func (c *conn) mail(cmd command.Mail, line string) action {
 		}
 	}
 	if s.maxSize > 0 && p.Size > s.maxSize {
-		return action{reply: c.reply(552, "5.3.4", "Message size exceeds fixed maximum message size")}
+		return action{reply: c.reply(response.CodeExceededStorage, "5.3.4", "Message size exceeds fixed maximum message size")}
 	}
-	return action{reply: c.reply(250, "2.1.0", "OK"), then: func(response.Reply) error {
+	return action{reply: c.reply(response.CodeOK, "2.1.0", "OK"), then: func(response.Reply) error {
 		st.resetTx()
 		st.inTx, st.mail, st.from = true, cmd, cmd.From.String()
 		return nil
@@ -695,9 +695,9 @@ func (c *conn) rcpt(cmd command.Rcpt, line string) action {
 	s, st := c.s, &c.st
 	switch {
 	case !st.inTx:
-		return action{reply: c.reply(503, "5.5.1", "Need MAIL before RCPT")}
+		return action{reply: c.reply(response.CodeBadSequence, "5.5.1", "Need MAIL before RCPT")}
 	case st.chunked:
-		return action{reply: c.reply(503, "5.5.1", "RCPT after BDAT")}
+		return action{reply: c.reply(response.CodeBadSequence, "5.5.1", "RCPT after BDAT")}
 	}
 	p := cmd.Params
 	if p.Notify != 0 && !s.hasExt("DSN") {
@@ -712,9 +712,9 @@ func (c *conn) rcpt(cmd command.Rcpt, line string) action {
 		}
 	}
 	if cmd.SMTPUTF8 && !st.mail.Params.SMTPUTF8 {
-		return action{reply: c.reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8")}
+		return action{reply: c.reply(response.CodeMailboxNameNotAllowed, "5.6.7", "Non-ASCII address requires SMTPUTF8")}
 	}
-	return action{reply: c.reply(250, "2.1.5", "OK"), then: func(response.Reply) error {
+	return action{reply: c.reply(response.CodeOK, "2.1.5", "OK"), then: func(response.Reply) error {
 		st.rcpts = append(st.rcpts, cmd)
 		st.to = append(st.to, cmd.To.String())
 		st.rcptLines = append(st.rcptLines, line)
@@ -726,15 +726,15 @@ func (c *conn) data() action {
 	st := &c.st
 	switch {
 	case !st.inTx:
-		return action{reply: c.reply(503, "5.5.1", "Need MAIL before DATA")}
+		return action{reply: c.reply(response.CodeBadSequence, "5.5.1", "Need MAIL before DATA")}
 	case st.chunked:
-		return action{reply: c.reply(503, "5.5.1", "DATA mixed with BDAT")}
+		return action{reply: c.reply(response.CodeBadSequence, "5.5.1", "DATA mixed with BDAT")}
 	case st.mail.Params.Body == command.BodyBinaryMIME:
-		return action{reply: c.reply(503, "5.5.1", "BINARYMIME requires BDAT")}
+		return action{reply: c.reply(response.CodeBadSequence, "5.5.1", "BINARYMIME requires BDAT")}
 	case len(st.rcpts) == 0:
-		return action{reply: c.reply(554, "5.5.1", "No valid recipients")}
+		return action{reply: c.reply(response.CodeTransactionFailed, "5.5.1", "No valid recipients")}
 	}
-	return action{reply: response.New(354, "End data with <CR><LF>.<CR><LF>"), then: func(response.Reply) error {
+	return action{reply: response.New(response.CodeStartMailInput, "End data with <CR><LF>.<CR><LF>"), then: func(response.Reply) error {
 		if err := c.flush(); err != nil {
 			return err
 		}
@@ -825,11 +825,11 @@ func (c *conn) finishMessage(raw, data []byte, tooBig bool, decodeErr error, chu
 	act := action{endOfData: true, data: data}
 	switch {
 	case tooBig:
-		act.reply = c.reply(552, "5.3.4", "Message too big")
+		act.reply = c.reply(response.CodeExceededStorage, "5.3.4", "Message too big")
 	case decodeErr != nil:
-		act.reply = c.reply(451, "4.3.0", "Cannot decode the data: "+decodeErr.Error())
+		act.reply = c.reply(response.CodeLocalError, "4.3.0", "Cannot decode the data: "+decodeErr.Error())
 	default:
-		act.reply = c.reply(250, "2.0.0", "OK queued")
+		act.reply = c.reply(response.CodeOK, "2.0.0", "OK queued")
 		act.then = func(response.Reply) error {
 			c.s.addMessage(msg)
 			return nil
@@ -853,7 +853,7 @@ func (c *conn) lmtpReplies(msg Message, rcptLines []string, def response.Reply) 
 			counts := c.count(keys)
 			r := def
 			if r.Positive() {
-				r = c.reply(250, "2.1.5", "<"+msg.To[i]+"> OK")
+				r = c.reply(response.CodeOK, "2.1.5", "<"+msg.To[i]+"> OK")
 			}
 			var sent response.Reply
 			act := action{reply: r, then: func(final response.Reply) error { sent = final; return nil }}
@@ -893,13 +893,13 @@ func (c *conn) bdat(cmd command.Bdat) (action, error) {
 	var refuse response.Reply
 	switch {
 	case c.refusing:
-		refuse = c.reply(503, "5.5.1", "No SMTP service here")
+		refuse = c.reply(response.CodeBadSequence, "5.5.1", "No SMTP service here")
 	case !s.hasExt("CHUNKING"):
-		refuse = c.reply(502, "5.5.1", "Command not implemented")
+		refuse = c.reply(response.CodeNotImplemented, "5.5.1", "Command not implemented")
 	case !st.inTx:
-		refuse = c.reply(503, "5.5.1", "Need MAIL before BDAT")
+		refuse = c.reply(response.CodeBadSequence, "5.5.1", "Need MAIL before BDAT")
 	case len(st.rcpts) == 0:
-		refuse = c.reply(554, "5.5.1", "No valid recipients")
+		refuse = c.reply(response.CodeTransactionFailed, "5.5.1", "No valid recipients")
 	}
 	room := cmd.Size
 	if s.maxSize > 0 {
@@ -917,7 +917,7 @@ func (c *conn) bdat(cmd command.Bdat) (action, error) {
 		if cmd.Last {
 			return c.finishMessage(nil, nil, true, nil, true), nil
 		}
-		return action{reply: c.reply(552, "5.3.4", "Message too big")}, nil
+		return action{reply: c.reply(response.CodeExceededStorage, "5.3.4", "Message too big")}, nil
 	}
 	var chunk bytes.Buffer
 	if _, err := io.CopyN(&chunk, c.br, cmd.Size); err != nil {
@@ -928,7 +928,7 @@ func (c *conn) bdat(cmd command.Bdat) (action, error) {
 		data := append(st.chunks, chunk.Bytes()...)
 		return c.finishMessage(bytes.Clone(data), data, false, nil, true), nil
 	}
-	return action{reply: c.reply(250, "2.0.0", strconv.FormatInt(cmd.Size, 10)+" octets received"), then: func(response.Reply) error {
+	return action{reply: c.reply(response.CodeOK, "2.0.0", strconv.FormatInt(cmd.Size, 10)+" octets received"), then: func(response.Reply) error {
 		st.chunks = append(st.chunks, chunk.Bytes()...)
 		st.chunked = true
 		return nil
@@ -964,15 +964,15 @@ func (c *conn) auth(cmd command.Auth) action {
 	mechs, offered := s.extArg("AUTH")
 	switch {
 	case !offered:
-		return action{reply: c.reply(502, "5.5.1", "Command not implemented")}
+		return action{reply: c.reply(response.CodeNotImplemented, "5.5.1", "Command not implemented")}
 	case s.cfg.RequireTLS && !st.tls:
-		return action{reply: c.reply(530, "5.7.0", "Must issue a STARTTLS command first")}
+		return action{reply: c.reply(response.CodeAuthRequired, "5.7.0", "Must issue a STARTTLS command first")}
 	case !st.greeted:
 		return action{reply: c.helloFirst()}
 	case st.authed:
-		return action{reply: c.reply(503, "5.5.1", "Already authenticated")}
+		return action{reply: c.reply(response.CodeBadSequence, "5.5.1", "Already authenticated")}
 	case st.inTx:
-		return action{reply: c.reply(503, "5.5.1", "AUTH not permitted during a mail transaction")}
+		return action{reply: c.reply(response.CodeBadSequence, "5.5.1", "AUTH not permitted during a mail transaction")}
 	}
 	var sasl auth.Server
 	for _, m := range strings.Fields(mechs) {
@@ -981,14 +981,14 @@ func (c *conn) auth(cmd command.Auth) action {
 		}
 	}
 	if sasl == nil {
-		return action{reply: c.reply(504, "5.5.4", "Unrecognized authentication type")}
+		return action{reply: c.reply(response.CodeParamNotImplemented, "5.5.4", "Unrecognized authentication type")}
 	}
 	chal, done, err := sasl.Next(cmd.InitialResponse)
 	if done {
 		return c.authResult(sasl, chal, err)
 	}
 	return action{
-		reply: response.New(334, base64.StdEncoding.EncodeToString(chal)),
+		reply: response.New(response.CodeAuthContinue, base64.StdEncoding.EncodeToString(chal)),
 		then:  func(response.Reply) error { return c.saslExchange(sasl) },
 		force: func() { st.authed = true },
 	}
@@ -1030,12 +1030,12 @@ func (c *conn) authResult(sasl auth.Server, final []byte, err error) action {
 	st := &c.st
 	switch {
 	case err != nil && errors.Is(err, auth.ErrInvalidCredentials):
-		return action{reply: c.reply(535, "5.7.8", "Authentication credentials invalid")}
+		return action{reply: c.reply(response.CodeAuthInvalid, "5.7.8", "Authentication credentials invalid")}
 	case err != nil:
-		return action{reply: c.reply(501, "5.5.2", "Malformed authentication exchange")}
+		return action{reply: c.reply(response.CodeParamSyntaxError, "5.5.2", "Malformed authentication exchange")}
 	case final != nil:
 		return action{
-			reply: response.New(334, base64.StdEncoding.EncodeToString(final)),
+			reply: response.New(response.CodeAuthContinue, base64.StdEncoding.EncodeToString(final)),
 			then: func(response.Reply) error {
 				line, tooLong, err := c.readLine(MaxAuthLineLength)
 				if err != nil {
@@ -1045,7 +1045,7 @@ func (c *conn) authResult(sasl auth.Server, final []byte, err error) action {
 				resp, perr := parseAuthAnswer(line)
 				switch {
 				case tooLong || perr != nil || len(resp) != 0:
-					c.queue(c.reply(501, "5.5.2", "Expected an empty answer to the server's final message"))
+					c.queue(c.reply(response.CodeParamSyntaxError, "5.5.2", "Expected an empty answer to the server's final message"))
 					return nil
 				}
 				act := c.authResult(sasl, nil, nil)
@@ -1054,7 +1054,7 @@ func (c *conn) authResult(sasl auth.Server, final []byte, err error) action {
 			},
 		}
 	}
-	return action{reply: c.reply(235, "2.7.0", "Authentication successful"), then: func(response.Reply) error {
+	return action{reply: c.reply(response.CodeAuthSucceeded, "2.7.0", "Authentication successful"), then: func(response.Reply) error {
 		st.authed, st.authUser = true, sasl.Identity()
 		return nil
 	}}
@@ -1085,22 +1085,22 @@ func (c *conn) saslExchange(sasl auth.Server) error {
 			return err
 		}
 		if tooLong {
-			c.queue(c.reply(500, "5.5.6", "Authentication exchange line is too long"))
+			c.queue(c.reply(response.CodeSyntaxError, "5.5.6", "Authentication exchange line is too long"))
 			return nil
 		}
 		c.recordAuthLine(line)
 		resp, err := parseAuthAnswer(line)
 		if errors.Is(err, command.ErrAuthCanceled) {
-			c.queue(c.reply(501, "5.0.0", "Authentication canceled"))
+			c.queue(c.reply(response.CodeParamSyntaxError, "5.0.0", "Authentication canceled"))
 			return nil
 		}
 		if err != nil {
-			c.queue(c.reply(501, "5.5.2", "Cannot decode response"))
+			c.queue(c.reply(response.CodeParamSyntaxError, "5.5.2", "Cannot decode response"))
 			return nil
 		}
 		chal, done, err := sasl.Next(resp)
 		if !done {
-			c.queue(response.New(334, base64.StdEncoding.EncodeToString(chal)))
+			c.queue(response.New(response.CodeAuthContinue, base64.StdEncoding.EncodeToString(chal)))
 			continue
 		}
 		act := c.authResult(sasl, chal, err)
