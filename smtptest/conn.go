@@ -99,8 +99,12 @@ func (c *ConnState) resetTx() {
 	c.bdatFailed = false
 }
 
-// errQuit ends a connection after its pending replies are sent.
-var errQuit = errors.New("smtptest: quit")
+// errQuit and errClosing end a connection after its pending replies are
+// sent: after a 221 to QUIT, and after a 421.
+var (
+	errQuit    = errors.New("smtptest: quit")
+	errClosing = errors.New("smtptest: closing after a 421 reply")
+)
 
 // conn is one connection being served.
 type conn struct {
@@ -155,14 +159,35 @@ func (c *conn) serve() {
 	for err == nil {
 		err = c.next()
 	}
-	if err == errQuit {
-		if c.flush() == nil {
-			if tc, ok := c.io.c.(*tls.Conn); ok {
-				tc.Close() // sends close_notify
-			}
-		}
+	if (err == errQuit || err == errClosing) && c.flush() == nil {
+		c.linger()
 	}
 	c.s.logf(c.id, "closed: %v", err)
+}
+
+// lingerTimeout bounds how long a connection that the server ends (after
+// a 221 or a 421) waits for the client to close its side.
+const lingerTimeout = time.Second
+
+// linger closes the connection's sending side (after a TLS close_notify)
+// and discards what the client still sends, unread, until the client
+// closes its side, for at most lingerTimeout. Closing a socket with unread
+// input would reset the connection, and a reset can destroy the last
+// replies before the client reads them: a client that pipelined commands
+// after QUIT or the command that got 421 must still see that reply, and
+// then the end of the stream.
+func (c *conn) linger() {
+	if tc, ok := c.io.c.(*tls.Conn); ok {
+		if tc.CloseWrite() != nil { // sends close_notify
+			return
+		}
+	}
+	cw, ok := c.raw.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.raw.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.Copy(io.Discard, c.raw)
 }
 
 // count adds one to the server's and the connection's counts of each key.
@@ -345,6 +370,11 @@ func (c *conn) respond(keys []string, counts []int, line string, act action, han
 		return act.perRcpt()
 	}
 	c.queue(final)
+	if final.Code == response.CodeServiceNotAvailable {
+		// 421 closes the connection (RFC 5321 §3.8): nothing after it is
+		// read or answered, and the state does not change.
+		return errClosing
+	}
 	switch {
 	case !overridden || final.Code.Class() == act.reply.Code.Class():
 		if act.then != nil {
@@ -451,13 +481,9 @@ func (c *conn) greet() error {
 		act.reply = r
 	}
 	if err := c.respond(keys, counts, "", act, &act.reply); err != nil {
-		return err
+		return err // a 421 among them
 	}
-	switch {
-	case sent.Code == 0: // garbage was sent
-	case sent.Code == response.CodeServiceNotAvailable:
-		return errQuit
-	case !sent.Positive():
+	if sent.Code != 0 && !sent.Positive() { // (0: garbage was sent)
 		c.refusing = true
 	}
 	return nil
@@ -848,6 +874,7 @@ func (c *conn) lmtpReplies(msg Message, rcptLines []string, def response.Reply) 
 	return func() error {
 		var rcpts []command.Rcpt
 		var to []string
+		var closing error
 		for i, line := range rcptLines {
 			keys := []string{endOfDataKey}
 			counts := c.count(keys)
@@ -860,7 +887,14 @@ func (c *conn) lmtpReplies(msg Message, rcptLines []string, def response.Reply) 
 			if o, ok := c.override(keys, counts, line, nil); ok {
 				act.reply = o
 			}
-			if err := c.respond(keys, counts, line, act, &act.reply); err != nil {
+			err := c.respond(keys, counts, line, act, &act.reply)
+			if err == errClosing {
+				// A 421 ends the connection: the recipients after it get
+				// no reply, those before it that got 2yz have the message.
+				closing = err
+				break
+			}
+			if err != nil {
 				return err
 			}
 			if sent.Positive() && def.Positive() {
@@ -872,7 +906,7 @@ func (c *conn) lmtpReplies(msg Message, rcptLines []string, def response.Reply) 
 			msg.Rcpts, msg.To = rcpts, to
 			c.s.addMessage(msg)
 		}
-		return nil
+		return closing
 	}
 }
 

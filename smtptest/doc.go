@@ -84,8 +84,22 @@
 //	554 5.5.1 No valid recipients                (DATA or BDAT without an accepted RCPT)
 //	555 5.5.4 <KEYWORD> parameter not supported  (a MAIL or RCPT parameter whose extension is not announced)
 //
-// A 421 greeting closes the connection after it is sent; another 4yz or 5yz
-// greeting keeps it open and answers every command but QUIT with 503.
+// A 4yz or 5yz greeting other than 421 keeps the connection open and
+// answers every command but QUIT with 503.
+//
+// # Closing
+//
+// After a 421 reply, whatever it answers (the greeting, a command, the end
+// of data, one recipient's reply in LMTP) and wherever it comes from (the
+// server's own limit, an Override, the Handler), the server sends what it
+// has queued and closes the connection, as RFC 5321 §3.8 has servers do:
+// it reads and answers nothing after the 421, so commands a client
+// pipelined behind it get no reply. The same goes after the 221 to QUIT.
+// The server then closes its sending side (after a TLS close_notify) and
+// discards, unread, what the client still sends until the client closes
+// its side, for a second at most: closing a socket with unread input
+// would reset the connection, and the reset could destroy the last reply
+// before the client reads it.
 //
 // # Concurrency
 //

@@ -116,6 +116,20 @@ func (c *client) expectClosed() {
 	}
 }
 
+// expectEOF checks that the server ends the stream cleanly (a FIN, or a
+// TLS close_notify, not a reset) without sending anything more.
+func (c *client) expectEOF() {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(testDeadline))
+	r, err := c.r.ReadReply()
+	if err == nil {
+		c.t.Fatalf("got reply %q, want the end of the stream", summary(r))
+	}
+	if !errors.Is(err, io.EOF) {
+		c.t.Fatalf("reading after the last reply: %v, want io.EOF", err)
+	}
+}
+
 // startTLS upgrades the client's connection after a 220.
 func (c *client) startTLS(s *Server) {
 	c.t.Helper()

@@ -52,8 +52,9 @@ type Config struct {
 	// Hostname is the server's name in the greeting and the EHLO reply;
 	// "smtptest.localhost" when empty.
 	Hostname string
-	// Greeting replaces the whole greeting, for example with a 554 (see
-	// the package documentation for what follows a refusing greeting).
+	// Greeting replaces the whole greeting, for example with a 554 or a
+	// 421 (see the package documentation for what follows a refusing
+	// greeting).
 	// The default is 220 "<Hostname> ESMTP smtptest".
 	Greeting *response.Reply
 	// Extensions are the lines of the EHLO (or LHLO) reply after the
@@ -144,7 +145,9 @@ type Config struct {
 // digit): then the state stays as it was. So a 550 for RCPT leaves the
 // recipient out, a 451 after the data records no message, a 354 with other
 // text for DATA still reads the message, and a 235 for AUTH (whose default
-// reply is a 334 challenge) skips the exchange and counts as a success.
+// reply is a 334 challenge) skips the exchange and counts as a success. A
+// 421 closes the connection once it is sent (see the package
+// documentation); so does a Handler's.
 type Override struct {
 	// Verb is the command's verb, matched without regard to case ("MAIL",
 	// "RCPT", "DATA", "XCLIENT", ...), or one of the pseudo-verbs Greeting
