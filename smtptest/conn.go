@@ -46,9 +46,9 @@ type ConnState struct {
 	rcpts      []command.Rcpt
 	to         []string
 	rcptLines  []string
-	chunked    bool   // a BDAT chunk was accepted
-	chunks     []byte // their octets
-	bdatFailed bool   // a chunk broke the size limit
+	chunked    bool   // a BDAT was accepted or failed the transaction
+	chunks     []byte // the accepted chunks' octets
+	bdatFailed bool   // a BDAT was refused: the transaction takes no more
 }
 
 // ID returns the connection's number on its server, from 1.
@@ -324,6 +324,10 @@ type action struct {
 	// force, when set, runs instead of then when the reply sent is a 2yz
 	// of another class (an AUTH answered at once instead of with 334).
 	force func()
+	// refused runs once the reply is queued when the reply sent is 4yz
+	// or 5yz, whatever the default one: a refused BDAT fails the
+	// transaction.
+	refused func()
 	// endOfData makes the reply also the end-of-data reply (BDAT LAST),
 	// with Match looked for in data. The transaction ends once the
 	// Handler has seen the command, whatever the reply.
@@ -333,6 +337,9 @@ type action struct {
 	// in for the end-of-data reply, unless the Handler, an Override or a
 	// fault answers the command instead.
 	perRcpt func() error
+	// replies, in LMTP mode, is how many times a reply of the Handler or
+	// an Override to BDAT LAST is sent: once per accepted recipient.
+	replies int
 }
 
 // respond sends the reply to a command or pseudo-command. keys are its
@@ -374,6 +381,14 @@ func (c *conn) respond(keys []string, counts []int, line string, act action, han
 		// 421 closes the connection (RFC 5321 §3.8): nothing after it is
 		// read or answered, and the state does not change.
 		return errClosing
+	}
+	if overridden {
+		for range act.replies - 1 {
+			c.queue(final)
+		}
+	}
+	if act.refused != nil && (final.Transient() || final.Permanent()) {
+		act.refused()
 	}
 	switch {
 	case !overridden || final.Code.Class() == act.reply.Code.Class():
@@ -569,6 +584,19 @@ func (c *conn) dispatch(cmd command.Command, perr error, line string) (action, e
 	s, st := c.s, &c.st
 	if b, ok := cmd.(command.Bdat); ok {
 		return c.bdat(b)
+	}
+	if n, ok := bdatSize(perr, line); ok {
+		// A BDAT line whose size parsed: its octets follow, whatever the
+		// reply (RFC 3030 §2). They are skipped, and the chunk fails the
+		// transaction, as in Dovecot.
+		if err := c.discard(n); err != nil {
+			return action{}, err
+		}
+		act := action{reply: c.syntaxError(perr), refused: c.failChunks}
+		if c.refusing {
+			act.reply = c.reply(response.CodeBadSequence, "5.5.1", "No SMTP service here")
+		}
+		return act, nil
 	}
 	if c.refusing {
 		if _, ok := cmd.(command.Quit); !ok {
@@ -863,6 +891,7 @@ func (c *conn) finishMessage(raw, data []byte, tooBig bool, decodeErr error, chu
 	}
 	if c.s.cfg.LMTP {
 		act.perRcpt = c.lmtpReplies(msg, rcptLines, act.reply)
+		act.replies = len(rcptLines)
 	}
 	return act
 }
@@ -922,6 +951,17 @@ func (c *conn) endOfData(act action) error {
 	return c.respond(keys, c.count(keys), "", act, nil)
 }
 
+// bdat reads a BDAT chunk and works out the reply to it. A chunk is read
+// whatever the reply (RFC 3030 §2: the octets follow the command line),
+// but only an accepted one is part of the message. A chunk refused in a
+// mail transaction, by the server (no recipients, the size limit, a
+// syntax error) or by the Handler or an Override (4yz or 5yz), fails the
+// transaction, as RFC 3030 §2 has the client consider it: every later
+// BDAT in it is read and answered "503 5.5.0 Previous data chunk failed,
+// issue RSET first", once even in LMTP, the transaction staying open
+// until RSET (or EHLO, HELO, LHLO, STARTTLS), as Dovecot does. The
+// exception is a BDAT LAST over the size limit: that is the message's
+// end-of-data reply, and it ends the transaction, as after DATA.
 func (c *conn) bdat(cmd command.Bdat) (action, error) {
 	s, st := c.s, &c.st
 	var refuse response.Reply
@@ -932,26 +972,23 @@ func (c *conn) bdat(cmd command.Bdat) (action, error) {
 		refuse = c.reply(response.CodeNotImplemented, "5.5.1", "Command not implemented")
 	case !st.inTx:
 		refuse = c.reply(response.CodeBadSequence, "5.5.1", "Need MAIL before BDAT")
+	case st.bdatFailed:
+		refuse = c.reply(response.CodeBadSequence, "5.5.0", "Previous data chunk failed, issue RSET first")
 	case len(st.rcpts) == 0:
 		refuse = c.reply(response.CodeTransactionFailed, "5.5.1", "No valid recipients")
 	}
-	room := cmd.Size
-	if s.maxSize > 0 {
-		room = max(0, s.maxSize-int64(len(st.chunks)))
-	}
-	if refuse.Code != 0 || st.bdatFailed || cmd.Size > room {
-		if _, err := io.CopyN(io.Discard, c.br, cmd.Size); err != nil {
+	tooBig := refuse.Code == 0 && s.maxSize > 0 && cmd.Size > max(0, s.maxSize-int64(len(st.chunks)))
+	if refuse.Code != 0 || tooBig {
+		if err := c.discard(cmd.Size); err != nil {
 			return action{}, err
 		}
-		c.s.logf(c.id, "C: <%d octets discarded>", cmd.Size)
-		if refuse.Code != 0 {
-			return action{reply: refuse}, nil
-		}
-		st.bdatFailed = true
-		if cmd.Last {
+		if tooBig && cmd.Last {
 			return c.finishMessage(nil, nil, true, nil, true), nil
 		}
-		return action{reply: c.reply(response.CodeExceededStorage, "5.3.4", "Message too big")}, nil
+		if tooBig {
+			refuse = c.reply(response.CodeExceededStorage, "5.3.4", "Message too big")
+		}
+		return action{reply: refuse, refused: c.failChunks}, nil
 	}
 	var chunk bytes.Buffer
 	if _, err := io.CopyN(&chunk, c.br, cmd.Size); err != nil {
@@ -962,11 +999,47 @@ func (c *conn) bdat(cmd command.Bdat) (action, error) {
 		data := append(st.chunks, chunk.Bytes()...)
 		return c.finishMessage(bytes.Clone(data), data, false, nil, true), nil
 	}
-	return action{reply: c.reply(response.CodeOK, "2.0.0", strconv.FormatInt(cmd.Size, 10)+" octets received"), then: func(response.Reply) error {
-		st.chunks = append(st.chunks, chunk.Bytes()...)
-		st.chunked = true
-		return nil
-	}}, nil
+	return action{
+		reply: c.reply(response.CodeOK, "2.0.0", strconv.FormatInt(cmd.Size, 10)+" octets received"),
+		then: func(response.Reply) error {
+			st.chunks = append(st.chunks, chunk.Bytes()...)
+			st.chunked = true
+			return nil
+		},
+		refused: c.failChunks,
+	}, nil
+}
+
+// failChunks marks the transaction, if there is one, as failed by a
+// refused BDAT.
+func (c *conn) failChunks() {
+	if c.st.inTx {
+		c.st.chunked, c.st.bdatFailed = true, true
+	}
+}
+
+// discard reads and drops the n octets of a chunk that is not kept.
+func (c *conn) discard(n int64) error {
+	if _, err := io.CopyN(io.Discard, c.br, n); err != nil {
+		return err
+	}
+	c.s.logf(c.id, "C: <%d octets discarded>", n)
+	return nil
+}
+
+// bdatSize returns the chunk size of a BDAT line that failed to parse
+// after its size: one whose end marker is not LAST.
+func bdatSize(perr error, line string) (int64, bool) {
+	var ce *command.Error
+	if !errors.As(perr, &ce) || ce.Verb != "BDAT" || ce.Arg != "end-marker" {
+		return 0, false
+	}
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(f[1], 10, 64)
+	return n, err == nil && n >= 0
 }
 
 func (c *conn) startTLS(response.Reply) error {

@@ -68,6 +68,7 @@
 //	503 5.5.1 Nested MAIL command
 //	503 5.5.1 Need MAIL before RCPT              (and "before DATA", "before BDAT")
 //	503 5.5.1 DATA mixed with BDAT               (and "RCPT after BDAT")
+//	503 5.5.0 Previous data chunk failed, issue RSET first (every BDAT after a refused chunk)
 //	503 5.5.1 BINARYMIME requires BDAT
 //	503 5.5.1 Already authenticated              (and "AUTH not permitted during a mail transaction")
 //	503 5.5.1 No SMTP service here               (every command but QUIT after a 5yz greeting)
@@ -86,6 +87,28 @@
 //
 // A 4yz or 5yz greeting other than 421 keeps the connection open and
 // answers every command but QUIT with 503.
+//
+// # Refused BDAT chunks
+//
+// The octets of a BDAT chunk are read whatever the reply, since the client
+// sends them right after the command line (RFC 3030 §2); those of a line
+// "BDAT n" followed by anything but "LAST" are skipped too. Only an
+// accepted chunk is part of the message. A chunk refused in a mail
+// transaction with 4yz or 5yz, by the server (no accepted recipient, the
+// size limit, the syntax) or by the Handler or an Override, fails the
+// transaction, which RFC 3030 §2 has the client consider failed: every
+// later BDAT in it, LAST or not, is read and answered
+//
+//	503 5.5.0 Previous data chunk failed, issue RSET first
+//
+// once, also in LMTP mode, and records nothing. The transaction stays open
+// until RSET, or EHLO, HELO, LHLO or STARTTLS: MAIL gets "Nested MAIL
+// command", RCPT "RCPT after BDAT", DATA "DATA mixed with BDAT". This is what Dovecot's LMTP server does (Postfix
+// answers "551 5.0.0 Discarded n bytes after earlier error" instead, and
+// ends the transaction with the BDAT LAST). A BDAT LAST over the size
+// limit, on the other hand, is the refusal of the message: its 552 is the
+// end-of-data reply (one per accepted recipient in LMTP mode) and the
+// transaction is over, as after DATA.
 //
 // # Closing
 //

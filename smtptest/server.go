@@ -32,8 +32,9 @@ const (
 	// Greeting is the server's first reply, sent on connection.
 	Greeting = "<greeting>"
 	// EndOfData is the reply after the message data: after the final
-	// ".\r\n" of DATA, or after the chunk of BDAT ... LAST. In LMTP mode it
-	// is each of the per-recipient replies (see Config.LMTP).
+	// ".\r\n" of DATA, or after the chunk of BDAT ... LAST (not the 503
+	// to a BDAT LAST after a refused chunk: that refuses the command). In
+	// LMTP mode it is each of the per-recipient replies (see Config.LMTP).
 	EndOfData = "<end-of-data>"
 )
 
@@ -69,14 +70,20 @@ type Config struct {
 	// fallback to HELO.
 	DisableEHLO bool
 	// LMTP makes the server speak LMTP (RFC 2033): LHLO instead of
-	// HELO/EHLO, and one reply per accepted recipient after the data.
-	// Overrides and faults for EndOfData apply to each of those replies.
-	// A "BDAT n LAST" line is still a command line: when the Handler, an
-	// Override or a CloseAt, GarbageAt or EndlessReplyAt fault for BDAT
-	// answers it, that one reply (or fault) replaces all the
-	// per-recipient replies, and a 2yz reply records the message for
-	// every accepted recipient (as after a 2yz end of data in SMTP); a
-	// StallAt delays the per-recipient replies.
+	// HELO/EHLO, and one reply per accepted recipient after the data
+	// (§4.2), so that a client can count them. Overrides and faults for
+	// EndOfData apply to each of those replies. A "BDAT n LAST" line is
+	// still a command line: when the Handler or an Override for BDAT
+	// answers it, its reply is sent once per accepted recipient in place
+	// of theirs, and a 2yz records the message for every accepted
+	// recipient (as after a 2yz end of data in SMTP). The 552 to a
+	// message over the size limit, after DATA or BDAT LAST, also comes
+	// once per accepted recipient. With recipients accepted, only two
+	// replies to BDAT LAST come once: a 421, which closes the
+	// connection, and the 503 after a refused chunk failed the
+	// transaction (as Dovecot answers it; see the package
+	// documentation). A CloseAt, GarbageAt or EndlessReplyAt fault for
+	// BDAT replaces all the replies; a StallAt delays them.
 	LMTP bool
 	// MaxMessageSize, when positive, is the largest message accepted, in
 	// octets of decoded data: a larger SIZE= on MAIL gets 552 5.3.4, and
@@ -123,9 +130,10 @@ type Config struct {
 	// parse), and c as it was before the command: for "BDAT n LAST", still
 	// in the transaction that the command ends. Returning true sends its
 	// reply instead of the default one, with the state changing as for an
-	// Override (in LMTP mode, instead of the per-recipient replies to
-	// "BDAT n LAST"; see LMTP). It runs on the connection's goroutine, for
-	// every connection at once, and c is valid only during the call.
+	// Override (in LMTP mode, once per accepted recipient in place of
+	// their replies to "BDAT n LAST"; see LMTP). It runs on the
+	// connection's goroutine, for every connection at once, and c is valid
+	// only during the call.
 	Handler func(c *ConnState, line string, cmd command.Command) (response.Reply, bool)
 	// UnixSocket, when set, is a path to listen on instead of TCP; the
 	// socket file is removed on Close.
@@ -186,7 +194,8 @@ type Message struct {
 	Mail command.Mail
 	// Rcpts are the accepted RCPT commands, in order (in LMTP mode, those
 	// whose per-recipient reply after the data was 2yz, or all of them
-	// when one reply answered "BDAT n LAST"; see Config.LMTP).
+	// when the Handler or an Override answered "BDAT n LAST" with 2yz;
+	// see Config.LMTP).
 	Rcpts []command.Rcpt
 	// To are the addresses of Rcpts, each as Rcpt.To.String().
 	To []string

@@ -170,8 +170,17 @@ func TestReplies(t *testing.T) {
 		{"BDAT over the limit", Config{MaxMessageSize: 10}, append(slices.Clone(envelope),
 			step{raw: "BDAT 6\r\n123456", want: "250"},
 			step{raw: "BDAT 6\r\n123456", want: "552 5.3.4"},
-			step{raw: "BDAT 1 LAST\r\n1", want: "552 5.3.4"},
+			// The refused chunk failed the transaction: the last chunk is
+			// refused too, and the transaction stays until RSET.
+			step{raw: "BDAT 1 LAST\r\n1", want: "503 5.5.0 Previous data chunk failed, issue RSET first"},
 			step{send: "NOOP", want: "250"},
+			step{send: "MAIL FROM:<alice@example.org>", want: "503 5.5.1 Nested MAIL command"},
+			step{send: "RSET", want: "250"},
+			envelope[1])},
+		{"BDAT LAST over the limit", Config{MaxMessageSize: 10}, append(slices.Clone(envelope),
+			step{raw: "BDAT 6\r\n123456", want: "250"},
+			// The end-of-data reply: it ends the transaction.
+			step{raw: "BDAT 6 LAST\r\n123456", want: "552 5.3.4 Message too big"},
 			envelope[1])},
 	}
 	for _, tt := range tests {
