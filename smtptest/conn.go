@@ -118,6 +118,7 @@ type conn struct {
 	seen     map[string]int // per-connection verb counts
 	st       ConnState
 	refusing bool // the greeting refused service
+	accepted int  // messages recorded
 }
 
 // flushReader writes the pending replies before the reader waits for the
@@ -691,6 +692,8 @@ func (c *conn) mail(cmd command.Mail, line string) action {
 	switch {
 	case !st.greeted:
 		return action{reply: c.helloFirst()}
+	case s.cfg.MaxMessagesPerConnection > 0 && c.accepted >= s.cfg.MaxMessagesPerConnection:
+		return action{reply: c.reply(response.CodeServiceNotAvailable, "4.7.0", s.hostname+" Too many messages in this connection")}
 	case s.cfg.RequireTLS && !st.tls:
 		return action{reply: c.reply(response.CodeAuthRequired, "5.7.0", "Must issue a STARTTLS command first")}
 	case s.cfg.RequireAuth && !st.authed:
@@ -885,7 +888,7 @@ func (c *conn) finishMessage(raw, data []byte, tooBig bool, decodeErr error, chu
 	default:
 		act.reply = c.reply(response.CodeOK, "2.0.0", "OK queued")
 		act.then = func(response.Reply) error {
-			c.s.addMessage(msg)
+			c.addMessage(msg)
 			return nil
 		}
 	}
@@ -933,10 +936,16 @@ func (c *conn) lmtpReplies(msg Message, rcptLines []string, def response.Reply) 
 		}
 		if len(rcpts) > 0 {
 			msg.Rcpts, msg.To = rcpts, to
-			c.s.addMessage(msg)
+			c.addMessage(msg)
 		}
 		return closing
 	}
+}
+
+// addMessage records a message accepted on the connection.
+func (c *conn) addMessage(m Message) {
+	c.accepted++
+	c.s.addMessage(m)
 }
 
 // endOfData answers the end of the data of DATA, which ends the

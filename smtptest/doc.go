@@ -79,6 +79,7 @@
 //	500 5.5.6 Authentication exchange line is too long (over MaxAuthLineLength)
 //	530 5.7.0 Must issue a STARTTLS command first (Config.RequireTLS)
 //	530 5.7.0 Authentication required            (Config.RequireAuth)
+//	421 4.7.0 <Hostname> Too many messages in this connection (MAIL past Config.MaxMessagesPerConnection)
 //	552 5.3.4 Message size exceeds fixed maximum message size (SIZE= over the limit)
 //	552 5.3.4 Message too big                    (data over the limit)
 //	553 5.6.7 Non-ASCII address requires SMTPUTF8

@@ -90,6 +90,13 @@ type Config struct {
 	// so does larger data, once it has all been read. 0 takes the limit from
 	// a "SIZE n" extension line; with none (or "SIZE 0") there is no limit.
 	MaxMessageSize int64
+	// MaxMessagesPerConnection, when positive, is how many messages a
+	// connection may deliver: once that many have been accepted on it
+	// (recorded, in LMTP mode for at least one recipient), its next MAIL
+	// gets "421 4.7.0 <Hostname> Too many messages in this connection"
+	// and the connection closes, as Exim's smtp_accept_max_per_connection
+	// has it. 0 means no limit.
+	MaxMessagesPerConnection int
 	// Users are the user names and passwords that AUTH accepts, with the
 	// mechanisms an "AUTH ..." extension line lists among those package
 	// auth verifies (auth.ServerMechanisms: SCRAM-SHA-256(-PLUS),

@@ -1,0 +1,65 @@
+package smtptest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/smtpkit/smtpkit/response"
+)
+
+// TestMaxMessagesPerConnection: once a connection has delivered the
+// limit, its next MAIL gets 421 and the connection closes; the commands
+// pipelined behind that MAIL get no reply. Messages refused at the end of
+// data do not count; a new connection starts from zero.
+func TestMaxMessagesPerConnection(t *testing.T) {
+	s := newServer(t, Config{MaxMessagesPerConnection: 2, Overrides: []Override{
+		{Verb: EndOfData, Match: "refuse me", Reply: response.New(554, "5.7.1 No")},
+	}})
+	c := start(t, s)
+	c.cmd("EHLO client.example", "250 ")
+	c.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nBDAT 3 LAST\r\none" +
+		"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nBDAT 9 LAST\r\nrefuse me" +
+		"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
+	for _, want := range []string{"250", "250", "250 2.0.0 OK queued", "250", "250", "554 5.7.1", "250", "250", "354"} {
+		c.expect(want)
+	}
+	c.send("two\r\n.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nthree\r\n.\r\nQUIT\r\n")
+	c.expect("250 2.0.0 OK queued")
+	c.expect("421 4.7.0 smtptest.localhost Too many messages in this connection")
+	c.expectEOF()
+	cmds := s.Commands()
+	if cmds[len(cmds)-1] != "MAIL FROM:<a@example.org>" || strings.Contains(strings.Join(cmds, " "), "QUIT") {
+		t.Errorf("commands %q: want nothing read after the refused MAIL", cmds)
+	}
+
+	// The limit is per connection.
+	c2 := start(t, s)
+	c2.cmd("EHLO client.example", "250 ")
+	c2.cmd("MAIL FROM:<a@example.org>", "250")
+	s.Close()
+	msgs := s.Messages()
+	if len(msgs) != 2 || string(msgs[0].Data) != "one" || string(msgs[1].Data) != "two\r\n" {
+		t.Errorf("messages %+v", msgs)
+	}
+}
+
+// TestMaxMessagesPerConnectionLMTP: in LMTP a message counts once when at
+// least one recipient took it.
+func TestMaxMessagesPerConnectionLMTP(t *testing.T) {
+	s := newServer(t, Config{LMTP: true, MaxMessagesPerConnection: 1, Overrides: []Override{
+		{Verb: EndOfData, Match: "<b@", Reply: response.New(452, "4.2.2 Full")},
+	}})
+	c := start(t, s)
+	c.cmd("LHLO client.example", "250 ")
+	c.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nBDAT 1 LAST\r\nx" +
+		"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nBDAT 1 LAST\r\ny" +
+		"MAIL FROM:<a@example.org>\r\nRCPT TO:<c@example.org>\r\n")
+	for _, want := range []string{"250", "250", "452 4.2.2", "250", "250", "250", "452 4.2.2", "250 2.1.5 <c@example.org> OK"} {
+		c.expect(want)
+	}
+	c.expect("421 4.7.0 smtptest.localhost Too many messages in this connection")
+	c.expectEOF()
+	if msgs := s.Messages(); len(msgs) != 1 || string(msgs[0].Data) != "y" {
+		t.Errorf("messages %+v", msgs)
+	}
+}
