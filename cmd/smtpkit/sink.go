@@ -21,7 +21,7 @@ import (
 
 var sinkCommand = &subcommand{
 	name:     "sink",
-	synopsis: "[--listen ADDR] [--lmtp] [--maildir DIR] [--tls-cert FILE --tls-key FILE] [--refuse PATTERN]",
+	synopsis: "[--listen ADDR] [--lmtp] [--maildir DIR] [--tls-cert FILE --tls-key FILE] [--refuse PATTERN] [--max-messages-per-conn N]",
 	summary:  "run a server that accepts every message (smtp-sink), printing one line per message",
 	help: `
 Runs package smtptest's server as a standalone process until SIGINT or
@@ -37,6 +37,11 @@ CHUNKING, and STARTTLS when --tls-cert and --tls-key are given. With
 are created), with Return-Path and Delivered-To fields before it and LF line
 endings. "listening on ADDR" goes to standard error once it is ready
 (--listen 127.0.0.1:0 picks a free port).
+
+With --max-messages-per-conn N, a connection that has delivered N messages
+gets "421 4.7.0 <hostname> Too many messages in this connection" for its
+next MAIL and is closed, as by Exim's smtp_accept_max_per_connection: for
+testing how a sender reconnects.
 
 Nothing is kept once a message is printed: a connection holds at most the
 message it is receiving (a few times --max-size at worst), so memory stays
@@ -59,6 +64,7 @@ type sinkFlags struct {
 	refuse    listFlag
 	hostname  string
 	maxSize   int64
+	maxMsgs   int
 }
 
 func setupSink(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
@@ -71,6 +77,7 @@ func setupSink(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
 	fs.Var(&f.refuse, "refuse", "refuse recipients matching `PATTERN` with 550 5.1.1: a glob on the address (* ? [...],\nas path.Match, without regard to case), e.g. '*@example.net' or 'nobody@*'; repeatable")
 	fs.StringVar(&f.hostname, "hostname", defaultHostname(), "`NAME` in the greeting and the EHLO reply")
 	fs.Int64Var(&f.maxSize, "max-size", 10<<20, "largest message accepted, in `OCTETS`, announced with SIZE")
+	fs.IntVar(&f.maxMsgs, "max-messages-per-conn", 0, "close a connection with 421 at the MAIL after `N` messages (0: no limit)")
 	return f.run
 }
 
@@ -111,6 +118,9 @@ func (f *sinkFlags) run(ctx context.Context, st stdio, args []string) int {
 	if f.maxSize <= 0 {
 		return usageError(st, cmd, "--max-size must be positive")
 	}
+	if f.maxMsgs < 0 {
+		return usageError(st, cmd, "--max-messages-per-conn must not be negative")
+	}
 	if _, err := (command.Ehlo{Domain: f.hostname}).Append(nil); err != nil {
 		return usageError(st, cmd, "--hostname %q: %v", f.hostname, err)
 	}
@@ -118,10 +128,11 @@ func (f *sinkFlags) run(ctx context.Context, st stdio, args []string) int {
 		Hostname: f.hostname,
 		Extensions: []string{"PIPELINING", "SIZE " + strconv.FormatInt(f.maxSize, 10), "8BITMIME", "SMTPUTF8",
 			"DSN", "ENHANCEDSTATUSCODES", "CHUNKING"},
-		LMTP:           f.lmtp,
-		MaxMessageSize: f.maxSize,
-		NoRecord:       true,
-		Handler:        refuser(f.refuse),
+		LMTP:                     f.lmtp,
+		MaxMessageSize:           f.maxSize,
+		MaxMessagesPerConnection: f.maxMsgs,
+		NoRecord:                 true,
+		Handler:                  refuser(f.refuse),
 	}
 	mode := "SMTP"
 	if f.lmtp {

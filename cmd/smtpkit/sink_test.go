@@ -220,10 +220,46 @@ func TestSinkUsage(t *testing.T) {
 		{"sink", "--refuse", "[a-"},
 		{"sink", "extra"},
 		{"sink", "--max-size", "0"},
+		{"sink", "--max-messages-per-conn", "-1"},
 	} {
 		r := smtpkit(t, nil, args...)
 		if r.code != exitUsage {
 			t.Errorf("smtpkit %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
 		}
+	}
+}
+
+// With --max-messages-per-conn the MAIL after the limit gets 421 and the
+// connection closes; the next connection may deliver again.
+func TestSinkMaxMessagesPerConn(t *testing.T) {
+	sink := startSink(t, "--max-messages-per-conn", "1", "--hostname", "sink.example")
+	session := func(wantLast string) {
+		t.Helper()
+		conn, err := net.Dial("tcp", sink.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(conn, "EHLO client.example\r\n"+
+			"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nBDAT 4 LAST\r\nhi\r\n"+
+			"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n")
+		all, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatalf("reading until the sink closes: %v (after %q)", err, all)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(all), "\r\n"), "\r\n")
+		if last := lines[len(lines)-1]; last != wantLast {
+			t.Errorf("last reply %q, want %q (all: %q)", last, wantLast, all)
+		}
+	}
+	session("421 4.7.0 sink.example Too many messages in this connection")
+	session("421 4.7.0 sink.example Too many messages in this connection")
+	lines := sink.waitLines(2)
+	if !strings.HasPrefix(lines[0], "message 1 conn=1 ") || !strings.HasPrefix(lines[1], "message 2 conn=2 ") {
+		t.Errorf("lines %q", lines)
+	}
+	if code := sink.stop(); code != exitOK {
+		t.Errorf("exit status %d", code)
 	}
 }
