@@ -45,6 +45,10 @@ func TestBDATRefusedChunk(t *testing.T) {
 			// The size parsed: its octets are skipped, not read as commands.
 			"BDAT 5 BOGUS\r\nNOOP\rBDAT 3 LAST\r\nabc",
 			[]string{"501 5.5.4 Syntax error: BDAT end-marker", previousChunkFailed}},
+		{"bad chunk size", Config{},
+			// No size: what follows is read as commands, as in Dovecot.
+			"BDAT 3\r\nabcBDAT x\r\nBDAT 3 LAST\r\nabc",
+			[]string{"250 2.0.0 3 octets received", "501 5.5.4 Syntax error: BDAT chunk-size", previousChunkFailed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

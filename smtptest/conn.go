@@ -586,12 +586,14 @@ func (c *conn) dispatch(cmd command.Command, perr error, line string) (action, e
 	if b, ok := cmd.(command.Bdat); ok {
 		return c.bdat(b)
 	}
-	if n, ok := bdatSize(perr, line); ok {
-		// A BDAT line whose size parsed: its octets follow, whatever the
-		// reply (RFC 3030 §2). They are skipped, and the chunk fails the
-		// transaction, as in Dovecot.
-		if err := c.discard(n); err != nil {
-			return action{}, err
+	if n, ok := badBdat(perr, line); ok {
+		// A BDAT line that does not parse fails the transaction, as in
+		// Dovecot. When its size parsed, its octets follow whatever the
+		// reply (RFC 3030 §2): they are skipped, not read as commands.
+		if n > 0 {
+			if err := c.discard(n); err != nil {
+				return action{}, err
+			}
 		}
 		act := action{reply: c.syntaxError(perr), refused: c.failChunks}
 		if c.refusing {
@@ -1036,19 +1038,19 @@ func (c *conn) discard(n int64) error {
 	return nil
 }
 
-// bdatSize returns the chunk size of a BDAT line that failed to parse
-// after its size: one whose end marker is not LAST.
-func bdatSize(perr error, line string) (int64, bool) {
+// badBdat reports whether perr is the parse error of a BDAT line, with
+// the chunk size when it parsed (the end marker did not), else 0.
+func badBdat(perr error, line string) (size int64, ok bool) {
 	var ce *command.Error
-	if !errors.As(perr, &ce) || ce.Verb != "BDAT" || ce.Arg != "end-marker" {
+	if !errors.As(perr, &ce) || ce.Verb != "BDAT" {
 		return 0, false
 	}
-	f := strings.Fields(line)
-	if len(f) < 2 {
-		return 0, false
+	if f := strings.Fields(line); ce.Arg == "end-marker" && len(f) >= 2 {
+		if n, err := strconv.ParseInt(f[1], 10, 64); err == nil && n > 0 {
+			size = n
+		}
 	}
-	n, err := strconv.ParseInt(f[1], 10, 64)
-	return n, err == nil && n >= 0
+	return size, true
 }
 
 func (c *conn) startTLS(response.Reply) error {

@@ -11,7 +11,7 @@
 //
 //	srv := smtptest.NewServer(smtptest.Config{
 //		Overrides: []smtptest.Override{
-//			{Verb: "RCPT", Match: "bob@", Reply: response.New(550, "5.1.1 No such user")},
+//			{Verb: "RCPT", Match: "bob@", Reply: response.New(response.CodeMailboxUnavailable, "5.1.1 No such user")},
 //		},
 //		Faults: []smtptest.Fault{smtptest.Latency(10 * time.Millisecond)},
 //	})
