@@ -148,7 +148,7 @@ aiosmtpd_start() {
 	local failed=() status
 	for _ in 1 2 3; do
 		# Not the other peers' default ports either, running or not.
-		aiosmtpd_pick_port "${failed[@]}" "${PF_PORT_DEFAULT:-}" "${PF_TLS_PORT_DEFAULT:-}" "${DC_LMTP_PORT_DEFAULT:-}"
+		aiosmtpd_pick_port "${failed[@]}" "${PF_PORT_DEFAULT:-}" "${PF_TLS_PORT_DEFAULT:-}" "${PF_LIMIT_PORT_DEFAULT:-}" "${DC_LMTP_PORT_DEFAULT:-}"
 		aiosmtpd_configure
 		status=0
 		aiosmtpd_launch || status=$?

@@ -207,7 +207,7 @@ dovecot_start() {
 	for _ in 1 2 3; do
 		# Not Postfix's default ports either: Postfix starts after Dovecot
 		# and would otherwise be moved off them whenever 10024 is taken.
-		dovecot_pick_port "${failed[@]}" "${PF_PORT_DEFAULT:-}" "${PF_TLS_PORT_DEFAULT:-}"
+		dovecot_pick_port "${failed[@]}" "${PF_PORT_DEFAULT:-}" "${PF_TLS_PORT_DEFAULT:-}" "${PF_LIMIT_PORT_DEFAULT:-}"
 		dovecot_configure
 		# Unlike Postfix's master, Dovecot's keeps the descriptors it
 		# inherits: not the run directory's lock (fd 9, see interop_lock),

@@ -16,6 +16,21 @@ PF_PORT_DEFAULT=${SMTPKIT_POSTFIX_PORT:-10025}
 PF_TLS_PORT_DEFAULT=${SMTPKIT_POSTFIX_TLS_PORT:-10465}
 PF_PORT=
 PF_TLS_PORT=
+# The rate-limited listener: a third smtpd on its own port (the others have
+# no limits). Once a client address has made PF_LIMIT_MESSAGES delivery
+# requests (MAIL commands, accepted or not) there within anvil's time unit,
+# PF_LIMIT_TIME_UNIT, every further MAIL until that unit is over gets
+# "450 4.7.1 Error: too much mail from 127.0.0.1" (anvil's message rate
+# limit answers 450 and keeps the session), and since that service's hard
+# error limit is 1, Postfix follows it at once with "421 4.7.0 localhost
+# Error: too many errors" and hangs up. Its mail for PF_LIMIT_USER@$PF_DOMAIN
+# lands in a maildir of its own. Loopback is not exempt there:
+# smtpd_client_event_limit_exceptions is empty for that service only.
+PF_LIMIT_PORT_DEFAULT=${SMTPKIT_POSTFIX_LIMIT_PORT:-10026}
+PF_LIMIT_PORT=
+PF_LIMIT_MESSAGES=1000
+PF_LIMIT_TIME_UNIT=60s
+PF_LIMIT_USER=limit
 
 postfix_packages() { printf '%s\n' postfix openssl; }
 
@@ -24,20 +39,18 @@ postfix_running() {
 		postfix -c "$PF_ETC" status >/dev/null 2>&1
 }
 
-# postfix_ports_recorded reads the ports of the last configuration written.
+# postfix_ports_recorded reads the ports of the last configuration written;
+# it fails if any is missing (a file of an older version has no limit port).
 postfix_ports_recorded() {
-	PF_PORT='' PF_TLS_PORT=''
+	PF_PORT='' PF_TLS_PORT='' PF_LIMIT_PORT=''
 	[ -f "$PF_ETC/ports" ] || return 1
-	read -r PF_PORT PF_TLS_PORT <"$PF_ETC/ports" || true
-	[ -n "$PF_PORT" ] && [ -n "$PF_TLS_PORT" ]
+	read -r PF_PORT PF_TLS_PORT PF_LIMIT_PORT <"$PF_ETC/ports" || true
+	[ -n "$PF_PORT" ] && [ -n "$PF_TLS_PORT" ] && [ -n "$PF_LIMIT_PORT" ]
 }
 
-# postfix_pick_ports takes the default ports (10025, 10465, or
-# SMTPKIT_POSTFIX_PORT, SMTPKIT_POSTFIX_TLS_PORT) where nothing listens on
-# them, else the next free ones, never one of its arguments.
-postfix_pick_ports() {
+postfix_check_port_defaults() {
 	local p
-	for p in "$PF_PORT_DEFAULT" "$PF_TLS_PORT_DEFAULT"; do
+	for p in "$PF_PORT_DEFAULT" "$PF_TLS_PORT_DEFAULT" "$PF_LIMIT_PORT_DEFAULT"; do
 		case $p in
 		'' | *[!0-9]*)
 			interop_log "postfix: port '$p' is not a number"
@@ -45,8 +58,17 @@ postfix_pick_ports() {
 			;;
 		esac
 	done
+}
+
+# postfix_pick_ports takes the default ports (10025, 10465, 10026, or
+# SMTPKIT_POSTFIX_PORT, SMTPKIT_POSTFIX_TLS_PORT, SMTPKIT_POSTFIX_LIMIT_PORT)
+# where nothing listens on them, else the next free ones, never one of its
+# arguments.
+postfix_pick_ports() {
+	postfix_check_port_defaults || return 1
 	PF_PORT=$(interop_free_port "$PF_PORT_DEFAULT" "$@") || return 1
 	PF_TLS_PORT=$(interop_free_port "$PF_TLS_PORT_DEFAULT" "$PF_PORT" "$@") || return 1
+	PF_LIMIT_PORT=$(interop_free_port "$PF_LIMIT_PORT_DEFAULT" "$PF_PORT" "$PF_TLS_PORT" "$@") || return 1
 }
 
 # postfix_install_file NAME: interop_install_file for $PF_ETC/NAME, setting
@@ -71,7 +93,7 @@ postfix_configure() {
 	# Maildirs: virtual(8) delivers as nobody:nogroup; make them now so that
 	# tests can watch new/ before the first delivery.
 	mkdir -p "$PF_MAIL/$PF_DOMAIN"
-	for u in "${PF_USERS[@]}"; do
+	for u in "${PF_USERS[@]}" "$PF_LIMIT_USER"; do
 		mkdir -p "$PF_MAIL/$PF_DOMAIN/$u"/{cur,new,tmp}
 	done
 	chown -R "$uid:$gid" "$PF_MAIL"
@@ -152,6 +174,10 @@ local_transport = \$default_transport
 queue_run_delay = 10s
 minimal_backoff_time = 10s
 maximal_backoff_time = 60s
+
+# The window of the rate limit on port $PF_LIMIT_PORT (master.cf); the other
+# ports have no limits, and loopback is exempt from anvil's there anyway.
+anvil_rate_time_unit = $PF_LIMIT_TIME_UNIT
 EOF
 
 	cat >"$PF_ETC/master.cf.new" <<EOF
@@ -161,6 +187,17 @@ EOF
 127.0.0.1:$PF_PORT inet n - n - - smtpd
 127.0.0.1:$PF_TLS_PORT inet n - n - - smtpd
   -o smtpd_tls_wrappermode=yes
+# Rate-limited: MAIL number $((PF_LIMIT_MESSAGES + 1)) (and every later one) from one client
+# address within anvil_rate_time_unit gets "450 4.7.1 Error: too much mail
+# from ADDR"; that error reaches the hard error limit, so "421 4.7.0
+# localhost Error: too many errors" follows at once and the connection is
+# closed. Loopback is not exempt here. Postfix forgets a session's errors
+# whenever it accepts a message, so sessions without refusals never end.
+127.0.0.1:$PF_LIMIT_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/limit
+  -o smtpd_client_message_rate_limit=$PF_LIMIT_MESSAGES
+  -o smtpd_client_event_limit_exceptions=
+  -o smtpd_hard_error_limit=1
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -186,10 +223,10 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
 
 	: >"$PF_ETC/vmailbox.new"
-	for u in "${PF_USERS[@]}"; do
+	for u in "${PF_USERS[@]}" "$PF_LIMIT_USER"; do
 		printf '%s@%s %s/%s/\n' "$u" "$PF_DOMAIN" "$PF_DOMAIN" "$u" >>"$PF_ETC/vmailbox.new"
 	done
-	echo "$PF_PORT $PF_TLS_PORT" >"$PF_ETC/ports.new"
+	echo "$PF_PORT $PF_TLS_PORT $PF_LIMIT_PORT" >"$PF_ETC/ports.new"
 
 	PF_CHANGED=0
 	postfix_install_file main.cf || true
@@ -203,16 +240,21 @@ EOF
 
 postfix_start() {
 	if postfix_running; then
-		postfix_ports_recorded || {
-			interop_log "postfix: running, but $PF_ETC/ports is missing; run interop/stop first"
-			return 1
-		}
+		if ! postfix_ports_recorded; then
+			if [ -z "$PF_PORT" ] || [ -z "$PF_TLS_PORT" ]; then
+				interop_log "postfix: running, but $PF_ETC/ports is missing; run interop/stop first"
+				return 1
+			fi
+			# Started by a version without the rate-limited port: add it.
+			postfix_check_port_defaults
+			PF_LIMIT_PORT=$(interop_free_port "$PF_LIMIT_PORT_DEFAULT" "$PF_PORT" "$PF_TLS_PORT")
+		fi
 		postfix_configure
 		if [ "$PF_CHANGED" = 1 ] || [ "$INTEROP_CERTS_CHANGED" = 1 ]; then
 			interop_log "postfix: running already; configuration changed, reloading"
 			postfix -c "$PF_ETC" reload >/dev/null 2>&1
 		else
-			interop_log "postfix: running already (127.0.0.1:$PF_PORT, 127.0.0.1:$PF_TLS_PORT)"
+			interop_log "postfix: running already ($(postfix_addrs))"
 		fi
 		return 0
 	fi
@@ -233,12 +275,12 @@ postfix_start() {
 		local mark=0
 		[ -f "$PF_LOG" ] && mark=$(wc -l <"$PF_LOG")
 		if postfix -c "$PF_ETC" start >"$INTEROP_DIR/postfix/start.out" 2>&1; then
-			interop_log "postfix: started (127.0.0.1:$PF_PORT, 127.0.0.1:$PF_TLS_PORT)"
+			interop_log "postfix: started ($(postfix_addrs))"
 			return 0
 		fi
 		if [ -f "$PF_LOG" ] && tail -n +"$((mark + 1))" "$PF_LOG" | grep -q 'Address already in use'; then
-			interop_log "postfix: port $PF_PORT or $PF_TLS_PORT was taken meanwhile; choosing again"
-			failed+=("$PF_PORT" "$PF_TLS_PORT")
+			interop_log "postfix: port $PF_PORT, $PF_TLS_PORT or $PF_LIMIT_PORT was taken meanwhile; choosing again"
+			failed+=("$PF_PORT" "$PF_TLS_PORT" "$PF_LIMIT_PORT")
 			continue
 		fi
 		break
@@ -249,11 +291,19 @@ postfix_start() {
 	return 1
 }
 
+postfix_addrs() {
+	echo "127.0.0.1:$PF_PORT, 127.0.0.1:$PF_TLS_PORT, rate-limited 127.0.0.1:$PF_LIMIT_PORT"
+}
+
+# postfix_ready waits for the three ports' greetings. The rate-limited
+# port's greeting costs nothing against its limit (no MAIL is sent).
 postfix_ready() {
 	postfix_ports_recorded || return 1
 	interop_wait_for "postfix on 127.0.0.1:$PF_PORT" interop_greeting_plain "$PF_PORT" &&
 		interop_wait_for "postfix (implicit TLS) on 127.0.0.1:$PF_TLS_PORT" \
-			interop_greeting_tls "$PF_TLS_PORT" "$INTEROP_DIR/ca.pem"
+			interop_greeting_tls "$PF_TLS_PORT" "$INTEROP_DIR/ca.pem" &&
+		interop_wait_for "postfix (rate-limited) on 127.0.0.1:$PF_LIMIT_PORT" \
+			interop_greeting_plain "$PF_LIMIT_PORT"
 }
 
 postfix_env() {
@@ -263,7 +313,12 @@ postfix_env() {
 		SMTPKIT_POSTFIX_TLS_ADDR "127.0.0.1:$PF_TLS_PORT" \
 		SMTPKIT_POSTFIX_CA "$INTEROP_DIR/ca.pem" \
 		SMTPKIT_POSTFIX_MAILDIR "$PF_MAIL" \
-		SMTPKIT_POSTFIX_LOG "$PF_LOG"
+		SMTPKIT_POSTFIX_LOG "$PF_LOG" \
+		SMTPKIT_POSTFIX_LIMIT_ADDR "127.0.0.1:$PF_LIMIT_PORT" \
+		SMTPKIT_POSTFIX_LIMIT_RCPT "$PF_LIMIT_USER@$PF_DOMAIN" \
+		SMTPKIT_POSTFIX_LIMIT_MAILDIR "$PF_MAIL/$PF_DOMAIN/$PF_LIMIT_USER" \
+		SMTPKIT_POSTFIX_LIMIT_MESSAGES "$PF_LIMIT_MESSAGES" \
+		SMTPKIT_POSTFIX_LIMIT_WINDOW "$PF_LIMIT_TIME_UNIT"
 }
 
 postfix_log() { interop_tail_log postfix "$PF_LOG"; }
