@@ -23,15 +23,18 @@ const DefaultChunkSize = 1 << 20
 // between 1 and the chunk size octets (0 only for an empty message), so the
 // output does not depend on how the input is split across Write calls. The
 // server answers every BDAT command; [BDATWriter.Chunks] tells the caller how
-// many replies to read.
+// many replies to read, and the function set with [BDATWriter.OnChunk] runs
+// after each chunk, for a caller that must read each reply before sending the
+// next chunk.
 type BDATWriter struct {
-	bw     bufferedWriter
-	own    *bufio.Writer
-	size   int
-	buf    []byte // the chunk being filled, at most size octets
-	chunks int
-	header [32]byte
-	err    error
+	bw      bufferedWriter
+	own     *bufio.Writer
+	size    int
+	buf     []byte // the chunk being filled, at most size octets
+	chunks  int
+	header  [32]byte
+	onChunk func(size int, last bool) error
+	err     error
 }
 
 // NewBDATWriter returns a BDATWriter on w with chunks of chunkSize octets
@@ -44,7 +47,8 @@ func NewBDATWriter(w io.Writer, chunkSize int) *BDATWriter {
 	return b
 }
 
-// Reset starts a new message on w, reusing the writer's buffers.
+// Reset starts a new message on w, reusing the writer's buffers and keeping
+// its OnChunk function.
 func (b *BDATWriter) Reset(w io.Writer, chunkSize int) {
 	if chunkSize <= 0 {
 		chunkSize = DefaultChunkSize
@@ -59,25 +63,49 @@ func (b *BDATWriter) Reset(w io.Writer, chunkSize int) {
 // Chunks returns how many BDAT commands have been written so far.
 func (b *BDATWriter) Chunks() int { return b.chunks }
 
+// OnChunk sets a function called after each chunk (header and octets) has
+// been written to the underlying writer, with the chunk's size and whether it
+// was the LAST one. An error it returns stops the writer: it is returned by
+// the Write or Close that emitted the chunk, and every later call returns it
+// too.
+//
+// A client that may not pipeline the chunks (no PIPELINING, RFC 2920; or
+// LMTP) reads each chunk's reply (RFC 3030 §2) before it sends the next: that
+// is this function's job. The buffer a BDATWriter makes for a plain writer is
+// flushed before the call; the caller's buffered writer ([*Writer],
+// *bufio.Writer) is not, and a function that waits for a reply must flush it
+// first. Reset keeps the function; nil removes it.
+func (b *BDATWriter) OnChunk(f func(size int, last bool) error) { b.onChunk = f }
+
 // Write adds p to the message. A chunk goes out once it is full and more data
 // follows it; a full chunk's worth of p goes out without being copied.
 func (b *BDATWriter) Write(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
+	if len(p) <= b.size-len(b.buf) {
+		// The common small Write (a CRLFWriter hands over a line at a
+		// time): it fits in the chunk being filled.
+		b.buf = append(b.buf, p...)
+		return len(p), nil
+	}
 	n := len(p)
 	for len(p) > 0 {
 		if len(b.buf) == b.size {
-			if err := b.emit(b.buf, false); err != nil {
+			err := b.emit(b.buf, false)
+			b.buf = b.buf[:0]
+			if err != nil {
 				return n - len(p), err
 			}
-			b.buf = b.buf[:0]
 		}
 		if len(b.buf) == 0 && len(p) > b.size {
-			if err := b.emit(p[:b.size], false); err != nil {
+			sent, err := b.emitChunk(p[:b.size], false)
+			if sent {
+				p = p[b.size:]
+			}
+			if err != nil {
 				return n - len(p), err
 			}
-			p = p[b.size:]
 			continue
 		}
 		m := min(b.size-len(b.buf), len(p))
@@ -105,22 +133,41 @@ func (b *BDATWriter) Close() error {
 }
 
 func (b *BDATWriter) emit(chunk []byte, last bool) error {
+	_, err := b.emitChunk(chunk, last)
+	return err
+}
+
+// emitChunk writes one chunk and calls the OnChunk function. sent says
+// whether the chunk went out, which it did when only that function failed.
+// Any error is kept for every later call.
+func (b *BDATWriter) emitChunk(chunk []byte, last bool) (sent bool, err error) {
 	h := append(b.header[:0], "BDAT "...)
 	h = strconv.AppendInt(h, int64(len(chunk)), 10)
 	if last {
 		h = append(h, " LAST"...)
 	}
 	h = append(h, '\r', '\n')
-	_, err := b.bw.Write(h)
+	_, err = b.bw.Write(h)
 	if err == nil {
 		_, err = b.bw.Write(chunk)
 	}
+	if err == nil && b.onChunk != nil {
+		// "Written to the underlying writer": out of a buffer of our own,
+		// which the function cannot reach.
+		err = flushOwn(b.bw, b.own)
+	}
 	if err != nil {
 		b.err = err
-		return err
+		return false, err
 	}
 	b.chunks++
-	return nil
+	if b.onChunk != nil {
+		if err := b.onChunk(len(chunk), last); err != nil {
+			b.err = err
+			return true, err
+		}
+	}
+	return true, nil
 }
 
 // Default limits of a [BDATReader].

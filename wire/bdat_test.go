@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
 
 	"github.com/smtpkit/smtpkit/wire"
+	"pgregory.net/rapid"
 )
 
 func TestBDATWriterFraming(t *testing.T) {
@@ -428,4 +430,201 @@ func TestBDATReaderTruncated(t *testing.T) {
 			}
 		}
 	}
+}
+
+// bdatHooked frames the parts with a BDATWriter whose OnChunk function
+// records each call and checks that the chunk it reports is on the writer by
+// then: output (what the underlying writer holds) ends with the chunk's
+// header and octets, and nothing after them. It returns the calls and the
+// output after Close.
+func bdatHooked(tb codecTB, sink io.Writer, output func() []byte, size int, parts ...[]byte) ([]refChunk, []byte) {
+	tb.Helper()
+	body := bytes.Join(parts, nil)
+	b := wire.NewBDATWriter(sink, size)
+	var calls []refChunk
+	sent := 0 // octets of body in the chunks reported so far
+	b.OnChunk(func(n int, last bool) error {
+		calls = append(calls, refChunk{int64(n), last})
+		want := "BDAT " + strconv.Itoa(n)
+		if last {
+			want += " LAST"
+		}
+		want += "\r\n" + string(body[sent:sent+n])
+		if out := output(); !bytes.HasSuffix(out, []byte(want)) {
+			tb.Fatalf("OnChunk(%d, %v): the writer holds %q, which does not end with %q", n, last, out, want)
+		}
+		if b.Chunks() != len(calls) {
+			tb.Fatalf("OnChunk(%d, %v): Chunks() = %d, want %d", n, last, b.Chunks(), len(calls))
+		}
+		sent += n
+		return nil
+	})
+	for _, p := range parts {
+		if n, err := b.Write(p); n != len(p) || err != nil {
+			tb.Fatalf("BDATWriter.Write(%q) = %d, %v", p, n, err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		tb.Fatalf("BDATWriter.Close: %v", err)
+	}
+	if sent != len(body) {
+		tb.Fatalf("OnChunk reported %d octets, the body has %d", sent, len(body))
+	}
+	return calls, output()
+}
+
+func TestBDATWriterOnChunk(t *testing.T) {
+	tests := []struct {
+		name   string
+		size   int
+		writes []string
+		chunks []refChunk
+	}{
+		{"empty message", 3, nil, []refChunk{{0, true}}},
+		{"one chunk", 8, []string{"hello"}, []refChunk{{5, true}}},
+		{"exactly one chunk", 5, []string{"hello"}, []refChunk{{5, true}}},
+		{"chunks", 3, []string{"abcdefghij"}, []refChunk{{3, false}, {3, false}, {3, false}, {1, true}}},
+		{"chunks, split", 3, []string{"a", "bcd", "", "efghij"}, []refChunk{{3, false}, {3, false}, {3, false}, {1, true}}},
+		{"multiple of the size", 2, []string{"ab", "cd"}, []refChunk{{2, false}, {2, true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parts := make([][]byte, len(tt.writes))
+			for i, w := range tt.writes {
+				parts[i] = []byte(w)
+			}
+			want := refBDATFrame(bytes.Join(parts, nil), tt.size)
+			// On the caller's buffered writer, and on a plain writer, for
+			// which the BDATWriter's own buffer is flushed before the call.
+			var buf bytes.Buffer
+			calls, out := bdatHooked(t, &buf, buf.Bytes, tt.size, parts...)
+			if !slices.Equal(calls, tt.chunks) || !bytes.Equal(out, want) {
+				t.Errorf("buffered: calls %v, output %q; want %v, %q", calls, out, tt.chunks, want)
+			}
+			var log writeLog
+			calls, out = bdatHooked(t, &log, func() []byte { return log.out }, tt.size, parts...)
+			if !slices.Equal(calls, tt.chunks) || !bytes.Equal(out, want) {
+				t.Errorf("plain: calls %v, output %q; want %v, %q", calls, out, tt.chunks, want)
+			}
+		})
+	}
+}
+
+// An error from the OnChunk function stops the writer where it is: the call
+// that emitted the chunk returns it, so do all later ones, and nothing more
+// is written.
+func TestBDATWriterOnChunkError(t *testing.T) {
+	errStop := errors.New("552 5.3.4 message too big")
+	stopAt := func(call int) (func(int, bool) error, *int) {
+		calls := 0
+		return func(int, bool) error {
+			calls++
+			if calls == call {
+				return errStop
+			}
+			return nil
+		}, &calls
+	}
+	checkStopped := func(t *testing.T, b *wire.BDATWriter, buf *bytes.Buffer, calls *int) {
+		t.Helper()
+		out, n := buf.String(), *calls
+		if m, err := b.Write([]byte("more data")); m != 0 || !errors.Is(err, errStop) {
+			t.Errorf("Write after the error = %d, %v; want 0, %v", m, err, errStop)
+		}
+		if err := b.Close(); !errors.Is(err, errStop) {
+			t.Errorf("Close after the error = %v, want %v", err, errStop)
+		}
+		if err := b.Close(); !errors.Is(err, errStop) {
+			t.Errorf("second Close after the error = %v, want %v", err, errStop)
+		}
+		if buf.String() != out || *calls != n {
+			t.Errorf("the writer went on after the error: %q, %d calls", buf.String(), *calls)
+		}
+	}
+
+	t.Run("chunk written from the caller's slice", func(t *testing.T) {
+		var buf bytes.Buffer
+		b := wire.NewBDATWriter(&buf, 3)
+		f, calls := stopAt(2)
+		b.OnChunk(f)
+		n, err := b.Write([]byte("abcdefghij"))
+		if n != 6 || !errors.Is(err, errStop) {
+			t.Errorf("Write = %d, %v; want 6 (two chunks sent), %v", n, err, errStop)
+		}
+		if got, want := buf.String(), "BDAT 3\r\nabcBDAT 3\r\ndef"; got != want {
+			t.Errorf("output %q, want %q", got, want)
+		}
+		checkStopped(t, b, &buf, calls)
+	})
+	t.Run("chunk written from the buffer", func(t *testing.T) {
+		var buf bytes.Buffer
+		b := wire.NewBDATWriter(&buf, 3)
+		f, calls := stopAt(1)
+		b.OnChunk(f)
+		if n, err := b.Write([]byte("abc")); n != 3 || err != nil {
+			t.Fatalf("Write = %d, %v; want 3, nil (the chunk may be the last)", n, err)
+		}
+		if n, err := b.Write([]byte("d")); n != 0 || !errors.Is(err, errStop) {
+			t.Errorf("Write = %d, %v; want 0, %v", n, err, errStop)
+		}
+		if got, want := buf.String(), "BDAT 3\r\nabc"; got != want {
+			t.Errorf("output %q, want %q", got, want)
+		}
+		checkStopped(t, b, &buf, calls)
+	})
+	t.Run("last chunk", func(t *testing.T) {
+		var buf bytes.Buffer
+		b := wire.NewBDATWriter(&buf, 3)
+		f, calls := stopAt(2)
+		b.OnChunk(f)
+		b.Write([]byte("abcd"))
+		if err := b.Close(); !errors.Is(err, errStop) {
+			t.Errorf("Close = %v, want %v", err, errStop)
+		}
+		if got, want := buf.String(), "BDAT 3\r\nabcBDAT 1 LAST\r\nd"; got != want {
+			t.Errorf("output %q, want %q", got, want)
+		}
+		checkStopped(t, b, &buf, calls)
+	})
+}
+
+// Reset keeps the OnChunk function, as BDATReader.Reset does; nil removes it.
+func TestBDATWriterResetKeepsOnChunk(t *testing.T) {
+	var calls []refChunk
+	b := wire.NewBDATWriter(io.Discard, 2)
+	b.OnChunk(func(size int, last bool) error {
+		calls = append(calls, refChunk{int64(size), last})
+		return nil
+	})
+	b.Write([]byte("abc"))
+	b.Close()
+	b.Reset(io.Discard, 4)
+	b.Write([]byte("defgh"))
+	b.Close()
+	if want := []refChunk{{2, false}, {1, true}, {4, false}, {1, true}}; !slices.Equal(calls, want) {
+		t.Errorf("calls %v, want %v", calls, want)
+	}
+	b.OnChunk(nil)
+	b.Reset(io.Discard, 4)
+	b.Write([]byte("ijklm"))
+	if err := b.Close(); err != nil || len(calls) != 4 {
+		t.Errorf("after OnChunk(nil): Close %v, %d calls", err, len(calls))
+	}
+}
+
+// OnChunk is called once per chunk as framed, in order, with the chunk on
+// the writer, however the body is split and whatever the chunk size.
+func TestPropertyBDATWriterOnChunk(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		body := genBody(200).Draw(t, "body")
+		size := rapid.IntRange(1, 40).Draw(t, "chunkSize")
+		parts := splitBodyAt(body, genSplits(len(body)).Draw(t, "splits"))
+		want := refBDATFrame(body, size)
+		_, _, wantCalls, _ := refBDATDecode(want, 1<<40)
+		var buf bytes.Buffer
+		calls, out := bdatHooked(t, &buf, buf.Bytes, size, parts...)
+		if !slices.Equal(calls, wantCalls) || !bytes.Equal(out, want) {
+			t.Fatalf("frame(%q, %d) in writes %q: calls %v, output %q; want %v, %q", body, size, parts, calls, out, wantCalls, want)
+		}
+	})
 }

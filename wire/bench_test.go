@@ -262,3 +262,101 @@ func BenchmarkReadReply(b *testing.B) {
 		})
 	}
 }
+
+const benchNormBodySize = 1 << 20
+
+var (
+	benchNormOnce sync.Once
+	benchNormCRLF []byte
+	benchNormLF   []byte
+)
+
+// benchNormBodies returns 1 MiB of 78-column text with CRLF endings (clean:
+// the CRLFWriter's fast path) and the same with bare LF endings (each line
+// needs a CR).
+func benchNormBodies() []struct {
+	name string
+	data []byte
+} {
+	benchNormOnce.Do(func() {
+		benchNormCRLF = realisticBody(benchNormBodySize, "\r\n")
+		benchNormLF = realisticBody(benchNormBodySize, "\n")
+	})
+	return []struct {
+		name string
+		data []byte
+	}{{"crlf", benchNormCRLF}, {"lf", benchNormLF}}
+}
+
+func BenchmarkCRLFWriter(b *testing.B) {
+	for _, body := range benchNormBodies() {
+		want := Measure(body.data)
+		for _, sink := range []struct {
+			name string
+			new  func(io.Writer) (io.Writer, func() error)
+		}{
+			// A plain writer: every piece is a Write call.
+			{"plain", func(w io.Writer) (io.Writer, func() error) { return w, func() error { return nil } }},
+			// The session's buffer: added octets go in with WriteByte.
+			{"bufio", func(w io.Writer) (io.Writer, func() error) {
+				bw := bufio.NewWriterSize(w, benchBufSize)
+				return bw, bw.Flush
+			}},
+			// Where session puts it: in front of the BDAT framing.
+			{"bdat", func(w io.Writer) (io.Writer, func() error) {
+				bw := bufio.NewWriterSize(w, benchBufSize)
+				bd := NewBDATWriter(bw, 0)
+				return bd, func() error {
+					if err := bd.Close(); err != nil {
+						return err
+					}
+					bd.Reset(bw, 0)
+					return bw.Flush()
+				}
+			}},
+		} {
+			b.Run("body="+body.name+"/sink="+sink.name, func(b *testing.B) {
+				var out countingWriter
+				w, finish := sink.new(&out)
+				x := NewCRLFWriter(w)
+				send := func() {
+					x.Reset(w)
+					writeChunks(b, x, body.data)
+					if err := x.Close(); err != nil {
+						b.Fatal(err)
+					}
+					if err := finish(); err != nil || x.Written() != want {
+						b.Fatalf("wrote %d octets, want %d (%v)", x.Written(), want, err)
+					}
+				}
+				send() // the BDATWriter's chunk buffer grows once, not counted
+				b.SetBytes(int64(len(body.data)))
+				b.ReportAllocs()
+				for b.Loop() {
+					send()
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkBodyScan(b *testing.B) {
+	for _, body := range benchNormBodies() {
+		want := int64(len(Normalise(body.data)))
+		b.Run("body="+body.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var s BodyScan
+				for p := body.data; len(p) > 0; {
+					n := min(len(p), benchChunkSize)
+					s.Scan(p[:n])
+					p = p[n:]
+				}
+				if s.Size() != want {
+					b.Fatalf("Size() = %d, want %d", s.Size(), want)
+				}
+			}
+		})
+	}
+}

@@ -28,7 +28,8 @@ var (
 	ErrChunkTooLarge = errors.New("BDAT chunk too large")
 )
 
-// ErrClosed is returned by Write on a [DotWriter] or [BDATWriter] after Close.
+// ErrClosed is returned by Write on a [DotWriter], [BDATWriter] or
+// [CRLFWriter] after Close.
 var ErrClosed = errors.New("wire: write after close")
 
 // ProtocolError reports input from the peer that breaks the protocol or a

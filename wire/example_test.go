@@ -139,3 +139,41 @@ func ExampleNewBDATWriter_pipelined() {
 	// "MAIL FROM:<alice@example.org> BODY=BINARYMIME\r\nRCPT TO:<bob@example.org>\r\nBDAT 22 LAST\r\nSubject: hi\r\n\r\nHello\r\n"
 	// 3 replies to read
 }
+
+func ExampleCRLFWriter() {
+	// A body with bare LF endings, a bare CR and no final line ending, sent
+	// as BDAT: the line endings become CRLF, the dot stays as it is.
+	body := []byte("Subject: hi\n\n.dot\rlast")
+	var conn bytes.Buffer
+	b := wire.NewBDATWriter(&conn, 0)
+	x := wire.NewCRLFWriter(b)
+	x.Write(body)
+	if err := x.Close(); err != nil { // ends the last line
+		fmt.Println("error:", err)
+		return
+	}
+	if err := b.Close(); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Printf("%q\n", conn.String())
+	fmt.Println(x.Written(), "octets, as measured:", wire.Measure(body))
+	// Output:
+	// "BDAT 27 LAST\r\nSubject: hi\r\n\r\n.dot\r\nlast\r\n"
+	// 27 octets, as measured: 27
+}
+
+func ExampleBodyScan() {
+	// A body read in pieces, measured before MAIL is sent: its SIZE
+	// (RFC 1870), whether it needs 8BITMIME, and whether it can go to a
+	// BDATWriter without a CRLFWriter.
+	var s wire.BodyScan
+	for _, piece := range []string{"Subject: caf\xe9\r", "\n\r\nHello\n"} {
+		s.Scan([]byte(piece))
+	}
+	fmt.Println("octets:", s.Len(), "size:", s.Size())
+	fmt.Println("clean:", s.Clean(), "8-bit:", s.EightBit(), "NUL:", s.NUL())
+	// Output:
+	// octets: 23 size: 24
+	// clean: false 8-bit: true NUL: false
+}

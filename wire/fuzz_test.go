@@ -438,3 +438,31 @@ func FuzzBDAT(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCRLFWriter checks the BDAT line-ending writer and the body measurement
+// against Normalise: the CRLFWriter's output and Written count, BodyScan's
+// Size, Clean, EightBit and NUL, and Measure, with the body in one write, cut
+// at one point, and in small pieces; and the DATA encoding un-stuffed.
+func FuzzCRLFWriter(f *testing.F) {
+	for i, s := range dotSeeds {
+		f.Add([]byte(s), i)
+	}
+	f.Add([]byte("a\r"), 1)                          // CR at the cut
+	f.Add([]byte("a\r\nb"), 2)                       // CRLF cut in two
+	f.Add([]byte("\r\r\n\n\r"), 1)                   // every kind of ending
+	f.Add([]byte("caf\xe9\x00\r\n"), 4)              // 8-bit and NUL
+	f.Add([]byte(strings.Repeat("x", 40)+"\xe9"), 7) // past the 32-octet loop
+	f.Fuzz(func(t *testing.T, body []byte, split int) {
+		u := uint(split)
+		at := int(u % uint(len(body)+1))
+		piece := int(u%7) + 1
+		var pieces [][]byte
+		for p := body; len(p) > 0; p = p[min(piece, len(p)):] {
+			pieces = append(pieces, p[:min(piece, len(p))])
+		}
+		for _, parts := range [][][]byte{{body}, {body[:at], body[at:]}, pieces} {
+			checkNormalisation(t, body, parts)
+		}
+		checkDotNormalises(t, body, pieces)
+	})
+}

@@ -404,6 +404,46 @@ func checkBDAT(t codecTB, body []byte, size int, parts [][]byte) {
 	}
 }
 
+// Property (f): the DATA encoding, un-stuffed and without its end-of-data
+// line, is the package's own Normalise of the body, in writes split anywhere:
+// DATA and a normalising BDAT send the same message, of the size Measure
+// gives (RFC 1870 §3 leaves the dot-stuffing out).
+func TestPropertyDotWriterNormalises(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		body := genBody(300).Draw(t, "body")
+		splits := genSplits(len(body)).Draw(t, "splits")
+		checkDotNormalises(t, body, splitBodyAt(body, splits))
+	})
+}
+
+// checkDotNormalises checks property (f) for one body and split.
+func checkDotNormalises(t codecTB, body []byte, parts [][]byte) {
+	t.Helper()
+	enc := dotEncode(t, parts...)
+	want := wire.Normalise(body)
+	// Un-stuffed by hand: drop the end-of-data line and the first '.' of
+	// every line that starts with one.
+	if !bytes.HasSuffix(enc, []byte(".\r\n")) {
+		t.Fatalf("encode(%q) = %q has no end-of-data line", body, enc)
+	}
+	var unstuffed []byte
+	lines := bytes.SplitAfter(enc[:len(enc)-3], []byte("\r\n"))
+	for _, line := range lines {
+		unstuffed = append(unstuffed, bytes.TrimPrefix(line, []byte("."))...)
+	}
+	if !bytes.Equal(unstuffed, want) {
+		t.Fatalf("encode(%q) in writes %q, un-stuffed = %q, want Normalise = %q", body, parts, unstuffed, want)
+	}
+	// And by the DotReader.
+	dec, rest, err := dotDecode(enc)
+	if err != nil || len(rest) != 0 || !bytes.Equal(dec, want) {
+		t.Fatalf("decode(encode(%q)) = %q, %v, rest %q; want %q", body, dec, err, rest, want)
+	}
+	if m := wire.Measure(body); m != int64(len(dec)) {
+		t.Fatalf("Measure(%q) = %d, the DATA encoding carries %d octets", body, m, len(dec))
+	}
+}
+
 // Property (e): a DotReader on arbitrary bytes followed by "\r\n.\r\n" does
 // not panic, agrees with the reference decoder, and what it returns survives
 // an encode and decode as its normal form.
