@@ -89,7 +89,7 @@ func (c *Client) Login(ctx context.Context, username, password string) error {
 	for _, name := range candidates {
 		err = c.authenticate(ctx, newLoginMechanism(name, username, password), offered, cb, cbErr)
 		var ae *AuthError
-		if !errors.As(err, &ae) || ae.Reply.Code != 504 || c.usable() != nil {
+		if !errors.As(err, &ae) || ae.Reply.Code != response.CodeParamNotImplemented || c.usable() != nil {
 			return err
 		}
 	}
@@ -193,7 +193,7 @@ func (c *Client) authenticate(ctx context.Context, m auth.Mechanism, offered []s
 	}
 	c.tr.secret = true
 	defer func() { c.tr.secret = false }()
-	reply, err := c.roundTrip(ctx, "AUTH", c.timeouts.Command, cmd)
+	reply, err := c.roundTrip(ctx, "AUTH", cmd)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (c *Client) authenticate(ctx context.Context, m auth.Mechanism, offered []s
 			}
 			c.authed = true
 			return nil
-		case reply.Code != 334:
+		case reply.Code != response.CodeAuthContinue:
 			if reply.Intermediate() {
 				return c.unexpected("AUTH", reply)
 			}
@@ -276,7 +276,7 @@ func (c *Client) cancelAuth(ctx context.Context, name string, why error) error {
 	if err != nil {
 		return err
 	}
-	if reply.Code == 235 || reply.Intermediate() {
+	if reply.Code == response.CodeAuthSucceeded || reply.Intermediate() {
 		// Success or another challenge after a cancel: the two sides no
 		// longer agree on the state of the session.
 		return c.unexpected("AUTH *", reply)
@@ -298,15 +298,7 @@ func (c *Client) send(ctx context.Context, op string, line []byte, shown string)
 	if c.tr.on() {
 		c.tr.line("C", shown)
 	}
-	d := c.timeouts.Command
-	disarm := c.arm(ctx, d)
-	c.w.Write(line)
-	err := c.w.Flush()
-	disarm()
-	if err != nil {
-		return response.Reply{}, c.ioError(ctx, op, d, err)
-	}
-	return c.read(ctx, op, d)
+	return c.exchange(ctx, entryCommand, op, line)
 }
 
 // isLoopbackHost reports whether a host as the caller wrote it names the

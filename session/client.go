@@ -49,7 +49,7 @@ type Client struct {
 	w          *wire.Writer
 	dot        *wire.DotWriter
 	bdat       *wire.BDATWriter
-	crlf       crlfWriter
+	crlf       *wire.CRLFWriter
 	opts       Options
 	timeouts   Timeouts
 	tr         tracer
@@ -64,15 +64,29 @@ type Client struct {
 	ext       Extensions
 	greeting  response.Reply
 	hello     response.Reply
-	authed    bool // AUTH succeeded (on this TLS layer)
+	authed    bool       // AUTH succeeded (on this TLS layer)
+	cur       *txn       // the transaction the low-level calls (Mail, Rcpt, Data) build
+	chunk     chunkState // the message being framed as BDAT chunks
 
-	smtputf8 bool // the current transaction's MAIL carried SMTPUTF8
-	accepted int  // recipients accepted in the current transaction
+	// The engine (engine.go): commands awaiting replies, in order.
+	pending   []entry
+	head      int
+	got       response.Reply // the reply to the last entryCommand
+	lastOp    string         // the command the last reply answered
+	last      *txn           // the transaction written last
+	needRset  bool           // the server may hold a transaction open: RSET before the next
+	lastKind  entryKind      // ... and its kind
+	salvaging bool
+	streaming bool // a SendStream is running: every other call is refused
 
-	watched ctxWatch // see watch
-	err     error    // sticky: why the connection can no longer be used
-	line    []byte   // reused command-line buffer
-	copyBuf []byte   // reused message-body buffer; see scratch
+	ctx          context.Context // the call in progress, for write deadlines
+	wtimeout     time.Duration   // the timeout of each write in the current phase
+	watched      ctxWatch        // see watch
+	err          error           // sticky: why the connection can no longer be used
+	serverClosed bool            // err is the server's 421 or 221
+	line         []byte          // reused command-line buffer
+	ends         []int           // reused: where each line of a pipelined group ends
+	copyBuf      []byte          // reused message-body buffer; see scratch
 }
 
 // Dial connects to addr, reads the server's greeting and returns a Client
@@ -165,9 +179,15 @@ func newClient(conn net.Conn, o *Options) *Client {
 		opts:     *o,
 		timeouts: o.Timeouts.withDefaults(),
 		tr:       tracer{w: o.Trace, log: o.Logger},
-		w:        wire.NewWriter(conn),
 		line:     make([]byte, 0, 128),
 	}
+	// Every write to the socket goes through connWriter, which gives it
+	// its own deadline; the encoders write into c.w.
+	c.w = wire.NewWriter(connWriter{c})
+	c.dot = wire.NewDotWriter(c.w)
+	c.bdat = wire.NewBDATWriter(c.w, o.ChunkSize)
+	c.bdat.OnChunk(c.onChunk)
+	c.crlf = wire.NewCRLFWriter(c.bdat)
 	c.r = c.newReader(conn)
 	// Implicit TLS (Dial) or a caller's *tls.Conn (NewClient).
 	_, c.isTLS = conn.(*tls.Conn)
@@ -192,19 +212,21 @@ func (c *Client) newReader(r io.Reader) *wire.Reader {
 }
 
 func (c *Client) readGreeting(ctx context.Context, addr string) error {
-	reply, err := c.read(ctx, "greeting", c.timeouts.Greeting)
+	c.armRead(ctx, c.timeouts.Greeting)
+	reply, err := c.r.ReadReply()
 	if err != nil {
-		c.conn.Close()
+		err = c.ioError(ctx, "greeting", c.timeouts.Greeting, err)
+		c.failWith(err, false)
 		return &ConnectError{Addr: addr, Err: err}
 	}
+	c.tr.reply(reply)
 	c.greeting = reply
-	if reply.Code != 220 {
+	if reply.Code != response.CodeServiceReady {
 		// RFC 5321 §3.1: after a 554 greeting the client should QUIT;
 		// its reply is not worth waiting for.
 		c.w.WriteLineString("QUIT")
-		c.w.Flush()
-		c.conn.Close()
-		c.err = ErrClosed
+		c.flush(ctx)
+		c.failWith(ErrClosed, false)
 		return &ConnectError{Addr: addr, Reply: reply}
 	}
 	return nil
@@ -234,7 +256,7 @@ func (c *Client) Conn() net.Conn { return c.conn }
 // Close closes the connection without QUIT. It is safe to call more than
 // once; later calls on the Client return ErrClosed.
 func (c *Client) Close() error {
-	if c.err == ErrClosed {
+	if c.conn == nil || c.err == ErrClosed {
 		return nil
 	}
 	wasBroken := c.err != nil
@@ -247,45 +269,24 @@ func (c *Client) Close() error {
 	return err
 }
 
-// usable returns why the Client cannot be used, if it cannot.
-func (c *Client) usable() error { return c.err }
+// usable returns why the Client cannot be used now, if it cannot: it was
+// never connected (the zero Client) or is closed, or a SendStream is
+// running on it (its replies would go to the wrong commands).
+func (c *Client) usable() error {
+	switch {
+	case c.conn == nil:
+		return ErrClosed
+	case c.err != nil:
+		return c.err
+	case c.streaming:
+		return &StateError{Op: "call", State: "while a SendStream is running on the Client"}
+	}
+	return nil
+}
 
 // abort closes the connection for good, keeping err as the reason every
 // later call reports.
-func (c *Client) abort(err error) error {
-	if c.err == nil {
-		c.err = err
-	}
-	c.conn.Close()
-	c.unwatch()
-	return err
-}
-
-// arm sets the connection's deadline for one exchange: now+d or the
-// context's deadline, whichever is sooner, and makes cancelling ctx
-// unblock a read or write at once. It returns a func to call when the
-// exchange is over, which is kept for the callers' shape: the watch on
-// ctx stays in place (see watch), so arming again under the same context
-// costs no allocation.
-func (c *Client) arm(ctx context.Context, d time.Duration) (disarm func()) {
-	var dl time.Time
-	if d > 0 {
-		dl = time.Now().Add(d)
-	}
-	if cd, ok := ctx.Deadline(); ok && (dl.IsZero() || cd.Before(dl)) {
-		dl = cd
-	}
-	c.watch(ctx)
-	c.conn.SetDeadline(dl)
-	if ctx.Err() != nil {
-		// Cancelled before or while the deadline was set: the watch may
-		// have fired before SetDeadline undid it.
-		c.conn.SetDeadline(time.Unix(1, 0))
-	}
-	return noDisarm
-}
-
-func noDisarm() {}
+func (c *Client) abort(err error) error { return c.failWith(err, false) }
 
 // ctxWatch is the cancellation watch on the context of the latest
 // exchange.
@@ -328,9 +329,9 @@ func (c *Client) unwatch() {
 }
 
 // ioError turns a read or write failure during op into the error the
-// caller sees, and closes the connection: after a timeout, a cancellation,
-// a broken connection or a malformed reply nobody knows where the server
-// is in the exchange.
+// caller sees. The caller closes the connection (fail): after a timeout,
+// a cancellation, a broken connection or a malformed reply nobody knows
+// where the server is in the exchange.
 func (c *Client) ioError(ctx context.Context, op string, d time.Duration, err error) error {
 	var out error
 	var pe *wire.ProtocolError
@@ -350,35 +351,13 @@ func (c *Client) ioError(ctx context.Context, op string, d time.Duration, err er
 	default:
 		out = &DisconnectedError{Op: op, Err: err}
 	}
-	return c.abort(out)
-}
-
-// read reads one reply under the phase timeout d.
-func (c *Client) read(ctx context.Context, op string, d time.Duration) (response.Reply, error) {
-	if err := ctx.Err(); err != nil {
-		// A command may be on the wire already: if its reply were left
-		// unread, the next command would get it as its own.
-		return response.Reply{}, c.abort(fmt.Errorf("session: %s: %w", op, context.Cause(ctx)))
-	}
-	disarm := c.arm(ctx, d)
-	reply, err := c.r.ReadReply()
-	disarm()
-	if err != nil {
-		return response.Reply{}, c.ioError(ctx, op, d, err)
-	}
-	c.tr.reply(reply)
-	if reply.Code == 421 {
-		// RFC 5321 §3.8: the server is closing the channel. The reply is
-		// the caller's answer; later calls learn the session is over.
-		c.abort(&DisconnectedError{Op: op, Err: reply.Err(op)})
-	}
-	return reply, nil
+	return out
 }
 
 // roundTrip sends cmd and reads its reply. A command that does not build
 // (bad argument) is refused before anything is written. The reply is
 // returned whatever its code; err is set only when no reply was read.
-func (c *Client) roundTrip(ctx context.Context, op string, d time.Duration, cmd command.Command) (response.Reply, error) {
+func (c *Client) roundTrip(ctx context.Context, op string, cmd command.Command) (response.Reply, error) {
 	if err := c.usable(); err != nil {
 		return response.Reply{}, err
 	}
@@ -387,18 +366,15 @@ func (c *Client) roundTrip(ctx context.Context, op string, d time.Duration, cmd 
 		return response.Reply{}, err
 	}
 	c.line = line
-	if err := ctx.Err(); err != nil {
-		return response.Reply{}, err
-	}
 	c.tr.sent(cmd, line)
-	disarm := c.arm(ctx, d)
-	c.w.Write(line)
-	err = c.w.Flush()
-	disarm()
-	if err != nil {
-		return response.Reply{}, c.ioError(ctx, op, d, err)
+	kind := entryCommand
+	switch cmd.(type) {
+	case command.Quit:
+		kind = entryQuit
+	case command.StartTLS:
+		kind = entryStartTLS
 	}
-	return c.read(ctx, op, d)
+	return c.exchange(ctx, kind, op, line)
 }
 
 // commandText is the line just sent, without CRLF and secrets, for the

@@ -23,10 +23,27 @@
 // After a network error, a timeout or a protocol violation the connection
 // is closed and every later call returns the error that broke it.
 //
+// Every command the Client writes waits for its reply in one queue, in
+// order, whichever way it was sent (one at a time, pipelined, in a
+// stream, LMTP), so the same server replies give the same result on
+// every path. The guarantees:
+//   - every reply is matched to exactly one command; a reply nobody asked
+//     for (bytes left once nothing is pending) closes the connection with
+//     a [DesyncError];
+//   - a 421 (or a 221 to anything but QUIT) answers the command it came
+//     for and ends the session: the commands behind it are unanswered,
+//     never taken for accepted, and later calls return an error that
+//     carries that reply;
+//   - each message ends delivered, refused with the server's reply, or
+//     unanswered ([UnansweredError], whose MaybeDelivered says whether
+//     the whole message had gone out), and is reported exactly once.
+//
 // Errors are typed and carry the server's reply: [ConnectError],
 // [HelloError], [AuthError], [SenderRefusedError],
-// [RecipientsRefusedError], [DataError], [NotSupportedError],
-// [DisconnectedError], [StateError]. Each one that
+// [RecipientsRefusedError], [DataError], [DeliveryError] (LMTP),
+// [UnansweredError], [MessageTooLargeError], [NotSupportedError],
+// [DisconnectedError], [TimeoutError], [UnexpectedReplyError],
+// [DesyncError], [BodyError], [StateError]. Each one that
 // carries a reply unwraps to a *response.Error, so
 //
 //	var re *response.Error

@@ -259,3 +259,67 @@ type UnexpectedReplyError struct {
 func (e *UnexpectedReplyError) Error() string {
 	return fmt.Sprintf("session: unexpected reply to %s: %s", e.Command, e.Reply)
 }
+
+// UnansweredError reports that the session ended before the server
+// answered for a message: the connection broke or timed out, or the
+// server closed it (a 421 or 221 to an earlier command), while Command
+// and what followed it were still waiting for replies. Err is why the
+// session ended, and what it unwraps to: a *DisconnectedError carrying
+// the server's 421 (errors.As finds the *response.Error), a
+// *TimeoutError, and so on.
+//
+// When MaybeDelivered is false the server cannot have accepted the
+// message: its end was never written, or the server said it was closing
+// before it got there. When it is true the whole message had been
+// written and only the reply was lost: the message may have been
+// delivered, and sending it again may deliver it twice. In LMTP,
+// Recipients lists the accepted recipients without a reply after the
+// message (the others' replies are in Result).
+type UnansweredError struct {
+	Command        string // "MAIL", "RCPT", "DATA", "BDAT" or "end of data"
+	MaybeDelivered bool
+	Recipients     []string
+	Result         *Result // the replies that did come
+	Err            error
+}
+
+func (e *UnansweredError) Error() string {
+	fate := "not delivered"
+	if e.MaybeDelivered {
+		fate = "fate unknown"
+	}
+	if len(e.Recipients) > 0 {
+		return fmt.Sprintf("session: LMTP: no reply after the message for %s, %s: %v",
+			strings.Join(e.Recipients, ", "), fate, e.Err)
+	}
+	return fmt.Sprintf("session: no reply to %s, message %s: %v", e.Command, fate, e.Err)
+}
+
+func (e *UnansweredError) Unwrap() error { return e.Err }
+
+// DesyncError reports that the server sent more than the commands asked
+// for: bytes were left to read after the reply to After, with nothing
+// pending. Client and server no longer agree on which reply answers which
+// command, and a reply taken for the wrong command could report a message
+// delivered that was not, so the connection is closed.
+type DesyncError struct {
+	After    string // the command whose reply came last
+	Buffered int    // octets left unread
+}
+
+func (e *DesyncError) Error() string {
+	return fmt.Sprintf("session: %d octets from the server after the reply to %s, with no command awaiting a reply: connection closed", e.Buffered, e.After)
+}
+
+// BodyError reports that reading the caller's message body failed. The
+// connection was closed before the end of data, so the server did not
+// accept the truncated message. It unwraps to the reader's error.
+type BodyError struct {
+	Err error
+}
+
+func (e *BodyError) Error() string {
+	return fmt.Sprintf("session: reading the message: %v (connection closed before the end of data, so the server did not accept it)", e.Err)
+}
+
+func (e *BodyError) Unwrap() error { return e.Err }

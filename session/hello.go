@@ -34,7 +34,7 @@ func (c *Client) Hello(ctx context.Context) error {
 		if !c.isTLS && !c.unix && c.ext.Has("STARTTLS") {
 			if err := c.StartTLS(ctx, nil); err != nil {
 				var re *response.Error
-				if c.usable() == nil && errors.As(err, &re) && re.Code() == 454 {
+				if c.usable() == nil && errors.As(err, &re) && re.Code() == response.CodeTempAuthFailure {
 					// The server offered STARTTLS and then said it cannot
 					// (454, RFC 3207 §4): opportunistic means going on in
 					// plaintext, as when it is not offered at all.
@@ -71,7 +71,7 @@ func (c *Client) ehloOrHelo(ctx context.Context) (response.Reply, error) {
 	if err == nil || c.opts.LMTP {
 		return reply, err // LMTP has no HELO to fall back to
 	}
-	if he, ok := err.(*HelloError); ok && (he.Reply.Code == 500 || he.Reply.Code == 502) && c.usable() == nil {
+	if he, ok := err.(*HelloError); ok && (he.Reply.Code == response.CodeSyntaxError || he.Reply.Code == response.CodeNotImplemented) && c.usable() == nil {
 		return c.Helo(ctx)
 	}
 	return reply, err
@@ -112,11 +112,11 @@ func (c *Client) greet(ctx context.Context, verb string) (response.Reply, error)
 	default:
 		cmd = command.Helo{Domain: name}
 	}
-	reply, err := c.roundTrip(ctx, verb, c.timeouts.Command, cmd)
+	reply, err := c.roundTrip(ctx, verb, cmd)
 	if err != nil {
 		return reply, err
 	}
-	if reply.Code != 250 {
+	if reply.Code != response.CodeOK {
 		return reply, &HelloError{Command: verb, Reply: reply}
 	}
 	c.hello = reply
@@ -127,7 +127,7 @@ func (c *Client) greet(ctx context.Context, verb string) (response.Reply, error)
 		c.ext = Extensions{}
 	}
 	c.state = stateReady
-	c.accepted = 0
+	c.cur, c.needRset = nil, false // EHLO ends any transaction (RFC 5321 §4.1.4)
 	return reply, nil
 }
 
@@ -157,11 +157,11 @@ func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
 		return &NotSupportedError{Extension: "STARTTLS", Reason: "for StartTLS"}
 	}
 	cmd := command.StartTLS{}
-	reply, err := c.roundTrip(ctx, "STARTTLS", c.timeouts.Command, cmd)
+	reply, err := c.roundTrip(ctx, "STARTTLS", cmd)
 	if err != nil {
 		return err
 	}
-	if reply.Code != 220 {
+	if reply.Code != response.CodeServiceReady {
 		if err := c.refused(cmd, reply); err != nil {
 			return err
 		}
@@ -195,7 +195,7 @@ func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
 	}
 	c.conn = tc
 	c.r = c.newReader(tc)
-	c.w.Reset(tc)
+	c.w.Reset(connWriter{c})
 	c.isTLS = true
 	c.authed = false // RFC 3207 §4.2: the session starts over
 	c.ext = Extensions{}

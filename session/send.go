@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session/internal/msghdr"
+	"github.com/smtpkit/smtpkit/wire"
 )
 
 // Envelope is what [Client.SendEnvelope] sends around a message: the
@@ -158,68 +158,11 @@ func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case c.usePipelining():
-		return c.sendPipelined(ctx, t)
-	case t.bdat:
-		return c.sendChunked(ctx, t)
-	case c.opts.LMTP:
-		return c.sendLMTP(ctx, t)
+	if err := c.writeTxn(ctx, t); err == nil {
+		c.sync(ctx, 0) // an error here is t's, judged below
 	}
-	res := t.res
-	if err := c.mailAndRcpts(ctx, t); err != nil {
-		return nil, err
-	}
-	dw, err := c.Data(ctx)
-	if err != nil {
-		if de, ok := err.(*DataError); ok {
-			de.Result = res
-			c.resetQuietly(ctx)
-		}
-		return nil, err
-	}
-	if err := c.copyBody(dw, body); err != nil {
-		return nil, err
-	}
-	if err := dw.Close(); err != nil {
-		if de, ok := err.(*DataError); ok {
-			de.Result = res
-		}
-		return nil, err
-	}
-	res.Data = dw.Reply()
-	return res, nil
-}
-
-// copyBody streams body into dw. A failure to read body aborts the
-// connection (no end of data is sent); a failure to write is the
-// connection's and already closed it.
-func (c *Client) copyBody(dw *DataWriter, body io.Reader) error {
-	switch body.(type) {
-	case *bytes.Reader, *strings.Reader, *bytes.Buffer:
-		// In memory: reading cannot fail, so any error is the
-		// connection's, and WriteTo skips the copy buffer.
-		_, err := body.(io.WriterTo).WriteTo(dw)
-		return err
-	}
-	buf := c.scratch()
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			if _, err := dw.Write(buf[:n]); err != nil {
-				return err
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			dw.Abort()
-			err := fmt.Errorf("session: reading the message: %w (connection closed before the end of data, so the server did not accept it)", rerr)
-			c.err = err
-			return err
-		}
-	}
+	c.resetIfOpen(ctx)
+	return c.outcome(t)
 }
 
 // scratch is the Client's body buffer, made on first use and kept: one
@@ -229,12 +172,6 @@ func (c *Client) scratch() []byte {
 		c.copyBuf = make([]byte, 32<<10)
 	}
 	return c.copyBuf
-}
-
-func (c *Client) resetQuietly(ctx context.Context) {
-	if c.usable() == nil {
-		c.Rset(ctx)
-	}
 }
 
 // autoParams fills in SIZE, BODY and SMTPUTF8 as SendEnvelope documents,
@@ -252,19 +189,19 @@ func (c *Client) autoParams(env *Envelope, body io.Reader) (command.MailParams, 
 		}
 		p.SMTPUTF8 = true
 	}
-	scan, known := inspect(body, c.scratch())
+	scan := inspect(body, c.scratch())
 	if p.Body == "" {
 		switch {
-		case scan.nul && c.ext.Has("BINARYMIME") && c.useChunking():
+		case scan.NUL() && c.ext.Has("BINARYMIME") && c.useChunking():
 			// Only BINARYMIME carries a NUL intact (RFC 3030 §3).
 			p.Body = command.BodyBinaryMIME
-		case c.ext.Has("8BITMIME") && (scan.eightBit || !known):
+		case c.ext.Has("8BITMIME") && (scan.EightBit() || !scan.seen):
 			p.Body = command.Body8BitMIME
 		}
 	}
 	size := scan.size()
-	if p.Body == command.BodyBinaryMIME {
-		size = scan.n // sent unchanged: no line endings added
+	if p.Body == command.BodyBinaryMIME && scan.seen {
+		size = scan.Len() // sent unchanged: no line endings added
 	}
 	if env.Size > 0 {
 		size = env.Size
@@ -277,138 +214,64 @@ func (c *Client) autoParams(env *Envelope, body io.Reader) (command.MailParams, 
 			return p, scan, &MessageTooLargeError{Size: p.Size, Limit: limit}
 		}
 	}
-	if !known {
-		scan = bodyScan{exact: true} // nothing seen: not clean
-	}
 	return p, scan, nil
 }
 
-// inspect looks at a body without consuming it, when its type allows:
-// its size as it will be sent (line endings as CRLF, a final CRLF added,
-// RFC 1870 §3), and whether it has octets above 127 or a NUL. A body with
-// only a Len method gives its length as the size.
-func inspect(body io.Reader, buf []byte) (s bodyScan, known bool) {
-	switch b := body.(type) {
-	case *bytes.Reader:
-		return scanAt(b, b.Size(), buf), true
-	case *strings.Reader:
-		return scanAt(b, b.Size(), buf), true
-	case *bytes.Buffer:
-		s.scan(b.Bytes())
-		return s, true
-	}
-	if l, ok := body.(interface{ Len() int }); ok {
-		s.n = int64(l.Len())
-		s.exact = true
-	}
-	return s, false
+// bodyScan is what is known of a body before it is sent: scanned when
+// it is in memory, or only its length when it has a Len method.
+type bodyScan struct {
+	wire.BodyScan
+	exact int64 // a length given as is, not scanned (-1: none)
+	seen  bool  // the content was scanned
 }
 
-// scanAt reads r from its current offset via ReadAt, which does not move
-// it. The offset is size minus what is left (Len).
-func scanAt(r interface {
-	io.ReaderAt
-	Len() int
-}, size int64, buf []byte) (s bodyScan) {
-	for pos := size - int64(r.Len()); pos < size; {
-		n, err := r.ReadAt(buf, pos)
-		s.scan(buf[:n])
-		pos += int64(n)
-		if err != nil {
-			break
+// clean reports whether the scanned body needs no line-ending change.
+func (s *bodyScan) clean() bool { return s.seen && s.Clean() }
+
+// size is the size as sent (RFC 1870 §3), 0 when unknown.
+func (s *bodyScan) size() int64 {
+	if !s.seen {
+		return max(s.exact, 0)
+	}
+	return s.Size()
+}
+
+// inspect looks at a body without consuming it, when its type allows:
+// its size as it will be sent (line endings as CRLF, a final CRLF added),
+// and whether it has octets above 127 or a NUL. A body with only a Len
+// method gives its length as the size.
+func inspect(body io.Reader, buf []byte) (s bodyScan) {
+	s.exact = -1
+	switch b := body.(type) {
+	case *bytes.Reader:
+		scanAt(&s.BodyScan, b, b.Size(), buf)
+		s.seen = true
+	case *strings.Reader:
+		scanAt(&s.BodyScan, b, b.Size(), buf)
+		s.seen = true
+	case *bytes.Buffer:
+		s.Scan(b.Bytes())
+		s.seen = true
+	default:
+		if l, ok := body.(interface{ Len() int }); ok {
+			s.exact = int64(l.Len())
 		}
 	}
 	return s
 }
 
-// bodyScan counts what the DATA encoder will send for a body: each bare
-// LF or CR becomes CRLF, and a body that does not end a line gets a CRLF.
-// Dot-stuffing is not counted (RFC 1870 §3 leaves it out). It counts with
-// bytes.Count, which is vectorised, rather than a loop over the octets:
-// it runs over every message before it is sent.
-type bodyScan struct {
-	n             int64
-	cr, lf, pairs int64 // CRs, LFs, and CRLFs among them
-	prevCR        bool
-	last          byte
-	eightBit      bool
-	nul           bool
-	exact         bool // n is a length given as is, not scanned
-}
-
-var (
-	crOnly = []byte{'\r'}
-	lfOnly = []byte{'\n'}
-)
-
-func (s *bodyScan) scan(p []byte) {
-	if len(p) == 0 {
-		return
-	}
-	cr := bytes.Count(p, crOnly)
-	s.cr += int64(cr)
-	s.lf += int64(bytes.Count(p, lfOnly))
-	if cr > 0 {
-		s.pairs += int64(countCRLF(p))
-	}
-	if s.prevCR && p[0] == '\n' {
-		s.pairs++ // a CRLF split between two reads
-	}
-	s.eightBit = s.eightBit || hasHighBit(p)
-	s.nul = s.nul || bytes.IndexByte(p, 0) >= 0
-	s.n += int64(len(p))
-	s.last = p[len(p)-1]
-	s.prevCR = s.last == '\r'
-}
-
-// countCRLF counts the CRLFs in p. It jumps from LF to LF with
-// IndexByte, which is vectorised; bytes.Count with the two-octet CRLF
-// costs a bytes.Index call per line, twice as slow on 78-column text.
-func countCRLF(p []byte) int {
-	n := 0
-	for i := 0; ; {
-		j := bytes.IndexByte(p[i:], '\n')
-		if j < 0 {
-			return n
-		}
-		i += j
-		if i > 0 && p[i-1] == '\r' {
-			n++
-		}
-		i++
-	}
-}
-
-// clean reports whether the scanned body needs no line-ending change:
-// every CR and LF is part of a CRLF, and it ends with one (or is empty).
-func (s *bodyScan) clean() bool {
-	return !s.exact && s.cr == s.pairs && s.lf == s.pairs && (s.n == 0 || s.last == '\n')
-}
-
-// size is the size as sent: every bare CR and bare LF gains an octet.
-func (s *bodyScan) size() int64 {
-	if s.exact {
-		return s.n
-	}
-	total := s.n + (s.lf - s.pairs) + (s.cr - s.pairs)
-	if s.n > 0 && s.last != '\n' && s.last != '\r' {
-		total += 2
-	}
-	return total
-}
-
-// hasHighBit reports whether p has an octet above 127, eight at a time.
-func hasHighBit(p []byte) bool {
-	for len(p) >= 8 {
-		if binary.LittleEndian.Uint64(p)&0x8080808080808080 != 0 {
-			return true
-		}
-		p = p[8:]
-	}
-	for _, b := range p {
-		if b >= 0x80 {
-			return true
+// scanAt reads r from its current offset via ReadAt, which does not move
+// it. The offset is size minus what is left (Len).
+func scanAt(s *wire.BodyScan, r interface {
+	io.ReaderAt
+	Len() int
+}, size int64, buf []byte) {
+	for pos := size - int64(r.Len()); pos < size; {
+		n, err := r.ReadAt(buf, pos)
+		s.Scan(buf[:n])
+		pos += int64(n)
+		if err != nil {
+			break
 		}
 	}
-	return false
 }

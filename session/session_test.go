@@ -168,7 +168,7 @@ func TestSendErrors(t *testing.T) {
 					t.Fatalf("err = %#v", err)
 				}
 			},
-			wantRSET: true,
+			wantRSET: false, // a refused MAIL opens no transaction (RFC 5321 §4.1.1.2)
 		},
 		{
 			name: "all recipients refused",

@@ -7,10 +7,18 @@ import (
 )
 
 // Message is one message for [Client.SendStream]: an envelope and a
-// body, as [Client.SendEnvelope] takes them.
+// body, as [Client.SendEnvelope] takes them. SendStream records the
+// message's outcome in it.
 type Message struct {
 	Envelope Envelope
 	Body     io.Reader
+
+	// Done is set by SendStream once the message's outcome is known, and
+	// then Result and Err are what SendEnvelope would have returned. A
+	// message SendStream never took from its input keeps Done false.
+	Done   bool
+	Result *Result
+	Err    error
 }
 
 // SendStream sends messages back to back over the connection and yields
@@ -20,15 +28,28 @@ type Message struct {
 // too, nothing waits for the server until a few hundred replies are
 // outstanding; with DATA, each message waits once, for its 354 (the reply
 // to the previous message's end of data comes in the same read). Without
-// PIPELINING it is SendEnvelope in a loop.
+// PIPELINING each message is sent as SendEnvelope sends it.
 //
-// A refused message (*SenderRefusedError, *RecipientsRefusedError,
-// *DataError, *MessageTooLargeError, ...) is yielded and the stream goes
-// on. When the connection fails, every message written but not answered
-// is yielded with the error (its fate is unknown: never assume it was
-// delivered) and the stream ends without taking more from msgs. If the
-// loop over the results stops early, the replies still due are read
-// before SendStream returns, so the Client stays usable.
+// Every message taken from msgs gets exactly one outcome. A refused
+// message (*SenderRefusedError, *RecipientsRefusedError, *DataError,
+// *MessageTooLargeError, ...) is yielded and the stream goes on. When the
+// session ends (the connection fails, or the server closes it with a 421,
+// as servers with a per-connection message limit do), the message whose
+// command got the 421 is refused with it, every message written but not
+// answered is yielded with an *UnansweredError (see MaybeDelivered: never
+// assume it was delivered), and the stream ends without taking more from
+// msgs: dial again for the rest.
+//
+// Messages are taken from msgs only as they are written. If the loop over
+// the results stops early, SendStream still reads the replies to every
+// message it wrote, so the Client stays usable, and records each outcome
+// in its Message (Done, Result, Err): a message taken but not yielded is
+// not lost, and one never taken has Done false, so a caller that re-queues
+// the messages without Done sends none twice.
+//
+// While the stream runs, every other call on the Client (from the loop's
+// body, say) is refused with a *StateError: the replies due belong to the
+// stream's commands.
 //
 // Because a BDAT transaction's outcome is not known when the next one is
 // written, each transaction after a BDAT one starts with RSET (pipelined,
@@ -45,208 +66,79 @@ func (c *Client) SendStream(ctx context.Context, msgs iter.Seq[*Message]) iter.S
 			yield(nil, &StateError{Op: "SendStream", State: c.state.String()})
 			return
 		}
-		if !c.usePipelining() {
-			for m := range msgs {
-				res, err := c.SendEnvelope(ctx, &m.Envelope, m.Body)
-				if !yield(res, err) || c.usable() != nil {
-					return
-				}
-			}
-			return
-		}
-		s := stream{c: c, ctx: ctx, yield: yield}
-		s.run(msgs)
+		s := stream{c: c, yield: yield}
+		c.streaming = true
+		defer func() { c.streaming = false }()
+		s.run(ctx, msgs)
 	}
 }
 
 // stream is one SendStream in progress.
 type stream struct {
-	c     *Client
-	ctx   context.Context
-	yield func(*Result, error) bool
-	stop  bool // the caller's loop ended: results are read, not yielded
-
-	queue      []*txn // written, not fully answered, in order
-	broken     error  // the connection failed
-	lastFailed bool   // the last transaction answered failed
+	c       *Client
+	yield   func(*Result, error) bool
+	order   []*txn // taken from the input, outcome not yet reported: order[head:]
+	head    int
+	stopped bool // the caller's loop ended: outcomes are recorded, not yielded
 }
 
-func (s *stream) run(msgs iter.Seq[*Message]) {
-	c, ctx := s.c, s.ctx
+func (s *stream) run(ctx context.Context, msgs iter.Seq[*Message]) {
+	c := s.c
 	for m := range msgs {
 		t, err := c.prepareTxn(&m.Envelope, m.Body)
-		if err == nil {
-			t.rset = s.needRset()
-			err = c.writeCommands(t) // a line that cannot be built writes nothing
-		}
 		if err != nil {
-			// Nothing written for m; its result still comes in order,
-			// after those before it.
-			if !s.drain(0) {
-				if !s.stop {
-					s.yield(nil, s.broken) // m was taken: it gets a result too
-				}
-				return
-			}
-			if !s.emit(nil, err) {
-				return
-			}
-			continue
+			// Nothing is written for m; its outcome still comes in order.
+			t = &txn{err: err, written: true, done: true}
 		}
-		if t.bdat {
-			if err := c.writeBDAT(ctx, t); err != nil {
-				s.fail(append(s.queue, t), err)
-				return
+		t.msg = m
+		if s.head > 0 && len(s.order) == cap(s.order) {
+			n := copy(s.order, s.order[s.head:])
+			clear(s.order[n:])
+			s.order, s.head = s.order[:n], 0
+		}
+		s.order = append(s.order, t)
+		if err == nil {
+			if err := ctx.Err(); err != nil {
+				c.fail(ctx, "SendStream", 0, err)
+			}
+			if c.last != nil && !c.last.done && c.last.bdat {
+				c.needRset = true // its failure could leave it open
+			}
+			if err := c.writeTxn(ctx, t); err == nil && c.queued() > maxOutstandingReplies {
+				c.sync(ctx, c.queued()/2)
 			}
 		}
-		s.queue = append(s.queue, t)
-		if !t.bdat {
-			// The message goes only after DATA's 354: read everything
-			// before it, then t's envelope and DATA replies.
-			if !s.drain(1) {
-				return
-			}
-			if err := s.readStart(t); err != nil {
-				s.fail(s.queue, err)
-				return
-			}
-			continue
-		}
-		if s.due() > maxOutstandingReplies && !s.drain(len(s.queue)/2) {
-			return
+		if !s.report() || c.err != nil {
+			break
 		}
 	}
-	s.drain(0)
+	// The replies to everything written, read even when the caller has
+	// stopped listening: their outcomes are recorded in the messages. Each
+	// outcome is reported as soon as it is known, so that a cancel in the
+	// loop's body stops the stream there.
+	for len(s.order) > s.head && c.queued() > 0 {
+		c.sync(ctx, c.queued()-1)
+		s.report()
+	}
+	c.sync(ctx, 0)
+	c.resetIfOpen(ctx)
+	s.report()
 }
 
-// needRset says whether the next transaction must start with RSET: the
-// last one written failed, or its outcome is not known yet and a failure
-// could leave it open (BDAT).
-func (s *stream) needRset() bool {
-	if len(s.queue) == 0 {
-		return s.lastFailed
-	}
-	last := s.queue[len(s.queue)-1]
-	if last.bdat {
-		return true
-	}
-	return last.err != nil
-}
-
-// readStart reads t's replies up to the message: RSET, MAIL, RCPTs and,
-// for DATA, DATA's reply, after which the message (or, when nothing was
-// accepted, only the end of data) is written; it is flushed with what
-// comes next, or now when nothing does.
-func (s *stream) readStart(t *txn) error {
-	c, ctx := s.c, s.ctx
-	if err := c.readEnvelope(ctx, t); err != nil {
-		return err
-	}
-	if !t.bdat {
-		if err := c.readDataStart(ctx, t); err != nil {
-			return err
+// report records the outcome of every settled transaction at the front of
+// the order and yields it, unless the caller has stopped listening. It
+// reports whether the caller still listens.
+func (s *stream) report() bool {
+	c := s.c
+	for len(s.order) > s.head && s.order[s.head].done {
+		t := s.order[s.head]
+		s.order[s.head] = nil
+		s.head++
+		res, err := c.outcome(t)
+		t.msg.Done, t.msg.Result, t.msg.Err = true, res, err
+		if !s.stopped && !s.yield(res, err) {
+			s.stopped = true
 		}
 	}
-	t.phaseA = true
-	return nil
-}
-
-// due is the number of replies still to read for the queue.
-func (s *stream) due() int {
-	n := 0
-	for _, t := range s.queue {
-		switch {
-		case t.phaseA && t.dataOK:
-			n++ // the end of data
-		case t.phaseA:
-		case t.bdat:
-			n += 1 + len(t.env.To) + t.chunks
-			if s.c.opts.LMTP {
-				n += len(t.env.To) - 1 // BDAT LAST: a reply per recipient
-			}
-		default:
-			n += 1 + len(t.env.To) + 2
-		}
-		if t.rset && !t.phaseA {
-			n++
-		}
-	}
-	return n
-}
-
-// drain flushes and reads the replies of the oldest transactions until at
-// most keep are left, yielding their results. It reports whether the
-// stream can go on.
-func (s *stream) drain(keep int) bool {
-	if s.broken != nil {
-		return false
-	}
-	c, ctx := s.c, s.ctx
-	// Flush even with nothing to read yet: a DATA transaction waits next
-	// for replies to what may still be in the buffer.
-	if c.w.Buffered() > 0 {
-		if err := c.flushOut(ctx); err != nil {
-			s.fail(s.queue, err)
-			return false
-		}
-	}
-	for len(s.queue) > keep {
-		t := s.queue[0]
-		if !t.phaseA {
-			if err := s.readStart(t); err != nil {
-				s.fail(s.queue, err)
-				return false
-			}
-		}
-		if c.w.Buffered() > 0 {
-			// readStart wrote the message after DATA's 354.
-			if err := c.flushOut(ctx); err != nil {
-				s.fail(s.queue, err)
-				return false
-			}
-		}
-		if err := c.readEnd(ctx, t); err != nil {
-			s.fail(s.queue, err)
-			return false
-		}
-		s.queue = s.queue[1:]
-		s.lastFailed = t.err != nil
-		var ok bool
-		if t.err != nil {
-			ok = s.emit(nil, t.failure())
-		} else {
-			ok = s.emit(t.res, nil)
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// emit yields one result unless the caller has stopped listening, in
-// which case the stream only reads what is due and ends.
-func (s *stream) emit(res *Result, err error) bool {
-	if s.stop {
-		return true
-	}
-	if !s.yield(res, err) {
-		s.stop = true
-		s.drain(0)
-		return false
-	}
-	return true
-}
-
-// fail ends the stream after a connection error: every transaction
-// written and not answered gets the error.
-func (s *stream) fail(pending []*txn, err error) {
-	s.broken = err
-	s.queue = nil
-	for range pending {
-		if s.stop || !s.yield(nil, err) {
-			s.stop = true
-			return
-		}
-	}
+	return !s.stopped
 }

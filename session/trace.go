@@ -49,7 +49,7 @@ func (t *tracer) reply(r response.Reply) {
 	if !t.on() {
 		return
 	}
-	if t.secret && r.Code == 334 {
+	if t.secret && r.Code == response.CodeAuthContinue {
 		t.line("S", "334 "+redactedMark)
 		return
 	}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
-	"github.com/smtpkit/smtpkit/wire"
 )
 
 // Mail starts a transaction with MAIL FROM (RFC 5321 §4.1.1.2). It says
@@ -27,19 +25,36 @@ func (c *Client) Mail(ctx context.Context, m command.Mail) (response.Reply, erro
 	if err := c.checkMailParams(m.Params); err != nil {
 		return response.Reply{}, err
 	}
-	reply, err := c.roundTrip(ctx, "MAIL", c.timeouts.Mail, m)
+	line, err := m.Append(c.line[:0])
 	if err != nil {
-		return reply, err
+		return response.Reply{}, err
 	}
-	if reply.Intermediate() {
-		return reply, c.unexpected("MAIL", reply)
+	c.line = line
+	t := c.newTxn(&Envelope{From: m.From, MailParams: m.Params})
+	t.manual = true
+	if c.needRset {
+		// A transaction that failed may still be open on the server.
+		if _, err := c.roundTrip(ctx, "RSET", command.Rset{}); err != nil {
+			return response.Reply{}, err
+		}
+		c.needRset = false
+		line, _ = m.Append(c.line[:0])
+		c.line = line
 	}
-	if !reply.Positive() {
+	c.tr.sent(m, line)
+	c.w.Write(line)
+	c.enqueue(entry{kind: entryMail, op: "MAIL", t: t})
+	c.last = t
+	// A reply that ends the session (421) still answers MAIL.
+	if err := c.sync(ctx, 0); err != nil && !t.mailDone {
+		return t.res.Mail, err
+	}
+	reply := t.res.Mail
+	if !t.mailOK {
 		return reply, &SenderRefusedError{Sender: m.From.String(), Reply: reply}
 	}
+	c.cur = t
 	c.state = stateMail
-	c.smtputf8 = m.Params.SMTPUTF8
-	c.accepted = 0
 	return reply, nil
 }
 
@@ -103,16 +118,28 @@ func (c *Client) Rcpt(ctx context.Context, r command.Rcpt) (response.Reply, erro
 	if (r.Params.Notify != 0 || r.Params.ORCPT != (command.OriginalRecipient{})) && !c.ext.Has("DSN") {
 		return response.Reply{}, &NotSupportedError{Extension: "DSN", Reason: "for NOTIFY= or ORCPT="}
 	}
-	r.SMTPUTF8 = c.smtputf8
-	reply, err := c.roundTrip(ctx, "RCPT", c.timeouts.Rcpt, r)
+	t := c.cur
+	r.SMTPUTF8 = t.env.MailParams.SMTPUTF8
+	line, err := r.Append(c.line[:0])
 	if err != nil {
-		return reply, err
+		return response.Reply{}, err
 	}
-	if !reply.Positive() {
-		return reply, c.refused(r, reply)
+	c.line = line
+	c.tr.sent(r, line)
+	t.env.To = append(t.env.To, r.To)
+	t.res.Recipients = append(t.res.Recipients, RecipientResult{Address: r.To.String()})
+	c.w.Write(line)
+	c.enqueue(entry{kind: entryRcpt, op: "RCPT", t: t, idx: len(t.res.Recipients) - 1})
+	t.rcptQueued++
+	err = c.sync(ctx, 0)
+	rr := t.res.Recipients[len(t.res.Recipients)-1]
+	if rr.Reply.Code == 0 {
+		return rr.Reply, err
 	}
-	c.accepted++
-	return reply, nil
+	if !rr.Accepted {
+		return rr.Reply, c.refused(r, rr.Reply)
+	}
+	return rr.Reply, nil
 }
 
 // Data sends DATA (RFC 5321 §4.1.1.4); it needs at least one accepted
@@ -125,30 +152,28 @@ func (c *Client) Data(ctx context.Context) (*DataWriter, error) {
 	if err := c.usable(); err != nil {
 		return nil, err
 	}
-	if c.state != stateMail || c.accepted == 0 {
+	t := c.cur
+	if c.state != stateMail || t.accepted == 0 {
 		st := c.state.String()
 		if c.state == stateMail {
 			st = "with no accepted recipient"
 		}
 		return nil, &StateError{Op: "DATA", State: st}
 	}
-	reply, err := c.roundTrip(ctx, "DATA", c.timeouts.DataInit, command.Data{})
-	if err != nil {
+	line, _ := command.Data{}.Append(c.line[:0])
+	c.line = line
+	c.tr.sent(command.Data{}, line)
+	c.w.Write(line)
+	c.enqueue(entry{kind: entryData, op: "DATA", t: t})
+	if err := c.sync(ctx, 0); err != nil && !t.dataDone || c.err != nil && t.dataReply.Code == response.CodeStartMailInput {
 		return nil, err
 	}
-	if reply.Code != 354 {
-		if reply.Positive() || reply.Intermediate() {
-			return nil, c.unexpected("DATA", reply)
-		}
-		return nil, &DataError{Command: "DATA", Reply: reply}
+	if t.dataReply.Code != response.CodeStartMailInput {
+		return nil, &DataError{Command: "DATA", Reply: t.dataReply}
 	}
-	if c.dot == nil {
-		c.dot = wire.NewDotWriter(c.w)
-	} else {
-		c.dot.Reset(c.w)
-	}
+	c.dot.Reset(c.w)
 	c.state = stateData
-	return &DataWriter{c: c, ctx: ctx}, nil
+	return &DataWriter{c: c, t: t, ctx: ctx}, nil
 }
 
 // DataWriter writes the message after DATA's 354. It is an
@@ -158,36 +183,34 @@ func (c *Client) Data(ctx context.Context) (*DataWriter, error) {
 // closes the connection instead, so that the server never sees an end of
 // data and cannot accept a truncated message.
 type DataWriter struct {
-	c       *Client
-	ctx     context.Context
-	n       int64
-	done    bool
-	reply   response.Reply
-	replies []response.Reply // LMTP: one per accepted recipient
-	closed  error
+	c      *Client
+	t      *txn
+	ctx    context.Context
+	n      int64
+	done   bool
+	closed error
 }
 
 var errDataDone = errors.New("session: message data already closed")
 
 // Write encodes p into the message: dot-stuffed, line endings as CRLF.
-// Each call is bounded by Timeouts.DataBlock.
+// Each write to the connection is bounded by Timeouts.DataBlock.
 func (d *DataWriter) Write(p []byte) (int, error) {
 	if d.done {
 		return 0, errDataDone
 	}
 	c := d.c
-	if err := c.usable(); err != nil {
-		return 0, err
+	if c.err != nil {
+		return 0, c.err
 	}
 	if err := d.ctx.Err(); err != nil {
-		return 0, c.abort(err)
+		return 0, c.fail(d.ctx, "message data", 0, err)
 	}
-	disarm := c.arm(d.ctx, c.timeouts.DataBlock)
+	c.ctx, c.wtimeout = d.ctx, c.timeouts.DataBlock
 	n, err := c.dot.Write(p)
-	disarm()
 	d.n += int64(n)
 	if err != nil {
-		return n, c.ioError(d.ctx, "message data", c.timeouts.DataBlock, err)
+		return n, c.fail(d.ctx, "message data", c.wtimeout, err)
 	}
 	if c.opts.Progress != nil {
 		c.opts.Progress(d.n)
@@ -198,9 +221,9 @@ func (d *DataWriter) Write(p []byte) (int, error) {
 // Close ends the message with <CRLF>.<CRLF>, waits for the reply (under
 // Timeouts.DataEnd) and ends the transaction. It returns nil when the
 // server accepted the message, a *DataError when it refused it, or the
-// network error that left its fate unknown. In LMTP it reads one reply
-// per accepted recipient (see Replies) and returns nil when at least one
-// of them took the message.
+// error that left its fate unknown. In LMTP it reads one reply per
+// accepted recipient (see Replies) and returns nil when at least one of
+// them took the message.
 func (d *DataWriter) Close() error {
 	if d.done {
 		return d.closed
@@ -211,73 +234,51 @@ func (d *DataWriter) Close() error {
 	if c.state == stateData {
 		c.state = stateReady
 	}
+	c.cur = nil
 	return d.closed
 }
 
 func (d *DataWriter) close() error {
-	c := d.c
-	if err := c.usable(); err != nil {
-		return err
+	c, t := d.c, d.t
+	if c.err != nil {
+		return c.err
 	}
 	if err := d.ctx.Err(); err != nil {
-		return c.abort(err)
+		return c.fail(d.ctx, "end of data", 0, err)
 	}
 	if c.tr.on() {
 		c.tr.line("C", fmt.Sprintf("<message data: %d octets>", d.n))
 		c.tr.line("C", ".")
 	}
-	disarm := c.arm(d.ctx, c.timeouts.DataBlock)
-	err := c.dot.Close()
-	if err == nil {
-		err = c.w.Flush()
+	c.ctx, c.wtimeout = d.ctx, c.timeouts.DataBlock
+	if err := c.dot.Close(); err != nil {
+		return c.fail(d.ctx, "end of data", c.wtimeout, err)
 	}
-	disarm()
-	if err != nil {
-		return c.ioError(d.ctx, "end of data", c.timeouts.DataBlock, err)
-	}
-	if c.opts.LMTP {
-		return d.closeLMTP()
-	}
-	reply, err := c.read(d.ctx, "end of data", c.timeouts.DataEnd)
-	if err != nil {
+	c.enqueue(entry{kind: entryEnd, op: "end of data", t: t})
+	t.endSent = true
+	t.written = true
+	if err := c.sync(d.ctx, 0); err != nil && !t.endDone {
+		if _, ferr := c.outcome(t); c.opts.LMTP && t.lmtpStart {
+			return ferr // the recipients still without a reply
+		}
 		return err
 	}
-	c.state = stateReady
-	d.reply = reply
-	if reply.Intermediate() {
-		return c.unexpected("end of data", reply)
-	}
-	if !reply.Positive() {
-		return &DataError{Command: "end of data", Reply: reply}
-	}
-	return nil
-}
-
-// closeLMTP reads the LMTP replies after the message, one per accepted
-// recipient in RCPT order (RFC 2033 §4.2). The error is nil when at least
-// one recipient took the message, a *DataError with the first failure
-// when none did, or the connection's error.
-func (d *DataWriter) closeLMTP() error {
-	c := d.c
-	d.replies = make([]response.Reply, 0, c.accepted)
-	var first *DataError
-	for range c.accepted {
-		reply, err := c.read(d.ctx, "end of data", c.timeouts.DataEnd)
-		if err != nil {
-			return err
+	if !c.opts.LMTP {
+		if !t.endReply.Positive() {
+			return &DataError{Command: "end of data", Reply: t.endReply}
 		}
-		if reply.Intermediate() {
-			return c.unexpected("end of data", reply)
-		}
-		d.replies = append(d.replies, reply)
-		d.reply = reply
-		if !reply.Positive() && first == nil {
-			first = &DataError{Command: "end of data", Reply: reply}
+		return nil
+	}
+	// LMTP: an error only when no recipient took the message.
+	for _, r := range t.res.Recipients {
+		if r.Accepted && r.Data.Positive() {
+			return nil
 		}
 	}
-	c.state = stateReady
-	if first != nil && len(d.replies) > 0 && !slices.ContainsFunc(d.replies, response.Reply.Positive) {
-		return first
+	for _, r := range t.res.Recipients {
+		if r.Accepted {
+			return &DataError{Command: "end of data", Reply: r.Data}
+		}
 	}
 	return nil
 }
@@ -285,10 +286,19 @@ func (d *DataWriter) closeLMTP() error {
 // Replies returns, in LMTP, the reply for each accepted recipient, in
 // RCPT order, once Close has read them; in SMTP, the one reply.
 func (d *DataWriter) Replies() []response.Reply {
-	if d.replies == nil && d.reply.Code != 0 {
-		return []response.Reply{d.reply}
+	if !d.c.opts.LMTP {
+		if d.t.endReply.Code == 0 {
+			return nil
+		}
+		return []response.Reply{d.t.endReply}
 	}
-	return d.replies
+	var out []response.Reply
+	for _, r := range d.t.res.Recipients {
+		if r.Accepted && r.Data.Code != 0 {
+			out = append(out, r.Data)
+		}
+	}
+	return out
 }
 
 // Abort gives up on the message: it closes the connection without
@@ -306,7 +316,7 @@ func (d *DataWriter) Abort() error {
 
 // Reply returns the server's reply to the end of data, once Close has
 // read it (in LMTP, the last recipient's; see Replies).
-func (d *DataWriter) Reply() response.Reply { return d.reply }
+func (d *DataWriter) Reply() response.Reply { return d.t.endReply }
 
 // Written is the number of message octets written so far, before
 // dot-stuffing.
@@ -318,9 +328,11 @@ func (c *Client) Rset(ctx context.Context) (response.Reply, error) {
 		return response.Reply{}, err
 	}
 	reply, err := c.simple(ctx, "RSET", command.Rset{})
-	if err == nil && c.state == stateMail {
-		c.state = stateReady
-		c.accepted = 0
+	if err == nil {
+		if c.state == stateMail {
+			c.state = stateReady
+		}
+		c.cur, c.needRset = nil, false
 	}
 	return reply, err
 }
@@ -387,7 +399,7 @@ func (c *Client) notInData(op string) error {
 // simple sends cmd and returns its reply, with a *response.Error for a
 // 4yz or 5yz reply.
 func (c *Client) simple(ctx context.Context, op string, cmd command.Command) (response.Reply, error) {
-	reply, err := c.roundTrip(ctx, op, c.timeouts.Command, cmd)
+	reply, err := c.roundTrip(ctx, op, cmd)
 	if err != nil {
 		return reply, err
 	}
@@ -404,7 +416,7 @@ func (c *Client) Do(ctx context.Context, cmd command.Command) (response.Reply, e
 	if err := c.notInData(cmd.Verb()); err != nil {
 		return response.Reply{}, err
 	}
-	return c.roundTrip(ctx, cmd.Verb(), c.timeouts.Command, cmd)
+	return c.roundTrip(ctx, cmd.Verb(), cmd)
 }
 
 // Quit sends QUIT (RFC 5321 §4.1.1.10), reads the reply and closes the
@@ -419,7 +431,7 @@ func (c *Client) Quit(ctx context.Context) (response.Reply, error) {
 		c.Close()
 		return response.Reply{}, &StateError{Op: "QUIT", State: stateData.String()}
 	}
-	reply, err := c.roundTrip(ctx, "QUIT", c.timeouts.Command, command.Quit{})
+	reply, err := c.roundTrip(ctx, "QUIT", command.Quit{})
 	c.Close()
 	if err != nil {
 		return reply, err
