@@ -104,12 +104,15 @@
 //
 // once, also in LMTP mode, and records nothing. The transaction stays open
 // until RSET, or EHLO, HELO, LHLO or STARTTLS: MAIL gets "Nested MAIL
-// command", RCPT "RCPT after BDAT", DATA "DATA mixed with BDAT". This is what Dovecot's LMTP server does (Postfix
-// answers "551 5.0.0 Discarded n bytes after earlier error" instead, and
-// ends the transaction with the BDAT LAST). A BDAT LAST over the size
-// limit, on the other hand, is the refusal of the message: its 552 is the
-// end-of-data reply (one per accepted recipient in LMTP mode) and the
-// transaction is over, as after DATA.
+// command", RCPT "RCPT after BDAT", DATA "DATA mixed with BDAT". The 503,
+// its single reply and the open transaction are what Dovecot's LMTP server
+// does (Dovecot 2.3.19; it still accepts RCPT, which Postfix refuses after
+// BDAT as this server does). Postfix 3.7 answers "551 5.0.0 Discarded n
+// bytes after earlier error" instead, and ends the transaction with the
+// BDAT LAST. A BDAT LAST over the size limit, on the other hand, is the
+// refusal of the message: its 552 is the end-of-data reply (one per
+// accepted recipient in LMTP mode) and the transaction is over, as after
+// DATA.
 //
 // # Closing
 //
