@@ -1,5 +1,11 @@
 // Package logsafe makes text from peers and callers safe to put in an
-// error message or a log line.
+// error message, a log line, a trace or on a terminal. It is the one
+// escaper DESIGN.md's security posture asks for: every package that shows
+// text a peer sent (response's Reply.String and Error, the session trace,
+// the smtpkit command) goes through [Escape], so a flaw is fixed once.
+//
+// It imports nothing but the standard library, so that every layer may
+// use it, package response ("stdlib only") included.
 package logsafe
 
 import (
@@ -12,7 +18,12 @@ import (
 // Escape returns s with its non-printable runes (control characters,
 // format characters, spaces other than ' ') and invalid UTF-8 bytes written
 // as Go escapes ("\x1b", "\a", "\u200b"), so that they never reach a
-// terminal or log raw. The rest is left as it is, backslashes included, so
+// terminal or log raw. That covers C0 (ESC, and so every ESC-based CSI,
+// OSC or DCS sequence; a bare CR that would overwrite a line), DEL, C1
+// (U+0080 to U+009F, the one-rune CSI U+009B among them), the bidi
+// controls (U+202A to U+202E, U+2066 to U+2069, U+200E, U+200F, U+061C),
+// the line and paragraph separators, and every byte that is not part of
+// valid UTF-8. The rest is left as it is, backslashes included, so
 // escaping twice changes nothing; printable text comes back unchanged and
 // unallocated.
 func Escape(s string) string {
