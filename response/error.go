@@ -1,6 +1,10 @@
 package response
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/smtpkit/smtpkit/internal/logsafe"
+)
 
 // Error is a transient (4yz) or permanent (5yz) reply as a Go error: the
 // server refused a command. It carries the whole [Reply], so callers decide
@@ -19,14 +23,15 @@ type Error struct {
 }
 
 // Error returns "response: 550 5.1.1 no such user (reply to RCPT TO:<bob@example.org>)",
-// on one line whatever the reply's line count.
+// on one line whatever the reply's line count, with the reply's text and the
+// command escaped as [Reply.String] escapes them.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("response: ")
 	b.WriteString(e.Reply.String())
 	if e.Command != "" {
 		b.WriteString(" (reply to ")
-		writeEscaped(&b, e.Command)
+		b.WriteString(logsafe.Escape(e.Command))
 		b.WriteByte(')')
 	}
 	return b.String()

@@ -4,6 +4,8 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 )
 
 // Reply is one complete server reply (RFC 5321 §4.2): a code and one or more
@@ -92,8 +94,12 @@ func (r Reply) Message() string {
 
 // String returns the reply on one line, for logs: the code, then the lines
 // joined with " | ", as in "250 mx.example.org | PIPELINING | SIZE 1000".
-// Control characters in the text are escaped so that a hostile reply cannot
-// forge log lines.
+// Everything in the text that is not printable is written as a Go escape
+// ("\x1b", "\u202e") by the one escaper the module uses for peer text
+// (internal/logsafe): C0 and C1 controls (ESC, so no terminal escape
+// sequence; a bare CR, so no overwritten line), DEL, bidirectional and
+// other format characters (U+202E), and invalid UTF-8. A hostile reply can
+// neither forge log lines nor drive a terminal.
 func (r Reply) String() string {
 	var b strings.Builder
 	b.WriteString(strconv.Itoa(int(r.Code)))
@@ -104,7 +110,7 @@ func (r Reply) String() string {
 	rest := r.Text
 	for {
 		line, after, more := strings.Cut(rest, "\n")
-		writeEscaped(&b, line)
+		b.WriteString(logsafe.Escape(line))
 		if !more {
 			break
 		}
@@ -122,20 +128,6 @@ func (r Reply) Err(command string) error {
 		return &Error{Reply: r, Command: command}
 	}
 	return nil
-}
-
-// writeEscaped writes s with ASCII control characters and DEL replaced by Go
-// escapes (\r, \x00, ...); everything else, UTF-8 included, as is.
-func writeEscaped(b *strings.Builder, s string) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != 0x7f {
-			b.WriteByte(c)
-			continue
-		}
-		q := strconv.QuoteRune(rune(c))
-		b.WriteString(q[1 : len(q)-1])
-	}
 }
 
 // firstLine returns text up to its first LF.
