@@ -81,20 +81,63 @@ func protoErr(mech, format string, args ...any) *ProtocolError {
 }
 
 // A SecretRevealer is a Mechanism that says whether it puts the secret
-// itself (a password, a bearer token) on the wire. A session refuses such a
-// mechanism over an unencrypted connection to anything but loopback unless
-// the caller opts in. Mechanisms that do not implement SecretRevealer are
-// treated as revealing the secret: the safe assumption.
+// itself (a password, a bearer token) on the wire. Mechanisms that do not
+// implement SecretRevealer are treated as revealing the secret: the safe
+// assumption.
+//
+// Revealing the secret is one of the reasons a mechanism needs an
+// encrypted connection, not the only one: sessions decide with
+// [NeedsConfidentiality], which also holds back CRAM-MD5 and SCRAM.
 type SecretRevealer interface {
 	RevealsSecret() bool
 }
 
 // RevealsSecret reports whether m sends its secret in a form an
 // eavesdropper can reuse: true for PLAIN, LOGIN, XOAUTH2, OAUTHBEARER and
-// any Mechanism that does not say otherwise.
+// any Mechanism that does not say otherwise. It does not say whether m
+// may run in plaintext; see [NeedsConfidentiality].
 func RevealsSecret(m Mechanism) bool {
 	if r, ok := m.(SecretRevealer); ok {
 		return r.RevealsSecret()
+	}
+	return true
+}
+
+// A ConfidentialityNeeder is a Mechanism that says whether it must only
+// run over a connection nobody else can read or alter (TLS, or one that
+// never leaves the machine). Mechanisms that do not implement it are
+// treated as needing one: the safe assumption, which also applies to a
+// Mechanism that implements only [SecretRevealer].
+type ConfidentialityNeeder interface {
+	NeedsConfidentiality() bool
+}
+
+// NeedsConfidentiality reports whether m gives an eavesdropper or a man in
+// the middle something to use when it runs over an unencrypted
+// connection. A session refuses such a mechanism over an unencrypted
+// connection to anything but a loopback peer, unless the caller opts in.
+//
+// It is true for every mechanism here that carries a credential:
+//
+//   - PLAIN and LOGIN send the password.
+//   - XOAUTH2 and OAUTHBEARER send a bearer token, which whoever reads it
+//     can use until it expires.
+//   - CRAM-MD5 sends an HMAC-MD5 of the server's challenge keyed with the
+//     password: anyone who sees the exchange can test password guesses
+//     against it offline, fast, and a man in the middle chooses the
+//     challenge.
+//   - SCRAM (and -PLUS, which cannot start without TLS anyway) sends a
+//     proof from which password guesses can be tested offline too; a
+//     server that strips STARTTLS also chooses the salt and the iteration
+//     count (see [IterationLimiter]).
+//
+// It is false for EXTERNAL, whose credential is outside SASL (the TLS
+// client certificate), and ANONYMOUS, which carries only trace
+// information. Any other Mechanism needs confidentiality unless it
+// implements [ConfidentialityNeeder] and says otherwise.
+func NeedsConfidentiality(m Mechanism) bool {
+	if r, ok := m.(ConfidentialityNeeder); ok {
+		return r.NeedsConfidentiality()
 	}
 	return true
 }

@@ -22,12 +22,17 @@ type cramMD5 struct {
 // CRAMMD5 returns the CRAM-MD5 mechanism (RFC 2195). The password does not
 // cross the wire, but an eavesdropper can test guesses against the
 // exchange offline, and the server must store the password in the clear:
-// prefer SCRAM when the server offers it.
+// prefer SCRAM when the server offers it. Sessions refuse it without TLS
+// except to loopback (see [NeedsConfidentiality]).
 func CRAMMD5(username, secret string) Mechanism {
 	return &cramMD5{username: username, secret: secret}
 }
 
 func (c *cramMD5) RevealsSecret() bool { return false }
+
+// NeedsConfidentiality reports true: the response lets an eavesdropper
+// test password guesses offline.
+func (c *cramMD5) NeedsConfidentiality() bool { return true }
 
 func (c *cramMD5) Start() (string, []byte, error) {
 	if c.step != 0 {

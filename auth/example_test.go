@@ -43,10 +43,12 @@ func Example() {
 	fmt.Println("server verified:", client.(auth.ServerVerifier).ServerVerified())
 	fmt.Println("identity:", server.Identity())
 	fmt.Println("reveals the password:", auth.RevealsSecret(client))
+	fmt.Println("needs TLS:", auth.NeedsConfidentiality(client))
 	// Output:
 	// AUTH SCRAM-SHA-256
 	// result: <nil>
 	// server verified: true
 	// identity: alice
 	// reveals the password: false
+	// needs TLS: true
 }

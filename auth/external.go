@@ -19,6 +19,10 @@ func External(identity string) Mechanism { return &external{identity: identity} 
 
 func (e *external) RevealsSecret() bool { return false }
 
+// NeedsConfidentiality reports false: EXTERNAL carries no credential, only
+// the identity to act as.
+func (e *external) NeedsConfidentiality() bool { return false }
+
 func (e *external) Start() (string, []byte, error) {
 	if e.started {
 		return "", nil, errReused("EXTERNAL")
@@ -47,6 +51,10 @@ type anonymous struct {
 func Anonymous(trace string) Mechanism { return &anonymous{trace: trace} }
 
 func (a *anonymous) RevealsSecret() bool { return false }
+
+// NeedsConfidentiality reports false: ANONYMOUS carries no credential,
+// only trace information.
+func (a *anonymous) NeedsConfidentiality() bool { return false }
 
 func (a *anonymous) Start() (string, []byte, error) {
 	if a.started {

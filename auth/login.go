@@ -9,13 +9,15 @@ type login struct {
 
 // Login returns the LOGIN mechanism, which many servers offer for old
 // clients. It sends the password itself: sessions refuse it without TLS
-// except to loopback. It answers the first challenge with the user name
+// except to loopback (see [NeedsConfidentiality]). It answers the first challenge with the user name
 // and the second with the password, whatever their text says.
 func Login(username, password string) Mechanism {
 	return &login{username: username, password: password}
 }
 
 func (l *login) RevealsSecret() bool { return true }
+
+func (l *login) NeedsConfidentiality() bool { return true }
 
 func (l *login) Start() (string, []byte, error) {
 	if l.step != 0 {

@@ -212,6 +212,48 @@ func TestRevealsSecret(t *testing.T) {
 	}
 }
 
+// TestNeedsConfidentiality: every mechanism that carries a credential
+// (the password, a token, or something to test password guesses against)
+// needs an encrypted connection; EXTERNAL and ANONYMOUS do not; a
+// caller's mechanism does unless it says otherwise, even when it says it
+// reveals no secret.
+func TestNeedsConfidentiality(t *testing.T) {
+	for _, tt := range []struct {
+		m    Mechanism
+		want bool
+	}{
+		{Plain("", "u", "p"), true},
+		{Login("u", "p"), true},
+		{XOAUTH2("u", "t"), true},
+		{OAuthBearer("u", "t", "", 0), true},
+		{CRAMMD5("u", "p"), true},
+		{SCRAMSHA1("u", "p"), true},
+		{SCRAMSHA256("u", "p"), true},
+		{SCRAMSHA1Plus("u", "p"), true},
+		{SCRAMSHA256Plus("u", "p"), true},
+		{External(""), false},
+		{Anonymous(""), false},
+		{mechOpaque{}, true},
+		{mechNoSecret{}, true},
+		{mechPublic{}, false},
+	} {
+		if got := NeedsConfidentiality(tt.m); got != tt.want {
+			t.Errorf("NeedsConfidentiality(%T) = %v, want %v", tt.m, got, tt.want)
+		}
+	}
+}
+
+// mechNoSecret is a caller's mechanism that reveals no secret but does not
+// say whether it needs confidentiality (as CRAM-MD5 would).
+type mechNoSecret struct{ mechOpaque }
+
+func (mechNoSecret) RevealsSecret() bool { return false }
+
+// mechPublic is a caller's mechanism that says it needs no confidentiality.
+type mechPublic struct{ mechOpaque }
+
+func (mechPublic) NeedsConfidentiality() bool { return false }
+
 // mechOpaque is a caller's mechanism that says nothing about its secret.
 type mechOpaque struct{}
 

@@ -81,12 +81,14 @@ type xoauth2 struct {
 
 // XOAUTH2 returns the XOAUTH2 mechanism with an OAuth 2.0 bearer token.
 // The token is a secret: sessions refuse it without TLS except to
-// loopback.
+// loopback (see [NeedsConfidentiality]).
 func XOAUTH2(username, token string) Mechanism {
 	return &xoauth2{username: username, token: token}
 }
 
 func (x *xoauth2) RevealsSecret() bool { return true }
+
+func (x *xoauth2) NeedsConfidentiality() bool { return true }
 
 func (x *xoauth2) Start() (string, []byte, error) {
 	if x.step != 0 {
@@ -127,12 +129,14 @@ type oauthBearer struct {
 // 2.0 bearer token for username (the authorization identity; may be empty).
 // host and port, when set, tell the server which service the token is
 // meant for. The token is a secret: sessions refuse it without TLS except
-// to loopback.
+// to loopback (see [NeedsConfidentiality]).
 func OAuthBearer(username, token, host string, port int) Mechanism {
 	return &oauthBearer{username: username, token: token, host: host, port: port}
 }
 
 func (o *oauthBearer) RevealsSecret() bool { return true }
+
+func (o *oauthBearer) NeedsConfidentiality() bool { return true }
 
 func (o *oauthBearer) Start() (string, []byte, error) {
 	if o.step != 0 {

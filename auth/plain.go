@@ -15,12 +15,15 @@ type plain struct {
 
 // Plain returns the PLAIN mechanism (RFC 4616). identity is the
 // authorization identity, usually empty (act as username). It sends the
-// password itself: sessions refuse it without TLS except to loopback.
+// password itself: sessions refuse it without TLS except to loopback (see
+// [NeedsConfidentiality]).
 func Plain(identity, username, password string) Mechanism {
 	return &plain{identity: identity, username: username, password: password}
 }
 
 func (p *plain) RevealsSecret() bool { return true }
+
+func (p *plain) NeedsConfidentiality() bool { return true }
 
 func (p *plain) Start() (string, []byte, error) {
 	if p.started {

@@ -25,12 +25,42 @@ import (
 // wrong. 2^20 (1,048,576) is above what real servers announce (4096 is the
 // RFC 5802 and RFC 7677 minimum, 10,000 to 600,000 are seen) and costs well
 // under a second.
-//
-// There is no minimum: RFC 7677 says a server SHOULD announce at least
-// 4096, not that a client must refuse less, and servers with lower counts
-// exist. A low count only makes an eavesdropped exchange cheaper to attack
-// offline, and over TLS there is no eavesdropper.
 const scramMaxIterations = 1 << 20
+
+// DefaultSCRAMMinIterations is the smallest iteration count a SCRAM client
+// accepts from a server unless told otherwise ([IterationLimiter]): 4096,
+// the count RFC 7677 §4 says a server SHOULD announce at least. The count
+// is the cost of each password guess against a captured exchange, and the
+// server chooses it: a server that strips STARTTLS and announces i=1 makes
+// the client's proof as cheap to attack as an unsalted hash.
+const DefaultSCRAMMinIterations = 4096
+
+// An IterationLimiter is a Mechanism whose key derivation cost the server
+// chooses (SCRAM, RFC 5802 §3): SetMinIterations sets the smallest
+// iteration count it accepts, [DefaultSCRAMMinIterations] until called. A
+// server-first message with fewer iterations fails the exchange with a
+// *[SCRAMIterationError] before the client computes or sends its proof.
+// Call it before Start; n <= 1 accepts any count.
+//
+//	m := auth.SCRAMSHA256(user, password)
+//	m.(auth.IterationLimiter).SetMinIterations(1000) // a legacy server
+type IterationLimiter interface {
+	SetMinIterations(n int)
+}
+
+// SCRAMIterationError reports a SCRAM server-first message whose
+// iteration count is below the client's minimum (see [IterationLimiter]).
+// The exchange is cancelled; nothing derived from the password was sent.
+type SCRAMIterationError struct {
+	Mechanism  string
+	Iterations int // what the server announced
+	Min        int // the smallest count the client accepts
+}
+
+func (e *SCRAMIterationError) Error() string {
+	return fmt.Sprintf("auth: %s: server announced %d iterations, fewer than the minimum %d (RFC 7677 §4); a server that means it must be allowed with SetMinIterations",
+		e.Mechanism, e.Iterations, e.Min)
+}
 
 // scramNonceLen is the number of random octets in a nonce, 24, which
 // base64 turns into 32 printable characters.
@@ -98,7 +128,8 @@ const (
 )
 
 // scramClient is the client side of one SCRAM exchange. It implements
-// Mechanism, ChannelBinder, ServerVerifier and SecretRevealer.
+// Mechanism, ChannelBinder, ServerVerifier, IterationLimiter,
+// SecretRevealer and ConfidentialityNeeder.
 type scramClient struct {
 	mech     string
 	newHash  func() hash.Hash
@@ -115,6 +146,9 @@ type scramClient struct {
 	// maxIter is the largest iteration count accepted; 0 means
 	// scramMaxIterations. Fuzz tests lower it to stay fast.
 	maxIter int
+	// minIter is the smallest iteration count accepted; see
+	// SetMinIterations.
+	minIter int
 
 	step      scramClientStep
 	gs2       string // gs2-header sent, e.g. "n,,"
@@ -125,11 +159,19 @@ type scramClient struct {
 
 func newSCRAMClient(mech, username, password string) *scramClient {
 	h, plus, _ := scramHash(mech)
-	return &scramClient{mech: mech, newHash: h, plus: plus, username: username, password: password}
+	return &scramClient{mech: mech, newHash: h, plus: plus, username: username, password: password, minIter: DefaultSCRAMMinIterations}
 }
 
 // RevealsSecret reports false: SCRAM sends a proof, never the password.
 func (c *scramClient) RevealsSecret() bool { return false }
+
+// NeedsConfidentiality reports true: the proof lets an eavesdropper test
+// password guesses offline, at a cost the server chose.
+func (c *scramClient) NeedsConfidentiality() bool { return true }
+
+// SetMinIterations sets the smallest iteration count the client accepts
+// from the server (see [IterationLimiter]).
+func (c *scramClient) SetMinIterations(n int) { c.minIter = n }
 
 // SetChannelBinding gives the mechanism the TLS channel binding (see
 // [ChannelBinder]). A -PLUS mechanism binds the exchange to it. A plain
@@ -244,6 +286,9 @@ func (c *scramClient) serverFirst(msg string) ([]byte, error) {
 	iter, ok := scramPositive(i, maxIter)
 	if !ok {
 		return nil, protoErr(c.mech, "iteration count is not a number from 1 to %d", maxIter)
+	}
+	if iter < c.minIter {
+		return nil, &SCRAMIterationError{Mechanism: c.mech, Iterations: iter, Min: c.minIter}
 	}
 	if err := scramExtensions(attrs[3:]); err != "" {
 		return nil, protoErr(c.mech, "server-first-message: %s", err)

@@ -11,13 +11,24 @@ import (
 // server message may ask for up to scramMaxIterations on every input.
 const scramFuzzIterations = 64
 
+// scramFuzzClient is scramClientFor with the iteration counts a fuzzer
+// can afford: at most scramFuzzIterations, and as few as 1, below the
+// DefaultSCRAMMinIterations a real client insists on (the minimum has its
+// own test, TestSCRAMRefusesLowIterations).
+func scramFuzzClient(t testing.TB) *scramClient {
+	c := scramClientFor(t, "SCRAM-SHA-256", "user", "pencil", "client-nonce")
+	c.maxIter = scramFuzzIterations
+	c.SetMinIterations(1)
+	return c
+}
+
 // scramFuzzExchange makes real messages for the seeds: a SCRAM-SHA-256
 // exchange with fixed nonces and salt, i=2.
 func scramFuzzExchange(f *testing.F) (clientFirst, serverFirst, clientFinal, serverFinal string) {
 	f.Helper()
 	s := scramServerFor(f, "SCRAM-SHA-256", ServerConfig{SCRAMIterations: 2})
 	s.salt, s.nonce = []byte("sixteen byte salt"), "server-nonce"
-	c := scramClientFor(f, "SCRAM-SHA-256", "user", "pencil", "client-nonce")
+	c := scramFuzzClient(f)
 	_, ir, err := c.Start()
 	if err != nil {
 		f.Fatal(err)
@@ -60,8 +71,7 @@ func FuzzSCRAMServerFirst(f *testing.F) {
 	f.Add("r=client-noncex,s=QSXCR+Q6sek8bf92,i=99999999999")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, msg string) {
-		c := scramClientFor(t, "SCRAM-SHA-256", "user", "pencil", "client-nonce")
-		c.maxIter = scramFuzzIterations
+		c := scramFuzzClient(t)
 		if _, _, err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +101,7 @@ func FuzzSCRAMServerFinal(f *testing.F) {
 	f.Add(serverFirst)
 	f.Add("")
 	f.Fuzz(func(t *testing.T, msg string) {
-		c := scramClientFor(t, "SCRAM-SHA-256", "user", "pencil", "client-nonce")
+		c := scramFuzzClient(t)
 		if _, _, err := c.Start(); err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -277,7 +278,7 @@ func TestSCRAMGS2Header(t *testing.T) {
 				t.Fatalf("Start = %q, %q, %v; want %s and a message starting %q", mech, ir, err, tt.mech, tt.want)
 			}
 			// c= carries the gs2 header, and for PLUS the binding data.
-			resp, err := c.Next([]byte("r=" + c.nonce + "x,s=QSXCR+Q6sek8bf92,i=1"))
+			resp, err := c.Next([]byte("r=" + c.nonce + "x,s=QSXCR+Q6sek8bf92,i=4096"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -300,7 +301,7 @@ func TestSCRAMClientMisc(t *testing.T) {
 	if _, ok := c.(ChannelBinder); !ok {
 		t.Fatal("not a ChannelBinder")
 	}
-	if _, err := c.Next([]byte("r=x,s=QSXCR+Q6sek8bf92,i=1")); !errors.Is(err, ErrUnexpectedChallenge) {
+	if _, err := c.Next([]byte("r=x,s=QSXCR+Q6sek8bf92,i=4096")); !errors.Is(err, ErrUnexpectedChallenge) {
 		t.Fatalf("Next before Start: %v", err)
 	}
 	if _, _, err := c.Start(); err != nil {
@@ -427,6 +428,82 @@ func TestSCRAMClientIterationLimit(t *testing.T) {
 		if ok != tt.ok || ok && n != tt.n {
 			t.Errorf("scramPositive(%q) = %d, %v", tt.s, n, ok)
 		}
+	}
+}
+
+// TestSCRAMRefusesLowIterations: a server-first message announcing fewer
+// than DefaultSCRAMMinIterations (a STARTTLS-stripping server's i=1, which
+// makes the client's proof as cheap to crack as an unsalted hash) fails
+// with *SCRAMIterationError, before any client-final message exists, and
+// ends the exchange; 4096 is accepted; SetMinIterations moves the line
+// both ways.
+func TestSCRAMRefusesLowIterations(t *testing.T) {
+	tests := []struct {
+		name string
+		min  int // 0: not set
+		iter int
+		ok   bool
+	}{
+		{name: "i=1", iter: 1},
+		{name: "i=2", iter: 2},
+		{name: "i=4095", iter: 4095},
+		{name: "i=4096", iter: 4096, ok: true},
+		{name: "i=600000", iter: 600000, ok: true},
+		{name: "SetMinIterations(1) i=1", min: 1, iter: 1, ok: true},
+		{name: "SetMinIterations(-5) i=1", min: -5, iter: 1, ok: true},
+		{name: "SetMinIterations(1000) i=999", min: 1000, iter: 999},
+		{name: "SetMinIterations(1000) i=1000", min: 1000, iter: 1000, ok: true},
+		{name: "SetMinIterations(10000) i=4096", min: 10000, iter: 4096},
+		{name: "SetMinIterations(10000) i=10000", min: 10000, iter: 10000, ok: true},
+	}
+	for _, mech := range []string{"SCRAM-SHA-1", "SCRAM-SHA-256"} {
+		for _, tt := range tests {
+			t.Run(mech+" "+tt.name, func(t *testing.T) {
+				c := scramClientFor(t, mech, "user", "pencil", "client-nonce")
+				var m Mechanism = c
+				if tt.min != 0 {
+					m.(IterationLimiter).SetMinIterations(tt.min)
+				}
+				if _, _, err := m.Start(); err != nil {
+					t.Fatal(err)
+				}
+				first := fmt.Sprintf("r=client-nonce-server,s=QSXCR+Q6sek8bf92,i=%d", tt.iter)
+				resp, err := m.Next([]byte(first))
+				if tt.ok {
+					if err != nil || !strings.HasPrefix(string(resp), "c=biws,r=client-nonce-server,p=") {
+						t.Fatalf("Next(%q) = %q, %v; want client-final", first, resp, err)
+					}
+					return
+				}
+				var ie *SCRAMIterationError
+				if !errors.As(err, &ie) || resp != nil {
+					t.Fatalf("Next(%q) = %q, %v; want no response and a *SCRAMIterationError", first, resp, err)
+				}
+				wantMin := cmp.Or(tt.min, DefaultSCRAMMinIterations)
+				if ie.Mechanism != mech || ie.Iterations != tt.iter || ie.Min != wantMin {
+					t.Errorf("error %+v, want {%s %d %d}", *ie, mech, tt.iter, wantMin)
+				}
+				if c.serverSig != nil {
+					t.Error("the proof was computed")
+				}
+				if _, err := m.Next([]byte("v=rmF9pqV8S7suAoZWja4dJRkFsKQ=")); !errors.Is(err, ErrUnexpectedChallenge) {
+					t.Errorf("Next after the refusal: %v, want ErrUnexpectedChallenge", err)
+				}
+			})
+		}
+	}
+	// Against a real server announcing i=1: refused, and the server never
+	// sees a client-final message.
+	s := scramServerFor(t, "SCRAM-SHA-256", ServerConfig{SCRAMIterations: 1})
+	out := scramRun(t, SCRAMSHA256("user", "pencil"), s)
+	var ie *SCRAMIterationError
+	if !errors.As(out.clientErr, &ie) || out.serverErr != nil || out.final != "" {
+		t.Fatalf("i=1 server: client %v, server %v, final %q; want *SCRAMIterationError", out.clientErr, out.serverErr, out.final)
+	}
+	// The servers here announce the minimum by default.
+	out = scramRun(t, SCRAMSHA256("user", "pencil"), scramServerFor(t, "SCRAM-SHA-256", ServerConfig{}))
+	if out.clientErr != nil || out.serverErr != nil {
+		t.Fatalf("default server: client %v, server %v", out.clientErr, out.serverErr)
 	}
 }
 
