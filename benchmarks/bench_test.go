@@ -28,6 +28,11 @@ import (
 //	                      round trip per message
 //	netsmtp, gosmtp       MAIL, RCPT, DATA, the message, end of data:
 //	                      four round trips per message
+//	raw                   the floor: the octets smtpkit's stream sends
+//	                      (RSET, MAIL, RCPT, BDAT LAST and the message,
+//	                      per message), encoded beforehand and written by
+//	                      one goroutine while another counts the replies;
+//	                      what the socket and the sink cost alone
 func BenchmarkSmallMessages(b *testing.B) {
 	srv := startSink(b, sink.Config{})
 	body := benchMessage(smallSize)
@@ -60,6 +65,35 @@ func BenchmarkSmallMessages(b *testing.B) {
 			}
 		})
 		quitSmtpkit(b, c)
+	})
+	b.Run("impl=raw", func(b *testing.B) {
+		var wire []byte
+		for i := range addrs {
+			wire = fmt.Appendf(wire, "RSET\r\nMAIL FROM:<%s> SIZE=%d\r\nRCPT TO:<%s>\r\nBDAT %d LAST\r\n", sender, len(body), addrs[i], len(body))
+			wire = append(wire, body...)
+		}
+		conn, br := dialRaw(b, srv.Addr())
+		run(b, func() {
+			done := make(chan error, 1)
+			go func() {
+				for p := wire; len(p) > 0; {
+					n, err := conn.Write(p[:min(len(p), 64<<10)])
+					if err != nil {
+						done <- err
+						return
+					}
+					p = p[n:]
+				}
+				done <- nil
+			}()
+			if err := expectReplies(br, 4*len(addrs)); err != nil {
+				b.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+		conn.Close()
 	})
 	b.Run("impl=netsmtp", func(b *testing.B) {
 		c := dialNetSMTP(b, srv.Addr())
@@ -179,48 +213,57 @@ func BenchmarkLargeMessage(b *testing.B) {
 	b.Run("impl=smtpkit-bdat-reader", smtpkit(session.Options{}, true))
 	runPeers(b, srv.Addr(), addrs, body, run)
 	b.Run("impl=raw", func(b *testing.B) {
-		conn, err := net.Dial("tcp", srv.Addr())
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer conn.Close()
-		br := bufio.NewReader(conn)
-		expect := func(n int) error {
-			for range n {
-				line, err := br.ReadSlice('\n')
-				if err != nil {
-					return err
-				}
-				if !bytes.HasPrefix(line, []byte("2")) {
-					return fmt.Errorf("reply %q", line)
-				}
-			}
-			return nil
-		}
-		if err := expect(1); err != nil { // the greeting
-			b.Fatal(err)
-		}
-		fmt.Fprintf(conn, "EHLO %s\r\n", localName)
-		for { // the EHLO reply, to its last line
-			line, err := br.ReadSlice('\n')
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(line) > 3 && line[3] == ' ' {
-				break
-			}
-		}
+		conn, br := dialRaw(b, srv.Addr())
 		head := fmt.Appendf(nil, "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nBDAT %d LAST\r\n", sender, addrs[0], len(body))
 		run(b, func() error {
 			bufs := net.Buffers{head, body}
 			if _, err := bufs.WriteTo(conn); err != nil {
 				return err
 			}
-			return expect(3)
+			return expectReplies(br, 3)
 		})
 		io.WriteString(conn, "QUIT\r\n")
-		expect(1)
+		expectReplies(br, 1)
+		conn.Close()
 	})
+}
+
+// dialRaw connects to the sink with no client library: it reads the
+// greeting, says EHLO and reads the reply, for the raw rows.
+func dialRaw(b *testing.B, addr string) (net.Conn, *bufio.Reader) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	if err := expectReplies(br, 1); err != nil { // the greeting
+		b.Fatal(err)
+	}
+	fmt.Fprintf(conn, "EHLO %s\r\n", localName)
+	for { // the EHLO reply, to its last line
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(line) > 3 && line[3] == ' ' {
+			break
+		}
+	}
+	return conn, br
+}
+
+// expectReplies reads n single-line 2yz replies.
+func expectReplies(br *bufio.Reader, n int) error {
+	for range n {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if !bytes.HasPrefix(line, []byte("2")) {
+			return fmt.Errorf("reply %q", line)
+		}
+	}
+	return nil
 }
 
 // lmtpMsgs is the number of messages per op of BenchmarkLMTP.

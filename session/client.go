@@ -56,7 +56,7 @@ type Client struct {
 	serverName string // for TLS verification
 	unix       bool
 	isTLS      bool
-	loopback   bool // nothing crosses a network: secrets may go in plaintext
+	loopback   bool // known to stay on this machine: credentials may go in plaintext
 
 	state     state
 	esmtp     bool
@@ -73,7 +73,8 @@ type Client struct {
 	head      int
 	got       response.Reply // the reply to the last entryCommand
 	lastOp    string         // the command the last reply answered
-	last      *txn           // the transaction written last
+	last      *txn           // the transaction written last, until it is done
+	free      []*txn         // finished transactions, for reuse
 	needRset  bool           // the server may hold a transaction open: RSET before the next
 	lastKind  entryKind      // ... and its kind
 	salvaging bool
@@ -150,13 +151,21 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
 // name to verify a certificate against on STARTTLS is
 // opts.TLSConfig.ServerName, or else the remote address's IP. Errors are
 // *ConnectError; on error conn is closed.
+//
+// Only a *net.UnixConn counts as a local peer, to which credentials may
+// go unencrypted: a remote address of 127.0.0.1 says nothing about where
+// the bytes go (a SOCKS5 or HTTP CONNECT tunnel through a local proxy has
+// one). For any other connection that stays on the machine, set
+// Options.AllowInsecureAuth.
 func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
 	c := newClient(conn, &o)
-	c.loopback = isLoopback(conn.RemoteAddr())
+	// Not from RemoteAddr, which a proxied or wrapped connection sets to
+	// whatever it likes; a *net.UnixConn is a socket on this machine.
+	_, c.loopback = conn.(*net.UnixConn)
 	if ra := conn.RemoteAddr(); ra != nil {
 		c.unix = ra.Network() == "unix"
 		if ap, err := netip.ParseAddrPort(ra.String()); err == nil {

@@ -128,8 +128,13 @@ func (c *Client) sync(ctx context.Context, keep int) error {
 			// the next command would get it as its own.
 			return c.fail(ctx, e.op, d, err)
 		}
-		c.armRead(ctx, d)
-		reply, err := c.r.ReadReply()
+		// Replies that came together are taken from the buffer without
+		// arming a deadline for each.
+		reply, ok, err := c.r.ReadBufferedReply()
+		if !ok && err == nil {
+			c.armRead(ctx, d)
+			reply, err = c.r.ReadReply()
+		}
 		if err != nil {
 			return c.fail(ctx, e.op, d, err)
 		}
@@ -213,8 +218,9 @@ func (c *Client) settle(t *txn) {
 		return
 	}
 	t.done = true
-	if t == c.last && t.mayBeOpen() {
-		c.needRset = true
+	if t == c.last {
+		c.needRset = c.needRset || t.mayBeOpen()
+		c.last = nil
 	}
 }
 

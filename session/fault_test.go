@@ -296,14 +296,17 @@ func TestFaults(t *testing.T) {
 				name:     "StallAt, context cancelled",
 				faults:   []smtptest.Fault{smtptest.StallAt(ph.verb, 0)},
 				timeouts: ftTimeouts("", 0, ftLong),
+				// All the sessions run at once (on two cores under -race
+				// in CI): the cancel waits long enough for each to reach
+				// its stalled phase first.
 				ctx: func() (context.Context, context.CancelFunc) {
 					ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
-					stop := time.AfterFunc(100*time.Millisecond, cancel)
+					stop := time.AfterFunc(400*time.Millisecond, cancel)
 					return ctx, func() { stop.Stop(); cancel() }
 				},
 				check: ftWantIs(context.Canceled),
-				min:   100 * time.Millisecond,
-				max:   time.Second,
+				min:   400 * time.Millisecond,
+				max:   1400 * time.Millisecond,
 			},
 			{
 				name:     "StallAt, context deadline before the phase timeout",

@@ -99,6 +99,9 @@ func (c *Client) Helo(ctx context.Context) (response.Reply, error) {
 }
 
 func (c *Client) greet(ctx context.Context, verb string) (response.Reply, error) {
+	if err := c.usable(); err != nil {
+		return response.Reply{}, err
+	}
 	if c.state == stateData {
 		return response.Reply{}, &StateError{Op: verb, State: c.state.String()}
 	}

@@ -162,7 +162,9 @@ func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader
 		c.sync(ctx, 0) // an error here is t's, judged below
 	}
 	c.resetIfOpen(ctx)
-	return c.outcome(t)
+	res, err := c.outcome(t)
+	c.recycle(t)
+	return res, err
 }
 
 // scratch is the Client's body buffer, made on first use and kept: one

@@ -136,6 +136,7 @@ func (s *stream) report() bool {
 		s.head++
 		res, err := c.outcome(t)
 		t.msg.Done, t.msg.Result, t.msg.Err = true, res, err
+		c.recycle(t)
 		if !s.stopped && !s.yield(res, err) {
 			s.stopped = true
 		}

@@ -48,8 +48,6 @@ type txn struct {
 	msg    *Message
 
 	res        *Result
-	result     Result
-	one        [1]RecipientResult
 	due        int  // entries queued and not answered
 	written    bool // the client will write nothing more for it
 	done       bool // written and every entry answered or abandoned
@@ -75,20 +73,43 @@ type txn struct {
 	judged bool
 }
 
+// resultOne is a Result with room for one recipient: one allocation for
+// the usual message.
+type resultOne struct {
+	Result
+	one [1]RecipientResult
+}
+
 func (c *Client) newTxn(env *Envelope) *txn {
-	// One allocation for the usual message to one recipient: the Result
-	// and its first recipient live in the txn.
-	t := &txn{env: env}
-	t.res = &t.result
-	if len(env.To) == 1 {
-		t.res.Recipients = t.one[:]
+	var t *txn
+	if n := len(c.free); n > 0 {
+		t, c.free = c.free[n-1], c.free[:n-1]
 	} else {
-		t.res.Recipients = make([]RecipientResult, len(env.To))
+		t = new(txn)
+	}
+	*t = txn{env: env}
+	if len(env.To) == 1 {
+		r := new(resultOne)
+		r.Recipients = r.one[:]
+		t.res = &r.Result
+	} else {
+		t.res = &Result{Recipients: make([]RecipientResult, len(env.To))}
 	}
 	for i, to := range env.To {
 		t.res.Recipients[i].Address = to.String()
 	}
 	return t
+}
+
+// recycle keeps t, whose outcome has been reported, for a later message:
+// nothing of it reaches the caller but its Result, which it does not
+// hold. One the engine may still look at is left alone.
+func (c *Client) recycle(t *txn) {
+	if t == nil || !t.done || !t.judged || t.manual || t == c.last || t == c.cur || len(c.free) >= maxOutstandingReplies {
+		return
+	}
+	*t = txn{}
+	c.free = append(c.free, t)
 }
 
 // prepareTxn checks env and fills in its parameters, writing nothing.

@@ -88,19 +88,32 @@ func (r *Reader) ReadReply() (response.Reply, error) {
 			return response.Reply{}, r.readError(err, nil, true)
 		}
 	}
-	if reply, ok, err := r.readBuffered(); ok || err != nil {
+	if reply, ok, err := r.readBuffered(true); ok || err != nil {
 		return reply, err
 	}
 	return r.readReply()
 }
 
+// ReadBufferedReply reads a reply only if it has arrived whole: it returns
+// ok false, having consumed nothing, when the read buffer holds no complete
+// reply (or one too large for the fast path), and never reads from the
+// underlying stream. A pipelining client uses it to take replies that came
+// together without arming a read deadline for each.
+func (r *Reader) ReadBufferedReply() (reply response.Reply, ok bool, err error) {
+	if r.br.Buffered() == 0 {
+		return response.Reply{}, false, nil
+	}
+	return r.readBuffered(false)
+}
+
 // readBuffered is ReadReply's fast path, for a reply that fits in the read
-// buffer (nearly every reply): it parses the lines in place, waiting for the
-// rest of a reply that is still arriving, and copies the text out once. A
-// reply that needs more room or lines than it has (a long line, a large
-// reply) it leaves untouched for readReply (ok false). Its errors are the
-// ones readReply would return.
-func (r *Reader) readBuffered() (reply response.Reply, ok bool, err error) {
+// buffer (nearly every reply): it parses the lines in place, waiting (when
+// wait is set) for the rest of a reply that is still arriving, and copies
+// the text out once. A reply that needs more room or lines than it has (a
+// long line, a large reply), or one still arriving when wait is not set, it
+// leaves untouched (ok false). Its errors are the ones readReply would
+// return.
+func (r *Reader) readBuffered(wait bool) (reply response.Reply, ok bool, err error) {
 	buf, _ := r.br.Peek(r.br.Buffered())
 	buf = buf[:min(len(buf), r.maxBytes)]
 	maxLine := r.maxLine
@@ -112,7 +125,7 @@ func (r *Reader) readBuffered() (reply response.Reply, ok bool, err error) {
 	for pos := 0; ; {
 		k := bytes.IndexByte(buf[pos:], '\n')
 		if k < 0 {
-			if len(buf) < r.maxBytes && len(buf)-pos < maxLine && len(buf) < r.br.Size() {
+			if wait && len(buf) < r.maxBytes && len(buf)-pos < maxLine && len(buf) < r.br.Size() {
 				// The reply is still arriving and fits in the buffer: wait
 				// for more of it here rather than start over line by line.
 				// pos stays valid: it counts from the read position, which

@@ -952,3 +952,52 @@ func TestReadReplyAllocs(t *testing.T) {
 		t.Errorf("ReadReply of a 10-line reply: %v allocations, want at most 1 (the text)", allocs)
 	}
 }
+
+// ReadBufferedReply takes only replies that have arrived whole, and never
+// reads from the stream: a reply cut anywhere is left for ReadReply.
+func TestReadBufferedReply(t *testing.T) {
+	whole := "250-first\r\n250 second\r\n221 bye\r\n"
+	for cut := 0; cut <= len(whole); cut++ {
+		src := &partsReader{parts: []string{whole[:cut], whole[cut:]}}
+		r := wire.NewReader(src)
+		var got []string
+		for len(got) < 2 {
+			before := src.reads
+			reply, ok, err := r.ReadBufferedReply()
+			if err != nil {
+				t.Fatalf("cut %d: %v", cut, err)
+			}
+			if src.reads != before {
+				t.Fatalf("cut %d: ReadBufferedReply read from the stream", cut)
+			}
+			if !ok {
+				if reply, err = r.ReadReply(); err != nil {
+					t.Fatalf("cut %d: ReadReply: %v", cut, err)
+				}
+			}
+			got = append(got, reply.String())
+		}
+		if got[0] != "250 first | second" || got[1] != "221 bye" {
+			t.Fatalf("cut %d: %q", cut, got)
+		}
+	}
+}
+
+// partsReader returns its parts one Read at a time, counting the Reads.
+type partsReader struct {
+	parts []string
+	reads int
+}
+
+func (p *partsReader) Read(b []byte) (int, error) {
+	p.reads++
+	for len(p.parts) > 0 && p.parts[0] == "" {
+		p.parts = p.parts[1:]
+	}
+	if len(p.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, p.parts[0])
+	p.parts[0] = p.parts[0][n:]
+	return n, nil
+}
