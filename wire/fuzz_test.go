@@ -17,7 +17,6 @@ import (
 	"io"
 	"net/textproto"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -122,26 +121,39 @@ func readRepliesUntilErr(r *wire.Reader, limit int) ([]response.Reply, error) {
 	return replies, errors.New("more replies than bytes")
 }
 
-// encodeReplyCRLF writes reply back in its wire form.
-func encodeReplyCRLF(reply response.Reply) []byte {
-	var b []byte
-	lines := reply.Lines()
-	for i, line := range lines {
-		b = strconv.AppendInt(b, int64(reply.Code), 10)
-		if i < len(lines)-1 {
-			b = append(b, '-')
-		} else {
-			b = append(b, ' ')
-		}
-		b = append(b, line...)
-		b = append(b, '\r', '\n')
+// encodedReplies are replies written by wire.AppendReply: the seeds the
+// encoder produces, as a server sends them.
+var encodedReplies = []response.Reply{
+	response.New(220, "mx.example.org ESMTP"),
+	response.New(250, "mx.example.org greets client.example.org", "PIPELINING", "SIZE 10485760", "8BITMIME",
+		"SMTPUTF8", "DSN", "ENHANCEDSTATUSCODES", "CHUNKING", "AUTH SCRAM-SHA-256 PLAIN"),
+	response.New(354, "End data with <CR><LF>.<CR><LF>"),
+	response.New(421, "4.7.0 mx.example.org Too many connections"),
+	response.New(550, "5.1.1 <nobody@example.org>: no such user", "5.1.1 see https://example.org/"),
+	response.New(250),
+	response.New(250, "", ""),
+	response.New(250, "ab", "trailing CR"),
+	response.New(334, ""),
+}
+
+// allReplySeeds returns the replySeeds and the encodedReplies, each alone
+// and all of them in one stream.
+func allReplySeeds() [][]byte {
+	var seeds [][]byte
+	for _, s := range replySeeds {
+		seeds = append(seeds, []byte(s))
 	}
-	return b
+	var all []byte
+	for _, r := range encodedReplies {
+		seeds = append(seeds, wire.AppendReply(nil, r))
+		all = wire.AppendReply(all, r)
+	}
+	return append(seeds, all)
 }
 
 func FuzzReadReply(f *testing.F) {
-	for _, s := range replySeeds {
-		f.Add([]byte(s))
+	for _, s := range allReplySeeds() {
+		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		replies, err := readRepliesUntilErr(wire.NewReader(bytes.NewReader(data)), len(data)+1)
@@ -164,7 +176,7 @@ func FuzzReadReply(f *testing.F) {
 			// The reply written back reads as the same reply. Writing back
 			// can add octets (CRLF for LF, "250 " for "250"), so the limits
 			// are raised.
-			enc := encodeReplyCRLF(reply)
+			enc := wire.AppendReply(nil, reply)
 			r := wire.NewReader(bytes.NewReader(enc))
 			r.SetMaxLineLength(1 << 20)
 			r.SetMaxReplyBytes(1 << 24)
@@ -238,8 +250,8 @@ func FuzzReadReply(f *testing.F) {
 // no unterminated last line, bounded lines): where only textproto accepts,
 // there is nothing to compare.
 func FuzzReadReplyTextproto(f *testing.F) {
-	for _, s := range replySeeds {
-		f.Add([]byte(s))
+	for _, s := range allReplySeeds() {
+		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		src := bytes.NewReader(data)
