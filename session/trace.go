@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 	"github.com/smtpkit/smtpkit/response"
 )
 
@@ -24,7 +25,14 @@ type tracer struct {
 
 func (t *tracer) on() bool { return t.w != nil || t.log != nil }
 
+// line writes one trace line. s is escaped first: reply text is the
+// server's, and commands carry what callers took from messages and peers
+// (addresses from a header, a HELO name), so an ESC sequence, a bare CR
+// that would overwrite the line on a terminal, a bidi override or invalid
+// UTF-8 reaches neither the writer nor the logger raw, whatever handler
+// the logger has.
 func (t *tracer) line(dir, s string) {
+	s = logsafe.Escape(s)
 	if t.w != nil {
 		// One Write per line, so lines from several clients sharing a
 		// writer do not interleave mid-line.
