@@ -1,11 +1,17 @@
 package smtptest
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/smtpkit/smtpkit/response"
 )
 
 // Fault is a deliberate failure of the server, listed in Config.Faults.
@@ -238,4 +244,58 @@ func (cf *connFaults) verbFault(keys []string, seen map[string]int) *fault {
 		}
 	}
 	return nil
+}
+
+// stall waits d, or with d <= 0 until the connection or the server closes,
+// watching for the client closing the connection meanwhile.
+func (c *conn) stall(d time.Duration) error {
+	if err := c.flush(); err != nil {
+		return err
+	}
+	var timer <-chan time.Time
+	if d > 0 {
+		c.io.c.SetReadDeadline(time.Now().Add(d))
+		defer c.io.c.SetReadDeadline(time.Time{})
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		_, err := c.br.Peek(c.br.Buffered() + 1)
+		switch {
+		case err == nil:
+			continue // the client sent more; it waits for its turn
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil
+		case err == bufio.ErrBufferFull:
+			select {
+			case <-timer:
+				return nil
+			case <-c.s.done:
+				return net.ErrClosed
+			}
+		}
+		return err
+	}
+}
+
+// endless sends "<code>-" and then "x" until a write fails.
+func (c *conn) endless(code response.Code) error {
+	if err := c.flush(); err != nil {
+		return err
+	}
+	if _, err := c.io.Write([]byte(strconv.Itoa(int(code)) + "-")); err != nil {
+		return err
+	}
+	buf := bytes.Repeat([]byte{'x'}, 4096)
+	for {
+		select {
+		case <-c.s.done:
+			return net.ErrClosed
+		default:
+		}
+		if _, err := c.io.Write(buf); err != nil {
+			return err
+		}
+	}
 }

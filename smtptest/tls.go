@@ -1,0 +1,31 @@
+package smtptest
+
+import (
+	"crypto/tls"
+
+	"github.com/smtpkit/smtpkit/response"
+)
+
+func (c *conn) startTLS(response.Reply) error {
+	c.out = append(c.out, c.faults.afterTLS...)
+	if err := c.flush(); err != nil {
+		return err
+	}
+	if n := c.br.Buffered(); n > 0 {
+		// Plaintext sent after STARTTLS: dropped, never executed
+		// (RFC 3207 §5).
+		c.s.logf(c.id, "C: <%d octets after STARTTLS dropped>", n)
+		c.br.Discard(n)
+	}
+	tc := tls.Server(c.raw, c.s.tlsConfig)
+	c.io.c = tc
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	c.s.logf(c.id, "TLS started")
+	c.st.resetTx()
+	c.st.helo, c.st.greeted, c.st.esmtp = "", false, false
+	c.st.authed, c.st.authUser = false, ""
+	c.st.tls = true
+	return nil
+}
