@@ -12,7 +12,9 @@
 //	// header followed by the rest of br.
 //
 // The header comes back as the same bytes that were read, line endings and
-// folding included, less every Bcc and Resent-Bcc field.
+// folding included, less every Bcc and Resent-Bcc field. Lines end where
+// the DATA encoder will end them: at CRLF, a bare LF or a bare CR, so what
+// is a field here is a field on the wire.
 //
 // The envelope follows RFC 5322 §3.6 the way send_message does: with
 // exactly one Resent-Date field, the Resent- fields (Resent-Sender, else

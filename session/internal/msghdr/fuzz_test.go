@@ -35,6 +35,7 @@ func FuzzRead(f *testing.F) {
 		"\r\n",
 		"From: a@x.example\r\nTo: b@y.example\r\n\r",
 		"X: \x00\x7f\xff\r\n\r\n\x00",
+		"From: a@x.example\nTo: b@y.example\nX: y\rBcc: c@z.example\n\nbody",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), uint16(0), false)

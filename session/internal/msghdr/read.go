@@ -34,10 +34,19 @@ type Envelope struct {
 // maxBytes of it (0 or less: [DefaultMaxHeaderBytes]), and returns the
 // envelope and the header to transmit.
 //
+// Lines are split as the DATA and BDAT encoders will send them (see
+// wire.Normalise): CRLF, a bare LF and a bare CR each end a line, so a
+// field that follows a bare CR is a field here as it is on the wire, and
+// a bare CR on a line of its own is the empty line.
+//
 // The header is the header block exactly as read (the same bytes, the same
-// line endings, CRLF or bare LF, the folding kept) less every Bcc and
-// Resent-Bcc field with its continuation lines, followed by the empty line
-// that ended the block. Read leaves r at the first byte of the body, having
+// line endings, CRLF, bare LF or bare CR, the folding kept) less every Bcc
+// and Resent-Bcc field with its continuation lines, followed by the empty
+// line that ended the block. One octet may be added: when a bare CR ends
+// the line before a field removed and a bare LF is the empty line after
+// it, the CR becomes a CRLF, so that the two do not join into one line
+// ending and the empty line stays; the header sent is the same once
+// normalised. Read leaves r at the first byte of the body, having
 // read nothing of it, so the message to send is the header followed by the
 // rest of r. A message that ends before any empty line is all header; its
 // header then has no empty line at the end (and its last line may have no
@@ -181,21 +190,9 @@ type header struct {
 func (h *header) read(r *bufio.Reader, max int) error {
 	for {
 		start := len(h.raw)
-		var err error
-		for {
-			var chunk []byte
-			chunk, err = r.ReadSlice('\n')
-			if len(h.raw)+len(chunk) > max {
-				return &Error{Line: h.lines + 1, Err: ErrHeaderTooLarge,
-					Detail: fmt.Sprintf("more than %d bytes", max)}
-			}
-			h.raw = append(h.raw, chunk...)
-			if err != bufio.ErrBufferFull {
-				break
-			}
-		}
+		err := h.readLine(r, max)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("msghdr: reading the header: %w", err)
+			return err
 		}
 		line := h.raw[start:]
 		if len(line) == 0 { // the end of the input, at the start of a line
@@ -203,8 +200,8 @@ func (h *header) read(r *bufio.Reader, max int) error {
 			return nil
 		}
 		h.lines++
-		if err == nil && (len(line) == 1 || len(line) == 2 && line[0] == '\r') {
-			// "\n" or "\r\n": the empty line that ends the block.
+		if err == nil && len(trimEOL(line)) == 0 {
+			// "\r\n", "\n" or a bare "\r": the empty line that ends the block.
 			h.endField(start)
 			return nil
 		}
@@ -224,6 +221,66 @@ func (h *header) read(r *bufio.Reader, max int) error {
 			return nil
 		}
 	}
+}
+
+// readLine appends the next line of r to h.raw, its line ending included,
+// splitting lines exactly as the DATA and BDAT encoders will send them
+// (wire.Normalise): CRLF, a bare LF and a bare CR each end a line. So
+// "X: y\rBcc: h@x" is two fields here, as it is two lines on the wire.
+// Telling a bare CR from the CR of a CRLF takes a look at the octet after
+// it, which is left in r when it is not an LF: readLine never reads past
+// the line. It returns io.EOF when r ends before a line ending (having
+// appended what there was of the line), an *Error past max, or the error
+// of r wrapped.
+func (h *header) readLine(r *bufio.Reader, max int) error {
+	for {
+		n := r.Buffered()
+		if n == 0 {
+			if _, err := r.Peek(1); err != nil {
+				return h.readErr(err)
+			}
+			n = r.Buffered()
+		}
+		buf, _ := r.Peek(n)
+		i := bytes.IndexAny(buf, "\r\n")
+		if i >= 0 {
+			n = i + 1
+		}
+		if len(h.raw)+n > max {
+			return h.tooLarge(max)
+		}
+		h.raw = append(h.raw, buf[:n]...)
+		r.Discard(n)
+		if i < 0 {
+			continue
+		}
+		if buf[i] == '\r' {
+			next, err := r.Peek(1)
+			switch {
+			case len(next) == 1 && next[0] == '\n':
+				if len(h.raw)+1 > max {
+					return h.tooLarge(max)
+				}
+				h.raw = append(h.raw, '\n')
+				r.Discard(1)
+			case err != nil && !errors.Is(err, io.EOF):
+				return h.readErr(err)
+			}
+		}
+		return nil
+	}
+}
+
+func (h *header) tooLarge(max int) error {
+	return &Error{Line: h.lines + 1, Err: ErrHeaderTooLarge, Detail: fmt.Sprintf("more than %d bytes", max)}
+}
+
+// readErr is io.EOF as it is, and any other error of r wrapped.
+func (h *header) readErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.EOF
+	}
+	return fmt.Errorf("msghdr: reading the header: %w", err)
 }
 
 // beginField checks the first line of a field, which starts at offset
@@ -278,6 +335,16 @@ func (h *header) transmit() []byte {
 		if f.kind == kBcc || f.kind == kResentBcc {
 			out = append(out, h.raw[next:f.start]...)
 			next = f.end
+			if len(out) > 0 && out[len(out)-1] == '\r' && next < len(h.raw) && h.raw[next] == '\n' {
+				// A bare CR ended the line before the field and a bare
+				// LF, the empty line, follows it: side by side they
+				// would be one CRLF, and the empty line, the end of
+				// the header, would be gone. Make the CR a CRLF, which
+				// is what the encoder sends it as. The field dropped
+				// is longer than the octet added, so out still trails
+				// next.
+				out = append(out, '\n')
+			}
 		}
 	}
 	out = append(out, h.raw[next:]...)
@@ -289,33 +356,30 @@ func (h *header) nameOf(f field) string { return string(h.raw[f.start:f.name]) }
 
 // valueOf returns the field's value unfolded: without the line endings
 // of its lines (RFC 5322 §2.2.3), the white space that began each
-// continuation line kept.
+// continuation line kept. Every CR and LF in a field is part of a line
+// ending, as readLine splits lines, so unfolding drops them all.
 func (h *header) valueOf(f field) string {
 	v := h.raw[f.value:f.end]
 	b := make([]byte, 0, len(v))
 	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != '\n' {
-			i++
+		i := bytes.IndexAny(v, "\r\n")
+		if i < 0 {
+			b = append(b, v...)
+			break
 		}
-		if i < len(v) { // a line ending: drop "\n" or "\r\n"
-			b = append(b, trimEOL(v[:i+1])...)
-			v = v[i+1:]
-			continue
-		}
-		b = append(b, v...)
-		break
+		b = append(b, v[:i]...)
+		v = v[i+1:]
 	}
 	return string(b)
 }
 
-// trimEOL drops a final "\n" or "\r\n".
+// trimEOL drops a final line ending: "\r\n", "\n" or a bare "\r".
 func trimEOL(line []byte) []byte {
 	if n := len(line); n > 0 && line[n-1] == '\n' {
 		line = line[:n-1]
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
+	}
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
 	}
 	return line
 }
