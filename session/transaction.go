@@ -257,11 +257,17 @@ func (d *DataWriter) close() error {
 	c.enqueue(entry{kind: entryEnd, op: "end of data", t: t})
 	t.endSent = true
 	t.written = true
-	if err := c.sync(d.ctx, 0); err != nil && !t.endDone {
-		if _, ferr := c.outcome(t); c.opts.LMTP && t.lmtpStart {
-			return ferr // the recipients still without a reply
+	if err := c.sync(d.ctx, 0); err != nil {
+		var de *DesyncError
+		if errors.As(err, &de) {
+			return err // the replies read may answer other commands
 		}
-		return err
+		if !t.endDone {
+			if _, ferr := c.outcome(t); c.opts.LMTP && t.lmtpStart {
+				return ferr // the recipients still without a reply
+			}
+			return err
+		}
 	}
 	if !c.opts.LMTP {
 		if !t.endReply.Positive() {

@@ -203,6 +203,13 @@ func (c *Client) outcome(t *txn) (*Result, error) {
 	}
 	t.judged = true
 	t.outRes, t.failed = t.judge(c.err, c.serverClosed, c.opts.LMTP)
+	var de *DesyncError
+	var ue *UnansweredError
+	if errors.As(c.err, &de) && !errors.As(t.failed, &ue) {
+		// The server sent a reply nobody asked for: the replies this
+		// outcome rests on may answer other commands.
+		t.outRes, t.failed = nil, c.err
+	}
 	return t.outRes, t.failed
 }
 
