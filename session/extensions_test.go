@@ -1,11 +1,16 @@
 package session
 
 import (
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/wire"
+	"pgregory.net/rapid"
 )
 
 func TestParseExtensions(t *testing.T) {
@@ -100,6 +105,134 @@ func TestParseExtensions(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.mechs, e.AuthMechanisms()); diff != "" {
 				t.Errorf("AuthMechanisms (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// ehloWithMechanisms is an EHLO reply listing n distinct SASL mechanisms
+// (three-character names, lower case) perLine to an AUTH line, read
+// through the wire codec with its default limits, so that it is a reply a
+// client accepts: at most 64 KiB, 512 lines, 8192 octets a line.
+func ehloWithMechanisms(tb testing.TB, n, perLine int) response.Reply {
+	tb.Helper()
+	var b strings.Builder
+	b.WriteString("250-mx.example.org\r\n")
+	for i := 0; i < n; i += perLine {
+		b.WriteString("250-AUTH")
+		for j := i; j < min(n, i+perLine); j++ {
+			name := strconv.FormatInt(int64(36*36+j), 36) // "100", "101", ...
+			b.WriteString(" " + name)
+		}
+		b.WriteString("\r\n")
+	}
+	b.WriteString("250 PIPELINING\r\n")
+	r, err := wire.NewReader(strings.NewReader(b.String())).ReadReply()
+	if err != nil {
+		tb.Fatalf("EHLO reply of %d octets with %d mechanisms: %v", b.Len(), n, err)
+	}
+	return r
+}
+
+// parseBytes returns the octets parseExtensions allocates for r: the
+// least of a few runs, so that an allocation by another goroutine during
+// one run does not count.
+func parseBytes(r response.Reply) uint64 {
+	var least uint64
+	for i := range 5 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		e := parseExtensions(r)
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(e)
+		if n := after.TotalAlloc - before.TotalAlloc; i == 0 || n < least {
+			least = n
+		}
+	}
+	return least
+}
+
+// TestExtensionsLinear: parsing an EHLO reply costs in proportion to its
+// size. A hostile server listed 15,000 AUTH mechanisms in a 64 KiB reply
+// and each AUTH line was merged with all the lines before it, mechanism
+// by mechanism: 0.55 s of CPU, quadratic in the reply. The test is not
+// timed: it counts the octets allocated for N and for 4N mechanisms (over
+// 4 times as many lines), which a linear parse multiplies by about 4 and
+// the quadratic one by about 16.
+func TestExtensionsLinear(t *testing.T) {
+	const n, perLine = 1800, 30
+	small := parseBytes(ehloWithMechanisms(t, n, perLine))
+	large := parseBytes(ehloWithMechanisms(t, 4*n, perLine))
+	if small == 0 || large > 8*small {
+		t.Errorf("parsing %d mechanisms allocated %d octets, %d mechanisms %d: %.1f times as much for 4 times the input",
+			n, small, 4*n, large, float64(large)/float64(small))
+	}
+	// The largest reply wire accepts still lists every mechanism once.
+	e := parseExtensions(ehloWithMechanisms(t, 14400, perLine))
+	if got := len(e.AuthMechanisms()); got != 14400 {
+		t.Errorf("%d mechanisms, want 14400", got)
+	}
+}
+
+// TestAuthMergeMatchesPairwise: the AUTH lines merged with a set give what
+// comparing each mechanism with every earlier one (strings.EqualFold)
+// gives: the first line as sent when it is the only one, otherwise each
+// mechanism once, in the order first listed, compared without regard to
+// case.
+func TestAuthMergeMatchesPairwise(t *testing.T) {
+	pairwise := func(lines []string) string {
+		merged := lines[0]
+		for _, l := range lines[1:] {
+			have := strings.Fields(merged)
+			for _, m := range strings.Fields(l) {
+				if !slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, m) }) {
+					have = append(have, m)
+				}
+			}
+			merged = strings.Join(have, " ")
+		}
+		return merged
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		mech := rapid.SampledFrom([]string{"PLAIN", "plain", "Plain", "LOGIN", "login", "CRAM-MD5", "cram-md5",
+			"SCRAM-SHA-256", "X-K", "X-\u212a", "X-k", "X-ſ", "X-S", "X-\xff", "X-\xfe", "X-é", "X-É"})
+		line := rapid.Custom(func(t *rapid.T) string {
+			return strings.Join(rapid.SliceOfN(mech, 0, 5).Draw(t, "mechs"), rapid.SampledFrom([]string{" ", "  "}).Draw(t, "sep"))
+		})
+		lines := rapid.SliceOfN(line, 1, 5).Draw(t, "lines")
+		var ehlo []string
+		for _, l := range lines {
+			ehlo = append(ehlo, "AUTH "+l)
+		}
+		e := parseExtensions(response.New(250, append([]string{"mx"}, ehlo...)...))
+		got, ok := e.Param("AUTH")
+		// parseExtensions trims each line, as pairwise must see it.
+		for i := range lines {
+			lines[i] = strings.TrimSpace(lines[i])
+		}
+		if want := pairwise(lines); !ok || got != want {
+			t.Fatalf("AUTH lines %q merged to %q, want %q", lines, got, want)
+		}
+	})
+}
+
+// BenchmarkParseExtensions parses the EHLO reply of a hostile server: the
+// most AUTH mechanisms a reply wire accepts can carry, on long lines and
+// on short ones, and a real server's reply for comparison.
+func BenchmarkParseExtensions(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		reply response.Reply
+	}{
+		{"postfix", response.New(250, "mx.example.org", "PIPELINING", "SIZE 10240000", "VRFY", "ETRN", "STARTTLS",
+			"AUTH PLAIN LOGIN", "AUTH=PLAIN LOGIN", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING")},
+		{"15000 mechanisms on 8 lines", ehloWithMechanisms(b, 15000, 1875)},
+		{"14400 mechanisms on 480 lines", ehloWithMechanisms(b, 14400, 30)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				parseExtensions(bc.reply)
 			}
 		})
 	}
