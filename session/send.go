@@ -246,7 +246,11 @@ func inspect(body io.Reader, buf []byte) (s bodyScan) {
 	s.exact = -1
 	switch b := body.(type) {
 	case *bytes.Reader:
-		scanAt(&s.BodyScan, b, b.Size(), buf)
+		// WriteTo hands over the unread bytes without a copy; Seek puts
+		// the reader back where it was.
+		pos := b.Size() - int64(b.Len())
+		b.WriteTo(scanWriter{&s.BodyScan})
+		b.Seek(pos, io.SeekStart)
 		s.seen = true
 	case *strings.Reader:
 		scanAt(&s.BodyScan, b, b.Size(), buf)
@@ -260,6 +264,14 @@ func inspect(body io.Reader, buf []byte) (s bodyScan) {
 		}
 	}
 	return s
+}
+
+// scanWriter feeds what is written to it to a BodyScan.
+type scanWriter struct{ s *wire.BodyScan }
+
+func (w scanWriter) Write(p []byte) (int, error) {
+	w.s.Scan(p)
+	return len(p), nil
 }
 
 // scanAt reads r from its current offset via ReadAt, which does not move
