@@ -46,9 +46,13 @@ func newLoginMechanism(name, user, password string) auth.Mechanism {
 // does: EHLO (and the TLS mode) first if needed, then the strongest
 // mechanism both sides support, in the order SCRAM-SHA-256-PLUS,
 // SCRAM-SHA-1-PLUS, SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN
-// (-PLUS only over TLS with channel-binding data). PLAIN and LOGIN are
-// left out over an unencrypted connection unless the peer is loopback or
-// Options.AllowInsecureAuth is set.
+// (-PLUS only over TLS with channel-binding data). Every one of them
+// carries something an eavesdropper can use (the password, or for
+// CRAM-MD5 and SCRAM a response to test password guesses against), so over
+// an unencrypted connection Login refuses, with an *AuthError matching
+// ErrInsecureAuth and nothing sent, unless the peer is known to be on this
+// machine or Options.AllowInsecureAuth is set (whose documentation says
+// which peers count).
 //
 // A mechanism the server answers with 504 (not implemented, despite being
 // listed) is skipped for the next one; any other failure ends the login,
@@ -71,7 +75,9 @@ func (c *Client) Login(ctx context.Context, username, password string) error {
 		if strings.HasSuffix(name, "-PLUS") && cbErr != nil {
 			continue
 		}
-		if (name == "PLAIN" || name == "LOGIN") && !c.secretMayGo() {
+		// Every mechanism Login knows carries the password
+		// (auth.NeedsConfidentiality).
+		if !c.credentialsMayGo() {
 			if insecure == "" {
 				insecure = name
 			}
@@ -99,11 +105,13 @@ func (c *Client) Login(ctx context.Context, username, password string) error {
 // Auth authenticates with mechanism m (RFC 4954): EHLO (and the TLS mode)
 // first if needed, then AUTH with m's initial response, then m's answers to
 // each 334 challenge until the server's final reply. The server must list
-// the mechanism in its AUTH extension. A mechanism that reveals the secret
-// (auth.RevealsSecret) is refused, before anything is sent, over an
-// unencrypted connection to anything but loopback unless
-// Options.AllowInsecureAuth is set. When m fails in the middle of the
-// exchange the client cancels it with "*".
+// the mechanism in its AUTH extension. A mechanism that carries a
+// credential (auth.NeedsConfidentiality: PLAIN, LOGIN, CRAM-MD5, SCRAM,
+// XOAUTH2, OAUTHBEARER, and any mechanism that does not say otherwise) is
+// refused with an *AuthError matching ErrInsecureAuth, before anything is
+// sent, over an unencrypted connection to a peer not known to be local,
+// unless Options.AllowInsecureAuth is set. When m fails in the middle of
+// the exchange the client cancels it with "*".
 //
 // A nil error means 235. Errors are *AuthError, carrying the server's
 // reply when there was one and m's reason when m gave one (matches
@@ -145,14 +153,16 @@ func (c *Client) channelBinding() (auth.ChannelBinding, error) {
 	return auth.ChannelBindingFor(&cs)
 }
 
-// secretMayGo reports whether a mechanism that reveals the secret may run:
-// over TLS, to a loopback peer, or when the caller said so.
-func (c *Client) secretMayGo() bool {
+// credentialsMayGo reports whether a mechanism that needs confidentiality
+// may run: over TLS, to a peer known to be on this machine, or when the
+// caller said so.
+func (c *Client) credentialsMayGo() bool {
 	return c.isTLS || c.loopback || c.opts.AllowInsecureAuth
 }
 
 // isLoopback reports whether a connection's remote address is loopback
-// (or a Unix socket): nothing crosses a network.
+// (or a Unix socket). Only Dial asks, about a connection it made itself
+// without a proxy: a connection handed to NewClient may say anything.
 func isLoopback(a net.Addr) bool {
 	if a == nil {
 		return false
@@ -178,7 +188,7 @@ func (c *Client) authenticate(ctx context.Context, m auth.Mechanism, offered []s
 	if !slices.Contains(offered, name) {
 		return &NotSupportedError{Extension: "AUTH " + name, Reason: "by Auth (server offers " + strings.Join(offered, " ") + ")"}
 	}
-	if auth.RevealsSecret(m) && !c.secretMayGo() {
+	if auth.NeedsConfidentiality(m) && !c.credentialsMayGo() {
 		return &AuthError{Mechanism: name, Err: ErrInsecureAuth}
 	}
 

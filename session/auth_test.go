@@ -971,7 +971,9 @@ func TestAuthSCRAMServerNotVerified(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := atServer(t, "SCRAM-SHA-256", false, smtptest.Config{Overrides: tt.overrides})
-			c := atNewClient(t, srv, &session.Options{LocalName: atLocal}, func(nc net.Conn) net.Conn {
+			// A connection NewClient is given never counts as loopback:
+			// the test, which made it, says it stays on the machine.
+			c := atNewClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn {
 				return &atConn{Conn: nc, rewrite: tt.rewrite}
 			})
 			err := c.Login(testCtx(t), atUser, atPass)
@@ -1000,7 +1002,7 @@ func TestAuthSCRAMServerNotVerified(t *testing.T) {
 // exchange and reports the server's reason.
 func TestAuthSCRAMServerError(t *testing.T) {
 	srv := atServer(t, "SCRAM-SHA-1", false, smtptest.Config{})
-	c := atNewClient(t, srv, &session.Options{LocalName: atLocal}, func(nc net.Conn) net.Conn {
+	c := atNewClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn {
 		return &atConn{Conn: nc, rewrite: atSCRAMTamper(func(string) string { return "334 " + atB64("e=other-error") + "\r\n" })}
 	})
 	err := c.Login(testCtx(t), atUser, atPass)
@@ -1054,37 +1056,47 @@ func TestAuthImplicitTLSToRemoteHost(t *testing.T) {
 	}
 }
 
-// TestAuthRefusedInPlaintext: mechanisms that reveal the secret are
+// TestAuthRefusedInPlaintext: mechanisms that carry a credential (the
+// password, a token, or a response to test password guesses against) are
 // refused over plaintext to a peer that is not loopback, before AUTH goes
-// out.
+// out; EXTERNAL and ANONYMOUS are not.
 func TestAuthRefusedInPlaintext(t *testing.T) {
 	xoauth := func(_ *smtptest.ConnState, line string, cmd command.Command) (response.Reply, bool) {
-		if a, ok := cmd.(command.Auth); ok && a.Mechanism == "XOAUTH2" {
+		if a, ok := cmd.(command.Auth); ok && (a.Mechanism == "XOAUTH2" || a.Mechanism == "EXTERNAL" || a.Mechanism == "ANONYMOUS") {
 			return atOK, true
 		}
 		return response.Reply{}, false
 	}
-	const offered = "PLAIN LOGIN XOAUTH2 OAUTHBEARER CRAM-MD5 X-TEST"
+	const offered = "PLAIN LOGIN XOAUTH2 OAUTHBEARER CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 X-TEST X-NOSECRET EXTERNAL ANONYMOUS"
 	mechs := []struct {
 		name    string
 		m       func() auth.Mechanism
-		reveals bool
+		refused bool
 	}{
 		{"PLAIN", func() auth.Mechanism { return auth.Plain("", atUser, atPass) }, true},
 		{"LOGIN", func() auth.Mechanism { return auth.Login(atUser, atPass) }, true},
 		{"XOAUTH2", func() auth.Mechanism { return auth.XOAUTH2(atUser, "ya29.token") }, true},
 		{"OAUTHBEARER", func() auth.Mechanism { return auth.OAuthBearer(atUser, "ya29.token", "", 0) }, true},
 		{"X-TEST", func() auth.Mechanism { return atOpaque{&atMech{name: "X-TEST", ir: []byte("secret")}} }, true},
-		{"CRAM-MD5", func() auth.Mechanism { return auth.CRAMMD5(atUser, atPass) }, false},
+		{"CRAM-MD5", func() auth.Mechanism { return auth.CRAMMD5(atUser, atPass) }, true},
+		{"SCRAM-SHA-1", func() auth.Mechanism { return auth.SCRAMSHA1(atUser, atPass) }, true},
+		{"SCRAM-SHA-256", func() auth.Mechanism { return auth.SCRAMSHA256(atUser, atPass) }, true},
+		// Says it reveals no secret, not that it needs no confidentiality.
+		{"X-NOSECRET", func() auth.Mechanism { return &atMech{name: "X-NOSECRET", ir: []byte("proof")} }, true},
+		{"EXTERNAL", func() auth.Mechanism { return auth.External("") }, false},
+		{"ANONYMOUS", func() auth.Mechanism { return auth.Anonymous("trace") }, false},
 	}
 	for _, mt := range mechs {
-		t.Run(mt.name+" refused", func(t *testing.T) {
+		t.Run(mt.name, func(t *testing.T) {
 			srv := atServer(t, offered, false, smtptest.Config{Handler: xoauth})
 			c := atFarClient(t, srv, nil)
 			err := c.Auth(testCtx(t), mt.m())
-			if !mt.reveals {
+			if !mt.refused {
 				if err != nil {
 					t.Fatalf("Auth: %v", err)
+				}
+				if lines := atAuthLines(srv); len(lines) != 1 || !strings.HasPrefix(lines[0], "AUTH "+mt.name) {
+					t.Errorf("AUTH lines %q", lines)
 				}
 				return
 			}
@@ -1147,8 +1159,9 @@ func TestAuthRefusedInPlaintext(t *testing.T) {
 		{name: "PLAIN only", offered: "PLAIN", refused: "PLAIN"},
 		{name: "LOGIN only", offered: "LOGIN", refused: "LOGIN"},
 		{name: "LOGIN PLAIN", offered: "LOGIN PLAIN", refused: "PLAIN"},
-		{name: "PLAIN CRAM-MD5", offered: "PLAIN CRAM-MD5", wantMech: "CRAM-MD5"},
-		{name: "PLAIN SCRAM-SHA-1", offered: "PLAIN SCRAM-SHA-1", wantMech: "SCRAM-SHA-1"},
+		{name: "PLAIN CRAM-MD5", offered: "PLAIN CRAM-MD5", refused: "CRAM-MD5"},
+		{name: "PLAIN SCRAM-SHA-1", offered: "PLAIN SCRAM-SHA-1", refused: "SCRAM-SHA-1"},
+		{name: "SCRAM-SHA-256, AllowInsecureAuth", offered: "PLAIN SCRAM-SHA-256", allow: true, wantMech: "SCRAM-SHA-256"},
 		{name: "PLAIN only, AllowInsecureAuth", offered: "PLAIN", allow: true, wantMech: "PLAIN"},
 		{name: "PLAIN only, STARTTLS", offered: "PLAIN", starttls: true, wantMech: "PLAIN"},
 		{name: "PLAIN only, STARTTLS stripped", offered: "PLAIN LOGIN", starttls: true, strip: true, refused: "PLAIN"},
@@ -1189,7 +1202,9 @@ func TestAuthRefusedInPlaintext(t *testing.T) {
 }
 
 // TestAuthLoopbackDetection: which connections count as loopback, where
-// PLAIN may go in plaintext.
+// PLAIN may go in plaintext. Dial decides from what it dialled; NewClient
+// trusts only a *net.UnixConn, whatever address a connection reports, and
+// otherwise the caller's AllowInsecureAuth.
 func TestAuthLoopbackDetection(t *testing.T) {
 	via := func(srv *smtptest.Server) transport.DialFunc {
 		return func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -1223,6 +1238,21 @@ func TestAuthLoopbackDetection(t *testing.T) {
 		}, true},
 		{"NewClient to 127.0.0.1", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
 			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn { return nc })
+		}, false},
+		{"NewClient to 127.0.0.1, AllowInsecureAuth", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
+			return atNewClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn { return nc })
+		}, true},
+		{"NewClient over a *net.UnixConn", true, func(t *testing.T, srv *smtptest.Server) *session.Client {
+			nc, err := net.Dial("unix", srv.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := session.NewClient(testCtx(t), nc, &session.Options{LocalName: atLocal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
 		}, true},
 		{"NewClient, remote address not loopback", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
 			return atFarClient(t, srv, nil)
@@ -1231,17 +1261,17 @@ func TestAuthLoopbackDetection(t *testing.T) {
 			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn {
 				return &atConn{Conn: nc, remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 25}}
 			})
-		}, true},
+		}, false},
 		{"NewClient, remote ::1", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
 			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn {
 				return &atConn{Conn: nc, remote: &net.TCPAddr{IP: net.IPv6loopback, Port: 25}}
 			})
-		}, true},
+		}, false},
 		{"NewClient, remote ::ffff:127.0.0.1", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
 			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn {
 				return &atConn{Conn: nc, remote: &net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.1"), Port: 25}}
 			})
-		}, true},
+		}, false},
 		{"NewClient, remote ::ffff:192.0.2.1", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
 			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn {
 				return &atConn{Conn: nc, remote: &net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 25}}
@@ -1256,7 +1286,7 @@ func TestAuthLoopbackDetection(t *testing.T) {
 			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn {
 				return &atConn{Conn: nc, remote: &net.UnixAddr{Name: "/run/smtp.sock", Net: "unix"}}
 			})
-		}, true},
+		}, false},
 		{"Dial through a proxy", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
 			c, err := session.Dial(testCtx(t), srv.Addr, &session.Options{LocalName: atLocal, Dialer: &transport.Dialer{Proxy: via(srv)}})
 			if err != nil {

@@ -116,10 +116,21 @@ type Options struct {
 	// certificates are verified unless the config says otherwise.
 	TLSConfig *tls.Config
 
-	// AllowInsecureAuth lets mechanisms that reveal the secret (PLAIN,
-	// LOGIN, XOAUTH2, OAUTHBEARER) run over an unencrypted connection to a
-	// peer that is not loopback. Anyone on the path can then read the
-	// password. Leave it off unless the network itself is trusted.
+	// AllowInsecureAuth lets every mechanism that carries a credential
+	// (auth.NeedsConfidentiality: PLAIN, LOGIN, CRAM-MD5, SCRAM, XOAUTH2,
+	// OAUTHBEARER) run over an unencrypted connection to a peer that is
+	// not known to be local. Anyone on the path can then read the password
+	// or token, or test password guesses against what was sent. Leave it
+	// off unless the network itself is trusted.
+	//
+	// Without it, credentials go in plaintext only to a peer known to be on
+	// this machine: with [Dial], a Unix socket, or an address that is
+	// loopback both as asked for and as reached, without a proxy; with
+	// [NewClient], only a *net.UnixConn. NewClient cannot tell where the
+	// bytes of any other connection go (a connection through a local SOCKS
+	// or HTTP CONNECT proxy reports 127.0.0.1 and reaches a remote server),
+	// so over a TCP connection to loopback that you made yourself, set
+	// AllowInsecureAuth to say it stays on the machine.
 	AllowInsecureAuth bool
 
 	// LMTP makes the Client speak LMTP (RFC 2033) instead of SMTP: LHLO in
