@@ -221,6 +221,8 @@ func (c *conn) rcpt(cmd command.Rcpt, line string) action {
 		return action{reply: c.reply(response.CodeBadSequence, "5.5.1", "Need MAIL before RCPT")}
 	case st.chunked:
 		return action{reply: c.reply(response.CodeBadSequence, "5.5.1", "RCPT after BDAT")}
+	case s.cfg.MaxRecipients > 0 && len(st.rcpts) >= s.cfg.MaxRecipients:
+		return action{reply: c.reply(response.CodeInsufficientStorage, "4.5.3", "Too many recipients")}
 	}
 	p := cmd.Params
 	if p.Notify != 0 && !s.hasExt("DSN") {

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/wire"
 )
 
 // The upper-case forms of the pseudo-verbs, as the counters key them.
@@ -111,12 +113,30 @@ type conn struct {
 	st       ConnState
 	refusing bool // the greeting refused service
 	accepted int  // messages recorded
+
+	werr error // the write that failed: nothing more can be sent
+
+	// The read deadline: readTimeout from the first read after the
+	// server's replies are out (deadline is zero until then), as set by
+	// readWithin; applied is the one set on the connection.
+	readTimeout time.Duration
+	deadline    time.Time
+	applied     time.Time
+	nread       int64   // octets read from the connection (after TLS)
+	tee         *[]byte // while DATA is read, what is read is appended here too
+
+	peakUnsent, peakHeld int64 // this connection's share of the server's peaks
+	dot                  *wire.DotReader
+	scratch              []byte // what DATA's decoded octets are read into
 }
+
+// readBufferSize is the size of a connection's read buffer.
+const readBufferSize = 16 << 10
 
 func newConn(s *Server, nc net.Conn, id int) *conn {
 	c := &conn{s: s, id: id, raw: nc, seen: make(map[string]int), faults: newConnFaults(s.cfg.Faults)}
 	c.io = &faultIO{c: nc, raw: nc, readLimit: c.faults.readLimit, writeLimit: c.faults.writeLimit}
-	c.br = bufio.NewReaderSize(flushReader{c}, 16<<10)
+	c.br = bufio.NewReaderSize(flushReader{c}, readBufferSize)
 	c.st.id = id
 	c.st.remote = nc.RemoteAddr()
 	return c
@@ -129,17 +149,57 @@ func (c *conn) serve() {
 		return
 	}
 	if c.s.cfg.ImplicitTLS {
-		c.io.c = tls.Server(c.raw, c.s.tlsConfig)
+		tc := tls.Server(c.raw, c.s.tlsConfig)
+		c.io.c = tc
 		c.st.tls = true
+		if err := c.handshake(tc); err != nil {
+			c.s.logf(c.id, "closed: TLS handshake: %v", err)
+			return
+		}
 	}
 	err := c.greet()
 	for err == nil {
 		err = c.next()
 	}
-	if (err == errQuit || err == errClosing) && c.flush() == nil {
+	switch {
+	case (err == errQuit || err == errClosing) && c.flush() == nil:
 		c.linger()
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.werr == nil:
+		// The client took too long to send a command or its data (a
+		// write that timed out has set werr: that client is not reading).
+		c.s.logf(c.id, "timeout")
+		c.timeoutReply()
 	}
 	c.s.logf(c.id, "closed: %v", err)
+}
+
+// readWithin makes the server's next reads fail once d has passed from
+// the first of them that waits for the client (after the replies queued
+// before it are written); d = 0 means no limit. Each phase sets its own:
+// a command line, an AUTH answer, the message data.
+func (c *conn) readWithin(d time.Duration) {
+	c.readTimeout, c.deadline = d, time.Time{}
+}
+
+// armDeadline sets the read deadline on the connection before a read
+// that waits for the client.
+func (c *conn) armDeadline() {
+	if c.deadline.IsZero() && c.readTimeout > 0 {
+		c.deadline = time.Now().Add(c.readTimeout)
+	}
+	if c.deadline != c.applied {
+		c.io.c.SetReadDeadline(c.deadline)
+		c.applied = c.deadline
+	}
+}
+
+// timeoutReply sends the 421 after a read timed out, if it can go out
+// within refuseWriteTimeout: the client may not be reading either.
+func (c *conn) timeoutReply() {
+	c.queue(c.reply(response.CodeServiceNotAvailable, "4.4.2", c.s.hostname+" Timeout, closing connection"))
+	c.io.c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
+	c.writeOut(c.out)
+	c.out = c.out[:0]
 }
 
 // lingerTimeout bounds how long a connection that the server ends (after
@@ -192,6 +252,7 @@ const otherVerbsKey = "<other verbs>"
 // which it includes. A longer line is read to its end and dropped, with
 // tooLong set, without being held in memory.
 func (c *conn) readLine(limit int) (line []byte, tooLong bool, err error) {
+	c.readWithin(c.s.commandTimeout)
 	b, err := c.br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		for err == bufio.ErrBufferFull {
@@ -360,6 +421,9 @@ func (c *conn) greet() error {
 
 // next reads and answers one command.
 func (c *conn) next() error {
+	if c.werr != nil {
+		return c.werr // the client is not reading: do not read on
+	}
 	line, tooLong, err := c.readLine(MaxLineLength)
 	if err != nil {
 		return err

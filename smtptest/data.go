@@ -1,11 +1,11 @@
 package smtptest
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,75 +30,93 @@ func (c *conn) data() action {
 		if err := c.flush(); err != nil {
 			return err
 		}
-		raw, tooBig, err := c.readDotData()
+		raw, data, tooBig, err := c.readData()
 		if err != nil {
 			return err
 		}
-		var data []byte
-		var decodeErr error
-		if !tooBig {
-			d := wire.NewDotReader(bytes.NewReader(raw))
-			d.SetMaxLineLength(len(raw) + 3)
-			data, decodeErr = io.ReadAll(d)
-			if data == nil {
-				data = []byte{}
-			}
-			tooBig = c.s.maxSize > 0 && int64(len(data)) > c.s.maxSize
-		}
 		c.s.logf(c.id, "C: <%d octets of data>", len(raw))
-		return c.endOfData(c.finishMessage(raw, data, tooBig, decodeErr, false))
+		return c.endOfData(c.finishMessage(raw, data, tooBig, false))
 	}}
 }
 
-// readDotData reads the message after a 354 through the end-of-data line
-// and returns the bytes as received. Past the size limit it stops keeping
-// them, reads on to the end, and reports tooBig.
-func (c *conn) readDotData() (raw []byte, tooBig bool, err error) {
-	keep := int64(-1) // no bound
-	if c.s.maxSize > 0 && c.s.maxSize <= (math.MaxInt64-16)/2 {
-		// Dot-stuffing adds at most a third: past this the decoded
-		// message is over the limit for sure. A larger limit would
-		// overflow; no message that big can arrive anyway.
-		keep = 2*c.s.maxSize + 16
+// readData reads the message after a 354 through the end-of-data line,
+// within Config.DataTimeout, with a wire.DotReader, and returns it as
+// received and as decoded: the two share memory unless the client stuffed
+// dots. What it reads goes to raw as it arrives; the decoded octets are
+// only counted, and made (into a second buffer) at the end only when they
+// differ from raw. Past the size limit, raw is dropped and the rest of the
+// message read and dropped too: tooBig.
+func (c *conn) readData() (raw, data []byte, tooBig bool, err error) {
+	c.readWithin(c.s.dataTimeout)
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	raw = append(make([]byte, 0, max(c.sizeHint(), len(buffered))), buffered...)
+	start := c.consumed()
+	c.tee = &raw
+	defer func() { c.tee = nil }()
+	c.noteHeld(len(raw))
+
+	d := c.dotReader(c.br)
+	if c.scratch == nil {
+		c.scratch = make([]byte, 32<<10)
 	}
-	raw = []byte{}
-	atStart, afterCR := true, false
+	var n int64 // decoded octets
 	for {
-		b, err := c.br.ReadSlice('\n')
-		if atStart && err == nil && len(b) == 3 && b[0] == '.' && b[1] == '\r' {
-			if !tooBig {
-				raw = append(raw, b...)
-			}
-			return raw, tooBig, nil
+		k, err := d.Read(c.scratch)
+		n += int64(k)
+		if !tooBig && c.s.maxSize > 0 && n > c.s.maxSize {
+			tooBig, raw, c.tee = true, nil, nil
 		}
-		if len(b) > 0 {
-			if !tooBig && (keep < 0 || int64(len(raw)+len(b)) <= keep) {
-				raw = append(raw, b...)
-			} else {
-				tooBig, raw = true, nil
-			}
-			if last := b[len(b)-1]; last == '\n' {
-				atStart = len(b) >= 2 && b[len(b)-2] == '\r' || len(b) == 1 && afterCR
-				afterCR = false
-			} else {
-				atStart, afterCR = false, last == '\r'
-			}
-		}
-		if err == bufio.ErrBufferFull {
-			continue
+		if err == io.EOF {
+			break
 		}
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, false, err
+			return nil, nil, false, err
 		}
 	}
+	if tooBig {
+		return nil, nil, true, nil
+	}
+	raw = raw[:c.consumed()-start]
+	if int64(len(raw)) == n+3 { // nothing but ".\r\n" was removed
+		return raw, raw[:n:n], false, nil
+	}
+	data = make([]byte, n)
+	if _, err := io.ReadFull(c.dotReader(bytes.NewReader(raw)), data); err != nil {
+		return nil, nil, false, err // cannot be: raw decoded once already
+	}
+	c.noteHeld(len(raw) + len(data))
+	return raw, data, false, nil
+}
+
+// dotReader returns the connection's DotReader, reset to read from r.
+// Lines have no length limit: the size limit bounds what is kept, and a
+// line past it must still be read to the end of the data.
+func (c *conn) dotReader(r io.Reader) *wire.DotReader {
+	if c.dot == nil {
+		c.dot = wire.NewDotReader(r)
+		c.dot.SetMaxLineLength(math.MaxInt)
+	} else {
+		c.dot.Reset(r)
+	}
+	return c.dot
+}
+
+// sizeHint is how much room the message of the current transaction
+// needs, going by its MAIL SIZE= (RFC 1870) within the size limit, plus
+// some for dot-stuffing and read-ahead; 0 when unknown. It never goes
+// above 16 MiB, whatever SIZE= says, so that a client cannot make the
+// server reserve memory it does not fill.
+func (c *conn) sizeHint() int {
+	n := c.st.mail.Params.Size
+	if n <= 0 || c.s.maxSize > 0 && n > c.s.maxSize {
+		return 0
+	}
+	return int(min(n+n/32+readBufferSize, 16<<20))
 }
 
 // finishMessage returns the end-of-data action, which records the message.
 // The caller ends the transaction (st.resetTx) before the reply is sent.
-func (c *conn) finishMessage(raw, data []byte, tooBig bool, decodeErr error, chunked bool) action {
+func (c *conn) finishMessage(raw, data []byte, tooBig bool, chunked bool) action {
 	st := &c.st
 	msg := Message{
 		Conn:     c.id,
@@ -118,8 +136,6 @@ func (c *conn) finishMessage(raw, data []byte, tooBig bool, decodeErr error, chu
 	switch {
 	case tooBig:
 		act.reply = c.reply(response.CodeExceededStorage, "5.3.4", "Message too big")
-	case decodeErr != nil:
-		act.reply = c.reply(response.CodeLocalError, "4.3.0", "Cannot decode the data: "+decodeErr.Error())
 	default:
 		act.reply = c.reply(response.CodeOK, "2.0.0", "OK queued")
 		act.then = func(response.Reply) error {
@@ -227,31 +243,57 @@ func (c *conn) bdat(cmd command.Bdat) (action, error) {
 			return action{}, err
 		}
 		if tooBig && cmd.Last {
-			return c.finishMessage(nil, nil, true, nil, true), nil
+			return c.finishMessage(nil, nil, true, true), nil
 		}
 		if tooBig {
 			refuse = c.reply(response.CodeExceededStorage, "5.3.4", "Message too big")
 		}
 		return action{reply: refuse, refused: c.failChunks}, nil
 	}
-	var chunk bytes.Buffer
-	if _, err := io.CopyN(&chunk, c.br, cmd.Size); err != nil {
+	// The chunk goes right after the accepted ones, in their buffer, but
+	// past its length until its reply accepts it: a refused chunk is
+	// overwritten by the next one.
+	kept := len(st.chunks)
+	if err := c.readChunk(cmd.Size); err != nil {
 		return action{}, err
 	}
 	c.s.logf(c.id, "C: <%d octets>", cmd.Size)
 	if cmd.Last {
-		data := append(st.chunks, chunk.Bytes()...)
-		return c.finishMessage(bytes.Clone(data), data, false, nil, true), nil
+		return c.finishMessage(st.chunks, st.chunks, false, true), nil
 	}
+	whole := st.chunks
+	st.chunks = st.chunks[:kept]
 	return action{
 		reply: c.reply(response.CodeOK, "2.0.0", strconv.FormatInt(cmd.Size, 10)+" octets received"),
 		then: func(response.Reply) error {
-			st.chunks = append(st.chunks, chunk.Bytes()...)
+			st.chunks = whole
 			st.chunked = true
 			return nil
 		},
 		refused: c.failChunks,
 	}, nil
+}
+
+// readChunk reads the n octets of a BDAT chunk, within Config.DataTimeout,
+// onto the end of the transaction's chunks.
+func (c *conn) readChunk(n int64) error {
+	c.readWithin(c.s.dataTimeout)
+	st := &c.st
+	for n > 0 {
+		k := int(min(n, 64<<10))
+		st.chunks = slices.Grow(st.chunks, k)
+		m, err := io.ReadFull(c.br, st.chunks[len(st.chunks):len(st.chunks)+k])
+		st.chunks = st.chunks[:len(st.chunks)+m]
+		c.noteHeld(len(st.chunks))
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		n -= int64(m)
+	}
+	return nil
 }
 
 // failChunks marks the transaction, if there is one, as failed by a
@@ -264,6 +306,7 @@ func (c *conn) failChunks() {
 
 // discard reads and drops the n octets of a chunk that is not kept.
 func (c *conn) discard(n int64) error {
+	c.readWithin(c.s.dataTimeout)
 	if _, err := io.CopyN(io.Discard, c.br, n); err != nil {
 		return err
 	}

@@ -80,6 +80,9 @@
 //	530 5.7.0 Must issue a STARTTLS command first (Config.RequireTLS)
 //	530 5.7.0 Authentication required            (Config.RequireAuth)
 //	421 4.7.0 <Hostname> Too many messages in this connection (MAIL past Config.MaxMessagesPerConnection)
+//	421 4.7.0 <Hostname> Too many connections    (on connection, past Config.MaxConnections)
+//	421 4.4.2 <Hostname> Timeout, closing connection (Config.CommandTimeout or DataTimeout ran out)
+//	452 4.5.3 Too many recipients                (RCPT past Config.MaxRecipients)
 //	552 5.3.4 Message size exceeds fixed maximum message size (SIZE= over the limit)
 //	552 5.3.4 Message too big                    (data over the limit)
 //	553 5.6.7 Non-ASCII address requires SMTPUTF8
@@ -127,6 +130,42 @@
 // its side, for a second at most: closing a socket with unread input
 // would reset the connection, and the reset could destroy the last reply
 // before the client reads it.
+//
+// # A server that faces hostile clients
+//
+// A Server can run for long in front of clients it does not control, as
+// smtpkit sink does, with Config.NoRecord and limits set. What bounds a
+// client, and what a connection holds:
+//
+//   - Connections: Config.MaxConnections at once; past it, 421 and close.
+//     When Accept fails (out of descriptors: EMFILE, ENFILE), the server
+//     waits before it tries again, twice as long each time up to a second,
+//     as net/http's Server does.
+//   - Time: Config.CommandTimeout for each command line and AUTH answer
+//     (however slowly it trickles in) and for each write of replies,
+//     Config.DataTimeout for a message's data, Config.TLSHandshakeTimeout
+//     for a handshake. The defaults are RFC 5321's (§4.5.3.2) 5 and 10
+//     minutes, and a minute.
+//   - Replies: at most MaxUnsentReplies octets (plus one reply) wait to
+//     be sent; past that the server writes before it reads on, so a client
+//     that never reads stops being read, and then CommandTimeout closes it.
+//   - Lines: a command line is read into the 16 KiB read buffer and kept
+//     only up to MaxLineLength octets; a longer one is read and dropped.
+//   - Message data: read through a streaming decoder and kept once, as
+//     received (Raw). Data shares Raw's memory unless the client stuffed
+//     dots; only then is it a second copy, made at the end of the data.
+//     Data past the size limit (Config.MaxMessageSize, or the SIZE
+//     extension's) is read and dropped as it arrives: a connection holds
+//     at most the limit as received (which dot-stuffing can make a third
+//     larger, plus a read buffer; a growing buffer is briefly there twice
+//     when append moves it), and the decoded copy. A message handed to
+//     OnMessage lives as long as OnMessage keeps it. With no size limit
+//     (no SIZE line, or SIZE 0) nothing bounds a message.
+//   - The envelope: Config.MaxRecipients recipients per transaction (no
+//     limit by default).
+//
+// Without NoRecord, the server keeps every message and command line for
+// the test to read: that grows with what clients send, by design.
 //
 // # Concurrency
 //

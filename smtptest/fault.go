@@ -252,10 +252,13 @@ func (c *conn) stall(d time.Duration) error {
 	if err := c.flush(); err != nil {
 		return err
 	}
+	// The stall is the server's: the client's timeouts do not run
+	// meanwhile, and the next read starts its own.
+	defer c.readWithin(c.readTimeout)
+	c.readWithin(0)
 	var timer <-chan time.Time
 	if d > 0 {
-		c.io.c.SetReadDeadline(time.Now().Add(d))
-		defer c.io.c.SetReadDeadline(time.Time{})
+		c.deadline = time.Now().Add(d)
 		t := time.NewTimer(d)
 		defer t.Stop()
 		timer = t.C
@@ -284,7 +287,7 @@ func (c *conn) endless(code response.Code) error {
 	if err := c.flush(); err != nil {
 		return err
 	}
-	if _, err := c.io.Write([]byte(strconv.Itoa(int(code)) + "-")); err != nil {
+	if err := c.write([]byte(strconv.Itoa(int(code)) + "-")); err != nil {
 		return err
 	}
 	buf := bytes.Repeat([]byte{'x'}, 4096)
@@ -294,7 +297,7 @@ func (c *conn) endless(code response.Code) error {
 			return net.ErrClosed
 		default:
 		}
-		if _, err := c.io.Write(buf); err != nil {
+		if err := c.write(buf); err != nil {
 			return err
 		}
 	}

@@ -11,10 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/wire"
 )
 
 // Limits on what a client sends, in octets without the line ending.
@@ -97,6 +99,42 @@ type Config struct {
 	// and the connection closes, as Exim's smtp_accept_max_per_connection
 	// has it. 0 means no limit.
 	MaxMessagesPerConnection int
+	// MaxRecipients, when positive, is how many recipients a transaction
+	// may have: the RCPT past it gets "452 4.5.3 Too many recipients"
+	// (RFC 5321 §4.5.3.1.10) and the transaction goes on with those
+	// accepted. 0 means no limit, and a client can then grow the
+	// transaction's memory with every RCPT it sends.
+	MaxRecipients int
+	// MaxConnections, when positive, is how many connections the server
+	// serves at once: one more gets "421 4.7.0 <Hostname> Too many
+	// connections" and is closed at once, unread (with ImplicitTLS the
+	// 421 goes after a handshake, within TLSHandshakeTimeout, but only for
+	// up to MaxConnections such connections at a time; others are closed
+	// without it). 0 means no limit, as a test opens what it needs; a
+	// server that faces clients it does not control (smtpkit sink) should
+	// set one.
+	MaxConnections int
+	// CommandTimeout bounds how long the server waits for a command line,
+	// or for the answer to a 334 challenge: from when it starts waiting,
+	// its replies sent, to the line's end, however slowly the line
+	// trickles in. It also bounds each write of replies, so that a client
+	// that does not read them cannot hold the connection. When it runs
+	// out, the server sends "421 4.4.2 <Hostname> Timeout, closing
+	// connection" (if it can within a second) and closes the connection.
+	// 0 means 5 minutes, the server timeout of RFC 5321 §4.5.3.2.7;
+	// negative means no limit.
+	CommandTimeout time.Duration
+	// DataTimeout bounds the reading of a message's data: from the 354
+	// reply to the end-of-data line after DATA, and the octets of each
+	// BDAT chunk. It runs out as CommandTimeout does. 0 means 10 minutes,
+	// the time RFC 5321 §4.5.3.2.6 gives a client to wait for the reply
+	// after the data; negative means no limit.
+	DataTimeout time.Duration
+	// TLSHandshakeTimeout bounds a TLS handshake: after the 220 to
+	// STARTTLS, and on connection with ImplicitTLS. A handshake that does
+	// not finish in time closes the connection. 0 means one minute;
+	// negative means no limit.
+	TLSHandshakeTimeout time.Duration
 	// Users are the user names and passwords that AUTH accepts, with the
 	// mechanisms an "AUTH ..." extension line lists among those package
 	// auth verifies (auth.ServerMechanisms: SCRAM-SHA-256(-PLUS),
@@ -124,7 +162,9 @@ type Config struct {
 	OnMessage func(Message)
 	// NoRecord keeps no messages, commands or reads in memory, for a
 	// server that runs for long (Messages, Commands and Reads stay
-	// empty; OnMessage still sees every message).
+	// empty; OnMessage still sees every message). A message then lives
+	// only as long as OnMessage keeps it; see the package documentation
+	// for what a connection holds meanwhile.
 	NoRecord bool
 
 	// Overrides replace the replies to commands; the first that matches
@@ -212,6 +252,11 @@ type Message struct {
 	// Raw is the exact bytes that carried the data: after DATA,
 	// everything after the 354 reply through the final ".\r\n" inclusive;
 	// after BDAT, the chunks' octets (equal to Data).
+	//
+	// Data and Raw share memory where they can, so that a message is held
+	// once: after BDAT they are the same slice, and after DATA Data is the
+	// start of Raw unless the client stuffed dots (only then are there two
+	// copies). Treat both as read-only.
 	Raw []byte
 	// Chunked says the message came with BDAT.
 	Chunked bool
@@ -237,10 +282,25 @@ type Server struct {
 	wg        sync.WaitGroup
 	logMu     sync.Mutex
 
+	// The timeouts, defaults applied; 0 means none.
+	commandTimeout   time.Duration
+	dataTimeout      time.Duration
+	handshakeTimeout time.Duration
+
+	// For tests of the bounds: the most octets of replies that waited
+	// unsent on one connection, and the most octets of message data one
+	// connection held (as received and as decoded, together).
+	peakUnsent atomic.Int64
+	peakHeld   atomic.Int64
+
+	refusing chan struct{} // a token per ImplicitTLS connection being refused
+
 	mu        sync.Mutex
 	closed    bool
-	conns     map[net.Conn]struct{}
+	conns     map[net.Conn]struct{} // to close on Close: served, and being refused
+	active    int                   // connections being served
 	nconns    int
+	refused   int
 	commands  []string
 	messages  []Message
 	verbCount map[string]int
@@ -273,9 +333,10 @@ func (s *Server) Reads() []Read {
 
 // RoundTrips returns how many times the server has written replies, over
 // all connections. Replies to commands that arrived together leave in one
-// write, so a client that waits for every reply costs one round trip per
-// command and a pipelining client one per group: tests count round trips
-// with it instead of timing them. The greeting counts as one.
+// write (up to MaxUnsentReplies octets of them), so a client that waits
+// for every reply costs one round trip per command and a pipelining client
+// one per group: tests count round trips with it instead of timing them.
+// The greeting counts as one.
 func (s *Server) RoundTrips() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -321,6 +382,10 @@ func NewServer(cfg Config) *Server {
 	} else {
 		s.exts = append([]string{}, cfg.Extensions...)
 	}
+	s.commandTimeout = timeout(cfg.CommandTimeout, 5*time.Minute)
+	s.dataTimeout = timeout(cfg.DataTimeout, 10*time.Minute)
+	s.handshakeTimeout = timeout(cfg.TLSHandshakeTimeout, time.Minute)
+	s.refusing = make(chan struct{}, max(cfg.MaxConnections, 1))
 	s.cfg.Overrides = append([]Override(nil), cfg.Overrides...)
 	s.cfg.Faults = append([]Fault(nil), cfg.Faults...)
 	s.enhanced = s.hasExt("ENHANCEDSTATUSCODES")
@@ -369,8 +434,27 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
+// timeout returns d, def when d is 0, and 0 (no timeout) when d is
+// negative.
+func timeout(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+// Bounds of the accept loop's back-off after a failed Accept.
+const (
+	minAcceptDelay = 5 * time.Millisecond
+	maxAcceptDelay = time.Second
+)
+
 func (s *Server) accept() {
 	defer s.wg.Done()
+	var delay time.Duration
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
@@ -382,22 +466,32 @@ func (s *Server) accept() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// A transient failure (too many open files, ...): try again
-			// shortly rather than spin.
-			select {
-			case <-s.done:
+			// Out of descriptors (EMFILE, ENFILE) or another failure
+			// that may pass: wait and try again, twice as long each time
+			// up to a second, as net/http's Server does, rather than spin
+			// or give up. Connections that end meanwhile free descriptors.
+			delay = min(max(2*delay, minAcceptDelay), maxAcceptDelay)
+			s.logf(0, "accept: %v; retrying in %v", err, delay)
+			if !s.sleep(delay) {
 				return
-			case <-time.After(5 * time.Millisecond):
 			}
 			continue
 		}
+		delay = 0
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
 			return
 		}
+		if max := s.cfg.MaxConnections; max > 0 && s.active >= max {
+			s.refused++
+			s.mu.Unlock()
+			s.refuse(nc)
+			continue
+		}
 		s.nconns++
+		s.active++
 		id := s.nconns
 		s.conns[nc] = struct{}{}
 		s.wg.Add(1)
@@ -406,12 +500,70 @@ func (s *Server) accept() {
 	}
 }
 
+// refuseWriteTimeout bounds the write of the 421 to a connection over
+// MaxConnections, and of the 421 after a timeout.
+const refuseWriteTimeout = time.Second
+
+// refuse answers a connection past MaxConnections with 421 and closes it.
+// On a plain connection the reply fits in the empty socket buffer, so the
+// accept loop writes it at once; with ImplicitTLS it takes a handshake,
+// which runs on its own goroutine, for at most MaxConnections connections
+// at a time (the others are closed without a reply).
+func (s *Server) refuse(nc net.Conn) {
+	line := wire.AppendReply(nil, s.tooManyConnections())
+	s.logf(0, "refused a connection from %v: over MaxConnections", nc.RemoteAddr())
+	if !s.cfg.ImplicitTLS {
+		nc.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
+		nc.Write(line)
+		nc.Close()
+		return
+	}
+	select {
+	case s.refusing <- struct{}{}:
+	default:
+		nc.Close()
+		return
+	}
+	s.mu.Lock()
+	s.conns[nc] = struct{}{} // so that Close closes it
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.refusing }()
+		defer func() {
+			nc.Close()
+			s.mu.Lock()
+			delete(s.conns, nc)
+			s.mu.Unlock()
+		}()
+		d := refuseWriteTimeout
+		if s.handshakeTimeout > 0 {
+			d += s.handshakeTimeout
+		}
+		nc.SetDeadline(time.Now().Add(d))
+		tc := tls.Server(nc, s.tlsConfig)
+		if _, err := tc.Write(line); err == nil {
+			tc.CloseWrite()
+		}
+	}()
+}
+
+func (s *Server) tooManyConnections() response.Reply {
+	text := s.hostname + " Too many connections"
+	if s.enhanced {
+		text = "4.7.0 " + text
+	}
+	return response.New(response.CodeServiceNotAvailable, text)
+}
+
 func (s *Server) serve(nc net.Conn, id int) {
 	defer s.wg.Done()
 	defer func() {
 		nc.Close()
 		s.mu.Lock()
 		delete(s.conns, nc)
+		s.active--
 		s.mu.Unlock()
 	}()
 	newConn(s, nc, id).serve()
@@ -473,11 +625,20 @@ func (s *Server) WaitMessages(ctx context.Context, n int) ([]Message, error) {
 	}
 }
 
-// Conns returns how many connections the server has accepted so far.
+// Conns returns how many connections the server has served so far (not
+// counting those refused over Config.MaxConnections).
 func (s *Server) Conns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.nconns
+}
+
+// RefusedConns returns how many connections the server has refused so far
+// because it was serving Config.MaxConnections already.
+func (s *Server) RefusedConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 // ClientTLSConfig returns a new tls.Config that trusts the server's

@@ -2,10 +2,12 @@ package smtptest
 
 import (
 	"crypto/tls"
+	"time"
 
 	"github.com/smtpkit/smtpkit/response"
 )
 
+// startTLS runs after the 220 to STARTTLS.
 func (c *conn) startTLS(response.Reply) error {
 	c.out = append(c.out, c.faults.afterTLS...)
 	if err := c.flush(); err != nil {
@@ -19,7 +21,7 @@ func (c *conn) startTLS(response.Reply) error {
 	}
 	tc := tls.Server(c.raw, c.s.tlsConfig)
 	c.io.c = tc
-	if err := tc.Handshake(); err != nil {
+	if err := c.handshake(tc); err != nil {
 		return err
 	}
 	c.s.logf(c.id, "TLS started")
@@ -28,4 +30,17 @@ func (c *conn) startTLS(response.Reply) error {
 	c.st.authed, c.st.authUser = false, ""
 	c.st.tls = true
 	return nil
+}
+
+// handshake runs the server side of a TLS handshake within
+// Config.TLSHandshakeTimeout.
+func (c *conn) handshake(tc *tls.Conn) error {
+	if d := c.s.handshakeTimeout; d > 0 {
+		c.raw.SetDeadline(time.Now().Add(d))
+		defer func() {
+			c.raw.SetDeadline(time.Time{})
+			c.applied = time.Time{}
+		}()
+	}
+	return tc.Handshake()
 }
