@@ -1,10 +1,13 @@
 package smtptest
 
 import (
+	"crypto/tls"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/wire"
 )
 
 // TestMaxMessagesPerConnection: once a connection has delivered the
@@ -61,5 +64,66 @@ func TestMaxMessagesPerConnectionLMTP(t *testing.T) {
 	c.expectEOF()
 	if msgs := s.Messages(); len(msgs) != 1 || string(msgs[0].Data) != "y" {
 		t.Errorf("messages %+v", msgs)
+	}
+}
+
+// TestMaxConnections: past the limit a connection gets 421 and is closed;
+// once a connection ends, its place is free again. With ImplicitTLS the
+// 421 comes over TLS.
+func TestMaxConnections(t *testing.T) {
+	t.Run("plain", func(t *testing.T) {
+		s := newServer(t, Config{MaxConnections: 2})
+		c1 := start(t, s)
+		c2 := start(t, s)
+		c3 := dial(t, s)
+		c3.expect("421 4.7.0 smtptest.localhost Too many connections")
+		c3.expectEOF()
+		c2.cmd("NOOP", "250") // the two served are unaffected
+		c1.cmd("QUIT", "221")
+		c1.nc.Close()
+		// The server frees the place once the connection's goroutine has
+		// ended: try until a connection is served.
+		deadline := time.Now().Add(testDeadline)
+		for {
+			c := dial(t, s)
+			if r := c.reply(); r.Code == response.CodeServiceReady {
+				break
+			}
+			c.nc.Close()
+			if time.Now().After(deadline) {
+				t.Fatal("no place freed after QUIT")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if s.Conns() != 3 || s.RefusedConns() < 1 {
+			t.Errorf("Conns %d, RefusedConns %d; want 3 served, at least 1 refused", s.Conns(), s.RefusedConns())
+		}
+	})
+	t.Run("implicit TLS", func(t *testing.T) {
+		s := newServer(t, Config{MaxConnections: 1, ImplicitTLS: true})
+		cfg := s.ClientTLSConfig()
+		cfg.ServerName = "127.0.0.1"
+		dialTLS := func() *client {
+			tc := tls.Client(dialRaw(t, s), cfg)
+			return &client{t: t, nc: tc, r: wire.NewReader(tc)}
+		}
+		dialTLS().expect("220 ")
+		c := dialTLS()
+		c.expect("421 4.7.0 smtptest.localhost Too many connections")
+		c.expectEOF()
+	})
+}
+
+// TestMaxRecipients: the RCPT past the limit gets 452 4.5.3 and the
+// transaction goes on with the recipients accepted.
+func TestMaxRecipients(t *testing.T) {
+	s := newServer(t, Config{MaxRecipients: 2})
+	c := runScript(t, s, envelope)
+	c.cmd("RCPT TO:<c@example.org>", "250 2.1.5")
+	c.cmd("RCPT TO:<d@example.org>", "452 4.5.3 Too many recipients")
+	c.send("BDAT 1 LAST\r\nx")
+	c.expect("250 2.0.0 OK queued")
+	if m := s.Messages(); len(m) != 1 || strings.Join(m[0].To, " ") != "bob@example.net c@example.org" {
+		t.Errorf("messages %+v", m)
 	}
 }
