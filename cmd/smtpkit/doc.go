@@ -39,6 +39,15 @@
 // or could not store a message). Errors are one line on standard error,
 // naming what failed and quoting the server's reply when there was one.
 //
+// # What peers sent
+//
+// Whatever a server or a client sent that smtpkit prints (replies,
+// extensions, certificate names, addresses, the trace) has what is not
+// printable written as Go escapes: "\x1b", "\r", "\u202e", "\xff" for a
+// byte that is not UTF-8. No escape sequence, bare CR or bidi control from
+// a peer reaches the terminal. In --json output the values are the text
+// as sent, with such characters as JSON \u escapes.
+//
 // # JSON
 //
 // send, probe and bench take --json and then write one JSON object to

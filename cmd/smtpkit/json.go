@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
 
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 	"github.com/smtpkit/smtpkit/response"
 )
 
@@ -33,9 +38,59 @@ func replyOrNil(r response.Reply) *replyJSON {
 	return &j
 }
 
+// writeJSON writes v as indented JSON, with every rune that
+// internal/logsafe would escape written as a JSON escape (\u202e): the
+// values decode to what the server sent, and the output is as safe on a
+// terminal as the text output. encoding/json escapes C0 controls and
+// replaces invalid UTF-8, but writes C1 controls and bidi overrides as
+// they are.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeJSON(buf.Bytes()))
+	return err
+}
+
+// escapeJSON replaces each rune of encoded JSON that is neither printable
+// nor a line feed with its \u escape. encoding/json leaves such runes only
+// inside strings (between tokens there is white space alone), where the
+// escape means the same rune.
+func escapeJSON(b []byte) []byte {
+	var out []byte
+	start := 0
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		invalid := r == utf8.RuneError && n == 1 // encoding/json never leaves one; \ufffd if it did
+		if r == '\n' || logsafe.Printable(r) && !invalid {
+			i += n
+			continue
+		}
+		out = append(out, b[start:i]...)
+		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+			out = appendU(appendU(out, r1), r2)
+		} else {
+			out = appendU(out, r)
+		}
+		i += n
+		start = i
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[start:]...)
+}
+
+// appendU appends the JSON escape \uXXXX of the UTF-16 code unit u.
+func appendU(dst []byte, u rune) []byte {
+	dst = append(dst, `\u`...)
+	h := strconv.FormatInt(int64(u), 16)
+	for range 4 - len(h) {
+		dst = append(dst, '0')
+	}
+	return append(dst, h...)
 }

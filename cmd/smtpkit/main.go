@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 )
 
 // Exit statuses, the same for every subcommand (see the package doc).
@@ -140,10 +142,12 @@ func errText(err error) string {
 	return oneLine(strings.Join(parts, ": "))
 }
 
-// oneLine keeps an error on one line whatever a server put in its reply.
+// oneLine keeps an error on one line whatever a server put in its reply,
+// and escapes what is not printable (ESC, a bare CR, C1, bidi controls,
+// invalid UTF-8) so that it cannot drive the terminal.
 func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\r", "")
-	return strings.ReplaceAll(s, "\n", " | ")
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	return logsafe.Escape(strings.ReplaceAll(s, "\n", " | "))
 }
 
 func printMainUsage(w io.Writer) {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 	"github.com/smtpkit/smtpkit/lmtp"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/transport"
@@ -29,6 +30,8 @@ parameters (before and after TLS), the TLS version, cipher suite and the
 server certificate's subject, issuer, names and validity, whether the
 certificate verified (against --ca, or the system's roots) and why not, the
 AUTH mechanisms and the SIZE limit. Nothing else is sent: no MAIL, no AUTH.
+What the server sent is printed with what is not printable escaped
+("\x1b", "\u202e"), so that its text cannot drive the terminal.
 
 A certificate that does not verify is reported, not fatal, so that it can be
 looked at; with --tls require it makes the exit status 1 unless --insecure
@@ -342,8 +345,13 @@ func tlsReport(mode string, ok bool, cs tls.ConnectionState, v *verifier) *tlsJS
 	return t
 }
 
+// printProbe writes the report as text. Everything in it that the server
+// sent (replies, extensions, AUTH mechanisms, the certificate's names and
+// why it did not verify) goes through logsafe.Escape, so that no escape
+// sequence, bare CR or bidi control in it reaches the terminal.
 func printProbe(w io.Writer, r *probeReport) {
-	fmt.Fprintf(w, "server:      %s\n", r.Server)
+	esc := logsafe.Escape
+	fmt.Fprintf(w, "server:      %s\n", esc(r.Server))
 	if r.Greeting != nil {
 		fmt.Fprintf(w, "greeting:    %s\n", showReply(r.Greeting))
 	}
@@ -353,7 +361,7 @@ func printProbe(w io.Writer, r *probeReport) {
 			kind = "ESMTP"
 		}
 		first, _, _ := strings.Cut(r.Hello.Message, "\n")
-		fmt.Fprintf(w, "hello:       %d %s (%s)\n", r.Hello.Code, first, kind)
+		fmt.Fprintf(w, "hello:       %d %s (%s)\n", r.Hello.Code, esc(first), kind)
 	}
 	printExts := func(title string, exts []extJSON) {
 		fmt.Fprintf(w, "%s\n", title)
@@ -361,7 +369,7 @@ func printProbe(w io.Writer, r *probeReport) {
 			fmt.Fprintln(w, "  (none)")
 		}
 		for _, e := range exts {
-			fmt.Fprintf(w, "  %s\n", strings.TrimSpace(e.Keyword+" "+e.Params))
+			fmt.Fprintf(w, "  %s\n", esc(strings.TrimSpace(e.Keyword+" "+e.Params)))
 		}
 	}
 	if r.Extensions != nil {
@@ -376,15 +384,15 @@ func printProbe(w io.Writer, r *probeReport) {
 		case !t.Offered:
 			fmt.Fprintln(w, "STARTTLS:    not offered")
 		case !t.OK:
-			fmt.Fprintf(w, "%-12s failed: %s\n", tlsTitle(t)+":", t.Error)
+			fmt.Fprintf(w, "%-12s failed: %s\n", tlsTitle(t)+":", esc(t.Error))
 		default:
 			fmt.Fprintf(w, "%-12s ok: %s, %s\n", tlsTitle(t)+":", t.Version, t.CipherSuite)
 			if c := t.Certificate; c != nil {
-				fmt.Fprintf(w, "certificate: subject %s\n", c.Subject)
-				fmt.Fprintf(w, "             issuer  %s\n", c.Issuer)
+				fmt.Fprintf(w, "certificate: subject %s\n", esc(c.Subject))
+				fmt.Fprintf(w, "             issuer  %s\n", esc(c.Issuer))
 				names := append(append([]string{}, c.DNSNames...), c.IPs...)
 				if len(names) > 0 {
-					fmt.Fprintf(w, "             names   %s\n", strings.Join(names, ", "))
+					fmt.Fprintf(w, "             names   %s\n", esc(strings.Join(names, ", ")))
 				}
 				left := time.Until(c.NotAfter).Round(time.Minute)
 				expiry := fmt.Sprintf("expires in %s", left)
@@ -396,10 +404,10 @@ func printProbe(w io.Writer, r *probeReport) {
 			if t.Verified {
 				fmt.Fprintln(w, "             verified")
 			} else {
-				fmt.Fprintf(w, "             NOT verified: %s\n", t.VerifyError)
+				fmt.Fprintf(w, "             NOT verified: %s\n", esc(t.VerifyError))
 			}
 			if t.Error != "" {
-				fmt.Fprintf(w, "             but then: %s\n", t.Error)
+				fmt.Fprintf(w, "             but then: %s\n", esc(t.Error))
 			}
 		}
 	}
@@ -410,7 +418,7 @@ func printProbe(w io.Writer, r *probeReport) {
 		if len(r.Auth) == 0 {
 			fmt.Fprintln(w, "AUTH:        not offered")
 		} else {
-			fmt.Fprintf(w, "AUTH:        %s\n", strings.Join(r.Auth, " "))
+			fmt.Fprintf(w, "AUTH:        %s\n", esc(strings.Join(r.Auth, " ")))
 		}
 		switch {
 		case r.Size == nil:
@@ -430,7 +438,8 @@ func tlsTitle(t *tlsJSON) string {
 	return "STARTTLS"
 }
 
+// showReply is a reply on one line, escaped.
 func showReply(r *replyJSON) string {
 	text := strings.TrimSpace(r.Enhanced + " " + strings.ReplaceAll(r.Message, "\n", " | "))
-	return fmt.Sprintf("%d %s", r.Code, text)
+	return fmt.Sprintf("%d %s", r.Code, logsafe.Escape(text))
 }

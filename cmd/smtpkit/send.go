@@ -19,6 +19,7 @@ import (
 
 	"github.com/smtpkit/smtpkit/auth"
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 	"github.com/smtpkit/smtpkit/lmtp"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
@@ -51,7 +52,8 @@ support is used. A mechanism that sends the password itself (PLAIN, LOGIN)
 is refused over plaintext to anything but loopback.
 
 --trace writes the protocol transcript to standard error, C: and S: lines,
-with AUTH secrets replaced by [redacted] and message data summarised.
+with AUTH secrets replaced by [redacted] and message data summarised, and
+whatever is not printable in them escaped ("\x1b", "\u202e").
 
 Exit status: 0 every recipient accepted (with --lmtp: and delivered to);
 3 some refused (or, with --lmtp, not delivered to); 1 the message was not
@@ -638,7 +640,7 @@ func delivered(res *session.Result) int {
 }
 
 // printSummary writes what the server said, one line per recipient and
-// one for the message.
+// one for the message, escaped (Reply.String and logsafe.Escape).
 func (f *sendFlags) printSummary(w io.Writer, rep sendReport, tlsInfo string) {
 	replied := rep.Data != nil
 	for _, r := range rep.Recipients {
@@ -647,7 +649,7 @@ func (f *sendFlags) printSummary(w io.Writer, rep sendReport, tlsInfo string) {
 	if !replied {
 		return // the session ended before RCPT: the error line says why
 	}
-	fmt.Fprintf(w, "server %s\n", rep.Server)
+	fmt.Fprintf(w, "server %s\n", logsafe.Escape(rep.Server))
 	if tlsInfo != "" {
 		fmt.Fprintf(w, "tls %s\n", tlsInfo)
 	}
@@ -665,7 +667,7 @@ func (f *sendFlags) printSummary(w io.Writer, rep sendReport, tlsInfo string) {
 		case r.Accepted:
 			state = "accepted"
 		}
-		line := fmt.Sprintf("<%s>: %s", r.Address, state)
+		line := fmt.Sprintf("<%s>: %s", logsafe.Escape(r.Address), state)
 		if r.Code != 0 {
 			line += " (" + show(r.replyJSON) + ")"
 		}
@@ -708,7 +710,7 @@ func printReceived(w io.Writer, sink *smtptest.Server) {
 		} else {
 			how = append(how, "DATA")
 		}
-		fmt.Fprintf(w, "MAIL FROM:<%s> RCPT TO:<%s> (%s, %d octets)\n\n", m.From, strings.Join(m.To, ">, <"), strings.Join(how, ", "), len(m.Data))
+		fmt.Fprintf(w, "MAIL FROM:<%s> RCPT TO:<%s> (%s, %d octets)\n\n", logsafe.Escape(m.From), logsafe.Escape(strings.Join(m.To, ">, <")), logsafe.Escape(strings.Join(how, ", ")), len(m.Data))
 		data := strings.ReplaceAll(string(m.Data), "\r\n", "\n")
 		fmt.Fprint(w, data)
 		if !strings.HasSuffix(data, "\n") {

@@ -13,15 +13,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/smtptest"
 )
 
 var sinkCommand = &subcommand{
 	name:     "sink",
-	synopsis: "[--listen ADDR] [--lmtp] [--maildir DIR] [--tls-cert FILE --tls-key FILE] [--refuse PATTERN] [--max-messages-per-conn N]",
+	synopsis: "[--listen ADDR] [--lmtp] [--maildir DIR] [--tls-cert FILE --tls-key FILE] [--refuse PATTERN] [--max-messages-per-conn N] [--max-connections N] [--idle-timeout D]",
 	summary:  "run a server that accepts every message (smtp-sink), printing one line per message",
 	help: `
 Runs package smtptest's server as a standalone process until SIGINT or
@@ -43,10 +45,31 @@ gets "421 4.7.0 <hostname> Too many messages in this connection" for its
 next MAIL and is closed, as by Exim's smtp_accept_max_per_connection: for
 testing how a sender reconnects.
 
-Nothing is kept once a message is printed: a connection holds at most the
-message it is receiving (a few times --max-size at worst), so memory stays
-flat however many messages the sink takes. There is no limit on connections
-at once.
+It is meant to face clients it does not control (load generators, fuzzers,
+the open network), and bounds what each can take:
+
+  --max-connections N  connections served at once (default 100): one more
+                       gets "421 4.7.0 <hostname> Too many connections" and
+                       is closed
+  --idle-timeout D     how long a connection may take to send a command
+                       line, or to take the replies it is sent (and, up to
+                       a minute, a TLS handshake), before it gets "421 4.4.2
+                       <hostname> Timeout, closing connection" and is closed
+                       (default 5m, RFC 5321's)
+  --data-timeout D     how long a message's data may take (default 10m)
+  --max-recipients N   recipients per message: the next RCPT gets "452 4.5.3
+                       Too many recipients" (default 1000, as Postfix)
+
+A client that sends commands without reading the replies stops being read
+once 16 KiB of replies wait, and --idle-timeout then closes it. Message data
+is read as it arrives; past --max-size it is dropped, not kept. Nothing is
+kept once a message is printed: a connection holds at most the message it
+is receiving (a few times --max-size at worst: as received, decoded when the
+client stuffed dots, and as stored with --maildir), so memory stays bounded
+by about --max-connections times that, however many messages and clients
+come. When the process runs out of file descriptors, it waits before it
+accepts again, from 5 ms doubling up to a second, and keeps serving the
+connections it has; keep "ulimit -n" above --max-connections.
 
 SIGINT or SIGTERM stops it: the listener and the open connections are
 closed at once. A message still on its way is dropped; one already printed
@@ -65,6 +88,10 @@ type sinkFlags struct {
 	hostname  string
 	maxSize   int64
 	maxMsgs   int
+	maxConns  int
+	maxRcpts  int
+	idle      time.Duration
+	dataTime  time.Duration
 }
 
 func setupSink(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
@@ -78,6 +105,10 @@ func setupSink(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
 	fs.StringVar(&f.hostname, "hostname", defaultHostname(), "`NAME` in the greeting and the EHLO reply")
 	fs.Int64Var(&f.maxSize, "max-size", 10<<20, "largest message accepted, in `OCTETS`, announced with SIZE")
 	fs.IntVar(&f.maxMsgs, "max-messages-per-conn", 0, "close a connection with 421 at the MAIL after `N` messages (0: no limit)")
+	fs.IntVar(&f.maxConns, "max-connections", 100, "serve at most `N` connections at once; more get 421 and are closed")
+	fs.IntVar(&f.maxRcpts, "max-recipients", 1000, "accept at most `N` recipients per message; more get 452")
+	fs.DurationVar(&f.idle, "idle-timeout", 5*time.Minute, "close a connection that takes longer than `D` to send a command or read a reply")
+	fs.DurationVar(&f.dataTime, "data-timeout", 10*time.Minute, "close a connection whose message data takes longer than `D`")
 	return f.run
 }
 
@@ -121,6 +152,19 @@ func (f *sinkFlags) run(ctx context.Context, st stdio, args []string) int {
 	if f.maxMsgs < 0 {
 		return usageError(st, cmd, "--max-messages-per-conn must not be negative")
 	}
+	for _, v := range []struct {
+		name string
+		ok   bool
+	}{
+		{"--max-connections", f.maxConns > 0},
+		{"--max-recipients", f.maxRcpts > 0},
+		{"--idle-timeout", f.idle > 0},
+		{"--data-timeout", f.dataTime > 0},
+	} {
+		if !v.ok {
+			return usageError(st, cmd, "%s must be positive", v.name)
+		}
+	}
 	if _, err := (command.Ehlo{Domain: f.hostname}).Append(nil); err != nil {
 		return usageError(st, cmd, "--hostname %q: %v", f.hostname, err)
 	}
@@ -131,6 +175,11 @@ func (f *sinkFlags) run(ctx context.Context, st stdio, args []string) int {
 		LMTP:                     f.lmtp,
 		MaxMessageSize:           f.maxSize,
 		MaxMessagesPerConnection: f.maxMsgs,
+		MaxConnections:           f.maxConns,
+		MaxRecipients:            f.maxRcpts,
+		CommandTimeout:           f.idle,
+		DataTimeout:              f.dataTime,
+		TLSHandshakeTimeout:      min(f.idle, time.Minute),
 		NoRecord:                 true,
 		Handler:                  refuser(f.refuse),
 	}
@@ -176,6 +225,9 @@ func (f *sinkFlags) run(ctx context.Context, st stdio, args []string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fmt.Fprintf(st.err, "smtpkit sink: stopped after %d connection(s) and %d message(s)\n", srv.Conns(), s.nmsg)
+	if n := srv.RefusedConns(); n > 0 {
+		fmt.Fprintf(st.err, "smtpkit sink: %d connection(s) refused over --max-connections\n", n)
+	}
 	if s.failed > 0 {
 		fmt.Fprintf(st.err, "smtpkit sink: %d message(s) accepted but not stored\n", s.failed)
 		return exitFailed
@@ -206,7 +258,10 @@ func refuser(patterns []string) func(*smtptest.ConnState, string, command.Comman
 
 // deliver is the server's OnMessage: it stores m with --maildir and
 // prints its line, on the connection's goroutine, before the client gets
-// its reply.
+// its reply. The addresses are the client's, so they are escaped
+// (logsafe.Escape: a UTF-8 address may hold a bidi override or a C1
+// control); the subject is quoted with strconv.Quote, which escapes the
+// same runes and the quotes.
 func (s *sink) deliver(m smtptest.Message) {
 	var file string
 	var err error
@@ -226,7 +281,7 @@ func (s *sink) deliver(m smtptest.Message) {
 	defer s.mu.Unlock()
 	s.nmsg++
 	fmt.Fprintf(&b, "message %d conn=%d from=<%s> to=<%s> size=%d tls=%s body=%s subject=%s",
-		s.nmsg, m.Conn, m.From, strings.Join(m.To, ">,<"), len(m.Data), tlsOn, body, strconv.Quote(subjectOf(m.Data)))
+		s.nmsg, m.Conn, logsafe.Escape(m.From), logsafe.Escape(strings.Join(m.To, ">,<")), len(m.Data), tlsOn, body, strconv.Quote(subjectOf(m.Data)))
 	if file != "" {
 		fmt.Fprintf(&b, " file=%s", file)
 	}

@@ -29,7 +29,7 @@ import (
 func Escape(s string) string {
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
+		if r == utf8.RuneError || !Printable(r) {
 			clean = false
 			break
 		}
@@ -45,7 +45,7 @@ func Escape(s string) string {
 			b.WriteString(`\x`)
 			b.WriteString(strconv.FormatUint(uint64(s[i])>>4, 16))
 			b.WriteString(strconv.FormatUint(uint64(s[i])&0xf, 16))
-		case unicode.IsPrint(r):
+		case Printable(r):
 			b.WriteString(s[i : i+n])
 		default:
 			q := strconv.QuoteRune(r) // '\x1b', '\a', '\u200b'
@@ -55,3 +55,9 @@ func Escape(s string) string {
 	}
 	return b.String()
 }
+
+// Printable reports whether [Escape] leaves the rune r as it is: a letter,
+// mark, number, punctuation, symbol or the ASCII space. An encoder with
+// escapes of its own (JSON's \uXXXX) uses it to escape exactly what
+// Escape escapes.
+func Printable(r rune) bool { return unicode.IsPrint(r) }
