@@ -70,10 +70,11 @@ type benchFlags struct {
 	helo       string
 	tls        tlsFlags
 	json       bool
+	fs         *flag.FlagSet
 }
 
 func setupBench(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
-	f := &benchFlags{}
+	f := &benchFlags{fs: fs}
 	fs.StringVar(&f.server, "server", "", "`ADDR` to load (required): host (port 25), host:port, [v6]:port, or /unix/socket/path")
 	fs.BoolVar(&f.lmtp, "lmtp", false, "speak LMTP")
 	fs.IntVar(&f.messages, "messages", 1000, "`N` messages to send in all")
@@ -161,6 +162,9 @@ func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
 		return usageError(st, cmd, "--connections must be at least 1")
 	case f.duration < 0 || f.timeout <= 0:
 		return usageError(st, cmd, "--duration cannot be negative, and --timeout must be positive")
+	}
+	if err := checkLineSafe(f.fs, "server", "from", "to", "helo"); err != nil {
+		return usageError(st, cmd, "%v", err)
 	}
 	mode, err := f.tls.sessionMode()
 	if err != nil {

@@ -46,7 +46,9 @@
 // printable written as Go escapes: "\x1b", "\r", "\u202e", "\xff" for a
 // byte that is not UTF-8. No escape sequence, bare CR or bidi control from
 // a peer reaches the terminal. In --json output the values are the text
-// as sent, with such characters as JSON \u escapes.
+// as sent, with such characters as JSON \u escapes. CR, LF and NUL in a
+// flag whose value goes into a header field or a command (--subject,
+// --from, --to, --helo, ...) are a usage error.
 //
 // # JSON
 //

@@ -88,6 +88,33 @@ func loadCA(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// checkLineSafe returns an error for the first of the named flags whose
+// value holds CR, LF or NUL (each value of a repeated flag is checked).
+// These flags go into a header field of the built message (--subject,
+// --from, --to) or into a command line (--helo, and the DSN, AUTH and
+// address flags), where a line break ends the field or the command and
+// starts another: "--subject $'hi\r\nBcc: x@evil.example'" would add a
+// Bcc field. The caller reports the error as a usage error, before
+// anything is sent. Every name must be a flag of fs.
+func checkLineSafe(fs *flag.FlagSet, names ...string) error {
+	for _, name := range names {
+		fl := fs.Lookup(name)
+		if fl == nil {
+			panic("checkLineSafe: no flag --" + name)
+		}
+		values := []string{fl.Value.String()}
+		if l, ok := fl.Value.(*listFlag); ok {
+			values = *l
+		}
+		for _, v := range values {
+			if strings.ContainsAny(v, "\r\n\x00") {
+				return fmt.Errorf("--%s %q: CR, LF and NUL are not allowed: the value goes into a header field or a command line, where a line break would end it and start another", name, v)
+			}
+		}
+	}
+	return nil
+}
+
 // autoOff checks an auto|off flag and reports whether it is off.
 func autoOff(name, v string) (off bool, err error) {
 	switch v {

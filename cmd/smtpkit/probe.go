@@ -41,6 +41,7 @@ EHLO/LHLO (or HELO); 1 otherwise; 2 usage error.`,
 }
 
 type probeFlags struct {
+	fs      *flag.FlagSet
 	server  string
 	lmtp    bool
 	helo    string
@@ -51,7 +52,7 @@ type probeFlags struct {
 }
 
 func setupProbe(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
-	f := &probeFlags{}
+	f := &probeFlags{fs: fs}
 	fs.StringVar(&f.server, "server", "", "`ADDR` to probe (required): host (port 25, or 465 with --tls implicit), host:port,\n[v6]:port, or /unix/socket/path")
 	fs.BoolVar(&f.lmtp, "lmtp", false, "speak LMTP: LHLO instead of EHLO (a port or socket is required)")
 	fs.StringVar(&f.helo, "helo", "", "`NAME` to send with EHLO/LHLO (default the host's FQDN, or its address literal)")
@@ -174,6 +175,9 @@ func (f *probeFlags) run(ctx context.Context, st stdio, args []string) int {
 	}
 	if f.server == "" {
 		return usageError(st, cmd, "--server is required")
+	}
+	if err := checkLineSafe(f.fs, "server", "helo"); err != nil {
+		return usageError(st, cmd, "%v", err)
 	}
 	mode, err := f.tls.sessionMode()
 	if err != nil {

@@ -51,6 +51,10 @@ in the process list). Without --auth-mech the strongest mechanism both sides
 support is used. A mechanism that sends the password itself (PLAIN, LOGIN)
 is refused over plaintext to anything but loopback.
 
+CR, LF and NUL in --subject, --from, --to, --helo or any other flag whose
+value goes into a header field or a command are a usage error: they would
+end the field or the command and start another (header injection).
+
 --trace writes the protocol transcript to standard error, C: and S: lines,
 with AUTH secrets replaced by [redacted] and message data summarised, and
 whatever is not printable in them escaped ("\x1b", "\u202e").
@@ -144,6 +148,9 @@ func (f *sendFlags) run(ctx context.Context, st stdio, args []string) int {
 		return usageError(st, cmd, "unexpected argument %q", args[0])
 	}
 	set := f.set()
+	if err := checkLineSafe(f.fs, "subject", "from", "to", "helo", "server", "envid", "orcpt", "notify", "ret", "auth-user", "auth-mech"); err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
 	if len(f.to) == 0 {
 		return usageError(st, cmd, "--to is required")
 	}

@@ -413,3 +413,52 @@ func TestHelp(t *testing.T) {
 	}
 	smtpkit(t, nil, "help", "nosuch").want(t, exitUsage)
 }
+
+// TestSendRejectsHeaderInjection is the regression test for issue 17 item
+// 4: a CR or LF in --subject added header fields and replaced the body
+// ("--subject $'hi\r\nBcc: x@evil.example\r\n\r\nfake'"). CR, LF and NUL
+// in any flag that goes into a header field or a command are a usage
+// error, and nothing is sent.
+func TestSendRejectsHeaderInjection(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	base := []string{"send", "--server", srv.Addr, "--from", "alice@example.org", "--to", "bob@example.org"}
+	for _, tt := range []struct {
+		flag string
+		args []string
+	}{
+		{"--subject", []string{"--subject", "hi\r\nBcc: x@evil.example\r\n\r\nfake"}},
+		{"--subject", []string{"--subject", "hi\nBcc: x@evil.example"}},
+		{"--subject", []string{"--subject", "hi\rBcc: x@evil.example"}},
+		{"--from", []string{"--from", "alice@example.org\r\nBcc: x@evil.example"}},
+		{"--to", []string{"--to", "carol@example.org\r\nRCPT TO:<x@evil.example>"}},
+		{"--helo", []string{"--helo", "client.example\r\nRSET"}},
+		{"--envid", []string{"--envid", "id\r\nRSET"}},
+		{"--auth-user", []string{"--auth-user", "u\r\nRSET", "--auth-password-env", "HOME"}},
+	} {
+		t.Run(strings.TrimPrefix(tt.flag, "--")+" "+strings.ReplaceAll(strings.ReplaceAll(tt.args[1], "\r", "CR"), "\n", "LF"), func(t *testing.T) {
+			r := smtpkit(t, nil, append(slices.Clone(base), tt.args...)...)
+			r.want(t, exitUsage)
+			r.oneErrorLine(t, tt.flag, "CR, LF and NUL are not allowed")
+			if strings.ContainsAny(r.stderr[:len(r.stderr)-1], "\r\n") {
+				t.Errorf("the error line holds a raw CR or LF: %q", r.stderr)
+			}
+		})
+	}
+	// NUL cannot be passed through exec's argv: run in process.
+	var out, errb strings.Builder
+	code := run(stdio{out: &out, err: &errb}, append(slices.Clone(base), "--subject", "hi\x00there"))
+	if code != exitUsage || !strings.Contains(errb.String(), "--subject") || !strings.Contains(errb.String(), `\x00`) {
+		t.Errorf("NUL in --subject: exit %d, stderr %q", code, errb.String())
+	}
+
+	// probe and bench check the flags they send too.
+	smtpkit(t, nil, "probe", "--server", srv.Addr, "--helo", "client.example\r\nRSET").want(t, exitUsage)
+	smtpkit(t, nil, "bench", "--server", srv.Addr, "--helo", "client.example\nRSET").want(t, exitUsage)
+
+	if n := srv.Conns(); n != 0 {
+		t.Errorf("the server got %d connection(s); want none", n)
+	}
+	if m := srv.Messages(); len(m) != 0 {
+		t.Errorf("the server got %d message(s); want none", len(m))
+	}
+}
