@@ -11,8 +11,10 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,11 +27,6 @@ import (
 )
 
 const (
-	ftLocal = "client.example.org"
-	ftFrom  = "alice@example.org"
-	// ftBody has CRLF line endings and lines that need dot-stuffing, so
-	// that what the server decodes is ftBody itself.
-	ftBody = "From: alice@example.org\r\nTo: bob@example.org, carol@example.org\r\nSubject: faults\r\n\r\nHello.\r\n.dot line\r\n..two dots\r\n.\r\nthe end\r\n"
 	// ftGreeting is smtptest's default greeting.
 	ftGreeting = "220 smtptest.localhost ESMTP smtptest\r\n"
 	// ftShort is the timeout of the phase a fault is in; every other phase
@@ -38,8 +35,6 @@ const (
 	ftLong     = 3 * time.Second
 	ftCtxLimit = 5 * time.Second
 )
-
-var ftTo = []string{"bob@example.org", "carol@example.org"}
 
 // ftPhase is a point of the session where a fault can strike.
 type ftPhase struct {
@@ -127,93 +122,6 @@ func ftCheckMessages(t *testing.T, srv *smtptest.Server, sent bool) {
 		t.Errorf("Send reported success but the server recorded %d message(s)", len(msgs))
 	case sent && (string(msgs[0].Data) != ftBody || msgs[0].From != ftFrom || strings.Join(msgs[0].To, " ") != strings.Join(ftTo, " ")):
 		t.Errorf("server recorded %q -> %q: %q", msgs[0].From, msgs[0].To, msgs[0].Data)
-	}
-}
-
-// ftCheckUnusable checks that a Client broken by a fault stays broken:
-// a later call fails at once (with an error check accepts, when check is
-// not nil), Close succeeds, and calls after Close return ErrClosed.
-func ftCheckUnusable(t *testing.T, c *session.Client, check func(*testing.T, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	start := time.Now()
-	reply, err := c.Noop(ctx)
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Errorf("Noop on a broken client took %v", d)
-	}
-	if err == nil {
-		t.Errorf("Noop on a broken client succeeded: %v", reply)
-	} else if check != nil {
-		check(t, err)
-	}
-	if _, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody)); err == nil {
-		t.Error("Send on a broken client succeeded")
-	}
-	if err := c.Close(); err != nil {
-		t.Errorf("Close after the fault: %v", err)
-	}
-	if err := c.Close(); err != nil {
-		t.Errorf("second Close: %v", err)
-	}
-	if _, err := c.Noop(ctx); !errors.Is(err, session.ErrClosed) {
-		t.Errorf("Noop after Close: %v, want ErrClosed", err)
-	}
-}
-
-func ftWantDisconnected(op string) func(*testing.T, error) {
-	return func(t *testing.T, err error) {
-		t.Helper()
-		var de *session.DisconnectedError
-		if !errors.As(err, &de) || !errors.Is(err, session.ErrServerDisconnected) {
-			t.Errorf("err = %v (%T), want a *DisconnectedError matching ErrServerDisconnected", err, err)
-			return
-		}
-		if de.Op != op {
-			t.Errorf("DisconnectedError.Op = %q, want %q (%v)", de.Op, op, err)
-		}
-	}
-}
-
-func ftWantTimeout(op string, after time.Duration) func(*testing.T, error) {
-	return func(t *testing.T, err error) {
-		t.Helper()
-		var te *session.TimeoutError
-		if !errors.As(err, &te) {
-			t.Errorf("err = %v (%T), want a *TimeoutError", err, err)
-			return
-		}
-		if te.Phase != op || te.After != after {
-			t.Errorf("TimeoutError{Phase: %q, After: %v}, want %q, %v", te.Phase, te.After, op, after)
-		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Errorf("%v does not match os.ErrDeadlineExceeded", err)
-		}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, session.ErrServerDisconnected) {
-			t.Errorf("a phase timeout reported as the context's or a disconnection: %v", err)
-		}
-	}
-}
-
-func ftWantIs(target error) func(*testing.T, error) {
-	return func(t *testing.T, err error) {
-		t.Helper()
-		if !errors.Is(err, target) {
-			t.Errorf("err = %v (%T), want one matching %v", err, err, target)
-		}
-	}
-}
-
-func ftWantProtocol(kind error) func(*testing.T, error) {
-	return func(t *testing.T, err error) {
-		t.Helper()
-		var pe *wire.ProtocolError
-		if !errors.As(err, &pe) || !errors.Is(err, kind) {
-			t.Errorf("err = %v (%T), want a *wire.ProtocolError of kind %v", err, err, kind)
-		}
-		if errors.Is(err, session.ErrServerDisconnected) {
-			t.Errorf("a protocol error reported as a disconnection: %v", err)
-		}
 	}
 }
 
@@ -1151,4 +1059,987 @@ func TestFaultUnexpectedReplyClass(t *testing.T) {
 			t.Errorf("RCPT sent after MAIL was not accepted: %q", srv.Commands())
 		}
 	})
+}
+
+// ---- Failures on the pipelined paths and in SendStream ----
+
+func TestPipelineServerCloses(t *testing.T) {
+	ftNoLeaks(t)
+	ehlo := int64(len("EHLO " + pt2Local + "\r\n"))
+	data := string(ptNormalise([]byte(pt2Body)))
+	mail := int64(len("MAIL FROM:<alice@example.org> SIZE=" + strconv.Itoa(len(data)) + "\r\n"))
+	rcpt1 := int64(len("RCPT TO:<bob@example.org>\r\n"))
+	rcpt2 := int64(len("RCPT TO:<carol@example.org>\r\n"))
+	afterRcpts := ehlo + mail + rcpt1 + rcpt2
+	type fcase struct {
+		name  string
+		fault smtptest.Fault
+	}
+	common := []fcase{
+		{"CloseAt(MAIL)", smtptest.CloseAt("MAIL")},
+		{"CloseAt(RCPT)", smtptest.CloseAt("RCPT")},
+		{"CloseAt(end of data)", smtptest.CloseAt(smtptest.EndOfData)},
+		{"CloseAfterRead(mid MAIL)", smtptest.CloseAfterRead(ehlo + 10)},
+		{"CloseAfterRead(end of MAIL)", smtptest.CloseAfterRead(ehlo + mail)},
+		{"CloseAfterRead(mid 2nd RCPT)", smtptest.CloseAfterRead(ehlo + mail + rcpt1 + 5)},
+		{"CloseAfterRead(end of 2nd RCPT)", smtptest.CloseAfterRead(afterRcpts)},
+		{"CloseAfterRead(a little later)", smtptest.CloseAfterRead(afterRcpts + 8)},
+		{"CloseAfterRead(later)", smtptest.CloseAfterRead(afterRcpts + 40)},
+	}
+	for _, p := range pt2Paths[1:] {
+		cases := slices.Clone(common)
+		if p.bdat {
+			cases = append(cases, fcase{"CloseAt(BDAT)", smtptest.CloseAt("BDAT")})
+		} else {
+			cases = append(cases, fcase{"CloseAt(DATA)", smtptest.CloseAt("DATA")})
+		}
+		for _, tc := range cases {
+			t.Run(p.name+"/"+tc.name, func(t *testing.T) {
+				srv := pt2Server(t, p.exts(), smtptest.Config{Faults: []smtptest.Fault{tc.fault}})
+				ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+				defer cancel()
+				c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: pt2Local, Timeouts: ftTimeouts("", 0, ftLong)})
+				if err != nil {
+					t.Fatalf("Dial: %v", err)
+				}
+				defer c.Close()
+				start := time.Now()
+				res, err := c.Send(ctx, "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(pt2Body))
+				if err == nil {
+					t.Fatalf("Send succeeded: %+v", res)
+				}
+				if d := time.Since(start); d > time.Second {
+					t.Errorf("Send took %v", d)
+				}
+				pt2WantDisconnected(t, "Send", err)
+				if _, err := c.Noop(ctx); err == nil {
+					t.Error("Noop on the broken client succeeded")
+				}
+				srv.Close()
+				if m := srv.Messages(); len(m) != 0 {
+					t.Errorf("server recorded %d messages: %+v", len(m), m)
+				}
+			})
+		}
+	}
+}
+
+// pt2BadReader gives n octets of text, then fails.
+type pt2BadReader struct{ n int }
+
+var pt2ErrRead = errors.New("pt2: disk on fire")
+
+func (r *pt2BadReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, pt2ErrRead
+	}
+	m := min(len(p), r.n)
+	for i := range p[:m] {
+		p[i] = 'a' + byte(i%26)
+		if i%70 == 69 {
+			p[i] = '\n'
+		}
+	}
+	r.n -= m
+	return m, nil
+}
+
+// TestPipelineBodyReadError: a body that fails to read part way (after
+// more than one flush of data) closes the connection before the end of
+// the message, on every path: the server never records it.
+func TestPipelineBodyReadError(t *testing.T) {
+	ftNoLeaks(t)
+	for _, p := range pt2Paths {
+		t.Run(p.name+"/Send", func(t *testing.T) {
+			srv := pt2Server(t, p.exts(), smtptest.Config{})
+			c := pt2Dial(t, srv, &session.Options{ChunkSize: 1000})
+			_, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, &pt2BadReader{n: 100 << 10})
+			if !errors.Is(err, pt2ErrRead) {
+				t.Errorf("err = %v, want the reader's error", err)
+			}
+			if _, err := c.Noop(testCtx(t)); err == nil {
+				t.Error("Noop after the aborted message succeeded")
+			}
+			srv.Close()
+			if m := srv.Messages(); len(m) != 0 {
+				t.Errorf("server recorded %d messages (%d octets)", len(m), len(m[0].Data))
+			}
+		})
+		t.Run(p.name+"/SendStream", func(t *testing.T) {
+			srv := pt2Server(t, p.exts(), smtptest.Config{})
+			c := pt2Dial(t, srv, &session.Options{ChunkSize: 1000})
+			ok := pt2Msg{from: "a@example.org", to: []string{"b@example.org"}, body: "fine\r\n"}
+			pulled := 0
+			var ys []pt2Yield
+			seq := func(yield func(*session.Message) bool) {
+				for i := range 3 {
+					pulled++
+					m := ok.message()
+					if i == 1 {
+						m.Body = &pt2BadReader{n: 100 << 10}
+					}
+					if !yield(m) {
+						return
+					}
+				}
+			}
+			for res, err := range c.SendStream(testCtx(t), seq) {
+				ys = append(ys, pt2Yield{res, err})
+			}
+			if len(ys) != pulled {
+				t.Errorf("%d taken, %d results", pulled, len(ys))
+			}
+			if pulled == 3 && !p.pipe {
+				t.Errorf("the stream went on after the connection was closed")
+			}
+			srv.Close()
+			rec := srv.Messages()
+			for i, y := range ys {
+				if i == 1 && !errors.Is(y.err, pt2ErrRead) {
+					t.Errorf("message 1: err = %v, want the reader's error", y.err)
+				}
+				if y.err == nil && i >= len(rec) {
+					t.Errorf("message %d reported sent, not recorded", i)
+				}
+			}
+			if len(rec) > 1 {
+				t.Errorf("server recorded %d messages", len(rec))
+			}
+			for _, m := range rec {
+				pt2Check(t, "recorded", m, ok, ok.to)
+			}
+		})
+	}
+}
+
+func TestSendStreamConnectionFailure(t *testing.T) {
+	ftNoLeaks(t)
+	msgs := pt2Many(50)
+	for _, p := range pt2Paths[1:] {
+		tr := pt2Measure(t, pt2KillSetup{exts: p.exts(), stream: true, msgs: msgs})
+		for _, frac := range []int64{5, 25, 50, 75, 95} {
+			n := tr.client * frac / 100
+			t.Run(fmt.Sprintf("%s/CloseAfterRead(%d%%)", p.name, frac), func(t *testing.T) {
+				srv := pt2Server(t, p.exts(), smtptest.Config{Faults: []smtptest.Fault{smtptest.CloseAfterRead(n)}})
+				ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+				defer cancel()
+				c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: pt2Local, Timeouts: ftTimeouts("", 0, 2*time.Second)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				ys, pulled := pt2Stream(ctx, c, msgs, nil)
+				if len(ys) != pulled {
+					t.Errorf("%d messages taken, %d results", pulled, len(ys))
+				}
+				srv.Close()
+				rec := srv.Messages()
+				failed := false
+				for i, y := range ys {
+					if y.err != nil {
+						failed = true
+						pt2WantDisconnected(t, fmt.Sprintf("message %d", i), y.err)
+						continue
+					}
+					if failed {
+						t.Errorf("message %d succeeded after a connection failure", i)
+					}
+					if i >= len(rec) {
+						t.Errorf("message %d reported sent, not recorded", i)
+					}
+				}
+				if !failed {
+					t.Errorf("the stream did not fail")
+				}
+				for i, m := range rec {
+					pt2Check(t, fmt.Sprintf("recorded %d", i), m, msgs[i], msgs[i].to)
+					if n < tr.eod[i] {
+						t.Errorf("message %d recorded with %d of %d octets read", i, n, tr.eod[i])
+					}
+				}
+				t.Logf("%d taken, %d recorded", pulled, len(rec))
+			})
+		}
+	}
+}
+
+func TestSendStreamCancel(t *testing.T) {
+	ftNoLeaks(t)
+	for _, p := range pt2Paths[1:] {
+		t.Run(p.name+"/in the loop", func(t *testing.T) {
+			srv := pt2Server(t, p.exts(), smtptest.Config{})
+			c := pt2Dial(t, srv, nil)
+			ctx, cancel := context.WithCancel(testCtx(t))
+			defer cancel()
+			msgs := pt2Many(20)
+			ys, pulled := pt2Stream(ctx, c, msgs, func(ys []pt2Yield) bool {
+				if len(ys) == 3 {
+					cancel()
+				}
+				return true
+			})
+			pt2CheckCancelled(t, srv, msgs, ys, pulled, 3)
+			if _, err := c.Noop(testCtx(t)); err == nil {
+				t.Errorf("Noop after the cancel succeeded")
+			}
+		})
+		t.Run(p.name+"/while waiting", func(t *testing.T) {
+			srv := pt2Server(t, p.exts(), smtptest.Config{Faults: []smtptest.Fault{smtptest.Latency(100 * time.Millisecond)}})
+			c := pt2Dial(t, srv, nil)
+			ctx, cancel := context.WithCancel(testCtx(t))
+			defer cancel()
+			msgs := pt2Many(50)
+			// With BDAT the whole stream is one round trip: cancel
+			// before its replies come; with DATA, a few messages in.
+			after := 250 * time.Millisecond
+			if p.bdat {
+				after = 50 * time.Millisecond
+			}
+			stop := time.AfterFunc(after, cancel)
+			defer stop.Stop()
+			var cancelledAt time.Time
+			done := make(chan struct{})
+			go func() {
+				<-ctx.Done()
+				cancelledAt = time.Now()
+				close(done)
+			}()
+			ys, pulled := pt2Stream(ctx, c, msgs, nil)
+			end := time.Now()
+			<-done
+			if d := end.Sub(cancelledAt); d > time.Second {
+				t.Errorf("the stream went on %v after the cancel", d)
+			}
+			pt2CheckCancelled(t, srv, msgs, ys, pulled, -1)
+		})
+	}
+}
+
+// pt2CheckCancelled checks a stream whose context was cancelled after ok
+// results (-1: unknown): every result after the successes is the
+// cancellation, none is a success the server did not record.
+func pt2CheckCancelled(t *testing.T, srv *smtptest.Server, msgs []pt2Msg, ys []pt2Yield, pulled, ok int) {
+	t.Helper()
+	if len(ys) != pulled {
+		t.Errorf("%d messages taken, %d results", pulled, len(ys))
+	}
+	srv.Close()
+	rec := srv.Messages()
+	failed := false
+	succeeded := 0
+	for i, y := range ys {
+		if y.err != nil {
+			failed = true
+			if !errors.Is(y.err, context.Canceled) {
+				t.Errorf("message %d: err = %v, want context.Canceled", i, y.err)
+			}
+			continue
+		}
+		succeeded++
+		if failed {
+			t.Errorf("message %d succeeded after the cancel", i)
+		}
+		if i >= len(rec) {
+			t.Errorf("message %d reported sent, not recorded", i)
+		}
+	}
+	if !failed {
+		t.Errorf("no result reported the cancel (%d results)", len(ys))
+	}
+	if ok >= 0 && succeeded != ok {
+		t.Errorf("%d messages succeeded, want %d", succeeded, ok)
+	}
+	for i, m := range rec {
+		pt2Check(t, fmt.Sprintf("recorded %d", i), m, msgs[i], msgs[i].to)
+	}
+	t.Logf("%d taken, %d results, %d succeeded, %d recorded", pulled, len(ys), succeeded, len(rec))
+}
+
+// ---- The connection cut after every octet: one Send ----
+
+// ftTranscript is what one clean Dial, Send, Quit puts on the wire.
+type ftTranscript struct {
+	client, server       int64 // octets sent by each side, in all
+	clientEOD, serverEOD int64 // the same, up to the end of data and its reply
+	msg                  smtptest.Message
+}
+
+// ftKillOpts are the options of every session of the kill test: a fixed
+// local name, so that every run sends the same octets, and timeouts that
+// are short but far above what a session takes, as a backstop (a session
+// that runs into one fails the test as a hang). With tls, STARTTLS is
+// required, trusting srv's certificate.
+func ftKillOpts(srv *smtptest.Server, tls bool) *session.Options {
+	o := &session.Options{LocalName: ftLocal, Timeouts: ftTimeouts("", 0, 2*time.Second)}
+	if tls {
+		o.TLS, o.TLSConfig = session.TLSRequired, srv.ClientTLSConfig()
+	}
+	return o
+}
+
+// ftKillConfig is the server of the kill test, with fault.
+func ftKillConfig(tls bool, fault smtptest.Fault) smtptest.Config {
+	cfg := smtptest.Config{Extensions: sequentialExtensions()}
+	if tls {
+		cfg.Extensions = tlsExtensions
+	}
+	if fault != nil {
+		cfg.Faults = []smtptest.Fault{fault}
+	}
+	return cfg
+}
+
+// ftMeasure runs one clean session over a counting connection.
+func ftMeasure(t *testing.T) ftTranscript {
+	t.Helper()
+	srv := newServer(t, ftKillConfig(false, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+	defer cancel()
+	nc, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &ftCountConn{Conn: nc}
+	c, err := session.NewClient(ctx, cc, ftKillOpts(srv, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody)); err != nil {
+		t.Fatal(err)
+	}
+	var tr ftTranscript
+	tr.clientEOD, tr.serverEOD = cc.written(), cc.read()
+	if r, err := c.Quit(ctx); err != nil || r.Code != 221 {
+		t.Fatalf("Quit = %v, %v", r, err)
+	}
+	tr.client, tr.server = cc.written(), cc.read()
+	srv.Close()
+	msgs := srv.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("clean run: %d messages", len(msgs))
+	}
+	tr.msg = msgs[0]
+	// The counts agree with what the server saw: every command line with
+	// its CRLF, and the message data.
+	var cmds int64
+	for _, l := range srv.Commands() {
+		cmds += int64(len(l)) + 2
+	}
+	if cmds+int64(len(tr.msg.Raw)) != tr.client {
+		t.Fatalf("client sent %d octets, the server saw %d of commands and %d of data", tr.client, cmds, len(tr.msg.Raw))
+	}
+	return tr
+}
+
+// TestKillAfterEveryOffset kills the server's side of a whole session
+// (greeting, EHLO, MAIL, two RCPT, DATA, the message, QUIT) after every
+// octet it reads, and after every octet it writes. Whatever the offset,
+// the client must return an error (a disconnection, nothing else) rather
+// than hang, and must never report success for a message the server did
+// not accept; the server must never accept a truncated message.
+func TestKillAfterEveryOffset(t *testing.T) {
+	ftNoLeaks(t)
+	tr := ftMeasure(t)
+	if trace := ftMeasureTrace(t, false); trace.client != tr.client || trace.server != tr.server ||
+		trace.clientEOD != tr.clientEOD || trace.serverEOD != tr.serverEOD {
+		t.Fatalf("transcript measured on the wire %+v, from the trace %+v", tr, trace)
+	}
+	ftKillAll(t, false, tr)
+}
+
+// TestKillAfterEveryOffsetSTARTTLS is TestKillAfterEveryOffset with
+// STARTTLS required: the offsets are of the SMTP octets, in plaintext
+// before the upgrade and inside TLS after it.
+func TestKillAfterEveryOffsetSTARTTLS(t *testing.T) {
+	ftNoLeaks(t)
+	ftKillAll(t, true, ftMeasureTrace(t, true))
+}
+
+func ftKillAll(t *testing.T, tls bool, tr ftTranscript) {
+	t.Logf("transcript: client->server %d octets (%d through the end of data), server->client %d octets (%d through the end-of-data reply)",
+		tr.client, tr.clientEOD, tr.server, tr.serverEOD)
+	start := time.Now()
+	for _, side := range []struct {
+		name  string
+		fault func(int64) smtptest.Fault
+		total int64
+	}{
+		{"CloseAfterRead", smtptest.CloseAfterRead, tr.client},
+		{"CloseAfterWrite", smtptest.CloseAfterWrite, tr.server},
+	} {
+		t.Run(side.name, func(t *testing.T) {
+			var sent, recorded, quit atomic.Int64
+			// The sessions are short and mostly wait on the loopback:
+			// run several at once, more than the -parallel default.
+			const workers = 8
+			next := make(chan int64)
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Go(func() {
+					for n := range next {
+						o := ftKill(t, tls, side.name, side.fault(n), n, tr)
+						if o.sent {
+							sent.Add(1)
+						}
+						if o.recorded {
+							recorded.Add(1)
+						}
+						if o.quit {
+							quit.Add(1)
+						}
+					}
+				})
+			}
+			for n := int64(0); n <= side.total; n++ {
+				next <- n
+			}
+			close(next)
+			wg.Wait()
+			t.Logf("%d offsets: Send succeeded %d times, the server recorded the message %d times, Quit succeeded %d times",
+				side.total+1, sent.Load(), recorded.Load(), quit.Load())
+		})
+	}
+	t.Logf("took %v", time.Since(start))
+}
+
+// ftMeasureTrace measures the transcript from the server's record of the
+// commands and the message, and the client's trace of the replies: the
+// SMTP octets, whatever carries them.
+func ftMeasureTrace(t *testing.T, tls bool) ftTranscript {
+	t.Helper()
+	srv := newServer(t, ftKillConfig(tls, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+	defer cancel()
+	var trace bytes.Buffer
+	opts := ftKillOpts(srv, tls)
+	opts.Trace = &trace
+	c, err := session.Dial(ctx, srv.Addr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody)); err != nil {
+		t.Fatal(err)
+	}
+	replies := func() int64 {
+		var n int64
+		for l := range strings.SplitSeq(trace.String(), "\n") {
+			if s, ok := strings.CutPrefix(l, "S: "); ok {
+				n += int64(len(s)) + 2
+			}
+		}
+		return n
+	}
+	var tr ftTranscript
+	tr.serverEOD = replies()
+	if r, err := c.Quit(ctx); err != nil || r.Code != 221 {
+		t.Fatalf("Quit = %v, %v", r, err)
+	}
+	tr.server = replies()
+	srv.Close()
+	msgs := srv.Messages()
+	if len(msgs) != 1 || msgs[0].TLS != tls {
+		t.Fatalf("clean run: messages %+v", msgs)
+	}
+	tr.msg = msgs[0]
+	for _, l := range srv.Commands() {
+		tr.client += int64(len(l)) + 2
+	}
+	tr.client += int64(len(tr.msg.Raw))
+	tr.clientEOD = tr.client - int64(len("QUIT\r\n"))
+	return tr
+}
+
+type ftKillOutcome struct{ sent, recorded, quit bool }
+
+// ftKill runs one session against a server with fault, checks it, and
+// reports what happened. It may run on any goroutine: it uses only
+// t.Errorf.
+func ftKill(t *testing.T, tls bool, side string, fault smtptest.Fault, n int64, tr ftTranscript) ftKillOutcome {
+	var o ftKillOutcome
+	fail := func(format string, args ...any) {
+		t.Errorf("%s(%d): %s", side, n, fmt.Sprintf(format, args...))
+	}
+	srv := smtptest.NewServer(ftKillConfig(tls, fault))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+	defer cancel()
+	start := time.Now()
+	var errs []error
+	c, err := session.Dial(ctx, srv.Addr, ftKillOpts(srv, tls))
+	if err != nil {
+		errs = append(errs, err)
+		var ce *session.ConnectError
+		if !errors.As(err, &ce) {
+			fail("Dial err %T, want *ConnectError", err)
+		}
+	} else {
+		_, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody))
+		o.sent = err == nil
+		if err != nil {
+			errs = append(errs, err)
+		}
+		r, err := c.Quit(ctx)
+		o.quit = err == nil
+		if err != nil {
+			errs = append(errs, err)
+		} else if r.Code != 221 {
+			fail("Quit reply %v", r)
+		}
+		if err := c.Close(); err != nil {
+			fail("Close: %v", err)
+		}
+		if _, err := c.Noop(ctx); !errors.Is(err, session.ErrClosed) {
+			fail("Noop after Close: %v", err)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		fail("session took %v", d)
+	}
+	for _, err := range errs {
+		var de *session.DisconnectedError
+		var te *transport.TLSError
+		switch {
+		case errors.As(err, &de) && errors.Is(err, session.ErrServerDisconnected):
+		case tls && errors.As(err, &te):
+			// Cut between the 220 to STARTTLS and the end of the
+			// handshake: the handshake fails.
+		default:
+			fail("err = %v (%T), want a disconnection", err, err)
+		}
+	}
+	srv.Close() // what the server did is complete
+	msgs := srv.Messages()
+	o.recorded = len(msgs) > 0
+	if len(msgs) > 1 {
+		fail("server recorded %d messages", len(msgs))
+	}
+	if o.sent && !o.recorded {
+		fail("Send reported success for a message the server did not accept")
+	}
+	if o.recorded {
+		m := msgs[0]
+		if !bytes.Equal(m.Raw, tr.msg.Raw) || !bytes.Equal(m.Data, tr.msg.Data) || m.From != tr.msg.From || strings.Join(m.To, ",") != strings.Join(tr.msg.To, ",") {
+			fail("server recorded a damaged message: %q -> %q, raw %q", m.From, m.To, m.Raw)
+		}
+	}
+	// What the offset allows. The server acts on what it read before the
+	// cut and its replies reach the client only up to the cut.
+	switch side {
+	case "CloseAfterRead":
+		if o.recorded && n < tr.clientEOD {
+			fail("server recorded a message of which it read only %d of %d octets", n, tr.clientEOD)
+		}
+		if o.sent && n <= tr.clientEOD {
+			fail("Send succeeded although the server was cut off at or before the end of data")
+		}
+		if o.quit {
+			fail("Quit succeeded although the server never read all of QUIT")
+		}
+	case "CloseAfterWrite":
+		if o.sent && n < tr.serverEOD {
+			fail("Send succeeded although the end-of-data reply was cut")
+		}
+		if o.quit != (n == tr.server) {
+			fail("Quit succeeded: %v, with the 221 reply cut: %v", o.quit, n < tr.server)
+		}
+		if n == tr.server && !(o.sent && o.recorded) {
+			fail("the uncut session did not deliver the message")
+		}
+		if n >= tr.serverEOD && !o.recorded {
+			fail("the end-of-data reply went out but no message was recorded")
+		}
+	}
+	return o
+}
+
+// ---- The connection cut after every octet: the pipelined DATA and BDAT
+// paths, one Send and a three-message stream ----
+
+// pt2KillMsgs are the messages of the kill tests: dots, bare line ends,
+// the null sender.
+var pt2KillMsgs = []pt2Msg{
+	{from: "alice@example.org", to: []string{"bob@example.org", "carol@example.org"}, body: ftBody},
+	{from: "alice@example.org", to: []string{"dave@example.org"}, body: "Subject: two\n\n.\n..\nend"},
+	{from: "", to: []string{"erin@example.org", "frank@example.org"}, body: "x\n"},
+}
+
+// pt2Transcript is what a clean run puts on the wire.
+type pt2Transcript struct {
+	client int64   // octets the client sent
+	server int64   // octets the server sent
+	eod    []int64 // per message, the client's octets through its end of data
+}
+
+// pt2KillSetup is one kind of run of the kill tests.
+type pt2KillSetup struct {
+	exts   []string
+	stream bool     // SendStream over msgs, else Send of msgs[0]
+	msgs   []pt2Msg // what is sent
+}
+
+func (s pt2KillSetup) opts(trace io.Writer) *session.Options {
+	return &session.Options{LocalName: pt2Local, Timeouts: ftTimeouts("", 0, 2*time.Second), Trace: trace}
+}
+
+// count is the number of messages sent.
+func (s pt2KillSetup) count() int {
+	if s.stream {
+		return len(s.msgs)
+	}
+	return 1
+}
+
+// run sends on c and returns the results and how many messages were
+// taken.
+func (s pt2KillSetup) run(ctx context.Context, c *session.Client) ([]pt2Yield, int) {
+	if s.stream {
+		return pt2Stream(ctx, c, s.msgs, nil)
+	}
+	m := s.msgs[0]
+	env := m.envelope()
+	res, err := c.SendEnvelope(ctx, &env, strings.NewReader(m.body))
+	return []pt2Yield{{res, err}}, 1
+}
+
+// pt2Measure runs setup cleanly and returns its transcript.
+func pt2Measure(t *testing.T, setup pt2KillSetup) pt2Transcript {
+	t.Helper()
+	srv := pt2Server(t, setup.exts, smtptest.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+	defer cancel()
+	var trace bytes.Buffer
+	c, err := session.Dial(ctx, srv.Addr, setup.opts(&trace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ys, _ := setup.run(ctx, c)
+	for i, y := range ys {
+		if y.err != nil {
+			t.Fatalf("clean run: message %d: %v", i, y.err)
+		}
+	}
+	if r, err := c.Quit(ctx); err != nil || r.Code != 221 {
+		t.Fatalf("Quit = %v, %v", r, err)
+	}
+	srv.Close()
+	var tr pt2Transcript
+	var stream []byte
+	for _, r := range srv.Reads() {
+		stream = append(stream, r.Data...)
+	}
+	tr.client = int64(len(stream))
+	for l := range strings.SplitSeq(trace.String(), "\n") {
+		if s, ok := strings.CutPrefix(l, "S: "); ok {
+			tr.server += int64(len(s)) + 2
+		}
+	}
+	// The end of each message's data, from the octets themselves.
+	for pos := 0; pos < len(stream); {
+		i := bytes.IndexByte(stream[pos:], '\n')
+		if i < 0 {
+			t.Fatalf("client stream ends in a partial line: %q", stream[pos:])
+		}
+		line := string(stream[pos : pos+i+1])
+		pos += i + 1
+		switch {
+		case strings.HasPrefix(line, "BDAT "):
+			f := strings.Fields(line)
+			n, _ := strconv.Atoi(f[1])
+			pos += n
+			if len(f) == 3 {
+				tr.eod = append(tr.eod, int64(pos))
+			}
+		case line == "DATA\r\n":
+			j := bytes.Index(stream[pos-2:], []byte("\r\n.\r\n"))
+			if j < 0 {
+				t.Fatalf("no end of data after DATA")
+			}
+			pos += j - 2 + 5
+			tr.eod = append(tr.eod, int64(pos))
+		}
+	}
+	want := 1
+	if setup.stream {
+		want = len(setup.msgs)
+	}
+	if len(tr.eod) != want || len(srv.Messages()) != want {
+		t.Fatalf("clean run: %d ends of data, %d messages recorded, want %d", len(tr.eod), len(srv.Messages()), want)
+	}
+	if !strings.HasSuffix(string(stream), "QUIT\r\n") {
+		t.Fatalf("clean run: stream ends %q", stream[max(0, len(stream)-20):])
+	}
+	return tr
+}
+
+// pt2KillAll runs setup against a server cut after every octet read, and
+// after every octet written.
+func pt2KillAll(t *testing.T, setup pt2KillSetup) {
+	tr := pt2Measure(t, setup)
+	t.Logf("transcript: client %d octets (ends of data at %v), server %d octets", tr.client, tr.eod, tr.server)
+	for _, side := range []struct {
+		name  string
+		fault func(int64) smtptest.Fault
+		total int64
+	}{
+		{"CloseAfterRead", smtptest.CloseAfterRead, tr.client},
+		{"CloseAfterWrite", smtptest.CloseAfterWrite, tr.server},
+	} {
+		t.Run(side.name, func(t *testing.T) {
+			const workers = 8
+			next := make(chan int64)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			delivered := 0
+			for range workers {
+				wg.Go(func() {
+					for n := range next {
+						d := pt2Kill(t, setup, side.name, side.fault(n), n, tr)
+						mu.Lock()
+						delivered += d
+						mu.Unlock()
+					}
+				})
+			}
+			for n := int64(0); n <= side.total; n++ {
+				next <- n
+			}
+			close(next)
+			wg.Wait()
+			t.Logf("%d offsets: %d messages reported sent in all", side.total+1, delivered)
+		})
+	}
+}
+
+// pt2Kill runs one session of a kill test and checks it; it returns how
+// many messages were reported sent. It uses only t.Errorf.
+func pt2Kill(t *testing.T, setup pt2KillSetup, side string, fault smtptest.Fault, n int64, tr pt2Transcript) int {
+	fail := func(format string, args ...any) {
+		t.Errorf("%s(%d): %s", side, n, fmt.Sprintf(format, args...))
+	}
+	cfg := smtptest.Config{Extensions: setup.exts, Faults: []smtptest.Fault{fault}}
+	srv := smtptest.NewServer(cfg)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+	defer cancel()
+	start := time.Now()
+	var errs []error
+	var ys []pt2Yield
+	pulled, quit := 0, false
+	c, err := session.Dial(ctx, srv.Addr, setup.opts(nil))
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		ys, pulled = setup.run(ctx, c)
+		for _, y := range ys {
+			if y.err != nil {
+				errs = append(errs, y.err)
+			}
+		}
+		r, err := c.Quit(ctx)
+		quit = err == nil
+		if err != nil {
+			errs = append(errs, err)
+		} else if r.Code != 221 {
+			fail("Quit reply %v", r)
+		}
+		c.Close()
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		fail("session took %v", d)
+	}
+	for _, err := range errs {
+		var de *session.DisconnectedError
+		if !errors.As(err, &de) || !errors.Is(err, session.ErrServerDisconnected) {
+			fail("err = %v (%T), want a disconnection", err, err)
+		}
+	}
+	srv.Close()
+	recorded := srv.Messages()
+	// Every message taken has its result; a stream that cannot even
+	// greet the server yields that error alone.
+	if len(ys) != pulled && !(setup.stream && pulled == 0 && len(ys) == 1 && ys[0].err != nil) {
+		fail("%d messages taken, %d results", pulled, len(ys))
+	}
+	if len(recorded) > setup.count() {
+		fail("server recorded %d messages", len(recorded))
+		return 0
+	}
+	// The server works in order: what it recorded is the first messages,
+	// each intact.
+	for i, m := range recorded {
+		want := setup.msgs[i]
+		if m.From != want.from || strings.Join(m.To, ",") != strings.Join(want.to, ",") || string(m.Data) != want.data() {
+			fail("server recorded a damaged message %d: %q -> %q: %q", i, m.From, m.To, m.Data)
+		}
+		if side == "CloseAfterRead" && n < tr.eod[i] {
+			fail("server recorded message %d of which it read only %d of %d octets", i, n, tr.eod[i])
+		}
+	}
+	sent := 0
+	for i, y := range ys {
+		if y.err != nil {
+			continue
+		}
+		sent++
+		if i >= sent {
+			fail("message %d reported sent after an earlier one failed (a broken connection cannot recover)", i)
+		}
+		if i >= len(recorded) {
+			fail("message %d reported sent but the server did not record it", i)
+		}
+		if y.res == nil || y.res.Data.Code.Class() != response.ClassPositiveCompletion {
+			fail("message %d: result %+v", i, y.res)
+		}
+		if side == "CloseAfterRead" && n <= tr.eod[i] {
+			fail("message %d reported sent although the server was cut off at or before its end of data (%d)", i, tr.eod[i])
+		}
+	}
+	switch side {
+	case "CloseAfterRead":
+		if quit {
+			fail("Quit succeeded although the server never read all of QUIT")
+		}
+	case "CloseAfterWrite":
+		if quit != (n == tr.server) {
+			fail("Quit succeeded: %v, with the 221 reply cut: %v", quit, n < tr.server)
+		}
+		if n == tr.server && (sent != len(ys) || len(recorded) != len(ys)) {
+			fail("the uncut session: %d of %d sent, %d recorded", sent, len(ys), len(recorded))
+		}
+	}
+	return sent
+}
+
+func TestPipelineKillEveryOffsetBDAT(t *testing.T) {
+	ftNoLeaks(t)
+	pt2KillAll(t, pt2KillSetup{exts: smtptest.DefaultExtensions(), msgs: pt2KillMsgs})
+}
+
+func TestPipelineKillEveryOffsetDATA(t *testing.T) {
+	ftNoLeaks(t)
+	pt2KillAll(t, pt2KillSetup{exts: pt2DataExts(), msgs: pt2KillMsgs})
+}
+
+func TestSendStreamKillEveryOffsetBDAT(t *testing.T) {
+	ftNoLeaks(t)
+	pt2KillAll(t, pt2KillSetup{exts: smtptest.DefaultExtensions(), stream: true, msgs: pt2KillMsgs})
+}
+
+func TestSendStreamKillEveryOffsetDATA(t *testing.T) {
+	ftNoLeaks(t)
+	pt2KillAll(t, pt2KillSetup{exts: pt2DataExts(), stream: true, msgs: pt2KillMsgs})
+}
+
+// ---- No goroutine left behind ----
+
+// TestFaultServerConnEndsWithClient checks the other half of "no goroutine
+// is left behind": once the client has given up on a faulty server and
+// closed its side, the server's goroutine for that connection ends by
+// itself, before the server is closed. Only the accept loop remains.
+func TestFaultServerConnEndsWithClient(t *testing.T) {
+	ftNoLeaks(t)
+	tests := []struct {
+		name   string
+		faults []smtptest.Fault
+		to     session.Timeouts
+	}{
+		{"StallAt(MAIL, forever)", []smtptest.Fault{smtptest.StallAt("MAIL", 0)}, session.Timeouts{Mail: 200 * time.Millisecond}},
+		{"StallAt(RCPT, an hour)", []smtptest.Fault{smtptest.StallAt("RCPT", time.Hour)}, session.Timeouts{Rcpt: 200 * time.Millisecond}},
+		{"StallAt(end of data, forever)", []smtptest.Fault{smtptest.StallAt(smtptest.EndOfData, 0)}, session.Timeouts{DataEnd: 200 * time.Millisecond}},
+		{"EndlessReplyAt(EHLO)", []smtptest.Fault{smtptest.EndlessReplyAt("EHLO")}, session.Timeouts{}},
+		{"EndlessReplyAt(DATA)", []smtptest.Fault{smtptest.EndlessReplyAt("DATA")}, session.Timeouts{}},
+		{"GarbageAt(RCPT)", []smtptest.Fault{smtptest.GarbageAt("RCPT", []byte("garbage\r\n"))}, session.Timeouts{}},
+		{"GarbageAt(MAIL), incomplete reply", []smtptest.Fault{smtptest.GarbageAt("MAIL", []byte("250-more to come\r\n"))}, session.Timeouts{Mail: 200 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := runtime.NumGoroutine()
+			srv := newServer(t, smtptest.Config{Faults: tt.faults})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			r := ftSession(ctx, srv.Addr, &session.Options{LocalName: ftLocal, Timeouts: tt.to})
+			if r.err == nil || r.c == nil {
+				t.Fatalf("session: step %q, err %v; want Send to fail", r.step, r.err)
+			}
+			if err := r.c.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			// The server's accept loop is the only goroutine it may keep.
+			ftWaitGoroutines(t, base+1, "once the client closed, with the server still open")
+			if got := srv.Conns(); got != 1 {
+				t.Errorf("server saw %d connections", got)
+			}
+		})
+	}
+}
+
+// TestFaultTablesLeaveNoGoroutines runs a sample of every fault kind with
+// the servers closed at once, and checks the count goes back to where it
+// was: neither the Client (deadline watchers, context.AfterFunc) nor the
+// server keeps anything running.
+func TestFaultTablesLeaveNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	faults := [][]smtptest.Fault{
+		{smtptest.CloseAt("RCPT")},
+		{smtptest.CloseAfterRead(40)},
+		{smtptest.CloseAfterWrite(60)},
+		{smtptest.StallAt("DATA", 0)},
+		{smtptest.GarbageAt(smtptest.EndOfData, []byte("\x00\r\n"))},
+		{smtptest.EndlessReplyAt("MAIL")},
+		{smtptest.SplitWrites(1)},
+		{smtptest.Latency(time.Millisecond)},
+	}
+	for _, f := range faults {
+		srv := smtptest.NewServer(smtptest.Config{Faults: f})
+		ctx, cancel := context.WithCancel(context.Background())
+		stop := time.AfterFunc(150*time.Millisecond, cancel) // ends the stall
+		r := ftSession(ctx, srv.Addr, &session.Options{LocalName: ftLocal})
+		stop.Stop()
+		cancel()
+		if r.c != nil {
+			if err := r.c.Close(); err != nil {
+				t.Errorf("%v: Close: %v", f, err)
+			}
+		}
+		var te *session.TimeoutError
+		if errors.As(r.err, &te) {
+			t.Errorf("%v: %v", f, r.err) // only the cancel may end a stall here
+		}
+		srv.Close()
+	}
+	ftWaitGoroutines(t, before, "after every fault's client and server were closed")
+}
+
+func TestPipelineFailuresLeaveNoGoroutines(t *testing.T) {
+	ftNoLeaks(t)
+	for _, f := range [][]smtptest.Fault{
+		{smtptest.StallAt("RCPT", 0)},
+		{smtptest.StallAt("BDAT", 0)},
+		{smtptest.GarbageAt("RCPT", []byte("250x\r\n"))},
+		{smtptest.EndlessReplyAt("BDAT")},
+		{smtptest.CloseAfterWrite(230)},
+	} {
+		t.Run(fmt.Sprint(f), func(t *testing.T) {
+			srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{Faults: f})
+			ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+			defer cancel()
+			c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: pt2Local, Timeouts: ftTimeouts("", 0, 300*time.Millisecond)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ys, pulled := pt2Stream(ctx, c, pt2Many(5), nil)
+			if len(ys) != pulled {
+				t.Errorf("%d taken, %d results", pulled, len(ys))
+			}
+			for i, y := range ys {
+				if y.err == nil {
+					t.Errorf("message %d succeeded", i)
+				}
+			}
+		})
+	}
 }

@@ -4,45 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/smtpkit/smtpkit/session"
 )
-
-// scriptConn is a net.Conn whose peer is a fixed byte string: reads
-// come from script, writes are kept. Deadlines are accepted and ignored:
-// every read ends at the end of the script.
-type scriptConn struct {
-	r       *bytes.Reader
-	written bytes.Buffer
-	closed  bool
-}
-
-func (c *scriptConn) Read(p []byte) (int, error) {
-	if c.closed {
-		return 0, net.ErrClosed
-	}
-	return c.r.Read(p)
-}
-
-func (c *scriptConn) Write(p []byte) (int, error) {
-	if c.closed {
-		return 0, net.ErrClosed
-	}
-	return c.written.Write(p)
-}
-
-func (c *scriptConn) Close() error { c.closed = true; return nil }
-func (c *scriptConn) LocalAddr() net.Addr {
-	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1025}
-}
-func (c *scriptConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 25} }
-func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
-func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
 
 // FuzzServerReplies feeds arbitrary server output to a whole session
 // (greeting, EHLO, MAIL, two RCPTs, DATA, QUIT). Whatever the server

@@ -2,20 +2,485 @@ package session_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"iter"
 	"net"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/session"
+	"github.com/smtpkit/smtpkit/smtptest"
+	"github.com/smtpkit/smtpkit/wire"
 )
 
-// This file is a scripted SMTP (or LMTP) server on 127.0.0.1, for what
+// The helpers shared by the tests of package session, by what they help
+// with: servers and clients, messages, sessions that fail, goroutines left
+// behind, a connection to a fixed script, and the scripted server.
+
+// ---- Servers and clients ----
+
+const testBody = "From: alice@example.org\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\nHello.\r\n.dot line\r\n"
+
+// sequentialExtensions are smtptest's defaults without PIPELINING and
+// CHUNKING: the tests written for the one-command-at-a-time path (DATA,
+// a reply awaited per command) run on it. pipeline_test.go covers the
+// pipelined and BDAT paths.
+func sequentialExtensions() []string {
+	var out []string
+	for _, e := range smtptest.DefaultExtensions() {
+		if e != "PIPELINING" && e != "CHUNKING" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// newServer starts a test server, on sequentialExtensions unless cfg
+// lists its own.
+func newServer(t *testing.T, cfg smtptest.Config) *smtptest.Server {
+	t.Helper()
+	if cfg.Extensions == nil {
+		cfg.Extensions = sequentialExtensions()
+	}
+	srv := smtptest.NewServer(cfg)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func dial(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client {
+	t.Helper()
+	c, err := session.Dial(testCtx(t), srv.Addr, opts)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// verbs returns the verbs of the command lines the server received.
+func verbs(srv *smtptest.Server) []string {
+	var out []string
+	for _, l := range srv.Commands() {
+		v, _, _ := strings.Cut(l, " ")
+		out = append(out, strings.ToUpper(v))
+	}
+	return out
+}
+
+func hasCommand(srv *smtptest.Server, prefix string) bool {
+	for _, l := range srv.Commands() {
+		if strings.HasPrefix(strings.ToUpper(l), strings.ToUpper(prefix)) {
+			return true
+		}
+	}
+	return false
+}
+
+var tlsExtensions = []string{"PIPELINING", "SIZE 10485760", "8BITMIME", "STARTTLS", "ENHANCEDSTATUSCODES"}
+
+const pt2Local = "client.example.org"
+
+// pt2DataExts offers PIPELINING without CHUNKING: the pipelined DATA path.
+func pt2DataExts() []string {
+	return []string{"PIPELINING", "SIZE 10485760", "8BITMIME", "SMTPUTF8", "DSN", "ENHANCEDSTATUSCODES"}
+}
+
+// pt2Path is one of the three ways a message can go.
+type pt2Path struct {
+	name string
+	exts func() []string
+	bdat bool
+	pipe bool
+}
+
+var pt2Paths = []pt2Path{
+	{"sequential", sequentialExtensions, false, false},
+	{"pipelined DATA", pt2DataExts, false, true},
+	{"pipelined BDAT", smtptest.DefaultExtensions, true, true},
+}
+
+// pt2Server starts a server announcing exts (nil: newServer's sequential
+// default).
+func pt2Server(t *testing.T, exts []string, cfg smtptest.Config) *smtptest.Server {
+	t.Helper()
+	cfg.Extensions = exts
+	return newServer(t, cfg)
+}
+
+// pt2Dial connects with a fixed local name (so the octets are known) and
+// greets the server, so that what a test measures afterwards is its own.
+func pt2Dial(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client {
+	t.Helper()
+	var o session.Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.LocalName == "" {
+		o.LocalName = pt2Local
+	}
+	c := dial(t, srv, &o)
+	if err := c.Hello(testCtx(t)); err != nil {
+		t.Fatalf("Hello: %v", err)
+	}
+	return c
+}
+
+// pt2Reads returns the server's reads, as strings, in order.
+func pt2Reads(srv *smtptest.Server) []string {
+	var out []string
+	for _, r := range srv.Reads() {
+		out = append(out, string(r.Data))
+	}
+	return out
+}
+
+// pt2Verbs returns the verbs of the command lines from the n-th on.
+func pt2Verbs(srv *smtptest.Server, from int) []string {
+	v := verbs(srv)
+	if from > len(v) {
+		return nil
+	}
+	return v[from:]
+}
+
+// pt2RoundTrips returns the round trips f costs on srv.
+func pt2RoundTrips(srv *smtptest.Server, f func()) int {
+	before := srv.RoundTrips()
+	f()
+	return srv.RoundTrips() - before
+}
+
+func pt2BinaryExts() []string { return append(smtptest.DefaultExtensions(), "BINARYMIME") }
+
+// ---- Messages ----
+
+// ptNormalise is what the DATA encoder promises the server receives for
+// body: every line ending CRLF (bare LF and bare CR become CRLF) and a
+// final CRLF when the body does not end a line.
+func ptNormalise(body []byte) []byte {
+	var out []byte
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '\r':
+			out = append(out, '\r', '\n')
+			if i+1 < len(body) && body[i+1] == '\n' {
+				i++
+			}
+		case '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
+
+// pt2Body has lines that start with a dot, a bare LF, a lone "." line and
+// a marker that must never show in a trace.
+const pt2Body = "Subject: pipelined\r\n\r\n.leading dot\nbare LF\r\n.\r\n..two\r\nSECRET-BODY-MARKER\r\nlast"
+
+// pt2Msg is one message to send: addresses as users write them.
+type pt2Msg struct {
+	from string
+	to   []string
+	body string
+	// params, when set, are the envelope's MAIL parameters.
+	params command.MailParams
+}
+
+func pt2Mailbox(s string) command.Mailbox {
+	if s == "" {
+		return command.Mailbox{}
+	}
+	m, err := command.ParseMailbox(s)
+	if err != nil {
+		panic(fmt.Sprintf("pt2Mailbox(%q): %v", s, err))
+	}
+	return m
+}
+
+func (m pt2Msg) envelope() session.Envelope {
+	env := session.Envelope{From: pt2Mailbox(m.from), MailParams: m.params}
+	for _, to := range m.to {
+		env.To = append(env.To, pt2Mailbox(to))
+	}
+	return env
+}
+
+func (m pt2Msg) message() *session.Message {
+	return &session.Message{Envelope: m.envelope(), Body: strings.NewReader(m.body)}
+}
+
+// data is what the server must record for the message.
+func (m pt2Msg) data() string { return string(ptNormalise([]byte(m.body))) }
+
+// pt2Check checks that the server recorded m intact with exactly the
+// recipients accepted.
+func pt2Check(t testing.TB, what string, got smtptest.Message, m pt2Msg, accepted []string) {
+	t.Helper()
+	if got.From != m.from || strings.Join(got.To, ",") != strings.Join(accepted, ",") {
+		t.Errorf("%s: server recorded %q -> %q, want %q -> %q", what, got.From, got.To, m.from, accepted)
+	}
+	if string(got.Data) != m.data() {
+		t.Errorf("%s: server recorded data %q, want %q", what, got.Data, m.data())
+	}
+}
+
+// pt2Many returns n messages, each to two recipients of its own, with
+// bodies that need dot-stuffing and line-ending normalisation.
+func pt2Many(n int) []pt2Msg {
+	out := make([]pt2Msg, n)
+	for i := range out {
+		out[i] = pt2Msg{
+			from: fmt.Sprintf("sender%d@example.org", i),
+			to:   []string{fmt.Sprintf("r%da@example.net", i), fmt.Sprintf("r%db@example.net", i)},
+			body: fmt.Sprintf("Subject: message %d\r\n\r\n.line %d starts with a dot\nbare LF\r\n..\r\nend %d\r\n", i, i, i),
+		}
+	}
+	return out
+}
+
+// pt2Yield is one result of SendStream.
+type pt2Yield struct {
+	res *session.Result
+	err error
+}
+
+// pt2Stream runs SendStream over msgs, calling each (when not nil) after
+// every result with the results so far; each returning false breaks the
+// loop. It returns the results and how many messages were taken.
+func pt2Stream(ctx context.Context, c *session.Client, msgs []pt2Msg, each func([]pt2Yield) bool) (ys []pt2Yield, pulled int) {
+	seq := func(yield func(*session.Message) bool) {
+		for _, m := range msgs {
+			pulled++
+			if !yield(m.message()) {
+				return
+			}
+		}
+	}
+	for res, err := range c.SendStream(ctx, iter.Seq[*session.Message](seq)) {
+		ys = append(ys, pt2Yield{res, err})
+		if each != nil && !each(ys) {
+			break
+		}
+	}
+	return ys, pulled
+}
+
+// ---- Sessions that fail ----
+
+// The session of the fault tests and of ftCheckUnusable: a fixed local
+// name, so that every run sends the same octets, and one message.
+const (
+	ftLocal = "client.example.org"
+	ftFrom  = "alice@example.org"
+	// ftBody has CRLF line endings and lines that need dot-stuffing, so
+	// that what the server decodes is ftBody itself.
+	ftBody = "From: alice@example.org\r\nTo: bob@example.org, carol@example.org\r\nSubject: faults\r\n\r\nHello.\r\n.dot line\r\n..two dots\r\n.\r\nthe end\r\n"
+)
+
+var ftTo = []string{"bob@example.org", "carol@example.org"}
+
+// ftCheckUnusable checks that a Client broken by a fault stays broken:
+// a later call fails at once (with an error check accepts, when check is
+// not nil), Close succeeds, and calls after Close return ErrClosed.
+func ftCheckUnusable(t *testing.T, c *session.Client, check func(*testing.T, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	reply, err := c.Noop(ctx)
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("Noop on a broken client took %v", d)
+	}
+	if err == nil {
+		t.Errorf("Noop on a broken client succeeded: %v", reply)
+	} else if check != nil {
+		check(t, err)
+	}
+	if _, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody)); err == nil {
+		t.Error("Send on a broken client succeeded")
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close after the fault: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := c.Noop(ctx); !errors.Is(err, session.ErrClosed) {
+		t.Errorf("Noop after Close: %v, want ErrClosed", err)
+	}
+}
+
+func ftWantDisconnected(op string) func(*testing.T, error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		var de *session.DisconnectedError
+		if !errors.As(err, &de) || !errors.Is(err, session.ErrServerDisconnected) {
+			t.Errorf("err = %v (%T), want a *DisconnectedError matching ErrServerDisconnected", err, err)
+			return
+		}
+		if de.Op != op {
+			t.Errorf("DisconnectedError.Op = %q, want %q (%v)", de.Op, op, err)
+		}
+	}
+}
+
+func ftWantTimeout(op string, after time.Duration) func(*testing.T, error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		var te *session.TimeoutError
+		if !errors.As(err, &te) {
+			t.Errorf("err = %v (%T), want a *TimeoutError", err, err)
+			return
+		}
+		if te.Phase != op || te.After != after {
+			t.Errorf("TimeoutError{Phase: %q, After: %v}, want %q, %v", te.Phase, te.After, op, after)
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%v does not match os.ErrDeadlineExceeded", err)
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, session.ErrServerDisconnected) {
+			t.Errorf("a phase timeout reported as the context's or a disconnection: %v", err)
+		}
+	}
+}
+
+func ftWantIs(target error) func(*testing.T, error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		if !errors.Is(err, target) {
+			t.Errorf("err = %v (%T), want one matching %v", err, err, target)
+		}
+	}
+}
+
+func ftWantProtocol(kind error) func(*testing.T, error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		var pe *wire.ProtocolError
+		if !errors.As(err, &pe) || !errors.Is(err, kind) {
+			t.Errorf("err = %v (%T), want a *wire.ProtocolError of kind %v", err, err, kind)
+		}
+		if errors.Is(err, session.ErrServerDisconnected) {
+			t.Errorf("a protocol error reported as a disconnection: %v", err)
+		}
+	}
+}
+
+// pt2WantDisconnected checks err is a disconnection.
+func pt2WantDisconnected(t testing.TB, what string, err error) {
+	t.Helper()
+	var de *session.DisconnectedError
+	if !errors.As(err, &de) || !errors.Is(err, session.ErrServerDisconnected) {
+		t.Errorf("%s: err = %v (%T), want a *DisconnectedError", what, err, err)
+	}
+}
+
+// ---- Goroutines left behind ----
+
+// ftSettle is how long a goroutine count may take to come back down: a
+// connection's goroutine ends a moment after its peer closes.
+const ftSettle = 2 * time.Second
+
+// ftNoLeaks checks, once t and its subtests are over and every cleanup
+// registered after this call has run (servers closed, clients closed),
+// that no goroutine started during t is left. Call it first in a
+// top-level test that is not parallel: while it runs no other top-level
+// test does, so the count is the test's own.
+func ftNoLeaks(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() { ftWaitGoroutines(t, before, "after the test") })
+}
+
+// ftWaitGoroutines waits up to ftSettle for the number of goroutines to be
+// at most limit, and fails t with every goroutine's stack if it stays
+// above.
+func ftWaitGoroutines(t testing.TB, limit int, when string) {
+	t.Helper()
+	deadline := time.Now().Add(ftSettle)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= limit {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%d goroutine(s) left %s (%d, want at most %d):\n%s", n-limit, when, n, limit, ftStacks())
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// ftStacks returns the stacks of all goroutines.
+func ftStacks() string {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return string(buf[:n])
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// ---- A connection to a fixed script ----
+
+// scriptConn is a net.Conn whose peer is a fixed byte string: reads
+// come from script, writes are kept. Deadlines are accepted and ignored:
+// every read ends at the end of the script.
+type scriptConn struct {
+	r       *bytes.Reader
+	written bytes.Buffer
+	closed  bool
+}
+
+func (c *scriptConn) Read(p []byte) (int, error) {
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	return c.r.Read(p)
+}
+
+func (c *scriptConn) Write(p []byte) (int, error) {
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	return c.written.Write(p)
+}
+
+func (c *scriptConn) Close() error { c.closed = true; return nil }
+func (c *scriptConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1025}
+}
+func (c *scriptConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 25} }
+func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
+func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+
+// ---- The scripted server ----
+
+// The scripted server is an SMTP (or LMTP) server on 127.0.0.1, for what
 // smtptest cannot express: a reply to each command chosen by the test, a
 // reply nobody asked for sent together with an expected one, and a
 // hang-up right after a 421 or 221 that keeps listening, so that a test

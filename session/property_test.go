@@ -3,6 +3,7 @@ package session_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,30 +13,6 @@ import (
 	"github.com/smtpkit/smtpkit/smtptest"
 	"pgregory.net/rapid"
 )
-
-// ptNormalise is what the DATA encoder promises the server receives for
-// body: every line ending CRLF (bare LF and bare CR become CRLF) and a
-// final CRLF when the body does not end a line.
-func ptNormalise(body []byte) []byte {
-	var out []byte
-	for i := 0; i < len(body); i++ {
-		switch c := body[i]; c {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(body) && body[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
 
 // TestPropertySend sends random envelopes and bodies over one connection,
 // with random recipients refused: the server must record exactly the
@@ -101,6 +78,66 @@ func TestPropertySend(t *testing.T) {
 			if r.Address != to[i] || r.Accepted == strings.HasPrefix(to[i], "refuse") {
 				t.Fatalf("result %d = %+v for %q", i, r, to[i])
 			}
+		}
+	})
+}
+
+// pt2SplitReader returns its data in pieces of the sizes given, in turn.
+type pt2SplitReader struct {
+	data  []byte
+	sizes []int
+	i     int
+}
+
+func (r *pt2SplitReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := len(r.data)
+	if len(r.sizes) > 0 {
+		n = min(n, r.sizes[r.i%len(r.sizes)])
+		r.i++
+	}
+	n = copy(p, r.data[:n])
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestPipelinePropertyBDATLineEndings sends random bodies, read in random
+// pieces, as small BDAT chunks over one pipelining connection: the server
+// must receive each with its line endings made CRLF and nothing else
+// changed, whatever the pieces and chunk boundaries, and a SIZE= sent
+// must be the size received.
+func TestPipelinePropertyBDATLineEndings(t *testing.T) {
+	srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{})
+	c := pt2Dial(t, srv, &session.Options{ChunkSize: 7})
+	sent := 0
+	rapid.Check(t, func(t *rapid.T) {
+		piece := rapid.SampledFrom([]string{"\r", "\n", "\r\n", ".", "x", "é", "\r\n.\r\n", "line"})
+		var body []byte
+		for range rapid.IntRange(0, 30).Draw(t, "pieces") {
+			body = append(body, piece.Draw(t, "piece")...)
+		}
+		var r io.Reader = bytes.NewReader(body)
+		if rapid.Bool().Draw(t, "split") {
+			r = &pt2SplitReader{data: body, sizes: rapid.SliceOfN(rapid.IntRange(1, 9), 1, 5).Draw(t, "sizes")}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := c.Send(ctx, "a@example.org", []string{"b@example.org"}, r); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		sent++
+		m := srv.Messages()
+		if len(m) != sent {
+			t.Fatalf("server has %d messages, want %d", len(m), sent)
+		}
+		got := m[sent-1]
+		if want := ptNormalise(body); !bytes.Equal(got.Data, want) {
+			t.Fatalf("server got %q, want %q", got.Data, want)
+		}
+		if sz := got.Mail.Params.Size; sz != 0 && sz != int64(len(got.Data)) {
+			t.Fatalf("SIZE=%d for %d octets", sz, len(got.Data))
 		}
 	})
 }

@@ -13,8 +13,6 @@ import (
 	"github.com/smtpkit/smtpkit/transport"
 )
 
-var tlsExtensions = []string{"PIPELINING", "SIZE 10485760", "8BITMIME", "STARTTLS", "ENHANCEDSTATUSCODES"}
-
 func TestStartTLSOpportunistic(t *testing.T) {
 	srv := newServer(t, smtptest.Config{Extensions: tlsExtensions})
 	c := dial(t, srv, &session.Options{TLSConfig: srv.ClientTLSConfig()})

@@ -3,13 +3,17 @@ package session_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
@@ -108,4 +112,156 @@ func TestTraceEscapesReplies(t *testing.T) {
 	if all := strings.Join(h.values, "\n"); !strings.Contains(all, `user \u202egnp.exe`) {
 		t.Errorf("the log lacks the escaped reply line:\n%s", all)
 	}
+}
+
+func TestTrace(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	var trace bytes.Buffer
+	c := dial(t, srv, &session.Options{Trace: &trace, LocalName: "me.example.org"})
+	if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(testBody)); err != nil {
+		t.Fatal(err)
+	}
+	c.Do(testCtx(t), command.Auth{Mechanism: "PLAIN", InitialResponse: []byte("\x00user\x00s3cret")})
+	got := trace.String()
+	for _, want := range []string{"S: 220 ", "C: EHLO me.example.org\n", "C: MAIL FROM:<alice@example.org>", "C: RCPT TO:<bob@example.org>\n", "C: DATA\n", "S: 354 ", "C: <message data: ", "C: .\n", "C: AUTH PLAIN [redacted]\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("trace lacks %q:\n%s", want, got)
+		}
+	}
+	for _, secret := range []string{"s3cret", "AHVzZXIAczNjcmV0", "Hello."} {
+		if strings.Contains(got, secret) {
+			t.Errorf("trace shows %q:\n%s", secret, got)
+		}
+	}
+}
+
+func TestLogger(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := dial(t, srv, &session.Options{Logger: log})
+	if _, err := c.Noop(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "dir=C line=NOOP") || !strings.Contains(out, "dir=S line=\"250 ") {
+		t.Errorf("log:\n%s", out)
+	}
+}
+
+func TestPipelineTrace(t *testing.T) {
+	data := ptNormalise([]byte(pt2Body))
+	size := strconv.Itoa(len(data))
+	for _, tt := range []struct {
+		name string
+		exts []string
+		want []string
+	}{
+		{"BDAT", smtptest.DefaultExtensions(), []string{
+			"C: MAIL FROM:<alice@example.org> SIZE=" + size,
+			"C: RCPT TO:<bob@example.org>",
+			"C: RCPT TO:<carol@example.org>",
+			"C: BDAT " + size + " LAST",
+			"C: <message data: " + size + " octets>",
+			"S: 250 2.1.0 OK",
+			"S: 250 2.1.5 OK",
+			"S: 250 2.1.5 OK",
+			"S: 250 2.0.0 OK queued",
+		}},
+		{"DATA", pt2DataExts(), []string{
+			"C: MAIL FROM:<alice@example.org> SIZE=" + size,
+			"C: RCPT TO:<bob@example.org>",
+			"C: RCPT TO:<carol@example.org>",
+			"C: DATA",
+			"S: 250 2.1.0 OK",
+			"S: 250 2.1.5 OK",
+			"S: 250 2.1.5 OK",
+			"S: 354 End data with <CR><LF>.<CR><LF>",
+			fmt.Sprintf("C: <message data: %d octets>", len(pt2Body)),
+			"C: .",
+			"S: 250 2.0.0 OK queued",
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := pt2Server(t, tt.exts, smtptest.Config{})
+			var trace bytes.Buffer
+			c := pt2Dial(t, srv, &session.Options{Trace: &trace})
+			trace.Reset()
+			if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(pt2Body)); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			got := strings.Split(strings.TrimSuffix(trace.String(), "\n"), "\n")
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("trace:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			if strings.Contains(trace.String(), "SECRET-BODY-MARKER") {
+				t.Errorf("the trace copies the message")
+			}
+		})
+	}
+	// The BDAT lines traced are those sent, chunk by chunk.
+	for _, body := range []string{strings.Repeat("x", 33), "a\nb\n", "", strings.Repeat("y\n", 10), "bin\x00ary\n"} {
+		t.Run(fmt.Sprintf("chunks of %q", body), func(t *testing.T) {
+			srv := pt2Server(t, pt2BinaryExts(), smtptest.Config{})
+			var trace bytes.Buffer
+			c := pt2Dial(t, srv, &session.Options{Trace: &trace, ChunkSize: 10})
+			trace.Reset()
+			before := len(srv.Commands())
+			if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(body)); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			var traced []string
+			for l := range strings.SplitSeq(trace.String(), "\n") {
+				if s, ok := strings.CutPrefix(l, "C: "); ok {
+					traced = append(traced, s)
+				}
+			}
+			sent := srv.Commands()[before:]
+			m := srv.Messages()
+			if len(m) != 1 {
+				t.Fatalf("server recorded %d messages", len(m))
+			}
+			// Each BDAT line is followed by the size of what it carried.
+			var want []string
+			for _, line := range sent {
+				want = append(want, line)
+				if size, ok := strings.CutPrefix(line, "BDAT "); ok {
+					want = append(want, fmt.Sprintf("<message data: %s octets>", strings.TrimSuffix(size, " LAST")))
+				}
+			}
+			if !slices.Equal(traced, want) {
+				t.Errorf("client lines traced:\n%q\nsent:\n%q", traced, want)
+			}
+		})
+	}
+	t.Run("stream", func(t *testing.T) {
+		srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{})
+		var trace bytes.Buffer
+		c := pt2Dial(t, srv, &session.Options{Trace: &trace})
+		trace.Reset()
+		msgs := pt2Many(2)
+		msgs[1].body += "SECRET-BODY-MARKER\r\n"
+		ys, _ := pt2Stream(testCtx(t), c, msgs, nil)
+		for _, y := range ys {
+			if y.err != nil {
+				t.Fatal(y.err)
+			}
+		}
+		var cs []string
+		var replies int
+		for l := range strings.SplitSeq(strings.TrimSuffix(trace.String(), "\n"), "\n") {
+			if s, ok := strings.CutPrefix(l, "C: "); ok {
+				cs = append(cs, strings.Fields(s)[0])
+			} else if strings.HasPrefix(l, "S: ") {
+				replies++
+			}
+		}
+		want := []string{"MAIL", "RCPT", "RCPT", "BDAT", "<message", "RSET", "MAIL", "RCPT", "RCPT", "BDAT", "<message"}
+		if !slices.Equal(cs, want) || replies != 9 {
+			t.Errorf("trace:\n%s\nwant client lines %q and 9 replies", trace.String(), want)
+		}
+		if strings.Contains(trace.String(), "SECRET-BODY-MARKER") {
+			t.Errorf("the trace copies the message")
+		}
+	})
 }

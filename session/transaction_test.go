@@ -2,82 +2,17 @@ package session_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
 )
-
-const testBody = "From: alice@example.org\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\nHello.\r\n.dot line\r\n"
-
-// sequentialExtensions are smtptest's defaults without PIPELINING and
-// CHUNKING: the tests written for the one-command-at-a-time path (DATA,
-// a reply awaited per command) run on it. pipeline_test.go covers the
-// pipelined and BDAT paths.
-func sequentialExtensions() []string {
-	var out []string
-	for _, e := range smtptest.DefaultExtensions() {
-		if e != "PIPELINING" && e != "CHUNKING" {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// newServer starts a test server, on sequentialExtensions unless cfg
-// lists its own.
-func newServer(t *testing.T, cfg smtptest.Config) *smtptest.Server {
-	t.Helper()
-	if cfg.Extensions == nil {
-		cfg.Extensions = sequentialExtensions()
-	}
-	srv := smtptest.NewServer(cfg)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func dial(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client {
-	t.Helper()
-	c, err := session.Dial(testCtx(t), srv.Addr, opts)
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// verbs returns the verbs of the command lines the server received.
-func verbs(srv *smtptest.Server) []string {
-	var out []string
-	for _, l := range srv.Commands() {
-		v, _, _ := strings.Cut(l, " ")
-		out = append(out, strings.ToUpper(v))
-	}
-	return out
-}
-
-func hasCommand(srv *smtptest.Server, prefix string) bool {
-	for _, l := range srv.Commands() {
-		if strings.HasPrefix(strings.ToUpper(l), strings.ToUpper(prefix)) {
-			return true
-		}
-	}
-	return false
-}
 
 func TestSend(t *testing.T) {
 	srv := newServer(t, smtptest.Config{})
@@ -238,111 +173,28 @@ func TestSendErrors(t *testing.T) {
 	}
 }
 
-func TestGreetingRefused(t *testing.T) {
-	g := response.New(554, "5.3.2 no service for you")
-	srv := newServer(t, smtptest.Config{Greeting: &g})
-	c, err := session.Dial(testCtx(t), srv.Addr, nil)
-	if err == nil {
-		c.Close()
-		t.Fatal("Dial succeeded")
-	}
-	var ce *session.ConnectError
-	if !errors.As(err, &ce) || ce.Reply.Code != 554 {
-		t.Fatalf("err = %#v", err)
-	}
-	var re *response.Error
-	if !errors.As(err, &re) || re.Code() != 554 {
-		t.Errorf("errors.As response.Error = %v", re)
-	}
-}
-
-func TestConnectRefused(t *testing.T) {
-	srv := newServer(t, smtptest.Config{})
-	addr := srv.Addr
-	srv.Close()
-	_, err := session.Dial(testCtx(t), addr, nil)
-	var ce *session.ConnectError
-	if !errors.As(err, &ce) || ce.Err == nil {
-		t.Fatalf("err = %#v", err)
-	}
-}
-
-func TestHello(t *testing.T) {
-	tests := []struct {
-		name      string
-		cfg       smtptest.Config
-		wantErr   int // reply code of a *HelloError, 0 for success
-		wantVerbs []string
-		esmtp     bool
-	}{
-		{name: "EHLO", wantVerbs: []string{"EHLO"}, esmtp: true},
-		{name: "HELO fallback on 502", cfg: smtptest.Config{DisableEHLO: true}, wantVerbs: []string{"EHLO", "HELO"}},
-		{
-			name:      "HELO fallback on 500",
-			cfg:       smtptest.Config{Overrides: []smtptest.Override{{Verb: "EHLO", Reply: response.New(500, "5.5.1 what")}}},
-			wantVerbs: []string{"EHLO", "HELO"},
-		},
-		{
-			name:      "421 is reported, not hidden behind HELO",
-			cfg:       smtptest.Config{Overrides: []smtptest.Override{{Verb: "EHLO", Reply: response.New(421, "4.3.2 going down")}}},
-			wantErr:   421,
-			wantVerbs: []string{"EHLO"},
-		},
-		{
-			name:      "550 is reported, not hidden behind HELO",
-			cfg:       smtptest.Config{Overrides: []smtptest.Override{{Verb: "EHLO", Reply: response.New(550, "5.7.1 go away")}}},
-			wantErr:   550,
-			wantVerbs: []string{"EHLO"},
-		},
-		{
-			name: "HELO refused too",
-			cfg: smtptest.Config{DisableEHLO: true, Overrides: []smtptest.Override{
-				{Verb: "HELO", Reply: response.New(501, "5.5.4 bad name")}}},
-			wantErr:   501,
-			wantVerbs: []string{"EHLO", "HELO"},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, tt.cfg)
-			c := dial(t, srv, &session.Options{LocalName: "client.example.org"})
-			err := c.Hello(testCtx(t))
-			if tt.wantErr == 0 && err != nil {
-				t.Fatalf("Hello: %v", err)
-			}
-			if tt.wantErr != 0 {
-				var he *session.HelloError
-				if !errors.As(err, &he) || he.Reply.Code != response.Code(tt.wantErr) {
-					t.Fatalf("Hello err = %#v, want HelloError %d", err, tt.wantErr)
-				}
-			}
-			if got := strings.Join(verbs(srv), " "); got != strings.Join(tt.wantVerbs, " ") {
-				t.Errorf("commands %q, want verbs %q", srv.Commands(), tt.wantVerbs)
-			}
-			if c.ESMTP() != tt.esmtp {
-				t.Errorf("ESMTP() = %v", c.ESMTP())
-			}
-			if tt.wantErr == 0 && srv.Commands()[len(srv.Commands())-1] != tt.wantVerbs[len(tt.wantVerbs)-1]+" client.example.org" {
-				t.Errorf("hello line %q", srv.Commands())
-			}
-		})
-	}
-}
-
-func TestLocalNameDefault(t *testing.T) {
-	srv := newServer(t, smtptest.Config{})
-	c := dial(t, srv, nil)
-	if err := c.Hello(testCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	line := srv.Commands()[0]
-	name := strings.TrimPrefix(line, "EHLO ")
-	if name == line || name == "" {
-		t.Fatalf("EHLO line %q", line)
-	}
-	// Either an FQDN from the host name or the loopback address literal.
-	if !strings.Contains(name, ".") && name != "[127.0.0.1]" {
-		t.Errorf("local name %q is neither an FQDN nor an address literal", name)
+// A message refused at DATA (or its end) still reports what the server
+// said to MAIL and each RCPT, on the sequential and pipelined paths.
+func TestDataErrorCarriesResult(t *testing.T) {
+	for _, ext := range [][]string{nil, {"PIPELINING"}, {"PIPELINING", "CHUNKING"}} {
+		verb := "DATA"
+		if len(ext) == 2 {
+			verb = "BDAT"
+		}
+		srv := newServer(t, smtptest.Config{Extensions: ext, Overrides: []smtptest.Override{
+			{Verb: "RCPT", Match: "<nobody@", Reply: response.New(550, "5.1.1 no such user")},
+			{Verb: verb, Reply: response.New(554, "5.6.0 refused")},
+		}})
+		c := dial(t, srv, nil)
+		_, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org", "nobody@example.org"}, strings.NewReader("x\r\n"))
+		var de *session.DataError
+		if !errors.As(err, &de) || de.Result == nil {
+			t.Fatalf("%v: err = %v, want a *DataError with its Result", ext, err)
+		}
+		rs := de.Result.Recipients
+		if de.Result.Mail.Code != 250 || len(rs) != 2 || !rs[0].Accepted || rs[1].Accepted || rs[1].Reply.Code != 550 {
+			t.Errorf("%v: result %+v", ext, de.Result)
+		}
 	}
 }
 
@@ -454,6 +306,36 @@ func TestLowLevelTransaction(t *testing.T) {
 	}
 }
 
+func TestQuitDuringData(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	c := dial(t, srv, nil)
+	ctx := testCtx(t)
+	if _, err := c.Mail(ctx, command.Mail{From: command.Mailbox{Local: "a", Domain: "example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Rcpt(ctx, command.Rcpt{To: command.Mailbox{Local: "b", Domain: "example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("Subject: half a message\r\n"))
+	if _, err := c.Quit(ctx); !errors.Is(err, session.ErrBadSequence) {
+		t.Errorf("Quit during DATA: %v", err)
+	}
+	if err := w.Close(); err == nil {
+		t.Error("Close after Quit reported the message accepted")
+	}
+	srv.Close() // waits for the server's connection to end
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("server accepted %d messages", n)
+	}
+	if hasCommand(srv, "QUIT") {
+		t.Error("QUIT went out as message data or a command")
+	}
+}
+
 func TestSendSizeLimit(t *testing.T) {
 	srv := newServer(t, smtptest.Config{Extensions: []string{"SIZE 100", "8BITMIME"}})
 	c := dial(t, srv, nil)
@@ -506,6 +388,69 @@ func TestSendSMTPUTF8(t *testing.T) {
 	}
 }
 
+func TestSendEnvelopeParams(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	c := dial(t, srv, nil)
+	env := &session.Envelope{
+		From:       command.Mailbox{Local: "alice", Domain: "example.org"},
+		To:         []command.Mailbox{{Local: "bob", Domain: "example.org"}, {Local: "carol", Domain: "example.org"}},
+		MailParams: command.MailParams{Ret: command.RetHeaders, EnvID: "id+1"},
+		RcptParams: []command.RcptParams{{Notify: command.NotifyFailure | command.NotifyDelay}, {}},
+	}
+	if _, err := c.SendEnvelope(testCtx(t), env, strings.NewReader("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	cmds := srv.Commands()
+	if !strings.Contains(cmds[1], "RET=HDRS") || !strings.Contains(cmds[1], "ENVID=id+2B1") {
+		t.Errorf("MAIL %q", cmds[1])
+	}
+	if !strings.Contains(cmds[2], "NOTIFY=FAILURE,DELAY") || strings.Contains(cmds[3], "NOTIFY") {
+		t.Errorf("RCPTs %q %q", cmds[2], cmds[3])
+	}
+
+	env.RcptParams = env.RcptParams[:1]
+	if _, err := c.SendEnvelope(testCtx(t), env, strings.NewReader("x\r\n")); err == nil {
+		t.Error("RcptParams of the wrong length accepted")
+	}
+	if _, err := c.SendEnvelope(testCtx(t), &session.Envelope{}, strings.NewReader("x\r\n")); !errors.Is(err, session.ErrNoRecipients) {
+		t.Errorf("no recipients: %v", err)
+	}
+}
+
+func TestExtensionChecks(t *testing.T) {
+	srv := newServer(t, smtptest.Config{Extensions: []string{"SIZE 1000"}})
+	c := dial(t, srv, nil)
+	from := command.Mailbox{Local: "a", Domain: "example.org"}
+	for _, p := range []command.MailParams{
+		{Body: command.Body8BitMIME},
+		{SMTPUTF8: true},
+		{Ret: command.RetFull},
+		{RequireTLS: true},
+		{Auth: "<>"},
+	} {
+		if _, err := c.Mail(testCtx(t), command.Mail{From: from, Params: p}); err == nil {
+			t.Errorf("MAIL with %+v sent to a server without the extension", p)
+		} else {
+			var ne *session.NotSupportedError
+			if !errors.As(err, &ne) {
+				t.Errorf("%+v: err = %v", p, err)
+			}
+		}
+	}
+	if hasCommand(srv, "MAIL") {
+		t.Fatalf("MAIL reached the wire: %q", srv.Commands())
+	}
+	// A bad address is refused by command, before the wire.
+	if _, err := c.Send(testCtx(t), "a@example.org", []string{"b@exa mple.org"}, strings.NewReader("x")); err == nil {
+		t.Error("bad address accepted")
+	}
+	var ce *command.Error
+	_, err := c.Mail(testCtx(t), command.Mail{From: command.Mailbox{Local: "a\r\nRCPT TO:<x@y>", Domain: "example.org"}})
+	if !errors.As(err, &ce) || hasCommand(srv, "MAIL") {
+		t.Errorf("injection: err = %v, commands %q", err, srv.Commands())
+	}
+}
+
 func TestSendMessage(t *testing.T) {
 	srv := newServer(t, smtptest.Config{})
 	c := dial(t, srv, nil)
@@ -523,23 +468,28 @@ func TestSendMessage(t *testing.T) {
 	}
 }
 
-func TestTrace(t *testing.T) {
+func TestSendMessageErrors(t *testing.T) {
 	srv := newServer(t, smtptest.Config{})
-	var trace bytes.Buffer
-	c := dial(t, srv, &session.Options{Trace: &trace, LocalName: "me.example.org"})
-	if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(testBody)); err != nil {
+	c := dial(t, srv, nil)
+	for _, msg := range []string{
+		"Resent-Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nResent-Date: Tue, 2 Jan 2024 00:00:00 +0000\r\nFrom: a@example.org\r\nTo: b@example.org\r\n\r\nx\r\n",
+		"Subject: no addresses\r\n\r\nx\r\n",
+		"From: a@example.org\r\n\r\nno recipients\r\n",
+	} {
+		if _, err := c.SendMessage(testCtx(t), strings.NewReader(msg)); err == nil {
+			t.Errorf("SendMessage(%q) succeeded", msg)
+		}
+	}
+	if hasCommand(srv, "MAIL") {
+		t.Errorf("MAIL sent for a message without a usable envelope")
+	}
+	// Resent-: exactly one Resent-Date selects the Resent- fields.
+	msg := "From: a@example.org\r\nTo: b@example.org\r\nResent-Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nResent-From: r@example.org\r\nResent-To: x@example.org\r\nResent-Bcc: y@example.org\r\n\r\nbody\r\n"
+	if _, err := c.SendMessage(testCtx(t), strings.NewReader(msg)); err != nil {
 		t.Fatal(err)
 	}
-	c.Do(testCtx(t), command.Auth{Mechanism: "PLAIN", InitialResponse: []byte("\x00user\x00s3cret")})
-	got := trace.String()
-	for _, want := range []string{"S: 220 ", "C: EHLO me.example.org\n", "C: MAIL FROM:<alice@example.org>", "C: RCPT TO:<bob@example.org>\n", "C: DATA\n", "S: 354 ", "C: <message data: ", "C: .\n", "C: AUTH PLAIN [redacted]\n"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("trace lacks %q:\n%s", want, got)
-		}
-	}
-	for _, secret := range []string{"s3cret", "AHVzZXIAczNjcmV0", "Hello."} {
-		if strings.Contains(got, secret) {
-			t.Errorf("trace shows %q:\n%s", secret, got)
-		}
+	m := srv.Messages()[0]
+	if m.From != "r@example.org" || strings.Join(m.To, " ") != "x@example.org y@example.org" || bytes.Contains(m.Data, []byte("Resent-Bcc")) {
+		t.Errorf("message %q -> %q: %q", m.From, m.To, m.Data)
 	}
 }
