@@ -29,7 +29,9 @@ func Dial(ctx context.Context, addr string, opts *session.Options) (*Client, err
 }
 
 // NewClient starts an LMTP session over a connection the caller made, as
-// session.NewClient does.
+// session.NewClient does. Only a *net.UnixConn counts as local: over any
+// other unencrypted connection AUTH needs opts.AllowInsecureAuth, since
+// where a connection made elsewhere leads cannot be known.
 func NewClient(ctx context.Context, conn net.Conn, opts *session.Options) (*Client, error) {
 	c, err := session.NewClient(ctx, conn, lmtpOptions(opts))
 	if err != nil {

@@ -165,9 +165,11 @@ func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 	c := newClient(conn, &o)
 	// Not from RemoteAddr, which a proxied or wrapped connection sets to
 	// whatever it likes; a *net.UnixConn is a socket on this machine.
+	// For the same reason only a *net.UnixConn skips opportunistic
+	// STARTTLS as a Unix socket.
 	_, c.loopback = conn.(*net.UnixConn)
+	c.unix = c.loopback
 	if ra := conn.RemoteAddr(); ra != nil {
-		c.unix = ra.Network() == "unix"
 		if ap, err := netip.ParseAddrPort(ra.String()); err == nil {
 			c.serverName = ap.Addr().Unmap().String()
 		}

@@ -13,9 +13,11 @@
 //
 // [Client.Login] authenticates with a password as smtplib's login does,
 // choosing the strongest mechanism both sides support; [Client.Auth] runs
-// any [auth.Mechanism]. A mechanism that sends the secret itself is refused
-// over an unencrypted connection to anything but loopback unless
-// Options.AllowInsecureAuth says otherwise.
+// any [auth.Mechanism]. A mechanism that carries a credential (all but
+// EXTERNAL and ANONYMOUS, see auth.NeedsConfidentiality) is refused over an
+// unencrypted connection unless the peer is known to be on this machine (a
+// Unix socket, or a loopback address the Client dialled itself, not
+// through a proxy) or Options.AllowInsecureAuth says otherwise.
 //
 // Every read has a bound (wire's limits, see [Limits]) and a deadline: the
 // RFC 5321 §4.5.3.2 timeout of its phase ([Timeouts]) or the context's,

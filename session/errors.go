@@ -23,10 +23,12 @@ var (
 	// ErrBadSequence is what every [StateError] matches with errors.Is.
 	ErrBadSequence = errors.New("session: command out of sequence")
 
-	// ErrInsecureAuth: a mechanism that reveals the secret (PLAIN, LOGIN,
-	// XOAUTH2, ...) was refused because the connection is not encrypted
-	// and the peer is not loopback. Nothing was sent. Use TLS, or set
-	// Options.AllowInsecureAuth to accept the risk.
+	// ErrInsecureAuth: a mechanism that carries a credential (every one
+	// but EXTERNAL and ANONYMOUS: PLAIN, LOGIN, CRAM-MD5, SCRAM, XOAUTH2,
+	// OAUTHBEARER; see auth.NeedsConfidentiality) was refused because the
+	// connection is not encrypted and the peer is not known to be on this
+	// machine. Nothing was sent. Use TLS, or set Options.AllowInsecureAuth
+	// to accept the risk.
 	ErrInsecureAuth = errors.New("session: refusing to send a secret over an unencrypted connection (use TLS, or set Options.AllowInsecureAuth)")
 
 	// ErrDataAfterStartTLS means the server sent bytes after its reply to
