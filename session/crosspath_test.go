@@ -117,9 +117,9 @@ func (m cpMsg) to(i int) []string {
 }
 
 func (m cpMsg) envelope(i int) session.Envelope {
-	env := session.Envelope{From: pt2Mailbox(m.from(i))}
+	env := session.Envelope{From: mailbox(m.from(i))}
 	for _, to := range m.to(i) {
-		env.To = append(env.To, pt2Mailbox(to))
+		env.To = append(env.To, mailbox(to))
 	}
 	return env
 }
@@ -145,39 +145,39 @@ type cpScript struct {
 
 // cpReply is the reply for an action; tag names the place, so that a
 // reply read for the wrong command shows.
-func cpReply(a cpAct, tag, ok, temp, perm string) scAnswer {
+func cpReply(a cpAct, tag, ok, temp, perm string) scriptedAnswer {
 	switch a {
 	case cpOK:
-		return scAnswer{Reply: ok + " " + tag}
+		return scriptedAnswer{Reply: ok + " " + tag}
 	case cpTemp:
-		return scAnswer{Reply: temp + " " + tag}
+		return scriptedAnswer{Reply: temp + " " + tag}
 	case cpPerm:
-		return scAnswer{Reply: perm + " " + tag}
+		return scriptedAnswer{Reply: perm + " " + tag}
 	case cp421:
-		return scAnswer{Reply: "421 4.7.0 closing " + tag, HangUp: true}
+		return scriptedAnswer{Reply: "421 4.7.0 closing " + tag, HangUp: true}
 	}
-	return scAnswer{HangUp: true}
+	return scriptedAnswer{HangUp: true}
 }
 
-func (s *cpScript) answer(cmd scCmd) scAnswer {
+func (s *cpScript) answer(cmd scriptedCmd) scriptedAnswer {
 	if cmd.Msg < 0 || cmd.Msg >= len(s.msgs) {
-		return scDefault(cmd)
+		return acceptEverything(cmd)
 	}
 	m := s.msgs[cmd.Msg]
 	tag := fmt.Sprintf("m%d", cmd.Msg)
 	// A server answers a command out of place as servers do (a 421 or a
 	// hang-up can come anywhere): nothing accepted for a transaction that
 	// is not open, and no data without a recipient.
-	misplaced := func(a cpAct) (scAnswer, bool) {
+	misplaced := func(a cpAct) (scriptedAnswer, bool) {
 		switch {
 		case a.fatal():
-			return scAnswer{}, false
+			return scriptedAnswer{}, false
 		case !cmd.Open:
-			return scAnswer{Reply: "503 5.5.1 need MAIL " + tag}, true
+			return scriptedAnswer{Reply: "503 5.5.1 need MAIL " + tag}, true
 		case cmd.Accepted == 0:
-			return scAnswer{Reply: "554 5.5.1 no valid recipients " + tag}, true
+			return scriptedAnswer{Reply: "554 5.5.1 no valid recipients " + tag}, true
 		}
-		return scAnswer{}, false
+		return scriptedAnswer{}, false
 	}
 	at := func(acts []cpAct, i int) cpAct {
 		if i >= 0 && i < len(acts) {
@@ -192,7 +192,7 @@ func (s *cpScript) answer(cmd scCmd) scAnswer {
 		a := at(m.rcpt, cmd.Index)
 		tag += fmt.Sprintf(" rcpt%d", cmd.Index)
 		if !cmd.Open && !a.fatal() {
-			return scAnswer{Reply: "503 5.5.1 need MAIL " + tag}
+			return scriptedAnswer{Reply: "503 5.5.1 need MAIL " + tag}
 		}
 		return cpReply(a, tag, "250 2.1.5 recipient ok", "450 4.2.1 recipient busy", "550 5.1.1 recipient unknown")
 	case "DATA":
@@ -222,7 +222,7 @@ func (s *cpScript) answer(cmd scCmd) scAnswer {
 		}
 		return r
 	}
-	return scDefault(cmd)
+	return acceptEverything(cmd)
 }
 
 // cpPath is one way a message goes; the extensions offered are drawn from
@@ -309,7 +309,7 @@ func cpCase(t *rapid.T, p cpPath) {
 	for i := range msgs {
 		msgs[i] = cpDrawMsg(t, i, !p.stream)
 	}
-	srv := scStart(scConfig{LMTP: p.lmtp, Exts: exts, Answer: (&cpScript{msgs: msgs, lmtp: p.lmtp}).answer})
+	srv := startScripted(scriptedConfig{LMTP: p.lmtp, Exts: exts, Answer: (&cpScript{msgs: msgs, lmtp: p.lmtp}).answer})
 	defer srv.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -320,7 +320,7 @@ func cpCase(t *rapid.T, p cpPath) {
 		ChunkSize: cpChunk,
 		Timeouts:  session.Timeouts{Greeting: d, Command: d, Mail: d, Rcpt: d, DataInit: d, DataBlock: d, DataEnd: d},
 	}
-	c, w, err := scDial(ctx, srv.Addr, opts)
+	c, w, err := dialWatched(ctx, srv.Addr, opts)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -570,7 +570,7 @@ func cpObserve(res *session.Result, err error) cpOutcome {
 //
 // MaybeDelivered is true for an unanswered message whose end the client
 // wrote, when the server hung up without a 421.
-func cpTruth(evs []scEvent, i int, m cpMsg, run cpRun) cpOutcome {
+func cpTruth(evs []scriptedEvent, i int, m cpMsg, run cpRun) cpOutcome {
 	var (
 		mail, data string
 		rcpts      = make([]string, m.rcpts)
@@ -624,7 +624,7 @@ func cpTruth(evs []scEvent, i int, m cpMsg, run cpRun) cpOutcome {
 		return cpOutcome{kind: "desync"}
 	case mail == "":
 		return unanswered("MAIL", false)
-	case !scPositive(mail):
+	case !positive(mail):
 		return refused("sender", "", mail, false)
 	}
 	var accepted []int
@@ -632,7 +632,7 @@ func cpTruth(evs []scEvent, i int, m cpMsg, run cpRun) cpOutcome {
 		if r == "" {
 			return unanswered("RCPT", false)
 		}
-		if scPositive(r) {
+		if positive(r) {
 			accepted = append(accepted, j)
 		}
 	}
@@ -643,7 +643,7 @@ func cpTruth(evs []scEvent, i int, m cpMsg, run cpRun) cpOutcome {
 		switch {
 		case data == "":
 			return unanswered("DATA", false)
-		case scCode(data) != 354:
+		case replyCode(data) != 354:
 			return refused("data", "DATA", data, false)
 		}
 	} else {
@@ -651,7 +651,7 @@ func cpTruth(evs []scEvent, i int, m cpMsg, run cpRun) cpOutcome {
 			switch {
 			case r == "":
 				return unanswered("BDAT", false)
-			case !scPositive(r):
+			case !positive(r):
 				return refused("data", "BDAT", r, false)
 			}
 		}
@@ -660,7 +660,7 @@ func cpTruth(evs []scEvent, i int, m cpMsg, run cpRun) cpOutcome {
 		switch {
 		case end == "":
 			return unanswered("end of data", true)
-		case !scPositive(end):
+		case !positive(end):
 			return refused("data", "end of data", end, true)
 		}
 		o.kind, o.end = "delivered", end
@@ -675,7 +675,7 @@ func cpTruth(evs []scEvent, i int, m cpMsg, run cpRun) cpOutcome {
 		if r == "" {
 			o.missing = append(o.missing, to[j])
 		}
-		delivered = delivered || scPositive(r)
+		delivered = delivered || positive(r)
 	}
 	switch {
 	case len(o.missing) > 0:
@@ -794,7 +794,7 @@ func cpCheckReason(t *rapid.T, what string, err error, run cpRun) {
 // of the group it had written before it could see the hang-up (the RCPTs
 // and DATA after MAIL, or the chunks; in a stream, the next messages'
 // commands), and never message data after a DATA that got no 354.
-func cpCheckLate(late []scEvent, run cpRun) string {
+func cpCheckLate(late []scriptedEvent, run cpRun) string {
 	if len(late) == 0 {
 		return ""
 	}

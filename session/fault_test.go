@@ -27,23 +27,23 @@ import (
 )
 
 const (
-	// ftGreeting is smtptest's default greeting.
-	ftGreeting = "220 smtptest.localhost ESMTP smtptest\r\n"
-	// ftShort is the timeout of the phase a fault is in; every other phase
-	// gets ftLong, and the context ftCtxLimit.
-	ftShort    = 300 * time.Millisecond
-	ftLong     = 3 * time.Second
-	ftCtxLimit = 5 * time.Second
+	// defaultGreeting is smtptest's default greeting.
+	defaultGreeting = "220 smtptest.localhost ESMTP smtptest\r\n"
+	// shortTimeout is the timeout of the phase a fault is in; every other
+	// phase gets longTimeout, and the context ctxLimit.
+	shortTimeout = 300 * time.Millisecond
+	longTimeout  = 3 * time.Second
+	ctxLimit     = 5 * time.Second
 )
 
-// ftPhase is a point of the session where a fault can strike.
-type ftPhase struct {
+// faultPhase is a point of the session where a fault can strike.
+type faultPhase struct {
 	verb string // the smtptest verb or pseudo-verb
 	op   string // the Op of a DisconnectedError, the Phase of a TimeoutError
-	step string // the call of ftSession that fails: "Dial", "Send" or "Quit"
+	step string // the call of runSession that fails: "Dial", "Send" or "Quit"
 }
 
-var ftPhases = []ftPhase{
+var faultPhases = []faultPhase{
 	{smtptest.Greeting, "greeting", "Dial"},
 	{"EHLO", "EHLO", "Send"},
 	{"MAIL", "MAIL", "Send"},
@@ -53,9 +53,9 @@ var ftPhases = []ftPhase{
 	{"QUIT", "QUIT", "Quit"},
 }
 
-// ftTimeouts returns Timeouts with every phase at long but the one of
+// phaseTimeouts returns Timeouts with every phase at long but the one of
 // verb, which gets short.
-func ftTimeouts(verb string, short, long time.Duration) session.Timeouts {
+func phaseTimeouts(verb string, short, long time.Duration) session.Timeouts {
 	to := session.Timeouts{Connect: long, Greeting: long, Command: long, Mail: long, Rcpt: long, DataInit: long, DataBlock: long, DataEnd: long}
 	switch verb {
 	case smtptest.Greeting:
@@ -72,13 +72,13 @@ func ftTimeouts(verb string, short, long time.Duration) session.Timeouts {
 		to.DataEnd = short
 	case "":
 	default:
-		panic("ftTimeouts: " + verb)
+		panic("phaseTimeouts: " + verb)
 	}
 	return to
 }
 
-// ftResult is what became of one Dial, Send, Quit sequence.
-type ftResult struct {
+// sessionResult is what became of one Dial, Send, Quit sequence.
+type sessionResult struct {
 	c       *session.Client // nil when Dial failed
 	step    string          // the call that failed, "" when none did
 	err     error           // its error
@@ -86,18 +86,18 @@ type ftResult struct {
 	sent    bool            // Send returned nil
 }
 
-// ftSession dials addr, sends ftBody to ftTo and quits, stopping at the
-// first error. The caller closes r.c.
-func ftSession(ctx context.Context, addr string, opts *session.Options) ftResult {
-	var r ftResult
+// runSession dials addr, sends sessionBody to sessionTo and quits, stopping
+// at the first error. The caller closes r.c.
+func runSession(ctx context.Context, addr string, opts *session.Options) sessionResult {
+	var r sessionResult
 	start := time.Now()
 	c, err := session.Dial(ctx, addr, opts)
 	if err != nil {
-		return ftResult{step: "Dial", err: err, elapsed: time.Since(start)}
+		return sessionResult{step: "Dial", err: err, elapsed: time.Since(start)}
 	}
 	r.c = c
 	start = time.Now()
-	if _, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody)); err != nil {
+	if _, err := c.Send(ctx, sessionFrom, sessionTo, strings.NewReader(sessionBody)); err != nil {
 		r.step, r.err, r.elapsed = "Send", err, time.Since(start)
 		return r
 	}
@@ -109,10 +109,10 @@ func ftSession(ctx context.Context, addr string, opts *session.Options) ftResult
 	return r
 }
 
-// ftCheckMessages checks that the server (closed, so that what it did is
+// checkMessages checks that the server (closed, so that what it did is
 // complete) recorded the message if and only if the client was told it
 // was accepted, and then recorded it intact.
-func ftCheckMessages(t *testing.T, srv *smtptest.Server, sent bool) {
+func checkMessages(t *testing.T, srv *smtptest.Server, sent bool) {
 	t.Helper()
 	msgs := srv.Messages()
 	switch {
@@ -120,14 +120,14 @@ func ftCheckMessages(t *testing.T, srv *smtptest.Server, sent bool) {
 		t.Errorf("server recorded %d message(s) although Send failed", len(msgs))
 	case sent && len(msgs) != 1:
 		t.Errorf("Send reported success but the server recorded %d message(s)", len(msgs))
-	case sent && (string(msgs[0].Data) != ftBody || msgs[0].From != ftFrom || strings.Join(msgs[0].To, " ") != strings.Join(ftTo, " ")):
+	case sent && (string(msgs[0].Data) != sessionBody || msgs[0].From != sessionFrom || strings.Join(msgs[0].To, " ") != strings.Join(sessionTo, " ")):
 		t.Errorf("server recorded %q -> %q: %q", msgs[0].From, msgs[0].To, msgs[0].Data)
 	}
 }
 
-// ftGarbage is, per phase, what GarbageAt sends instead of the reply and
-// the kind of protocol error it must give.
-var ftGarbage = map[string]struct {
+// garbageReplies is, per phase, what GarbageAt sends instead of the reply
+// and the kind of protocol error it must give.
+var garbageReplies = map[string]struct {
 	data string
 	kind error
 }{
@@ -150,7 +150,7 @@ func TestFaults(t *testing.T) {
 		name     string
 		faults   []smtptest.Fault
 		timeouts session.Timeouts
-		// ctx makes the session's context; nil means ftCtxLimit.
+		// ctx makes the session's context; nil means ctxLimit.
 		ctx   func() (context.Context, context.CancelFunc)
 		check func(*testing.T, error) // nil: the session must succeed
 		// min and max bound the whole session's duration; stepMin the
@@ -158,57 +158,57 @@ func TestFaults(t *testing.T) {
 		min, max, stepMin time.Duration
 	}
 	type frun struct {
-		ph    ftPhase
+		ph    faultPhase
 		tc    fcase
 		srv   *smtptest.Server
-		r     ftResult
+		r     sessionResult
 		total time.Duration
 	}
 	var runs []*frun
-	for _, ph := range ftPhases {
-		g := ftGarbage[ph.verb]
+	for _, ph := range faultPhases {
+		g := garbageReplies[ph.verb]
 		cases := []fcase{
 			{
 				name:     "CloseAt",
 				faults:   []smtptest.Fault{smtptest.CloseAt(ph.verb)},
-				timeouts: ftTimeouts("", 0, ftLong),
-				check:    ftWantDisconnected(ph.op),
+				timeouts: phaseTimeouts("", 0, longTimeout),
+				check:    wantDisconnected(ph.op),
 				max:      time.Second,
 			},
 			{
 				name:     "StallAt forever: phase timeout",
 				faults:   []smtptest.Fault{smtptest.StallAt(ph.verb, 0)},
-				timeouts: ftTimeouts(ph.verb, ftShort, ftLong),
-				check:    ftWantTimeout(ph.op, ftShort),
-				min:      ftShort,
-				max:      ftShort + time.Second,
-				stepMin:  ftShort,
+				timeouts: phaseTimeouts(ph.verb, shortTimeout, longTimeout),
+				check:    ftWantTimeout(ph.op, shortTimeout),
+				min:      shortTimeout,
+				max:      shortTimeout + time.Second,
+				stepMin:  shortTimeout,
 			},
 			{
 				name:     "StallAt longer than the phase timeout",
-				faults:   []smtptest.Fault{smtptest.StallAt(ph.verb, ftLong)},
-				timeouts: ftTimeouts(ph.verb, ftShort, ftLong),
-				check:    ftWantTimeout(ph.op, ftShort),
-				min:      ftShort,
-				max:      ftShort + time.Second,
-				stepMin:  ftShort,
+				faults:   []smtptest.Fault{smtptest.StallAt(ph.verb, longTimeout)},
+				timeouts: phaseTimeouts(ph.verb, shortTimeout, longTimeout),
+				check:    ftWantTimeout(ph.op, shortTimeout),
+				min:      shortTimeout,
+				max:      shortTimeout + time.Second,
+				stepMin:  shortTimeout,
 			},
 			{
 				name:     "StallAt shorter than the phase timeout",
 				faults:   []smtptest.Fault{smtptest.StallAt(ph.verb, 100*time.Millisecond)},
-				timeouts: ftTimeouts(ph.verb, ftShort+700*time.Millisecond, ftLong),
+				timeouts: phaseTimeouts(ph.verb, shortTimeout+700*time.Millisecond, longTimeout),
 				min:      100 * time.Millisecond,
 				max:      time.Second,
 			},
 			{
 				name:     "StallAt, context cancelled",
 				faults:   []smtptest.Fault{smtptest.StallAt(ph.verb, 0)},
-				timeouts: ftTimeouts("", 0, ftLong),
+				timeouts: phaseTimeouts("", 0, longTimeout),
 				// All the sessions run at once (on two cores under -race
 				// in CI): the cancel waits long enough for each to reach
 				// its stalled phase first.
 				ctx: func() (context.Context, context.CancelFunc) {
-					ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+					ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 					stop := time.AfterFunc(400*time.Millisecond, cancel)
 					return ctx, func() { stop.Stop(); cancel() }
 				},
@@ -219,19 +219,19 @@ func TestFaults(t *testing.T) {
 			{
 				name:     "StallAt, context deadline before the phase timeout",
 				faults:   []smtptest.Fault{smtptest.StallAt(ph.verb, 0)},
-				timeouts: ftTimeouts("", 0, ftLong),
+				timeouts: phaseTimeouts("", 0, longTimeout),
 				ctx: func() (context.Context, context.CancelFunc) {
-					return context.WithTimeout(context.Background(), ftShort)
+					return context.WithTimeout(context.Background(), shortTimeout)
 				},
 				check: ftWantIs(context.DeadlineExceeded),
-				min:   ftShort - 10*time.Millisecond, // the context's clock started first
-				max:   ftShort + time.Second,
+				min:   shortTimeout - 10*time.Millisecond, // the context's clock started first
+				max:   shortTimeout + time.Second,
 			},
 			{
 				name:     "GarbageAt",
 				faults:   []smtptest.Fault{smtptest.GarbageAt(ph.verb, []byte(g.data))},
-				timeouts: ftTimeouts("", 0, ftLong),
-				check:    ftWantProtocol(g.kind),
+				timeouts: phaseTimeouts("", 0, longTimeout),
+				check:    wantProtocol(g.kind),
 				max:      time.Second,
 			},
 			{
@@ -239,19 +239,19 @@ func TestFaults(t *testing.T) {
 				// the client waits for the rest, within the phase timeout.
 				name:     "GarbageAt, reply never finished",
 				faults:   []smtptest.Fault{smtptest.GarbageAt(ph.verb, []byte("250-the rest never comes\r\n"))},
-				timeouts: ftTimeouts(ph.verb, ftShort, ftLong),
-				check:    ftWantTimeout(ph.op, ftShort),
-				min:      ftShort,
-				max:      ftShort + time.Second,
-				stepMin:  ftShort,
+				timeouts: phaseTimeouts(ph.verb, shortTimeout, longTimeout),
+				check:    ftWantTimeout(ph.op, shortTimeout),
+				min:      shortTimeout,
+				max:      shortTimeout + time.Second,
+				stepMin:  shortTimeout,
 			},
 			{
 				name:     "EndlessReplyAt",
 				faults:   []smtptest.Fault{smtptest.EndlessReplyAt(ph.verb)},
-				timeouts: ftTimeouts("", 0, ftLong),
+				timeouts: phaseTimeouts("", 0, longTimeout),
 				check: func(t *testing.T, err error) {
 					t.Helper()
-					ftWantProtocol(wire.ErrLineTooLong)(t, err)
+					wantProtocol(wire.ErrLineTooLong)(t, err)
 					var pe *wire.ProtocolError
 					if errors.As(err, &pe) && pe.Limit != wire.DefaultMaxLineLength {
 						t.Errorf("limit %d, want %d", pe.Limit, wire.DefaultMaxLineLength)
@@ -270,14 +270,14 @@ func TestFaults(t *testing.T) {
 	for _, rn := range runs {
 		rn.srv = newServer(t, smtptest.Config{Faults: rn.tc.faults})
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+			ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 			if rn.tc.ctx != nil {
 				cancel()
 				ctx, cancel = rn.tc.ctx()
 			}
 			defer cancel()
 			start := time.Now()
-			rn.r = ftSession(ctx, rn.srv.Addr, &session.Options{LocalName: ftLocal, Timeouts: rn.tc.timeouts})
+			rn.r = runSession(ctx, rn.srv.Addr, &session.Options{LocalName: localName, Timeouts: rn.tc.timeouts})
 			rn.total = time.Since(start)
 		})
 	}
@@ -328,7 +328,7 @@ func TestFaults(t *testing.T) {
 				}
 			}
 			rn.srv.Close()
-			ftCheckMessages(t, rn.srv, r.sent)
+			checkMessages(t, rn.srv, r.sent)
 		})
 	}
 }
@@ -337,7 +337,7 @@ func TestFaults(t *testing.T) {
 // greeting and EHLO; TestKillAfterEveryOffset does every byte count.
 func TestFaultCloseAfter(t *testing.T) {
 	ftNoLeaks(t)
-	ehlo := int64(len("EHLO " + ftLocal + "\r\n"))
+	ehlo := int64(len("EHLO " + localName + "\r\n"))
 	tests := []struct {
 		fault smtptest.Fault
 		step  string
@@ -346,9 +346,9 @@ func TestFaultCloseAfter(t *testing.T) {
 		{smtptest.CloseAfterRead(0), "Dial", "greeting"},
 		{smtptest.CloseAfterWrite(0), "Dial", "greeting"},
 		{smtptest.CloseAfterWrite(10), "Dial", "greeting"},
-		{smtptest.CloseAfterWrite(int64(len(ftGreeting)) - 1), "Dial", "greeting"},
-		{smtptest.CloseAfterWrite(int64(len(ftGreeting))), "Send", "EHLO"},
-		{smtptest.CloseAfterWrite(int64(len(ftGreeting)) + 20), "Send", "EHLO"},
+		{smtptest.CloseAfterWrite(int64(len(defaultGreeting)) - 1), "Dial", "greeting"},
+		{smtptest.CloseAfterWrite(int64(len(defaultGreeting))), "Send", "EHLO"},
+		{smtptest.CloseAfterWrite(int64(len(defaultGreeting)) + 20), "Send", "EHLO"},
 		{smtptest.CloseAfterRead(3), "Send", "EHLO"},
 		{smtptest.CloseAfterRead(ehlo), "Send", "EHLO"},
 		{smtptest.CloseAfterRead(ehlo + 5), "Send", "MAIL"},
@@ -356,21 +356,21 @@ func TestFaultCloseAfter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.fault), func(t *testing.T) {
 			srv := newServer(t, smtptest.Config{Faults: []smtptest.Fault{tt.fault}})
-			ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+			ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 			defer cancel()
-			r := ftSession(ctx, srv.Addr, &session.Options{LocalName: ftLocal, Timeouts: ftTimeouts("", 0, ftLong)})
+			r := runSession(ctx, srv.Addr, &session.Options{LocalName: localName, Timeouts: phaseTimeouts("", 0, longTimeout)})
 			if r.step != tt.step {
 				t.Fatalf("step %q failed (err %v), want %q", r.step, r.err, tt.step)
 			}
 			if r.elapsed > time.Second {
 				t.Errorf("%s took %v", r.step, r.elapsed)
 			}
-			ftWantDisconnected(tt.op)(t, r.err)
+			wantDisconnected(tt.op)(t, r.err)
 			if r.c != nil {
-				ftCheckUnusable(t, r.c, ftWantDisconnected(tt.op))
+				ftCheckUnusable(t, r.c, wantDisconnected(tt.op))
 			}
 			srv.Close()
-			ftCheckMessages(t, srv, r.sent)
+			checkMessages(t, srv, r.sent)
 		})
 	}
 }
@@ -386,7 +386,7 @@ func TestFaultSplitWrites(t *testing.T) {
 			srv := newServer(t, smtptest.Config{Faults: []smtptest.Fault{smtptest.SplitWrites(n)}})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: ftLocal})
+			c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: localName})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -394,7 +394,7 @@ func TestFaultSplitWrites(t *testing.T) {
 			if g := c.Greeting(); g.Code != 220 || g.Text != "smtptest.localhost ESMTP smtptest" {
 				t.Errorf("greeting %+v", g)
 			}
-			res, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody))
+			res, err := c.Send(ctx, sessionFrom, sessionTo, strings.NewReader(sessionBody))
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
@@ -412,7 +412,7 @@ func TestFaultSplitWrites(t *testing.T) {
 				t.Errorf("Quit = %v, %v", r, err)
 			}
 			srv.Close()
-			ftCheckMessages(t, srv, true)
+			checkMessages(t, srv, true)
 		})
 	}
 	t.Run("1 with STARTTLS", func(t *testing.T) {
@@ -420,12 +420,12 @@ func TestFaultSplitWrites(t *testing.T) {
 		srv := newServer(t, smtptest.Config{Extensions: tlsExtensions, Faults: []smtptest.Fault{smtptest.SplitWrites(1)}})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		r := ftSession(ctx, srv.Addr, &session.Options{LocalName: ftLocal, TLS: session.TLSRequired, TLSConfig: srv.ClientTLSConfig()})
+		r := runSession(ctx, srv.Addr, &session.Options{LocalName: localName, TLS: session.TLSRequired, TLSConfig: srv.ClientTLSConfig()})
 		if r.err != nil {
 			t.Fatalf("%s: %v", r.step, r.err)
 		}
 		srv.Close()
-		ftCheckMessages(t, srv, true)
+		checkMessages(t, srv, true)
 		if m := srv.Messages(); len(m) == 1 && !m[0].TLS {
 			t.Error("message not sent over TLS")
 		}
@@ -440,10 +440,10 @@ func TestFaultLatency(t *testing.T) {
 		t.Parallel()
 		const lat = 40 * time.Millisecond
 		srv := newServer(t, smtptest.Config{Faults: []smtptest.Fault{smtptest.Latency(lat)}})
-		ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+		ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 		defer cancel()
 		start := time.Now()
-		r := ftSession(ctx, srv.Addr, &session.Options{LocalName: ftLocal})
+		r := runSession(ctx, srv.Addr, &session.Options{LocalName: localName})
 		d := time.Since(start)
 		if r.err != nil {
 			t.Fatalf("%s: %v", r.step, r.err)
@@ -453,21 +453,21 @@ func TestFaultLatency(t *testing.T) {
 			t.Errorf("session took %v, want at least %v", d, min)
 		}
 		srv.Close()
-		ftCheckMessages(t, srv, true)
+		checkMessages(t, srv, true)
 	})
-	for _, ph := range ftPhases[:3] {
+	for _, ph := range faultPhases[:3] {
 		t.Run("above the timeout at "+ph.op, func(t *testing.T) {
 			t.Parallel()
-			srv := newServer(t, smtptest.Config{Faults: []smtptest.Fault{smtptest.Latency(ftShort)}})
-			ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+			srv := newServer(t, smtptest.Config{Faults: []smtptest.Fault{smtptest.Latency(shortTimeout)}})
+			ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 			defer cancel()
-			r := ftSession(ctx, srv.Addr, &session.Options{LocalName: ftLocal, Timeouts: ftTimeouts(ph.verb, ftShort/2, ftLong)})
+			r := runSession(ctx, srv.Addr, &session.Options{LocalName: localName, Timeouts: phaseTimeouts(ph.verb, shortTimeout/2, longTimeout)})
 			if r.step != ph.step {
 				t.Fatalf("step %q failed (err %v), want %q", r.step, r.err, ph.step)
 			}
-			ftWantTimeout(ph.op, ftShort/2)(t, r.err)
+			ftWantTimeout(ph.op, shortTimeout/2)(t, r.err)
 			if r.c != nil {
-				ftCheckUnusable(t, r.c, ftWantTimeout(ph.op, ftShort/2))
+				ftCheckUnusable(t, r.c, ftWantTimeout(ph.op, shortTimeout/2))
 			}
 		})
 	}
@@ -514,13 +514,13 @@ func TestFault421(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.verb, func(t *testing.T) {
 			srv := newServer(t, smtptest.Config{Overrides: []smtptest.Override{{Verb: tt.verb, Reply: bye}}})
-			ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+			ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 			defer cancel()
-			c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: ftLocal, Timeouts: ftTimeouts("", 0, ftLong)})
+			c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: localName, Timeouts: phaseTimeouts("", 0, longTimeout)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody))
+			_, err = c.Send(ctx, sessionFrom, sessionTo, strings.NewReader(sessionBody))
 			var re *response.Error
 			if !errors.As(err, &re) || re.Code() != 421 || !re.Temporary() {
 				t.Fatalf("Send err = %#v, want one carrying the 421", err)
@@ -530,7 +530,7 @@ func TestFault421(t *testing.T) {
 			}
 			ftCheckUnusable(t, c, ftWantIs(session.ErrServerDisconnected))
 			srv.Close()
-			ftCheckMessages(t, srv, false)
+			checkMessages(t, srv, false)
 			v := verbs(srv)
 			if len(v) == 0 || v[len(v)-1] != tt.lastVerb {
 				t.Errorf("commands after the 421: %q", srv.Commands())
@@ -542,13 +542,13 @@ func TestFault421(t *testing.T) {
 	}
 }
 
-// ftBodyReader returns its chunks one per Read, then err.
-type ftBodyReader struct {
+// chunkReader returns its chunks one per Read, then err.
+type chunkReader struct {
 	chunks []string
 	err    error
 }
 
-func (r *ftBodyReader) Read(p []byte) (int, error) {
+func (r *chunkReader) Read(p []byte) (int, error) {
 	if len(r.chunks) == 0 {
 		return 0, r.err
 	}
@@ -579,19 +579,19 @@ func TestFaultBodyReaderError(t *testing.T) {
 		{"after whole lines", []string{"Subject: x\r\n\r\nline\r\n"}},
 		{"after a dot line", []string{"Subject: x\r\n\r\nline\r\n.\r\n"}},
 		{"after data that was flushed", []string{"Subject: x\r\n\r\n", big}},
-		{"with the last chunk", []string{ftBody}},
+		{"with the last chunk", []string{sessionBody}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newServer(t, smtptest.Config{})
-			ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+			ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 			defer cancel()
-			c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: ftLocal})
+			c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: localName})
 			if err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			_, err = c.Send(ctx, ftFrom, ftTo, &ftBodyReader{chunks: append([]string(nil), tt.chunks...), err: errBody})
+			_, err = c.Send(ctx, sessionFrom, sessionTo, &chunkReader{chunks: append([]string(nil), tt.chunks...), err: errBody})
 			if !errors.Is(err, errBody) {
 				t.Fatalf("Send err = %v, want the body's error", err)
 			}
@@ -639,9 +639,9 @@ func TestFaultStartTLSInjection(t *testing.T) {
 				faults = append(faults, smtptest.SplitWrites(1))
 			}
 			srv := newServer(t, smtptest.Config{Extensions: tlsExtensions, Faults: faults})
-			ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+			ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 			defer cancel()
-			r := ftSession(ctx, srv.Addr, &session.Options{LocalName: ftLocal, TLS: tt.mode, TLSConfig: srv.ClientTLSConfig(), Timeouts: ftTimeouts("", 0, ftLong)})
+			r := runSession(ctx, srv.Addr, &session.Options{LocalName: localName, TLS: tt.mode, TLSConfig: srv.ClientTLSConfig(), Timeouts: phaseTimeouts("", 0, longTimeout)})
 			if r.step != "Send" {
 				t.Fatalf("step %q failed (err %v), want Send to fail", r.step, r.err)
 			}
@@ -663,7 +663,7 @@ func TestFaultStartTLSInjection(t *testing.T) {
 			}
 			ftCheckUnusable(t, r.c, nil)
 			srv.Close()
-			ftCheckMessages(t, srv, false)
+			checkMessages(t, srv, false)
 			if got := strings.Join(verbs(srv), " "); got != "EHLO STARTTLS" {
 				t.Errorf("commands after the injection: %q", srv.Commands())
 			}
@@ -679,14 +679,14 @@ func TestFaultEndlessReplyBounded(t *testing.T) {
 	for _, limit := range []int{0, 1000, 100000} {
 		t.Run(fmt.Sprint(limit), func(t *testing.T) {
 			srv := newServer(t, smtptest.Config{Faults: []smtptest.Fault{smtptest.EndlessReplyAt("EHLO")}})
-			ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+			ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 			defer cancel()
 			nc, err := net.Dial("tcp", srv.Addr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cc := &ftCountConn{Conn: nc}
-			c, err := session.NewClient(ctx, cc, &session.Options{LocalName: ftLocal, Limits: session.Limits{ReplyLineLength: limit, ReplyBytes: 1 << 20}})
+			cc := &countingConn{Conn: nc}
+			c, err := session.NewClient(ctx, cc, &session.Options{LocalName: localName, Limits: session.Limits{ReplyLineLength: limit, ReplyBytes: 1 << 20}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -701,7 +701,7 @@ func TestFaultEndlessReplyBounded(t *testing.T) {
 			err = c.Hello(ctx)
 			d := time.Since(start)
 			runtime.ReadMemStats(&ms1)
-			ftWantProtocol(wire.ErrLineTooLong)(t, err)
+			wantProtocol(wire.ErrLineTooLong)(t, err)
 			var pe *wire.ProtocolError
 			if errors.As(err, &pe) && pe.Limit != int64(want) {
 				t.Errorf("limit %d, want %d", pe.Limit, want)
@@ -711,7 +711,7 @@ func TestFaultEndlessReplyBounded(t *testing.T) {
 			}
 			// What was read: the greeting, then the reply up to the limit
 			// and at most a buffer's worth past it.
-			if got, max := cc.read(), int64(len(ftGreeting)+want+2*4096); got > max {
+			if got, max := cc.read(), int64(len(defaultGreeting)+want+2*4096); got > max {
 				t.Errorf("client read %d octets of an endless line limited to %d (want at most %d)", got, want, max)
 			}
 			alloc := ms1.TotalAlloc - ms0.TotalAlloc
@@ -719,21 +719,21 @@ func TestFaultEndlessReplyBounded(t *testing.T) {
 			if max := uint64(3*want + 1<<20); alloc > max {
 				t.Errorf("allocated %d bytes while refusing a %d-octet line (want at most %d)", alloc, want, max)
 			}
-			ftCheckUnusable(t, c, ftWantProtocol(wire.ErrLineTooLong))
+			ftCheckUnusable(t, c, wantProtocol(wire.ErrLineTooLong))
 		})
 	}
 }
 
-// ftCountConn counts the octets read and written through it, and can run
+// countingConn counts the octets read and written through it, and can run
 // a hook after each write.
-type ftCountConn struct {
+type countingConn struct {
 	net.Conn
 	mu         sync.Mutex
 	nread, nwr int64
 	afterWrite func(p []byte)
 }
 
-func (c *ftCountConn) Read(p []byte) (int, error) {
+func (c *countingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.mu.Lock()
 	c.nread += int64(n)
@@ -741,7 +741,7 @@ func (c *ftCountConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *ftCountConn) Write(p []byte) (int, error) {
+func (c *countingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	c.mu.Lock()
 	c.nwr += int64(n)
@@ -753,13 +753,13 @@ func (c *ftCountConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *ftCountConn) read() int64 {
+func (c *countingConn) read() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.nread
 }
 
-func (c *ftCountConn) written() int64 {
+func (c *countingConn) written() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.nwr
@@ -781,19 +781,19 @@ func TestFaultCancelAfterWrite(t *testing.T) {
 			func(ctx context.Context, c *session.Client) error { _, err := c.Vrfy(ctx, "bob"); return err }},
 		{"RCPT", func(p []byte) bool { return bytes.HasPrefix(p, []byte("RCPT ")) },
 			func(ctx context.Context, c *session.Client) error {
-				_, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody))
+				_, err := c.Send(ctx, sessionFrom, sessionTo, strings.NewReader(sessionBody))
 				return err
 			}},
 		{"end of data", func(p []byte) bool { return bytes.HasSuffix(p, []byte("\r\n.\r\n")) },
 			func(ctx context.Context, c *session.Client) error {
-				_, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody))
+				_, err := c.Send(ctx, sessionFrom, sessionTo, strings.NewReader(sessionBody))
 				return err
 			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newServer(t, smtptest.Config{})
-			bg, stop := context.WithTimeout(context.Background(), ftCtxLimit)
+			bg, stop := context.WithTimeout(context.Background(), ctxLimit)
 			defer stop()
 			nc, err := net.Dial("tcp", srv.Addr)
 			if err != nil {
@@ -801,8 +801,8 @@ func TestFaultCancelAfterWrite(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(bg)
 			defer cancel()
-			cc := &ftCountConn{Conn: nc}
-			c, err := session.NewClient(bg, cc, &session.Options{LocalName: ftLocal})
+			cc := &countingConn{Conn: nc}
+			c, err := session.NewClient(bg, cc, &session.Options{LocalName: localName})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -833,10 +833,10 @@ func TestFaultCancelAfterWrite(t *testing.T) {
 	}
 }
 
-// ftScriptServer serves every connection with handle, on its own
+// handlerServer serves every connection with handle, on its own
 // goroutine; the cleanup closes the listener and the connections and waits
 // for the goroutines.
-func ftScriptServer(t *testing.T, handle func(nc net.Conn, br *bufio.Reader)) string {
+func handlerServer(t *testing.T, handle func(nc net.Conn, br *bufio.Reader)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -878,10 +878,10 @@ func ftScriptServer(t *testing.T, handle func(nc net.Conn, br *bufio.Reader)) st
 	return ln.Addr().String()
 }
 
-// ftScript answers the greeting, EHLO (with exts), MAIL, RCPT and DATA;
+// answerUntil answers the greeting, EHLO (with exts), MAIL, RCPT and DATA;
 // at the command stopAt it calls stop instead, which owns the connection
 // from then on.
-func ftScript(exts, stopAt string, stop func(nc net.Conn, br *bufio.Reader)) func(net.Conn, *bufio.Reader) {
+func answerUntil(exts, stopAt string, stop func(nc net.Conn, br *bufio.Reader)) func(net.Conn, *bufio.Reader) {
 	return func(nc net.Conn, br *bufio.Reader) {
 		io.WriteString(nc, "220 script ESMTP\r\n")
 		for {
@@ -918,27 +918,27 @@ func ftScript(exts, stopAt string, stop func(nc net.Conn, br *bufio.Reader)) fun
 // only when the context runs out.
 func TestFaultStartTLSHandshakeStall(t *testing.T) {
 	ftNoLeaks(t)
-	addr := ftScriptServer(t, ftScript("250 STARTTLS\r\n", "STARTTLS", func(nc net.Conn, br *bufio.Reader) {
+	addr := handlerServer(t, answerUntil("250 STARTTLS\r\n", "STARTTLS", func(nc net.Conn, br *bufio.Reader) {
 		io.WriteString(nc, "220 go ahead\r\n")
 		io.Copy(io.Discard, br) // swallow the ClientHello, answer nothing
 	}))
-	// A context deadline well above the timeout (but below ftLong, to keep
-	// the test short when the timeout does not apply).
+	// A context deadline well above the timeout (but below longTimeout, to
+	// keep the test short when the timeout does not apply).
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	r := ftSession(ctx, addr, &session.Options{LocalName: ftLocal, Timeouts: ftTimeouts("STARTTLS", ftShort, ftLong)})
+	r := runSession(ctx, addr, &session.Options{LocalName: localName, Timeouts: phaseTimeouts("STARTTLS", shortTimeout, longTimeout)})
 	if r.step != "Send" {
 		t.Fatalf("step %q failed (err %v), want Send", r.step, r.err)
 	}
-	if r.elapsed > ftShort+time.Second {
-		t.Errorf("stalled STARTTLS handshake gave up after %v, want about Timeouts.Command = %v (err %v)", r.elapsed, ftShort, r.err)
+	if r.elapsed > shortTimeout+time.Second {
+		t.Errorf("stalled STARTTLS handshake gave up after %v, want about Timeouts.Command = %v (err %v)", r.elapsed, shortTimeout, r.err)
 	}
 	var te *session.TimeoutError
 	switch {
 	case !errors.As(r.err, &te):
-		t.Errorf("err = %v (%T), want a *TimeoutError after Timeouts.Command = %v", r.err, r.err, ftShort)
-	case te.After != ftShort:
-		t.Errorf("TimeoutError.After = %v, want %v", te.After, ftShort)
+		t.Errorf("err = %v (%T), want a *TimeoutError after Timeouts.Command = %v", r.err, r.err, shortTimeout)
+	case te.After != shortTimeout:
+		t.Errorf("TimeoutError.After = %v, want %v", te.After, shortTimeout)
 	case !errors.Is(r.err, os.ErrDeadlineExceeded):
 		// TimeoutError's documentation promises it.
 		t.Errorf("%v (a %T wrapping %T) does not match os.ErrDeadlineExceeded", r.err, r.err, te.Err)
@@ -951,10 +951,10 @@ func TestFaultStartTLSHandshakeStall(t *testing.T) {
 // is bounded by Timeouts.DataBlock.
 func TestFaultDataBlockStall(t *testing.T) {
 	ftNoLeaks(t)
-	addr := ftScriptServer(t, ftScript("250 8BITMIME\r\n", "DATA", func(nc net.Conn, br *bufio.Reader) {
+	addr := handlerServer(t, answerUntil("250 8BITMIME\r\n", "DATA", func(nc net.Conn, br *bufio.Reader) {
 		io.WriteString(nc, "354 go\r\n")
 		var b [1]byte
-		nc.SetReadDeadline(time.Now().Add(ftCtxLimit)) // reads nothing until the client is gone
+		nc.SetReadDeadline(time.Now().Add(ctxLimit)) // reads nothing until the client is gone
 		for {
 			if _, err := nc.Read(b[:0]); err != nil {
 				return
@@ -962,26 +962,26 @@ func TestFaultDataBlockStall(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}))
-	ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 	defer cancel()
-	c, err := session.Dial(ctx, addr, &session.Options{LocalName: ftLocal, Timeouts: session.Timeouts{DataBlock: ftShort}})
+	c, err := session.Dial(ctx, addr, &session.Options{LocalName: localName, Timeouts: session.Timeouts{DataBlock: shortTimeout}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = c.Send(ctx, ftFrom, ftTo, ftEndless{})
+	_, err = c.Send(ctx, sessionFrom, sessionTo, endlessBody{})
 	d := time.Since(start)
-	ftWantTimeout("message data", ftShort)(t, err)
+	ftWantTimeout("message data", shortTimeout)(t, err)
 	if d > 3*time.Second {
 		t.Errorf("Send took %v", d)
 	}
-	ftCheckUnusable(t, c, ftWantTimeout("message data", ftShort))
+	ftCheckUnusable(t, c, ftWantTimeout("message data", shortTimeout))
 }
 
-// ftEndless is an endless message body.
-type ftEndless struct{}
+// endlessBody is an endless message body.
+type endlessBody struct{}
 
-func (ftEndless) Read(p []byte) (int, error) {
+func (endlessBody) Read(p []byte) (int, error) {
 	const line = "an endless message, line after line after line, never ending\r\n"
 	n := 0
 	for n+len(line) <= len(p) {
@@ -1002,8 +1002,8 @@ func TestFaultUnexpectedReplyClass(t *testing.T) {
 	odd := response.New(354, "go ahead")
 	t.Run("Send, one recipient answered 354", func(t *testing.T) {
 		srv := newServer(t, smtptest.Config{Overrides: []smtptest.Override{{Verb: "RCPT", Match: "carol@", Reply: odd}}})
-		c := dial(t, srv, &session.Options{LocalName: ftLocal})
-		res, err := c.Send(testCtx(t), ftFrom, ftTo, strings.NewReader(ftBody))
+		c := dial(t, srv, &session.Options{LocalName: localName})
+		res, err := c.Send(testCtx(t), sessionFrom, sessionTo, strings.NewReader(sessionBody))
 		srv.Close()
 		var to []string
 		if m := srv.Messages(); len(m) == 1 {
@@ -1019,8 +1019,8 @@ func TestFaultUnexpectedReplyClass(t *testing.T) {
 	})
 	t.Run("Send, every recipient answered 354", func(t *testing.T) {
 		srv := newServer(t, smtptest.Config{Overrides: []smtptest.Override{{Verb: "RCPT", Reply: odd}}})
-		c := dial(t, srv, &session.Options{LocalName: ftLocal})
-		_, err := c.Send(testCtx(t), ftFrom, ftTo, strings.NewReader(ftBody))
+		c := dial(t, srv, &session.Options{LocalName: localName})
+		_, err := c.Send(testCtx(t), sessionFrom, sessionTo, strings.NewReader(sessionBody))
 		if err == nil {
 			t.Fatal("Send succeeded with no recipient accepted")
 		}
@@ -1033,11 +1033,11 @@ func TestFaultUnexpectedReplyClass(t *testing.T) {
 			}
 		}
 		srv.Close()
-		ftCheckMessages(t, srv, false)
+		checkMessages(t, srv, false)
 	})
 	t.Run("Rcpt answered 354", func(t *testing.T) {
 		srv := newServer(t, smtptest.Config{Overrides: []smtptest.Override{{Verb: "RCPT", Reply: odd}}})
-		c := dial(t, srv, &session.Options{LocalName: ftLocal})
+		c := dial(t, srv, &session.Options{LocalName: localName})
 		ctx := testCtx(t)
 		if _, err := c.Mail(ctx, command.Mail{From: command.Mailbox{Local: "alice", Domain: "example.org"}}); err != nil {
 			t.Fatal(err)
@@ -1050,8 +1050,8 @@ func TestFaultUnexpectedReplyClass(t *testing.T) {
 	})
 	t.Run("MAIL answered 354", func(t *testing.T) {
 		srv := newServer(t, smtptest.Config{Overrides: []smtptest.Override{{Verb: "MAIL", Reply: odd}}})
-		c := dial(t, srv, &session.Options{LocalName: ftLocal})
-		_, err := c.Send(testCtx(t), ftFrom, ftTo, strings.NewReader(ftBody))
+		c := dial(t, srv, &session.Options{LocalName: localName})
+		_, err := c.Send(testCtx(t), sessionFrom, sessionTo, strings.NewReader(sessionBody))
 		if err == nil {
 			t.Fatal("Send succeeded with MAIL answered 354")
 		}
@@ -1065,8 +1065,8 @@ func TestFaultUnexpectedReplyClass(t *testing.T) {
 
 func TestPipelineServerCloses(t *testing.T) {
 	ftNoLeaks(t)
-	ehlo := int64(len("EHLO " + pt2Local + "\r\n"))
-	data := string(ptNormalise([]byte(pt2Body)))
+	ehlo := int64(len("EHLO " + localName + "\r\n"))
+	data := string(normalise([]byte(markedBody)))
 	mail := int64(len("MAIL FROM:<alice@example.org> SIZE=" + strconv.Itoa(len(data)) + "\r\n"))
 	rcpt1 := int64(len("RCPT TO:<bob@example.org>\r\n"))
 	rcpt2 := int64(len("RCPT TO:<carol@example.org>\r\n"))
@@ -1086,7 +1086,7 @@ func TestPipelineServerCloses(t *testing.T) {
 		{"CloseAfterRead(a little later)", smtptest.CloseAfterRead(afterRcpts + 8)},
 		{"CloseAfterRead(later)", smtptest.CloseAfterRead(afterRcpts + 40)},
 	}
-	for _, p := range pt2Paths[1:] {
+	for _, p := range sendPaths[1:] {
 		cases := slices.Clone(common)
 		if p.bdat {
 			cases = append(cases, fcase{"CloseAt(BDAT)", smtptest.CloseAt("BDAT")})
@@ -1095,23 +1095,23 @@ func TestPipelineServerCloses(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(p.name+"/"+tc.name, func(t *testing.T) {
-				srv := pt2Server(t, p.exts(), smtptest.Config{Faults: []smtptest.Fault{tc.fault}})
-				ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+				srv := newServerOffering(t, p.exts(), smtptest.Config{Faults: []smtptest.Fault{tc.fault}})
+				ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 				defer cancel()
-				c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: pt2Local, Timeouts: ftTimeouts("", 0, ftLong)})
+				c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: localName, Timeouts: phaseTimeouts("", 0, longTimeout)})
 				if err != nil {
 					t.Fatalf("Dial: %v", err)
 				}
 				defer c.Close()
 				start := time.Now()
-				res, err := c.Send(ctx, "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(pt2Body))
+				res, err := c.Send(ctx, "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(markedBody))
 				if err == nil {
 					t.Fatalf("Send succeeded: %+v", res)
 				}
 				if d := time.Since(start); d > time.Second {
 					t.Errorf("Send took %v", d)
 				}
-				pt2WantDisconnected(t, "Send", err)
+				checkDisconnected(t, "Send", err)
 				if _, err := c.Noop(ctx); err == nil {
 					t.Error("Noop on the broken client succeeded")
 				}
@@ -1124,14 +1124,14 @@ func TestPipelineServerCloses(t *testing.T) {
 	}
 }
 
-// pt2BadReader gives n octets of text, then fails.
-type pt2BadReader struct{ n int }
+// failingReader gives n octets of text, then fails.
+type failingReader struct{ n int }
 
-var pt2ErrRead = errors.New("pt2: disk on fire")
+var errRead = errors.New("pt2: disk on fire")
 
-func (r *pt2BadReader) Read(p []byte) (int, error) {
+func (r *failingReader) Read(p []byte) (int, error) {
 	if r.n == 0 {
-		return 0, pt2ErrRead
+		return 0, errRead
 	}
 	m := min(len(p), r.n)
 	for i := range p[:m] {
@@ -1149,12 +1149,12 @@ func (r *pt2BadReader) Read(p []byte) (int, error) {
 // the message, on every path: the server never records it.
 func TestPipelineBodyReadError(t *testing.T) {
 	ftNoLeaks(t)
-	for _, p := range pt2Paths {
+	for _, p := range sendPaths {
 		t.Run(p.name+"/Send", func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{})
-			c := pt2Dial(t, srv, &session.Options{ChunkSize: 1000})
-			_, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, &pt2BadReader{n: 100 << 10})
-			if !errors.Is(err, pt2ErrRead) {
+			srv := newServerOffering(t, p.exts(), smtptest.Config{})
+			c := dialHello(t, srv, &session.Options{ChunkSize: 1000})
+			_, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, &failingReader{n: 100 << 10})
+			if !errors.Is(err, errRead) {
 				t.Errorf("err = %v, want the reader's error", err)
 			}
 			if _, err := c.Noop(testCtx(t)); err == nil {
@@ -1166,17 +1166,17 @@ func TestPipelineBodyReadError(t *testing.T) {
 			}
 		})
 		t.Run(p.name+"/SendStream", func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{})
-			c := pt2Dial(t, srv, &session.Options{ChunkSize: 1000})
-			ok := pt2Msg{from: "a@example.org", to: []string{"b@example.org"}, body: "fine\r\n"}
+			srv := newServerOffering(t, p.exts(), smtptest.Config{})
+			c := dialHello(t, srv, &session.Options{ChunkSize: 1000})
+			ok := testMessage{from: "a@example.org", to: []string{"b@example.org"}, body: "fine\r\n"}
 			pulled := 0
-			var ys []pt2Yield
+			var ys []streamResult
 			seq := func(yield func(*session.Message) bool) {
 				for i := range 3 {
 					pulled++
 					m := ok.message()
 					if i == 1 {
-						m.Body = &pt2BadReader{n: 100 << 10}
+						m.Body = &failingReader{n: 100 << 10}
 					}
 					if !yield(m) {
 						return
@@ -1184,7 +1184,7 @@ func TestPipelineBodyReadError(t *testing.T) {
 				}
 			}
 			for res, err := range c.SendStream(testCtx(t), seq) {
-				ys = append(ys, pt2Yield{res, err})
+				ys = append(ys, streamResult{res, err})
 			}
 			if len(ys) != pulled {
 				t.Errorf("%d taken, %d results", pulled, len(ys))
@@ -1195,7 +1195,7 @@ func TestPipelineBodyReadError(t *testing.T) {
 			srv.Close()
 			rec := srv.Messages()
 			for i, y := range ys {
-				if i == 1 && !errors.Is(y.err, pt2ErrRead) {
+				if i == 1 && !errors.Is(y.err, errRead) {
 					t.Errorf("message 1: err = %v, want the reader's error", y.err)
 				}
 				if y.err == nil && i >= len(rec) {
@@ -1206,7 +1206,7 @@ func TestPipelineBodyReadError(t *testing.T) {
 				t.Errorf("server recorded %d messages", len(rec))
 			}
 			for _, m := range rec {
-				pt2Check(t, "recorded", m, ok, ok.to)
+				checkRecorded(t, "recorded", m, ok, ok.to)
 			}
 		})
 	}
@@ -1214,21 +1214,21 @@ func TestPipelineBodyReadError(t *testing.T) {
 
 func TestSendStreamConnectionFailure(t *testing.T) {
 	ftNoLeaks(t)
-	msgs := pt2Many(50)
-	for _, p := range pt2Paths[1:] {
-		tr := pt2Measure(t, pt2KillSetup{exts: p.exts(), stream: true, msgs: msgs})
+	msgs := manyMessages(50)
+	for _, p := range sendPaths[1:] {
+		tr := measurePipeline(t, pipelineKill{exts: p.exts(), stream: true, msgs: msgs})
 		for _, frac := range []int64{5, 25, 50, 75, 95} {
 			n := tr.client * frac / 100
 			t.Run(fmt.Sprintf("%s/CloseAfterRead(%d%%)", p.name, frac), func(t *testing.T) {
-				srv := pt2Server(t, p.exts(), smtptest.Config{Faults: []smtptest.Fault{smtptest.CloseAfterRead(n)}})
-				ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+				srv := newServerOffering(t, p.exts(), smtptest.Config{Faults: []smtptest.Fault{smtptest.CloseAfterRead(n)}})
+				ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 				defer cancel()
-				c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: pt2Local, Timeouts: ftTimeouts("", 0, 2*time.Second)})
+				c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: localName, Timeouts: phaseTimeouts("", 0, 2*time.Second)})
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer c.Close()
-				ys, pulled := pt2Stream(ctx, c, msgs, nil)
+				ys, pulled := runStream(ctx, c, msgs, nil)
 				if len(ys) != pulled {
 					t.Errorf("%d messages taken, %d results", pulled, len(ys))
 				}
@@ -1238,7 +1238,7 @@ func TestSendStreamConnectionFailure(t *testing.T) {
 				for i, y := range ys {
 					if y.err != nil {
 						failed = true
-						pt2WantDisconnected(t, fmt.Sprintf("message %d", i), y.err)
+						checkDisconnected(t, fmt.Sprintf("message %d", i), y.err)
 						continue
 					}
 					if failed {
@@ -1252,7 +1252,7 @@ func TestSendStreamConnectionFailure(t *testing.T) {
 					t.Errorf("the stream did not fail")
 				}
 				for i, m := range rec {
-					pt2Check(t, fmt.Sprintf("recorded %d", i), m, msgs[i], msgs[i].to)
+					checkRecorded(t, fmt.Sprintf("recorded %d", i), m, msgs[i], msgs[i].to)
 					if n < tr.eod[i] {
 						t.Errorf("message %d recorded with %d of %d octets read", i, n, tr.eod[i])
 					}
@@ -1265,30 +1265,30 @@ func TestSendStreamConnectionFailure(t *testing.T) {
 
 func TestSendStreamCancel(t *testing.T) {
 	ftNoLeaks(t)
-	for _, p := range pt2Paths[1:] {
+	for _, p := range sendPaths[1:] {
 		t.Run(p.name+"/in the loop", func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{})
-			c := pt2Dial(t, srv, nil)
+			srv := newServerOffering(t, p.exts(), smtptest.Config{})
+			c := dialHello(t, srv, nil)
 			ctx, cancel := context.WithCancel(testCtx(t))
 			defer cancel()
-			msgs := pt2Many(20)
-			ys, pulled := pt2Stream(ctx, c, msgs, func(ys []pt2Yield) bool {
+			msgs := manyMessages(20)
+			ys, pulled := runStream(ctx, c, msgs, func(ys []streamResult) bool {
 				if len(ys) == 3 {
 					cancel()
 				}
 				return true
 			})
-			pt2CheckCancelled(t, srv, msgs, ys, pulled, 3)
+			checkCancelled(t, srv, msgs, ys, pulled, 3)
 			if _, err := c.Noop(testCtx(t)); err == nil {
 				t.Errorf("Noop after the cancel succeeded")
 			}
 		})
 		t.Run(p.name+"/while waiting", func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{Faults: []smtptest.Fault{smtptest.Latency(100 * time.Millisecond)}})
-			c := pt2Dial(t, srv, nil)
+			srv := newServerOffering(t, p.exts(), smtptest.Config{Faults: []smtptest.Fault{smtptest.Latency(100 * time.Millisecond)}})
+			c := dialHello(t, srv, nil)
 			ctx, cancel := context.WithCancel(testCtx(t))
 			defer cancel()
-			msgs := pt2Many(50)
+			msgs := manyMessages(50)
 			// With BDAT the whole stream is one round trip: cancel
 			// before its replies come; with DATA, a few messages in.
 			after := 250 * time.Millisecond
@@ -1304,21 +1304,21 @@ func TestSendStreamCancel(t *testing.T) {
 				cancelledAt = time.Now()
 				close(done)
 			}()
-			ys, pulled := pt2Stream(ctx, c, msgs, nil)
+			ys, pulled := runStream(ctx, c, msgs, nil)
 			end := time.Now()
 			<-done
 			if d := end.Sub(cancelledAt); d > time.Second {
 				t.Errorf("the stream went on %v after the cancel", d)
 			}
-			pt2CheckCancelled(t, srv, msgs, ys, pulled, -1)
+			checkCancelled(t, srv, msgs, ys, pulled, -1)
 		})
 	}
 }
 
-// pt2CheckCancelled checks a stream whose context was cancelled after ok
+// checkCancelled checks a stream whose context was cancelled after ok
 // results (-1: unknown): every result after the successes is the
 // cancellation, none is a success the server did not record.
-func pt2CheckCancelled(t *testing.T, srv *smtptest.Server, msgs []pt2Msg, ys []pt2Yield, pulled, ok int) {
+func checkCancelled(t *testing.T, srv *smtptest.Server, msgs []testMessage, ys []streamResult, pulled, ok int) {
 	t.Helper()
 	if len(ys) != pulled {
 		t.Errorf("%d messages taken, %d results", pulled, len(ys))
@@ -1350,35 +1350,35 @@ func pt2CheckCancelled(t *testing.T, srv *smtptest.Server, msgs []pt2Msg, ys []p
 		t.Errorf("%d messages succeeded, want %d", succeeded, ok)
 	}
 	for i, m := range rec {
-		pt2Check(t, fmt.Sprintf("recorded %d", i), m, msgs[i], msgs[i].to)
+		checkRecorded(t, fmt.Sprintf("recorded %d", i), m, msgs[i], msgs[i].to)
 	}
 	t.Logf("%d taken, %d results, %d succeeded, %d recorded", pulled, len(ys), succeeded, len(rec))
 }
 
 // ---- The connection cut after every octet: one Send ----
 
-// ftTranscript is what one clean Dial, Send, Quit puts on the wire.
-type ftTranscript struct {
+// transcript is what one clean Dial, Send, Quit puts on the wire.
+type transcript struct {
 	client, server       int64 // octets sent by each side, in all
 	clientEOD, serverEOD int64 // the same, up to the end of data and its reply
 	msg                  smtptest.Message
 }
 
-// ftKillOpts are the options of every session of the kill test: a fixed
+// killOptions are the options of every session of the kill test: a fixed
 // local name, so that every run sends the same octets, and timeouts that
 // are short but far above what a session takes, as a backstop (a session
 // that runs into one fails the test as a hang). With tls, STARTTLS is
 // required, trusting srv's certificate.
-func ftKillOpts(srv *smtptest.Server, tls bool) *session.Options {
-	o := &session.Options{LocalName: ftLocal, Timeouts: ftTimeouts("", 0, 2*time.Second)}
+func killOptions(srv *smtptest.Server, tls bool) *session.Options {
+	o := &session.Options{LocalName: localName, Timeouts: phaseTimeouts("", 0, 2*time.Second)}
 	if tls {
 		o.TLS, o.TLSConfig = session.TLSRequired, srv.ClientTLSConfig()
 	}
 	return o
 }
 
-// ftKillConfig is the server of the kill test, with fault.
-func ftKillConfig(tls bool, fault smtptest.Fault) smtptest.Config {
+// killConfig is the server of the kill test, with fault.
+func killConfig(tls bool, fault smtptest.Fault) smtptest.Config {
 	cfg := smtptest.Config{Extensions: sequentialExtensions()}
 	if tls {
 		cfg.Extensions = tlsExtensions
@@ -1389,26 +1389,26 @@ func ftKillConfig(tls bool, fault smtptest.Fault) smtptest.Config {
 	return cfg
 }
 
-// ftMeasure runs one clean session over a counting connection.
-func ftMeasure(t *testing.T) ftTranscript {
+// measureWire runs one clean session over a counting connection.
+func measureWire(t *testing.T) transcript {
 	t.Helper()
-	srv := newServer(t, ftKillConfig(false, nil))
-	ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+	srv := newServer(t, killConfig(false, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 	defer cancel()
 	nc, err := net.Dial("tcp", srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := &ftCountConn{Conn: nc}
-	c, err := session.NewClient(ctx, cc, ftKillOpts(srv, false))
+	cc := &countingConn{Conn: nc}
+	c, err := session.NewClient(ctx, cc, killOptions(srv, false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody)); err != nil {
+	if _, err := c.Send(ctx, sessionFrom, sessionTo, strings.NewReader(sessionBody)); err != nil {
 		t.Fatal(err)
 	}
-	var tr ftTranscript
+	var tr transcript
 	tr.clientEOD, tr.serverEOD = cc.written(), cc.read()
 	if r, err := c.Quit(ctx); err != nil || r.Code != 221 {
 		t.Fatalf("Quit = %v, %v", r, err)
@@ -1440,12 +1440,12 @@ func ftMeasure(t *testing.T) ftTranscript {
 // not accept; the server must never accept a truncated message.
 func TestKillAfterEveryOffset(t *testing.T) {
 	ftNoLeaks(t)
-	tr := ftMeasure(t)
-	if trace := ftMeasureTrace(t, false); trace.client != tr.client || trace.server != tr.server ||
+	tr := measureWire(t)
+	if trace := measureTrace(t, false); trace.client != tr.client || trace.server != tr.server ||
 		trace.clientEOD != tr.clientEOD || trace.serverEOD != tr.serverEOD {
 		t.Fatalf("transcript measured on the wire %+v, from the trace %+v", tr, trace)
 	}
-	ftKillAll(t, false, tr)
+	killEveryOffset(t, false, tr)
 }
 
 // TestKillAfterEveryOffsetSTARTTLS is TestKillAfterEveryOffset with
@@ -1453,10 +1453,10 @@ func TestKillAfterEveryOffset(t *testing.T) {
 // before the upgrade and inside TLS after it.
 func TestKillAfterEveryOffsetSTARTTLS(t *testing.T) {
 	ftNoLeaks(t)
-	ftKillAll(t, true, ftMeasureTrace(t, true))
+	killEveryOffset(t, true, measureTrace(t, true))
 }
 
-func ftKillAll(t *testing.T, tls bool, tr ftTranscript) {
+func killEveryOffset(t *testing.T, tls bool, tr transcript) {
 	t.Logf("transcript: client->server %d octets (%d through the end of data), server->client %d octets (%d through the end-of-data reply)",
 		tr.client, tr.clientEOD, tr.server, tr.serverEOD)
 	start := time.Now()
@@ -1478,7 +1478,7 @@ func ftKillAll(t *testing.T, tls bool, tr ftTranscript) {
 			for range workers {
 				wg.Go(func() {
 					for n := range next {
-						o := ftKill(t, tls, side.name, side.fault(n), n, tr)
+						o := killAt(t, tls, side.name, side.fault(n), n, tr)
 						if o.sent {
 							sent.Add(1)
 						}
@@ -1503,23 +1503,23 @@ func ftKillAll(t *testing.T, tls bool, tr ftTranscript) {
 	t.Logf("took %v", time.Since(start))
 }
 
-// ftMeasureTrace measures the transcript from the server's record of the
+// measureTrace measures the transcript from the server's record of the
 // commands and the message, and the client's trace of the replies: the
 // SMTP octets, whatever carries them.
-func ftMeasureTrace(t *testing.T, tls bool) ftTranscript {
+func measureTrace(t *testing.T, tls bool) transcript {
 	t.Helper()
-	srv := newServer(t, ftKillConfig(tls, nil))
-	ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+	srv := newServer(t, killConfig(tls, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 	defer cancel()
 	var trace bytes.Buffer
-	opts := ftKillOpts(srv, tls)
+	opts := killOptions(srv, tls)
 	opts.Trace = &trace
 	c, err := session.Dial(ctx, srv.Addr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody)); err != nil {
+	if _, err := c.Send(ctx, sessionFrom, sessionTo, strings.NewReader(sessionBody)); err != nil {
 		t.Fatal(err)
 	}
 	replies := func() int64 {
@@ -1531,7 +1531,7 @@ func ftMeasureTrace(t *testing.T, tls bool) ftTranscript {
 		}
 		return n
 	}
-	var tr ftTranscript
+	var tr transcript
 	tr.serverEOD = replies()
 	if r, err := c.Quit(ctx); err != nil || r.Code != 221 {
 		t.Fatalf("Quit = %v, %v", r, err)
@@ -1551,23 +1551,23 @@ func ftMeasureTrace(t *testing.T, tls bool) ftTranscript {
 	return tr
 }
 
-type ftKillOutcome struct{ sent, recorded, quit bool }
+type killOutcome struct{ sent, recorded, quit bool }
 
-// ftKill runs one session against a server with fault, checks it, and
+// killAt runs one session against a server with fault, checks it, and
 // reports what happened. It may run on any goroutine: it uses only
 // t.Errorf.
-func ftKill(t *testing.T, tls bool, side string, fault smtptest.Fault, n int64, tr ftTranscript) ftKillOutcome {
-	var o ftKillOutcome
+func killAt(t *testing.T, tls bool, side string, fault smtptest.Fault, n int64, tr transcript) killOutcome {
+	var o killOutcome
 	fail := func(format string, args ...any) {
 		t.Errorf("%s(%d): %s", side, n, fmt.Sprintf(format, args...))
 	}
-	srv := smtptest.NewServer(ftKillConfig(tls, fault))
+	srv := smtptest.NewServer(killConfig(tls, fault))
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 	defer cancel()
 	start := time.Now()
 	var errs []error
-	c, err := session.Dial(ctx, srv.Addr, ftKillOpts(srv, tls))
+	c, err := session.Dial(ctx, srv.Addr, killOptions(srv, tls))
 	if err != nil {
 		errs = append(errs, err)
 		var ce *session.ConnectError
@@ -1575,7 +1575,7 @@ func ftKill(t *testing.T, tls bool, side string, fault smtptest.Fault, n int64, 
 			fail("Dial err %T, want *ConnectError", err)
 		}
 	} else {
-		_, err := c.Send(ctx, ftFrom, ftTo, strings.NewReader(ftBody))
+		_, err := c.Send(ctx, sessionFrom, sessionTo, strings.NewReader(sessionBody))
 		o.sent = err == nil
 		if err != nil {
 			errs = append(errs, err)
@@ -1657,34 +1657,34 @@ func ftKill(t *testing.T, tls bool, side string, fault smtptest.Fault, n int64, 
 // ---- The connection cut after every octet: the pipelined DATA and BDAT
 // paths, one Send and a three-message stream ----
 
-// pt2KillMsgs are the messages of the kill tests: dots, bare line ends,
+// killMessages are the messages of the kill tests: dots, bare line ends,
 // the null sender.
-var pt2KillMsgs = []pt2Msg{
-	{from: "alice@example.org", to: []string{"bob@example.org", "carol@example.org"}, body: ftBody},
+var killMessages = []testMessage{
+	{from: "alice@example.org", to: []string{"bob@example.org", "carol@example.org"}, body: sessionBody},
 	{from: "alice@example.org", to: []string{"dave@example.org"}, body: "Subject: two\n\n.\n..\nend"},
 	{from: "", to: []string{"erin@example.org", "frank@example.org"}, body: "x\n"},
 }
 
-// pt2Transcript is what a clean run puts on the wire.
-type pt2Transcript struct {
+// pipelineTranscript is what a clean run puts on the wire.
+type pipelineTranscript struct {
 	client int64   // octets the client sent
 	server int64   // octets the server sent
 	eod    []int64 // per message, the client's octets through its end of data
 }
 
-// pt2KillSetup is one kind of run of the kill tests.
-type pt2KillSetup struct {
+// pipelineKill is one kind of run of the kill tests.
+type pipelineKill struct {
 	exts   []string
-	stream bool     // SendStream over msgs, else Send of msgs[0]
-	msgs   []pt2Msg // what is sent
+	stream bool          // SendStream over msgs, else Send of msgs[0]
+	msgs   []testMessage // what is sent
 }
 
-func (s pt2KillSetup) opts(trace io.Writer) *session.Options {
-	return &session.Options{LocalName: pt2Local, Timeouts: ftTimeouts("", 0, 2*time.Second), Trace: trace}
+func (s pipelineKill) opts(trace io.Writer) *session.Options {
+	return &session.Options{LocalName: localName, Timeouts: phaseTimeouts("", 0, 2*time.Second), Trace: trace}
 }
 
 // count is the number of messages sent.
-func (s pt2KillSetup) count() int {
+func (s pipelineKill) count() int {
 	if s.stream {
 		return len(s.msgs)
 	}
@@ -1693,21 +1693,21 @@ func (s pt2KillSetup) count() int {
 
 // run sends on c and returns the results and how many messages were
 // taken.
-func (s pt2KillSetup) run(ctx context.Context, c *session.Client) ([]pt2Yield, int) {
+func (s pipelineKill) run(ctx context.Context, c *session.Client) ([]streamResult, int) {
 	if s.stream {
-		return pt2Stream(ctx, c, s.msgs, nil)
+		return runStream(ctx, c, s.msgs, nil)
 	}
 	m := s.msgs[0]
 	env := m.envelope()
 	res, err := c.SendEnvelope(ctx, &env, strings.NewReader(m.body))
-	return []pt2Yield{{res, err}}, 1
+	return []streamResult{{res, err}}, 1
 }
 
-// pt2Measure runs setup cleanly and returns its transcript.
-func pt2Measure(t *testing.T, setup pt2KillSetup) pt2Transcript {
+// measurePipeline runs setup cleanly and returns its transcript.
+func measurePipeline(t *testing.T, setup pipelineKill) pipelineTranscript {
 	t.Helper()
-	srv := pt2Server(t, setup.exts, smtptest.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+	srv := newServerOffering(t, setup.exts, smtptest.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 	defer cancel()
 	var trace bytes.Buffer
 	c, err := session.Dial(ctx, srv.Addr, setup.opts(&trace))
@@ -1725,7 +1725,7 @@ func pt2Measure(t *testing.T, setup pt2KillSetup) pt2Transcript {
 		t.Fatalf("Quit = %v, %v", r, err)
 	}
 	srv.Close()
-	var tr pt2Transcript
+	var tr pipelineTranscript
 	var stream []byte
 	for _, r := range srv.Reads() {
 		stream = append(stream, r.Data...)
@@ -1774,10 +1774,10 @@ func pt2Measure(t *testing.T, setup pt2KillSetup) pt2Transcript {
 	return tr
 }
 
-// pt2KillAll runs setup against a server cut after every octet read, and
-// after every octet written.
-func pt2KillAll(t *testing.T, setup pt2KillSetup) {
-	tr := pt2Measure(t, setup)
+// killPipelineEveryOffset runs setup against a server cut after every octet
+// read, and after every octet written.
+func killPipelineEveryOffset(t *testing.T, setup pipelineKill) {
+	tr := measurePipeline(t, setup)
 	t.Logf("transcript: client %d octets (ends of data at %v), server %d octets", tr.client, tr.eod, tr.server)
 	for _, side := range []struct {
 		name  string
@@ -1796,7 +1796,7 @@ func pt2KillAll(t *testing.T, setup pt2KillSetup) {
 			for range workers {
 				wg.Go(func() {
 					for n := range next {
-						d := pt2Kill(t, setup, side.name, side.fault(n), n, tr)
+						d := killPipelineAt(t, setup, side.name, side.fault(n), n, tr)
 						mu.Lock()
 						delivered += d
 						mu.Unlock()
@@ -1813,20 +1813,20 @@ func pt2KillAll(t *testing.T, setup pt2KillSetup) {
 	}
 }
 
-// pt2Kill runs one session of a kill test and checks it; it returns how
-// many messages were reported sent. It uses only t.Errorf.
-func pt2Kill(t *testing.T, setup pt2KillSetup, side string, fault smtptest.Fault, n int64, tr pt2Transcript) int {
+// killPipelineAt runs one session of a kill test and checks it; it returns
+// how many messages were reported sent. It uses only t.Errorf.
+func killPipelineAt(t *testing.T, setup pipelineKill, side string, fault smtptest.Fault, n int64, tr pipelineTranscript) int {
 	fail := func(format string, args ...any) {
 		t.Errorf("%s(%d): %s", side, n, fmt.Sprintf(format, args...))
 	}
 	cfg := smtptest.Config{Extensions: setup.exts, Faults: []smtptest.Fault{fault}}
 	srv := smtptest.NewServer(cfg)
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 	defer cancel()
 	start := time.Now()
 	var errs []error
-	var ys []pt2Yield
+	var ys []streamResult
 	pulled, quit := 0, false
 	c, err := session.Dial(ctx, srv.Addr, setup.opts(nil))
 	if err != nil {
@@ -1915,22 +1915,22 @@ func pt2Kill(t *testing.T, setup pt2KillSetup, side string, fault smtptest.Fault
 
 func TestPipelineKillEveryOffsetBDAT(t *testing.T) {
 	ftNoLeaks(t)
-	pt2KillAll(t, pt2KillSetup{exts: smtptest.DefaultExtensions(), msgs: pt2KillMsgs})
+	killPipelineEveryOffset(t, pipelineKill{exts: smtptest.DefaultExtensions(), msgs: killMessages})
 }
 
 func TestPipelineKillEveryOffsetDATA(t *testing.T) {
 	ftNoLeaks(t)
-	pt2KillAll(t, pt2KillSetup{exts: pt2DataExts(), msgs: pt2KillMsgs})
+	killPipelineEveryOffset(t, pipelineKill{exts: pipelinedDataExtensions(), msgs: killMessages})
 }
 
 func TestSendStreamKillEveryOffsetBDAT(t *testing.T) {
 	ftNoLeaks(t)
-	pt2KillAll(t, pt2KillSetup{exts: smtptest.DefaultExtensions(), stream: true, msgs: pt2KillMsgs})
+	killPipelineEveryOffset(t, pipelineKill{exts: smtptest.DefaultExtensions(), stream: true, msgs: killMessages})
 }
 
 func TestSendStreamKillEveryOffsetDATA(t *testing.T) {
 	ftNoLeaks(t)
-	pt2KillAll(t, pt2KillSetup{exts: pt2DataExts(), stream: true, msgs: pt2KillMsgs})
+	killPipelineEveryOffset(t, pipelineKill{exts: pipelinedDataExtensions(), stream: true, msgs: killMessages})
 }
 
 // ---- No goroutine left behind ----
@@ -1960,7 +1960,7 @@ func TestFaultServerConnEndsWithClient(t *testing.T) {
 			srv := newServer(t, smtptest.Config{Faults: tt.faults})
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			r := ftSession(ctx, srv.Addr, &session.Options{LocalName: ftLocal, Timeouts: tt.to})
+			r := runSession(ctx, srv.Addr, &session.Options{LocalName: localName, Timeouts: tt.to})
 			if r.err == nil || r.c == nil {
 				t.Fatalf("session: step %q, err %v; want Send to fail", r.step, r.err)
 			}
@@ -1968,7 +1968,7 @@ func TestFaultServerConnEndsWithClient(t *testing.T) {
 				t.Errorf("Close: %v", err)
 			}
 			// The server's accept loop is the only goroutine it may keep.
-			ftWaitGoroutines(t, base+1, "once the client closed, with the server still open")
+			waitGoroutines(t, base+1, "once the client closed, with the server still open")
 			if got := srv.Conns(); got != 1 {
 				t.Errorf("server saw %d connections", got)
 			}
@@ -1996,7 +1996,7 @@ func TestFaultTablesLeaveNoGoroutines(t *testing.T) {
 		srv := smtptest.NewServer(smtptest.Config{Faults: f})
 		ctx, cancel := context.WithCancel(context.Background())
 		stop := time.AfterFunc(150*time.Millisecond, cancel) // ends the stall
-		r := ftSession(ctx, srv.Addr, &session.Options{LocalName: ftLocal})
+		r := runSession(ctx, srv.Addr, &session.Options{LocalName: localName})
 		stop.Stop()
 		cancel()
 		if r.c != nil {
@@ -2010,7 +2010,7 @@ func TestFaultTablesLeaveNoGoroutines(t *testing.T) {
 		}
 		srv.Close()
 	}
-	ftWaitGoroutines(t, before, "after every fault's client and server were closed")
+	waitGoroutines(t, before, "after every fault's client and server were closed")
 }
 
 func TestPipelineFailuresLeaveNoGoroutines(t *testing.T) {
@@ -2023,15 +2023,15 @@ func TestPipelineFailuresLeaveNoGoroutines(t *testing.T) {
 		{smtptest.CloseAfterWrite(230)},
 	} {
 		t.Run(fmt.Sprint(f), func(t *testing.T) {
-			srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{Faults: f})
-			ctx, cancel := context.WithTimeout(context.Background(), ftCtxLimit)
+			srv := newServerOffering(t, smtptest.DefaultExtensions(), smtptest.Config{Faults: f})
+			ctx, cancel := context.WithTimeout(context.Background(), ctxLimit)
 			defer cancel()
-			c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: pt2Local, Timeouts: ftTimeouts("", 0, 300*time.Millisecond)})
+			c, err := session.Dial(ctx, srv.Addr, &session.Options{LocalName: localName, Timeouts: phaseTimeouts("", 0, 300*time.Millisecond)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			ys, pulled := pt2Stream(ctx, c, pt2Many(5), nil)
+			ys, pulled := runStream(ctx, c, manyMessages(5), nil)
 			if len(ys) != pulled {
 				t.Errorf("%d taken, %d results", pulled, len(ys))
 			}

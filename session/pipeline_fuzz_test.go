@@ -16,13 +16,13 @@ import (
 	"github.com/smtpkit/smtpkit/wire"
 )
 
-// pt2FuzzBody is the message of FuzzPipelinedReplies: it needs line-ending
-// normalisation (bare LF) and starts a line with a dot.
-const pt2FuzzBody = "Subject: x\r\n\r\n.body\nline\r\n"
+// pipelinedFuzzBody is the message of FuzzPipelinedReplies: it needs
+// line-ending normalisation (bare LF) and starts a line with a dot.
+const pipelinedFuzzBody = "Subject: x\r\n\r\n.body\nline\r\n"
 
-// pt2FuzzReplies parses script as the client's reader would, up to the
+// parseReplies parses script as the client's reader would, up to the
 // first error.
-func pt2FuzzReplies(script string) []response.Reply {
+func parseReplies(script string) []response.Reply {
 	r := wire.NewReader(strings.NewReader(script))
 	var out []response.Reply
 	for {
@@ -34,10 +34,10 @@ func pt2FuzzReplies(script string) []response.Reply {
 	}
 }
 
-// pt2FuzzLines checks that what the client wrote is whole lines ending in
-// CRLF, with each BDAT command followed by exactly its chunk. It returns
+// checkWrittenLines checks that what the client wrote is whole lines ending
+// in CRLF, with each BDAT command followed by exactly its chunk. It returns
 // a description of the first violation, or "".
-func pt2FuzzLines(written []byte) string {
+func checkWrittenLines(written []byte) string {
 	for pos := 0; pos < len(written); {
 		i := bytes.IndexByte(written[pos:], '\n')
 		if i < 0 {
@@ -95,20 +95,20 @@ func FuzzPipelinedReplies(f *testing.F) {
 		}
 		defer c.Close()
 		to := []string{"b@example.org", "c@example.org", "d@example.org"}
-		res, err := c.Send(ctx, "a@example.org", to, strings.NewReader(pt2FuzzBody))
+		res, err := c.Send(ctx, "a@example.org", to, strings.NewReader(pipelinedFuzzBody))
 		sendWritten := bytes.Clone(conn.written.Bytes())
 		if err == nil {
 			if res.Data.Code.Class() != response.ClassPositiveCompletion {
 				t.Fatalf("Send succeeded with a %v reply to the end of the message", res.Data)
 			}
-			data := string(ptNormalise([]byte(pt2FuzzBody)))
+			data := string(normalise([]byte(pipelinedFuzzBody)))
 			pipelined := "EHLO client.example.org\r\nMAIL FROM:<a@example.org> SIZE=" + strconv.Itoa(len(data)) + "\r\n" +
 				"RCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nRCPT TO:<d@example.org>\r\n" +
 				"BDAT " + strconv.Itoa(len(data)) + " LAST\r\n" + data
 			if bytes.HasPrefix(sendWritten, []byte(pipelined)) {
 				// Greeting, EHLO, MAIL, three RCPTs, BDAT: the reply to
 				// BDAT LAST is the seventh.
-				replies := pt2FuzzReplies(script)
+				replies := parseReplies(script)
 				if len(replies) < 7 {
 					t.Fatalf("Send succeeded with only %d replies in the script", len(replies))
 				}
@@ -134,14 +134,14 @@ func FuzzPipelinedReplies(f *testing.F) {
 			}
 		}
 		msgs := []*session.Message{
-			{Envelope: session.Envelope{From: pt2Mailbox("a@example.org"), To: []command.Mailbox{pt2Mailbox("b@example.org")}}},
-			{Envelope: session.Envelope{From: pt2Mailbox("a@example.org"), To: []command.Mailbox{pt2Mailbox("c@example.org"), pt2Mailbox("d@example.org")}}},
-			{Envelope: session.Envelope{From: pt2Mailbox(""), To: []command.Mailbox{pt2Mailbox("e@example.org")}}},
+			{Envelope: session.Envelope{From: mailbox("a@example.org"), To: []command.Mailbox{mailbox("b@example.org")}}},
+			{Envelope: session.Envelope{From: mailbox("a@example.org"), To: []command.Mailbox{mailbox("c@example.org"), mailbox("d@example.org")}}},
+			{Envelope: session.Envelope{From: mailbox(""), To: []command.Mailbox{mailbox("e@example.org")}}},
 		}
 		pulled := 0
 		seq := iter.Seq[*session.Message](func(yield func(*session.Message) bool) {
 			for _, m := range msgs {
-				m.Body = strings.NewReader(pt2FuzzBody)
+				m.Body = strings.NewReader(pipelinedFuzzBody)
 				pulled++
 				if !yield(m) {
 					return
@@ -159,7 +159,7 @@ func FuzzPipelinedReplies(f *testing.F) {
 			t.Fatalf("SendStream took %d messages and gave %d results", pulled, n)
 		}
 		c.Quit(ctx)
-		if msg := pt2FuzzLines(conn.written.Bytes()); msg != "" {
+		if msg := checkWrittenLines(conn.written.Bytes()); msg != "" {
 			t.Fatalf("%s\nwritten: %q", msg, conn.written.Bytes())
 		}
 		_, _ = io.Copy(io.Discard, conn.r)

@@ -23,8 +23,8 @@ import (
 // of round trips, and the ESMTP parameters. SendStream is tested in
 // stream_test.go, failures at every point in fault_test.go.
 
-// pt2Stuff dot-stuffs normalised message data and adds the end of data.
-func pt2Stuff(data []byte) string {
+// dotStuff dot-stuffs normalised message data and adds the end of data.
+func dotStuff(data []byte) string {
 	var b strings.Builder
 	for line := range strings.SplitAfterSeq(string(data), "\r\n") {
 		if strings.HasPrefix(line, ".") {
@@ -39,18 +39,18 @@ func pt2Stuff(data []byte) string {
 // ---- Exact octets and write boundaries ----
 
 func TestPipelineWireDATA(t *testing.T) {
-	srv := pt2Server(t, pt2DataExts(), smtptest.Config{})
-	c := pt2Dial(t, srv, nil)
+	srv := newServerOffering(t, pipelinedDataExtensions(), smtptest.Config{})
+	c := dialHello(t, srv, nil)
 	readsBefore := len(srv.Reads())
-	if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(pt2Body)); err != nil {
+	if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(markedBody)); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	data := ptNormalise([]byte(pt2Body))
-	reads := pt2Reads(srv)[readsBefore:]
+	data := normalise([]byte(markedBody))
+	reads := serverReads(srv)[readsBefore:]
 	want := []string{
 		"MAIL FROM:<alice@example.org> SIZE=" + strconv.Itoa(len(data)) + "\r\n" +
 			"RCPT TO:<bob@example.org>\r\nRCPT TO:<carol@example.org>\r\nDATA\r\n",
-		pt2Stuff(data),
+		dotStuff(data),
 	}
 	if !slices.Equal(reads, want) {
 		t.Errorf("server reads:\n%q\nwant (the commands in one read, the message after the 354 in another):\n%q", reads, want)
@@ -59,7 +59,7 @@ func TestPipelineWireDATA(t *testing.T) {
 	if len(m) != 1 {
 		t.Fatalf("server recorded %d messages", len(m))
 	}
-	if string(m[0].Data) != string(data) || string(m[0].Raw) != pt2Stuff(data) || m[0].Chunked {
+	if string(m[0].Data) != string(data) || string(m[0].Raw) != dotStuff(data) || m[0].Chunked {
 		t.Errorf("recorded data %q raw %q chunked %v", m[0].Data, m[0].Raw, m[0].Chunked)
 	}
 	if !strings.Contains(string(m[0].Raw), "\r\n..leading dot\r\n") || !strings.Contains(string(m[0].Raw), "\r\n..\r\n...two\r\n") {
@@ -68,15 +68,15 @@ func TestPipelineWireDATA(t *testing.T) {
 }
 
 func TestPipelineWireBDAT(t *testing.T) {
-	srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{})
-	c := pt2Dial(t, srv, nil)
+	srv := newServerOffering(t, smtptest.DefaultExtensions(), smtptest.Config{})
+	c := dialHello(t, srv, nil)
 	readsBefore := len(srv.Reads())
-	if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(pt2Body)); err != nil {
+	if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(markedBody)); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	data := string(ptNormalise([]byte(pt2Body)))
+	data := string(normalise([]byte(markedBody)))
 	n := strconv.Itoa(len(data))
-	reads := pt2Reads(srv)[readsBefore:]
+	reads := serverReads(srv)[readsBefore:]
 	want := []string{
 		"MAIL FROM:<alice@example.org> SIZE=" + n + "\r\n" +
 			"RCPT TO:<bob@example.org>\r\nRCPT TO:<carol@example.org>\r\nBDAT " + n + " LAST\r\n" + data,
@@ -109,8 +109,8 @@ func TestPipelineBDATChunkSizes(t *testing.T) {
 		{strings.Repeat(".\n", 12), []string{"BDAT 10", "BDAT 10", "BDAT 10", "BDAT 6 LAST"}},
 	} {
 		t.Run(fmt.Sprintf("%d octets", len(tt.body)), func(t *testing.T) {
-			srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{})
-			c := pt2Dial(t, srv, &session.Options{ChunkSize: 10})
+			srv := newServerOffering(t, smtptest.DefaultExtensions(), smtptest.Config{})
+			c := dialHello(t, srv, &session.Options{ChunkSize: 10})
 			before, readsBefore := len(srv.Commands()), len(srv.Reads())
 			if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(tt.body)); err != nil {
 				t.Fatalf("Send: %v", err)
@@ -124,9 +124,9 @@ func TestPipelineBDATChunkSizes(t *testing.T) {
 			if !slices.Equal(bdat, tt.chunks) {
 				t.Errorf("BDAT lines %q, want %q", bdat, tt.chunks)
 			}
-			data := string(ptNormalise([]byte(tt.body)))
+			data := string(normalise([]byte(tt.body)))
 			if reads := srv.Reads()[readsBefore:]; len(reads) != 1 {
-				t.Errorf("the transaction arrived in %d reads, want 1: %q", len(reads), pt2Reads(srv)[readsBefore:])
+				t.Errorf("the transaction arrived in %d reads, want 1: %q", len(reads), serverReads(srv)[readsBefore:])
 			} else {
 				// Rebuild the stream: every chunk with its size, in order.
 				var want strings.Builder
@@ -156,15 +156,15 @@ func TestPipelineBDATChunkSizes(t *testing.T) {
 // ---- Replies mapped back to their commands ----
 
 func TestPipelineMixedRecipients(t *testing.T) {
-	for _, p := range pt2Paths {
+	for _, p := range sendPaths {
 		t.Run(p.name, func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
+			srv := newServerOffering(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
 				{Verb: "RCPT", Match: "<bob@", Reply: response.New(550, "5.1.1 no bob")},
 				{Verb: "RCPT", Match: "<dave@", Reply: response.New(451, "4.2.1 dave later")},
 			}})
-			c := pt2Dial(t, srv, nil)
+			c := dialHello(t, srv, nil)
 			to := []string{"carol@example.org", "bob@example.org", "dave@example.org", "erin@example.org"}
-			res, err := c.Send(testCtx(t), "alice@example.org", to, strings.NewReader(pt2Body))
+			res, err := c.Send(testCtx(t), "alice@example.org", to, strings.NewReader(markedBody))
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
@@ -187,21 +187,21 @@ func TestPipelineMixedRecipients(t *testing.T) {
 			if len(m) != 1 {
 				t.Fatalf("server recorded %d messages", len(m))
 			}
-			pt2Check(t, "message", m[0], pt2Msg{from: "alice@example.org", body: pt2Body}, []string{"carol@example.org", "erin@example.org"})
+			checkRecorded(t, "message", m[0], testMessage{from: "alice@example.org", body: markedBody}, []string{"carol@example.org", "erin@example.org"})
 		})
 	}
 }
 
 func TestPipelineAllRecipientsRefused(t *testing.T) {
-	for _, p := range pt2Paths {
+	for _, p := range sendPaths {
 		t.Run(p.name, func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
+			srv := newServerOffering(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
 				{Verb: "RCPT", Match: "<bob@", Reply: response.New(550, "5.1.1 no bob")},
 				{Verb: "RCPT", Match: "<carol@", Reply: response.New(450, "4.2.1 carol busy")},
 			}})
-			c := pt2Dial(t, srv, nil)
+			c := dialHello(t, srv, nil)
 			before := len(srv.Commands())
-			_, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(pt2Body))
+			_, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(markedBody))
 			var re *session.RecipientsRefusedError
 			if !errors.As(err, &re) {
 				t.Fatalf("err = %v (%T), want *RecipientsRefusedError", err, err)
@@ -214,7 +214,7 @@ func TestPipelineAllRecipientsRefused(t *testing.T) {
 			if n := len(srv.Messages()); n != 0 {
 				t.Errorf("server recorded %d messages", n)
 			}
-			got := pt2Verbs(srv, before)
+			got := verbsFrom(srv, before)
 			if len(got) == 0 || got[len(got)-1] != "RSET" {
 				t.Errorf("commands %q: want an RSET last", srv.Commands()[before:])
 			}
@@ -237,13 +237,13 @@ func TestPipelineAllRecipientsRefused(t *testing.T) {
 }
 
 func TestPipelineSenderRefused(t *testing.T) {
-	for _, p := range pt2Paths {
+	for _, p := range sendPaths {
 		t.Run(p.name, func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
+			srv := newServerOffering(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
 				{Verb: "MAIL", Nth: 1, Reply: response.New(553, "5.7.1 sender not allowed")},
 			}})
-			c := pt2Dial(t, srv, nil)
-			_, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(pt2Body))
+			c := dialHello(t, srv, nil)
+			_, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(markedBody))
 			var se *session.SenderRefusedError
 			if !errors.As(err, &se) || se.Reply.Code != 553 || se.Sender != "alice@example.org" {
 				t.Fatalf("err = %v (%T), want *SenderRefusedError 553", err, err)
@@ -259,7 +259,7 @@ func TestPipelineSenderRefused(t *testing.T) {
 			if _, err := c.Noop(testCtx(t)); err != nil {
 				t.Errorf("Noop: %v", err)
 			}
-			res, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(pt2Body))
+			res, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(markedBody))
 			if err != nil {
 				t.Fatalf("second Send: %v", err)
 			}
@@ -269,22 +269,22 @@ func TestPipelineSenderRefused(t *testing.T) {
 			if m := srv.Messages(); len(m) != 1 {
 				t.Errorf("server recorded %d messages", len(m))
 			} else {
-				pt2Check(t, "second message", m[0], pt2Msg{from: "alice@example.org", body: pt2Body}, []string{"bob@example.org"})
+				checkRecorded(t, "second message", m[0], testMessage{from: "alice@example.org", body: markedBody}, []string{"bob@example.org"})
 			}
 		})
 	}
 }
 
 func TestPipelineDataRefused(t *testing.T) {
-	for _, p := range pt2Paths[:2] {
+	for _, p := range sendPaths[:2] {
 		for _, code := range []response.Code{554, 451} {
 			t.Run(fmt.Sprintf("%s/%d", p.name, code), func(t *testing.T) {
-				srv := pt2Server(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
+				srv := newServerOffering(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
 					{Verb: "DATA", Nth: 1, Reply: response.New(code, fmt.Sprintf("%d.3.0 not now", code/100))},
 				}})
-				c := pt2Dial(t, srv, nil)
+				c := dialHello(t, srv, nil)
 				before := len(srv.Commands())
-				_, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(pt2Body))
+				_, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(markedBody))
 				var de *session.DataError
 				if !errors.As(err, &de) || de.Command != "DATA" || de.Reply.Code != code {
 					t.Fatalf("err = %v (%T), want *DataError at DATA with %d", err, err, code)
@@ -294,13 +294,13 @@ func TestPipelineDataRefused(t *testing.T) {
 						t.Errorf("the message went out after DATA was refused: %q", r.Data)
 					}
 				}
-				if got, want := strings.Join(pt2Verbs(srv, before), " "), "MAIL RCPT RCPT DATA RSET"; got != want {
+				if got, want := strings.Join(verbsFrom(srv, before), " "), "MAIL RCPT RCPT DATA RSET"; got != want {
 					t.Errorf("commands %q, want verbs %q", srv.Commands()[before:], want)
 				}
 				if _, err := c.Noop(testCtx(t)); err != nil {
 					t.Errorf("Noop after the refusal: %v", err)
 				}
-				if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(pt2Body)); err != nil {
+				if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(markedBody)); err != nil {
 					t.Errorf("Send after the refusal: %v", err)
 				}
 				if m := srv.Messages(); len(m) != 1 {
@@ -322,8 +322,8 @@ func TestPipelineBDATRefused(t *testing.T) {
 		{"the first chunk of several", 10, smtptest.Override{Verb: "BDAT", Nth: 1, Reply: response.New(452, "4.3.1 no room")}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{Overrides: []smtptest.Override{tt.ov}})
-			c := pt2Dial(t, srv, &session.Options{ChunkSize: tt.chunk})
+			srv := newServerOffering(t, smtptest.DefaultExtensions(), smtptest.Config{Overrides: []smtptest.Override{tt.ov}})
+			c := dialHello(t, srv, &session.Options{ChunkSize: tt.chunk})
 			before := len(srv.Commands())
 			body := strings.Repeat("0123456789", 3) + "x\r\n" // 33 octets: 4 chunks of 10
 			_, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(body))
@@ -331,7 +331,7 @@ func TestPipelineBDATRefused(t *testing.T) {
 			if !errors.As(err, &de) || de.Command != "BDAT" || de.Reply.Code != tt.ov.Reply.Code {
 				t.Fatalf("err = %v (%T), want *DataError at BDAT with %d", err, err, tt.ov.Reply.Code)
 			}
-			got := pt2Verbs(srv, before)
+			got := verbsFrom(srv, before)
 			if len(got) == 0 || got[len(got)-1] != "RSET" {
 				t.Errorf("commands %q: want an RSET after the refused BDAT", srv.Commands()[before:])
 			}
@@ -344,26 +344,26 @@ func TestPipelineBDATRefused(t *testing.T) {
 				t.Errorf("Noop after the refusal: %v", err)
 			}
 			n := len(srv.Messages())
-			if _, err := c.Send(testCtx(t), "alice@example.org", []string{"carol@example.org"}, strings.NewReader(pt2Body)); err != nil {
+			if _, err := c.Send(testCtx(t), "alice@example.org", []string{"carol@example.org"}, strings.NewReader(markedBody)); err != nil {
 				t.Fatalf("Send after the refusal: %v", err)
 			}
 			if m := srv.Messages(); len(m) != n+1 {
 				t.Errorf("server recorded %d messages, want %d", len(m), n+1)
 			} else {
-				pt2Check(t, "next message", m[n], pt2Msg{from: "alice@example.org", body: pt2Body}, []string{"carol@example.org"})
+				checkRecorded(t, "next message", m[n], testMessage{from: "alice@example.org", body: markedBody}, []string{"carol@example.org"})
 			}
 		})
 	}
 }
 
 func TestPipelineEndOfDataRefused(t *testing.T) {
-	for _, p := range pt2Paths {
+	for _, p := range sendPaths {
 		t.Run(p.name, func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
+			srv := newServerOffering(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
 				{Verb: smtptest.EndOfData, Match: "SECRET-BODY-MARKER", Reply: response.New(554, "5.7.1 spam")},
 			}})
-			c := pt2Dial(t, srv, nil)
-			_, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(pt2Body))
+			c := dialHello(t, srv, nil)
+			_, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(markedBody))
 			want := "end of data"
 			if p.bdat {
 				want = "BDAT"
@@ -392,7 +392,7 @@ func TestPipelineEndOfDataRefused(t *testing.T) {
 // although it refused every recipient gets an empty message (only the end
 // of data: RFC 2920 §3.1), and the error is still the refusal.
 func TestPipelineDATA354WithNoRecipient(t *testing.T) {
-	srv := pt2Server(t, pt2DataExts(), smtptest.Config{Handler: func(c *smtptest.ConnState, line string, cmd command.Command) (response.Reply, bool) {
+	srv := newServerOffering(t, pipelinedDataExtensions(), smtptest.Config{Handler: func(c *smtptest.ConnState, line string, cmd command.Command) (response.Reply, bool) {
 		switch cmd.(type) {
 		case command.Rcpt:
 			return response.New(550, "5.1.1 nobody"), true
@@ -401,14 +401,14 @@ func TestPipelineDATA354WithNoRecipient(t *testing.T) {
 		}
 		return response.Reply{}, false
 	}})
-	c := pt2Dial(t, srv, nil)
+	c := dialHello(t, srv, nil)
 	readsBefore := len(srv.Reads())
-	_, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(pt2Body))
+	_, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(markedBody))
 	var re *session.RecipientsRefusedError
 	if !errors.As(err, &re) {
 		t.Fatalf("err = %v (%T), want *RecipientsRefusedError", err, err)
 	}
-	reads := pt2Reads(srv)[readsBefore:]
+	reads := serverReads(srv)[readsBefore:]
 	if len(reads) < 2 || reads[1] != ".\r\n" {
 		t.Errorf("reads %q: want the end of data alone after the 354", reads)
 	}
@@ -433,16 +433,16 @@ func TestPipelineRoundTrips(t *testing.T) {
 		want int
 	}{
 		{"PIPELINING and CHUNKING", smtptest.DefaultExtensions(), session.Options{}, 1},
-		{"PIPELINING only", pt2DataExts(), session.Options{}, 2},
+		{"PIPELINING only", pipelinedDataExtensions(), session.Options{}, 2},
 		{"DisableChunking", smtptest.DefaultExtensions(), session.Options{DisableChunking: true}, 2},
 		{"DisablePipelining", smtptest.DefaultExtensions(), session.Options{DisablePipelining: true}, 13},
 		{"neither offered", sequentialExtensions(), session.Options{}, 13},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := pt2Server(t, tt.exts, smtptest.Config{Faults: []smtptest.Fault{smtptest.Latency(50 * time.Millisecond)}})
-			c := pt2Dial(t, srv, &tt.opts)
-			got := pt2RoundTrips(srv, func() {
-				if _, err := c.Send(testCtx(t), "alice@example.org", to, strings.NewReader(pt2Body)); err != nil {
+			srv := newServerOffering(t, tt.exts, smtptest.Config{Faults: []smtptest.Fault{smtptest.Latency(50 * time.Millisecond)}})
+			c := dialHello(t, srv, &tt.opts)
+			got := roundTrips(srv, func() {
+				if _, err := c.Send(testCtx(t), "alice@example.org", to, strings.NewReader(markedBody)); err != nil {
 					t.Fatalf("Send: %v", err)
 				}
 			})
@@ -459,14 +459,14 @@ func TestPipelineRoundTrips(t *testing.T) {
 // ---- ESMTP parameters through the pipelined path ----
 
 func TestPipelineDSN(t *testing.T) {
-	for _, p := range pt2Paths {
+	for _, p := range sendPaths {
 		t.Run(p.name, func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{})
-			c := pt2Dial(t, srv, nil)
+			srv := newServerOffering(t, p.exts(), smtptest.Config{})
+			c := dialHello(t, srv, nil)
 			before := len(srv.Commands())
 			env := &session.Envelope{
-				From:       pt2Mailbox("alice@example.org"),
-				To:         []command.Mailbox{pt2Mailbox("bob@example.org"), pt2Mailbox("carol@example.org")},
+				From:       mailbox("alice@example.org"),
+				To:         []command.Mailbox{mailbox("bob@example.org"), mailbox("carol@example.org")},
 				MailParams: command.MailParams{Ret: command.RetHeaders, EnvID: "id+1"},
 				RcptParams: []command.RcptParams{
 					{Notify: command.NotifySuccess | command.NotifyFailure, ORCPT: command.OriginalRecipient{Address: "bob@example.org"}},
@@ -497,11 +497,11 @@ func TestPipelineDSN(t *testing.T) {
 		})
 	}
 	t.Run("not offered", func(t *testing.T) {
-		srv := pt2Server(t, []string{"PIPELINING", "CHUNKING"}, smtptest.Config{})
-		c := pt2Dial(t, srv, nil)
+		srv := newServerOffering(t, []string{"PIPELINING", "CHUNKING"}, smtptest.Config{})
+		c := dialHello(t, srv, nil)
 		for _, env := range []*session.Envelope{
-			{From: pt2Mailbox("a@example.org"), To: []command.Mailbox{pt2Mailbox("b@example.org")}, MailParams: command.MailParams{Ret: command.RetFull}},
-			{From: pt2Mailbox("a@example.org"), To: []command.Mailbox{pt2Mailbox("b@example.org")}, RcptParams: []command.RcptParams{{Notify: command.NotifyDelay}}},
+			{From: mailbox("a@example.org"), To: []command.Mailbox{mailbox("b@example.org")}, MailParams: command.MailParams{Ret: command.RetFull}},
+			{From: mailbox("a@example.org"), To: []command.Mailbox{mailbox("b@example.org")}, RcptParams: []command.RcptParams{{Notify: command.NotifyDelay}}},
 		} {
 			_, err := c.SendEnvelope(testCtx(t), env, strings.NewReader("x\r\n"))
 			var ne *session.NotSupportedError
@@ -516,9 +516,9 @@ func TestPipelineDSN(t *testing.T) {
 }
 
 func TestPipelineRequireTLSWithoutTLS(t *testing.T) {
-	srv := pt2Server(t, append(smtptest.DefaultExtensions(), "REQUIRETLS"), smtptest.Config{})
-	c := pt2Dial(t, srv, nil)
-	env := &session.Envelope{From: pt2Mailbox("a@example.org"), To: []command.Mailbox{pt2Mailbox("b@example.org")}, MailParams: command.MailParams{RequireTLS: true}}
+	srv := newServerOffering(t, append(smtptest.DefaultExtensions(), "REQUIRETLS"), smtptest.Config{})
+	c := dialHello(t, srv, nil)
+	env := &session.Envelope{From: mailbox("a@example.org"), To: []command.Mailbox{mailbox("b@example.org")}, MailParams: command.MailParams{RequireTLS: true}}
 	_, err := c.SendEnvelope(testCtx(t), env, strings.NewReader("x\r\n"))
 	var ne *session.NotSupportedError
 	if !errors.As(err, &ne) {
@@ -533,10 +533,10 @@ func TestPipelineRequireTLSWithoutTLS(t *testing.T) {
 }
 
 func TestPipelineSize(t *testing.T) {
-	for _, p := range pt2Paths[1:] {
+	for _, p := range sendPaths[1:] {
 		t.Run(p.name, func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{})
-			c := pt2Dial(t, srv, nil)
+			srv := newServerOffering(t, p.exts(), smtptest.Config{})
+			c := dialHello(t, srv, nil)
 			for _, tt := range []struct {
 				body io.Reader
 				size int64 // Envelope.Size
@@ -549,7 +549,7 @@ func TestPipelineSize(t *testing.T) {
 				{io.MultiReader(strings.NewReader("told size\n")), 11, " SIZE=11 BODY=8BITMIME"},
 			} {
 				before := len(srv.Commands())
-				env := &session.Envelope{From: pt2Mailbox("a@example.org"), To: []command.Mailbox{pt2Mailbox("b@example.org")}, Size: tt.size}
+				env := &session.Envelope{From: mailbox("a@example.org"), To: []command.Mailbox{mailbox("b@example.org")}, Size: tt.size}
 				if _, err := c.SendEnvelope(testCtx(t), env, tt.body); err != nil {
 					t.Fatalf("SendEnvelope: %v", err)
 				}
@@ -564,8 +564,8 @@ func TestPipelineSize(t *testing.T) {
 		})
 	}
 	t.Run("too large", func(t *testing.T) {
-		srv := pt2Server(t, []string{"PIPELINING", "CHUNKING", "SIZE 50", "8BITMIME"}, smtptest.Config{})
-		c := pt2Dial(t, srv, nil)
+		srv := newServerOffering(t, []string{"PIPELINING", "CHUNKING", "SIZE 50", "8BITMIME"}, smtptest.Config{})
+		c := dialHello(t, srv, nil)
 		_, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, strings.NewReader(strings.Repeat("x", 60)))
 		var me *session.MessageTooLargeError
 		if !errors.As(err, &me) || me.Size != 62 || me.Limit != 50 {
@@ -591,10 +591,10 @@ func TestPipelineMailParams(t *testing.T) {
 	prio := 3
 	params := command.MailParams{Auth: "alice@example.org", MTPriority: &prio, By: &command.DeliverBy{Time: 120, Mode: command.ByReturn}}
 	t.Run("offered", func(t *testing.T) {
-		srv := pt2Server(t, exts, smtptest.Config{})
-		c := pt2Dial(t, srv, nil)
+		srv := newServerOffering(t, exts, smtptest.Config{})
+		c := dialHello(t, srv, nil)
 		before := len(srv.Commands())
-		env := &session.Envelope{From: pt2Mailbox("alice@example.org"), To: []command.Mailbox{pt2Mailbox("b@example.org")}, MailParams: params}
+		env := &session.Envelope{From: mailbox("alice@example.org"), To: []command.Mailbox{mailbox("b@example.org")}, MailParams: params}
 		if _, err := c.SendEnvelope(testCtx(t), env, strings.NewReader("x\r\n")); err != nil {
 			t.Fatalf("SendEnvelope: %v", err)
 		}
@@ -611,9 +611,9 @@ func TestPipelineMailParams(t *testing.T) {
 					e = append(e, x)
 				}
 			}
-			srv := pt2Server(t, e, smtptest.Config{})
-			c := pt2Dial(t, srv, nil)
-			env := &session.Envelope{From: pt2Mailbox("alice@example.org"), To: []command.Mailbox{pt2Mailbox("b@example.org")}, MailParams: params}
+			srv := newServerOffering(t, e, smtptest.Config{})
+			c := dialHello(t, srv, nil)
+			env := &session.Envelope{From: mailbox("alice@example.org"), To: []command.Mailbox{mailbox("b@example.org")}, MailParams: params}
 			_, err := c.SendEnvelope(testCtx(t), env, strings.NewReader("x\r\n"))
 			var ne *session.NotSupportedError
 			if !errors.As(err, &ne) || ne.Extension != strings.Fields(drop)[0] {
@@ -627,10 +627,10 @@ func TestPipelineMailParams(t *testing.T) {
 }
 
 func TestPipelineSMTPUTF8(t *testing.T) {
-	for _, p := range pt2Paths[1:] {
+	for _, p := range sendPaths[1:] {
 		t.Run(p.name, func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{})
-			c := pt2Dial(t, srv, nil)
+			srv := newServerOffering(t, p.exts(), smtptest.Config{})
+			c := dialHello(t, srv, nil)
 			before := len(srv.Commands())
 			if _, err := c.Send(testCtx(t), "alice@example.org", []string{"josé@example.org", "bob@example.org"}, strings.NewReader("x\r\n")); err != nil {
 				t.Fatalf("Send: %v", err)
@@ -645,18 +645,18 @@ func TestPipelineSMTPUTF8(t *testing.T) {
 		})
 	}
 	t.Run("not offered", func(t *testing.T) {
-		srv := pt2Server(t, []string{"PIPELINING", "CHUNKING", "8BITMIME"}, smtptest.Config{})
-		c := pt2Dial(t, srv, nil)
+		srv := newServerOffering(t, []string{"PIPELINING", "CHUNKING", "8BITMIME"}, smtptest.Config{})
+		c := dialHello(t, srv, nil)
 		_, err := c.Send(testCtx(t), "alice@example.org", []string{"josé@example.org"}, strings.NewReader("x\r\n"))
-		pt2WantNotSupported(t, srv, err, "SMTPUTF8")
+		checkNotSupported(t, srv, err, "SMTPUTF8")
 	})
 }
 
 // ---- BINARYMIME ----
 
 func TestPipelineBinaryMIME(t *testing.T) {
-	srv := pt2Server(t, pt2BinaryExts(), smtptest.Config{})
-	c := pt2Dial(t, srv, nil)
+	srv := newServerOffering(t, binaryExtensions(), smtptest.Config{})
+	c := dialHello(t, srv, nil)
 	body := "bin\x00ary\nbare LF\rbare CR\r\n.dot\nno end"
 	before := len(srv.Commands())
 	if _, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, strings.NewReader(body)); err != nil {
@@ -676,8 +676,8 @@ func TestPipelineBinaryMIME(t *testing.T) {
 // its SIZE is its length, not the length it would have with its line
 // endings made CRLF (RFC 1870 §3 counts the octets transmitted).
 func TestPipelineBinaryMIMESizeIsRawLength(t *testing.T) {
-	srv := pt2Server(t, pt2BinaryExts(), smtptest.Config{})
-	c := pt2Dial(t, srv, nil)
+	srv := newServerOffering(t, binaryExtensions(), smtptest.Config{})
+	c := dialHello(t, srv, nil)
 	body := "bin\x00ary\nbare LF\rbare CR\r\n.dot\nno end"
 	if _, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, strings.NewReader(body)); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -697,8 +697,8 @@ func TestPipelineBinaryMIMESizeIsRawLength(t *testing.T) {
 // BODY=BINARYMIME, unchanged: 8BITMIME allows no NUL and its line endings
 // would be rewritten.
 func TestPipelineBinaryMIMEWithEightBitOctets(t *testing.T) {
-	srv := pt2Server(t, pt2BinaryExts(), smtptest.Config{})
-	c := pt2Dial(t, srv, nil)
+	srv := newServerOffering(t, binaryExtensions(), smtptest.Config{})
+	c := dialHello(t, srv, nil)
 	body := "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\n"
 	before := len(srv.Commands())
 	if _, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, strings.NewReader(body)); err != nil {
@@ -715,12 +715,12 @@ func TestPipelineBinaryMIMEWithEightBitOctets(t *testing.T) {
 // TestPipelineBinaryMIMEWithoutPipelining: CHUNKING and BINARYMIME but no
 // PIPELINING: each command and each chunk waits for its reply.
 func TestPipelineBinaryMIMEWithoutPipelining(t *testing.T) {
-	srv := pt2Server(t, []string{"CHUNKING", "BINARYMIME", "8BITMIME", "ENHANCEDSTATUSCODES"}, smtptest.Config{})
-	c := pt2Dial(t, srv, &session.Options{ChunkSize: 10})
+	srv := newServerOffering(t, []string{"CHUNKING", "BINARYMIME", "8BITMIME", "ENHANCEDSTATUSCODES"}, smtptest.Config{})
+	c := dialHello(t, srv, &session.Options{ChunkSize: 10})
 	body := "0123\x00567\n9" + strings.Repeat("b", 15) // 25 octets
 	before, readsBefore := len(srv.Commands()), len(srv.Reads())
 	var res *session.Result
-	rt := pt2RoundTrips(srv, func() {
+	rt := roundTrips(srv, func() {
 		var err error
 		if res, err = c.Send(testCtx(t), "a@example.org", []string{"b@example.org", "c@example.org"}, strings.NewReader(body)); err != nil {
 			t.Fatalf("Send: %v", err)
@@ -734,7 +734,7 @@ func TestPipelineBinaryMIMEWithoutPipelining(t *testing.T) {
 		t.Errorf("%d round trips, want 6 (MAIL, 2 RCPT, 3 chunks)", rt)
 	}
 	wantReads := []string{want[0] + "\r\n", want[1] + "\r\n", want[2] + "\r\n", "BDAT 10\r\n" + body[:10], "BDAT 10\r\n" + body[10:20], "BDAT 5 LAST\r\n" + body[20:]}
-	if got := pt2Reads(srv)[readsBefore:]; !slices.Equal(got, wantReads) {
+	if got := serverReads(srv)[readsBefore:]; !slices.Equal(got, wantReads) {
 		t.Errorf("reads %q, want %q", got, wantReads)
 	}
 	if m := srv.Messages(); len(m) != 1 || string(m[0].Data) != body {
@@ -748,7 +748,7 @@ func TestPipelineBinaryMIMEWithoutPipelining(t *testing.T) {
 	if _, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, strings.NewReader("text\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	if got := pt2Verbs(srv, before); !slices.Equal(got, []string{"MAIL", "RCPT", "DATA"}) {
+	if got := verbsFrom(srv, before); !slices.Equal(got, []string{"MAIL", "RCPT", "DATA"}) {
 		t.Errorf("text message: verbs %q", got)
 	}
 }
@@ -759,15 +759,15 @@ func TestPipelineBinaryMIMEChunkedRefusals(t *testing.T) {
 	exts := []string{"CHUNKING", "BINARYMIME", "8BITMIME", "ENHANCEDSTATUSCODES"}
 	body := "0123\x00567\n9" + strings.Repeat("b", 14)
 	t.Run("BDAT refused", func(t *testing.T) {
-		srv := pt2Server(t, exts, smtptest.Config{Overrides: []smtptest.Override{{Verb: "BDAT", Nth: 2, Reply: response.New(554, "5.6.0 no")}}})
-		c := pt2Dial(t, srv, &session.Options{ChunkSize: 10})
+		srv := newServerOffering(t, exts, smtptest.Config{Overrides: []smtptest.Override{{Verb: "BDAT", Nth: 2, Reply: response.New(554, "5.6.0 no")}}})
+		c := dialHello(t, srv, &session.Options{ChunkSize: 10})
 		before := len(srv.Commands())
 		_, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, strings.NewReader(body))
 		var de *session.DataError
 		if !errors.As(err, &de) || de.Command != "BDAT" || de.Reply.Code != 554 {
 			t.Fatalf("err = %v (%T)", err, err)
 		}
-		if got := pt2Verbs(srv, before); !slices.Equal(got, []string{"MAIL", "RCPT", "BDAT", "BDAT", "RSET"}) {
+		if got := verbsFrom(srv, before); !slices.Equal(got, []string{"MAIL", "RCPT", "BDAT", "BDAT", "RSET"}) {
 			t.Errorf("verbs %q: no chunk after the refused one, then RSET", got)
 		}
 		if _, err := c.Noop(testCtx(t)); err != nil {
@@ -775,8 +775,8 @@ func TestPipelineBinaryMIMEChunkedRefusals(t *testing.T) {
 		}
 	})
 	t.Run("recipients refused", func(t *testing.T) {
-		srv := pt2Server(t, exts, smtptest.Config{Overrides: []smtptest.Override{{Verb: "RCPT", Reply: response.New(550, "5.1.1 no")}}})
-		c := pt2Dial(t, srv, &session.Options{ChunkSize: 10})
+		srv := newServerOffering(t, exts, smtptest.Config{Overrides: []smtptest.Override{{Verb: "RCPT", Reply: response.New(550, "5.1.1 no")}}})
+		c := dialHello(t, srv, &session.Options{ChunkSize: 10})
 		_, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org", "c@example.org"}, strings.NewReader(body))
 		var re *session.RecipientsRefusedError
 		if !errors.As(err, &re) || len(re.Recipients) != 2 {
@@ -787,8 +787,8 @@ func TestPipelineBinaryMIMEChunkedRefusals(t *testing.T) {
 		}
 	})
 	t.Run("sender refused", func(t *testing.T) {
-		srv := pt2Server(t, exts, smtptest.Config{Overrides: []smtptest.Override{{Verb: "MAIL", Reply: response.New(553, "5.7.1 no")}}})
-		c := pt2Dial(t, srv, &session.Options{ChunkSize: 10})
+		srv := newServerOffering(t, exts, smtptest.Config{Overrides: []smtptest.Override{{Verb: "MAIL", Reply: response.New(553, "5.7.1 no")}}})
+		c := dialHello(t, srv, &session.Options{ChunkSize: 10})
 		_, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org"}, strings.NewReader(body))
 		var se *session.SenderRefusedError
 		if !errors.As(err, &se) {
@@ -807,14 +807,14 @@ func TestPipelineBinaryMIMENotPossible(t *testing.T) {
 		opts session.Options
 	}{
 		{"no CHUNKING", []string{"PIPELINING", "BINARYMIME", "8BITMIME"}, session.Options{}},
-		{"DisableChunking", pt2BinaryExts(), session.Options{DisableChunking: true}},
+		{"DisableChunking", binaryExtensions(), session.Options{DisableChunking: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := pt2Server(t, tt.exts, smtptest.Config{})
-			c := pt2Dial(t, srv, &tt.opts)
-			env := &session.Envelope{From: pt2Mailbox("a@example.org"), To: []command.Mailbox{pt2Mailbox("b@example.org")}, MailParams: command.MailParams{Body: command.BodyBinaryMIME}}
+			srv := newServerOffering(t, tt.exts, smtptest.Config{})
+			c := dialHello(t, srv, &tt.opts)
+			env := &session.Envelope{From: mailbox("a@example.org"), To: []command.Mailbox{mailbox("b@example.org")}, MailParams: command.MailParams{Body: command.BodyBinaryMIME}}
 			_, err := c.SendEnvelope(testCtx(t), env, strings.NewReader("x\x00y\r\n"))
-			pt2WantNotSupported(t, srv, err, "CHUNKING")
+			checkNotSupported(t, srv, err, "CHUNKING")
 		})
 	}
 }
@@ -837,33 +837,33 @@ func TestPipelineSwitches(t *testing.T) {
 		{"CHUNKING without PIPELINING", []string{"CHUNKING", "8BITMIME", "SIZE 1000000"}, session.Options{}, []string{"MAIL", "RCPT", "RCPT", "DATA"}, 5, 5},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := pt2Server(t, tt.exts, smtptest.Config{})
-			c := pt2Dial(t, srv, &tt.opts)
+			srv := newServerOffering(t, tt.exts, smtptest.Config{})
+			c := dialHello(t, srv, &tt.opts)
 			before, readsBefore := len(srv.Commands()), len(srv.Reads())
-			rt := pt2RoundTrips(srv, func() {
-				if _, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org", "c@example.org"}, strings.NewReader(pt2Body)); err != nil {
+			rt := roundTrips(srv, func() {
+				if _, err := c.Send(testCtx(t), "a@example.org", []string{"b@example.org", "c@example.org"}, strings.NewReader(markedBody)); err != nil {
 					t.Fatalf("Send: %v", err)
 				}
 			})
-			if got := pt2Verbs(srv, before); !slices.Equal(got, tt.verbs) {
+			if got := verbsFrom(srv, before); !slices.Equal(got, tt.verbs) {
 				t.Errorf("verbs %q, want %q", got, tt.verbs)
 			}
 			if rt != tt.rt {
 				t.Errorf("%d round trips, want %d", rt, tt.rt)
 			}
 			if n := len(srv.Reads()) - readsBefore; n != tt.reads {
-				t.Errorf("%d reads, want %d: %q", n, tt.reads, pt2Reads(srv)[readsBefore:])
+				t.Errorf("%d reads, want %d: %q", n, tt.reads, serverReads(srv)[readsBefore:])
 			}
-			if m := srv.Messages(); len(m) != 1 || string(m[0].Data) != string(ptNormalise([]byte(pt2Body))) {
+			if m := srv.Messages(); len(m) != 1 || string(m[0].Data) != string(normalise([]byte(markedBody))) {
 				t.Errorf("server recorded %+v", m)
 			}
 		})
 	}
 }
 
-// pt2WantNotSupported checks that err is a *NotSupportedError for ext and
+// checkNotSupported checks that err is a *NotSupportedError for ext and
 // that no MAIL reached the server.
-func pt2WantNotSupported(t *testing.T, srv *smtptest.Server, err error, ext string) {
+func checkNotSupported(t *testing.T, srv *smtptest.Server, err error, ext string) {
 	t.Helper()
 	var ne *session.NotSupportedError
 	if !errors.As(err, &ne) || ne.Extension != ext {

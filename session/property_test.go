@@ -68,7 +68,7 @@ func TestPropertySend(t *testing.T) {
 		if m.From != from || strings.Join(m.To, ",") != strings.Join(accepted, ",") {
 			t.Fatalf("envelope %q -> %q, want %q -> %q", m.From, m.To, from, accepted)
 		}
-		if want := ptNormalise(raw); !bytes.Equal(m.Data, want) {
+		if want := normalise(raw); !bytes.Equal(m.Data, want) {
 			t.Fatalf("server got %q, want %q", m.Data, want)
 		}
 		if len(res.Refused()) != len(to)-len(accepted) {
@@ -82,14 +82,14 @@ func TestPropertySend(t *testing.T) {
 	})
 }
 
-// pt2SplitReader returns its data in pieces of the sizes given, in turn.
-type pt2SplitReader struct {
+// splitReader returns its data in pieces of the sizes given, in turn.
+type splitReader struct {
 	data  []byte
 	sizes []int
 	i     int
 }
 
-func (r *pt2SplitReader) Read(p []byte) (int, error) {
+func (r *splitReader) Read(p []byte) (int, error) {
 	if len(r.data) == 0 {
 		return 0, io.EOF
 	}
@@ -109,8 +109,8 @@ func (r *pt2SplitReader) Read(p []byte) (int, error) {
 // changed, whatever the pieces and chunk boundaries, and a SIZE= sent
 // must be the size received.
 func TestPipelinePropertyBDATLineEndings(t *testing.T) {
-	srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{})
-	c := pt2Dial(t, srv, &session.Options{ChunkSize: 7})
+	srv := newServerOffering(t, smtptest.DefaultExtensions(), smtptest.Config{})
+	c := dialHello(t, srv, &session.Options{ChunkSize: 7})
 	sent := 0
 	rapid.Check(t, func(t *rapid.T) {
 		piece := rapid.SampledFrom([]string{"\r", "\n", "\r\n", ".", "x", "é", "\r\n.\r\n", "line"})
@@ -120,7 +120,7 @@ func TestPipelinePropertyBDATLineEndings(t *testing.T) {
 		}
 		var r io.Reader = bytes.NewReader(body)
 		if rapid.Bool().Draw(t, "split") {
-			r = &pt2SplitReader{data: body, sizes: rapid.SliceOfN(rapid.IntRange(1, 9), 1, 5).Draw(t, "sizes")}
+			r = &splitReader{data: body, sizes: rapid.SliceOfN(rapid.IntRange(1, 9), 1, 5).Draw(t, "sizes")}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -133,7 +133,7 @@ func TestPipelinePropertyBDATLineEndings(t *testing.T) {
 			t.Fatalf("server has %d messages, want %d", len(m), sent)
 		}
 		got := m[sent-1]
-		if want := ptNormalise(body); !bytes.Equal(got.Data, want) {
+		if want := normalise(body); !bytes.Equal(got.Data, want) {
 			t.Fatalf("server got %q, want %q", got.Data, want)
 		}
 		if sz := got.Mail.Params.Size; sz != 0 && sz != int64(len(got.Data)) {

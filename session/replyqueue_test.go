@@ -23,12 +23,12 @@ import (
 	"github.com/smtpkit/smtpkit/smtptest"
 )
 
-// rqReader hides what a body is behind a plain io.Reader: no Len, no
+// unsizedReader hides what a body is behind a plain io.Reader: no Len, no
 // Size, so the client cannot know its size beforehand.
-func rqReader(s string) io.Reader { return io.MultiReader(strings.NewReader(s)) }
+func unsizedReader(s string) io.Reader { return io.MultiReader(strings.NewReader(s)) }
 
-// rqSeq is msgs as a SendStream input; taken counts what was taken.
-func rqSeq(msgs []*session.Message, taken *int) iter.Seq[*session.Message] {
+// messageSeq is msgs as a SendStream input; taken counts what was taken.
+func messageSeq(msgs []*session.Message, taken *int) iter.Seq[*session.Message] {
 	return func(yield func(*session.Message) bool) {
 		for _, m := range msgs {
 			*taken++
@@ -39,15 +39,15 @@ func rqSeq(msgs []*session.Message, taken *int) iter.Seq[*session.Message] {
 	}
 }
 
-// rqMessages returns n messages, each from its own sender to its own
+// distinctMessages returns n messages, each from its own sender to its own
 // recipient.
-func rqMessages(n int) []*session.Message {
+func distinctMessages(n int) []*session.Message {
 	var out []*session.Message
 	for i := range n {
 		out = append(out, &session.Message{
 			Envelope: session.Envelope{
-				From: pt2Mailbox(fmt.Sprintf("s%d@example.org", i)),
-				To:   []command.Mailbox{pt2Mailbox(fmt.Sprintf("r%d@example.net", i))},
+				From: mailbox(fmt.Sprintf("s%d@example.org", i)),
+				To:   []command.Mailbox{mailbox(fmt.Sprintf("r%d@example.net", i))},
 			},
 			Body: strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nmessage %d\r\n", i, i)),
 		})
@@ -55,9 +55,9 @@ func rqMessages(n int) []*session.Message {
 	return out
 }
 
-// rqNoClosedConn fails when err reports the client's own close as the
+// checkNoOwnClose fails when err reports the client's own close as the
 // server's.
-func rqNoClosedConn(t *testing.T, what string, err error) {
+func checkNoOwnClose(t *testing.T, what string, err error) {
 	t.Helper()
 	if err != nil && strings.Contains(err.Error(), "use of closed network connection") {
 		t.Errorf("%s: %v: the client's own close reported as the server's", what, err)
@@ -83,7 +83,7 @@ func TestLMTPChunkRefusedRepliesCounted(t *testing.T) {
 	// 308 octets of unknown size (no SIZE= on MAIL), in chunks of 64: the
 	// second chunk passes the server's limit of 100.
 	body := strings.Repeat("a line of the message body\r\n", 11)
-	_, err := c.Send(ctx, "alice@example.org", []string{"bob@example.net", "carol@example.net"}, rqReader(body))
+	_, err := c.Send(ctx, "alice@example.org", []string{"bob@example.net", "carol@example.net"}, unsizedReader(body))
 	var de *session.DataError
 	if !errors.As(err, &de) || de.Reply.Code != response.CodeExceededStorage || de.Command != "BDAT" {
 		t.Fatalf("first Send: %v (%T), want a *DataError for BDAT with the 552", err, err)
@@ -133,10 +133,10 @@ func TestStream421ReportedAsItself(t *testing.T) {
 			})
 			c := dial(t, srv, &session.Options{DisableChunking: !chunking})
 			ctx := testCtx(t)
-			msgs := rqMessages(8)
+			msgs := distinctMessages(8)
 			taken, i := 0, 0
-			for res, err := range c.SendStream(ctx, rqSeq(msgs, &taken)) {
-				rqNoClosedConn(t, fmt.Sprintf("message %d", i), err)
+			for res, err := range c.SendStream(ctx, messageSeq(msgs, &taken)) {
+				checkNoOwnClose(t, fmt.Sprintf("message %d", i), err)
 				var re *response.Error
 				switch {
 				case i < 2:
@@ -195,7 +195,7 @@ func TestCallDuringSendStreamRefused(t *testing.T) {
 		Overrides:  []smtptest.Override{{Verb: "RCPT", Match: "refused@", Reply: response.New(response.CodeMailboxUnavailable, "5.1.1 no such user")}},
 	})
 	ctx := testCtx(t)
-	c, w, err := scDial(ctx, srv.Addr, nil)
+	c, w, err := dialWatched(ctx, srv.Addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestCallDuringSendStreamRefused(t *testing.T) {
 	var msgs []*session.Message
 	for i := range 4 {
 		msgs = append(msgs, &session.Message{
-			Envelope: session.Envelope{From: pt2Mailbox("alice@example.org"), To: []command.Mailbox{pt2Mailbox(fmt.Sprintf("ok%d@example.net", i)), pt2Mailbox("refused@example.net")}},
+			Envelope: session.Envelope{From: mailbox("alice@example.org"), To: []command.Mailbox{mailbox(fmt.Sprintf("ok%d@example.net", i)), mailbox("refused@example.net")}},
 			Body:     strings.NewReader("Subject: s\r\n\r\nstream\r\n"),
 		})
 	}
@@ -217,8 +217,8 @@ func TestCallDuringSendStreamRefused(t *testing.T) {
 		}},
 		{"Noop", func() error { _, err := c.Noop(ctx); return err }},
 		{"Rset", func() error { _, err := c.Rset(ctx); return err }},
-		{"Mail", func() error { _, err := c.Mail(ctx, command.Mail{From: pt2Mailbox("nested@example.org")}); return err }},
-		{"Rcpt", func() error { _, err := c.Rcpt(ctx, command.Rcpt{To: pt2Mailbox("n@example.net")}); return err }},
+		{"Mail", func() error { _, err := c.Mail(ctx, command.Mail{From: mailbox("nested@example.org")}); return err }},
+		{"Rcpt", func() error { _, err := c.Rcpt(ctx, command.Rcpt{To: mailbox("n@example.net")}); return err }},
 		{"Data", func() error { _, err := c.Data(ctx); return err }},
 		{"Vrfy", func() error { _, err := c.Vrfy(ctx, "n@example.net"); return err }},
 		{"Do", func() error { _, err := c.Do(ctx, command.Noop{}); return err }},
@@ -226,7 +226,7 @@ func TestCallDuringSendStreamRefused(t *testing.T) {
 		{"SendStream", func() error {
 			var err error
 			taken := 0
-			for _, e := range c.SendStream(ctx, rqSeq(rqMessages(1), &taken)) {
+			for _, e := range c.SendStream(ctx, messageSeq(distinctMessages(1), &taken)) {
 				err = e
 			}
 			if taken > 0 {
@@ -236,7 +236,7 @@ func TestCallDuringSendStreamRefused(t *testing.T) {
 		}},
 	}
 	i := 0
-	for res, err := range c.SendStream(ctx, rqSeq(msgs, new(int))) {
+	for res, err := range c.SendStream(ctx, messageSeq(msgs, new(int))) {
 		writes, _, _ := w.stats()
 		for _, call := range calls {
 			err := call.call()
@@ -282,9 +282,9 @@ func TestSendStreamBreakKeepsOutcomes(t *testing.T) {
 	srv := newServer(t, smtptest.Config{Extensions: smtptest.DefaultExtensions()})
 	c := dial(t, srv, nil)
 	ctx := testCtx(t)
-	msgs := rqMessages(100)
+	msgs := distinctMessages(100)
 	taken, seen := 0, 0
-	for res, err := range c.SendStream(ctx, rqSeq(msgs, &taken)) {
+	for res, err := range c.SendStream(ctx, messageSeq(msgs, &taken)) {
 		if err != nil || res == nil {
 			t.Fatalf("message %d: %v", seen, err)
 		}
@@ -338,7 +338,7 @@ func TestSendStreamBreakKeepsOutcomes(t *testing.T) {
 			rest = append(rest, m)
 		}
 	}
-	for _, err := range c.SendStream(ctx, rqSeq(rest, new(int))) {
+	for _, err := range c.SendStream(ctx, messageSeq(rest, new(int))) {
 		if err != nil {
 			t.Fatalf("re-queued stream: %v", err)
 		}
@@ -357,11 +357,11 @@ func TestSendStreamBreakKeepsOutcomes(t *testing.T) {
 	}
 }
 
-// rqSlowConn is a connection over a slow link: a write of n octets takes
+// slowConn is a connection over a slow link: a write of n octets takes
 // n/rate, and fails as the kernel's would (os.ErrDeadlineExceeded) when
 // its deadline comes first. Past stallAt octets, one write takes stall
 // longer.
-type rqSlowConn struct {
+type slowConn struct {
 	net.Conn
 	rate    int64 // octets per second
 	stallAt int64 // 0: never
@@ -372,23 +372,23 @@ type rqSlowConn struct {
 	written int64
 }
 
-func (c *rqSlowConn) setDeadline(t time.Time) {
+func (c *slowConn) setDeadline(t time.Time) {
 	c.mu.Lock()
 	c.dl = t
 	c.mu.Unlock()
 }
 
-func (c *rqSlowConn) SetDeadline(t time.Time) error {
+func (c *slowConn) SetDeadline(t time.Time) error {
 	c.setDeadline(t)
 	return c.Conn.SetDeadline(t)
 }
 
-func (c *rqSlowConn) SetWriteDeadline(t time.Time) error {
+func (c *slowConn) SetWriteDeadline(t time.Time) error {
 	c.setDeadline(t)
 	return c.Conn.SetWriteDeadline(t)
 }
 
-func (c *rqSlowConn) Write(p []byte) (int, error) {
+func (c *slowConn) Write(p []byte) (int, error) {
 	need := time.Duration(int64(len(p)) * int64(time.Second) / c.rate)
 	c.mu.Lock()
 	dl := c.dl
@@ -408,11 +408,11 @@ func (c *rqSlowConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// rqLines is a message body of CRLF lines, left octets long (a multiple
+// linesBody is a message body of CRLF lines, left octets long (a multiple
 // of 64), behind a plain io.Reader that hands out at most 16 KiB a Read.
-type rqLines struct{ left int }
+type linesBody struct{ left int }
 
-func (r *rqLines) Read(p []byte) (int, error) {
+func (r *linesBody) Read(p []byte) (int, error) {
 	if r.left == 0 {
 		return 0, io.EOF
 	}
@@ -444,7 +444,7 @@ func TestDataBlockTimeoutPerWrite(t *testing.T) {
 		exts []string
 	}{
 		{"sequential", sequentialExtensions()},
-		{"pipelined DATA", pt2DataExts()},
+		{"pipelined DATA", pipelinedDataExtensions()},
 		{"pipelined BDAT", smtptest.DefaultExtensions()},
 	} {
 		for _, stall := range []bool{false, true} {
@@ -460,7 +460,7 @@ func TestDataBlockTimeoutPerWrite(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				slow := &rqSlowConn{Conn: nc, rate: size * 10 / 15}
+				slow := &slowConn{Conn: nc, rate: size * 10 / 15}
 				if stall {
 					slow.stallAt, slow.stall = size/4, 10*dataBlock
 				}
@@ -470,7 +470,7 @@ func TestDataBlockTimeoutPerWrite(t *testing.T) {
 				}
 				defer c.Close()
 				start := time.Now()
-				_, err = c.Send(ctx, "alice@example.org", []string{"bob@example.net"}, &rqLines{left: size})
+				_, err = c.Send(ctx, "alice@example.org", []string{"bob@example.net"}, &linesBody{left: size})
 				d := time.Since(start)
 				if !stall {
 					if err != nil {
@@ -503,14 +503,14 @@ func TestDataBlockTimeoutPerWrite(t *testing.T) {
 // the connection is closed, and the next call returns the same error at
 // once without writing.
 func TestWriteErrorsTyped(t *testing.T) {
-	srv := scServe(t, scConfig{Exts: []string{"PIPELINING", "CHUNKING"}, ResetAfter: 4 << 10})
+	srv := serveScripted(t, scriptedConfig{Exts: []string{"PIPELINING", "CHUNKING"}, ResetAfter: 4 << 10})
 	ctx := testCtx(t)
 	nc, err := net.Dial("tcp", srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nc.(*net.TCPConn).SetWriteBuffer(16 << 10)
-	w := &scWatch{Conn: nc}
+	w := &watchedConn{Conn: nc}
 	// One chunk for the whole 4 MiB: the write that fails is the one of
 	// the last chunk.
 	c, err := session.NewClient(ctx, w, &session.Options{ChunkSize: 8 << 20})
@@ -528,7 +528,7 @@ func TestWriteErrorsTyped(t *testing.T) {
 	if !errors.As(err, &de) && !errors.As(err, &ue) {
 		t.Errorf("Send: %v (%T), want a *DisconnectedError or *UnansweredError", err, err)
 	}
-	rqNoClosedConn(t, "Send", err)
+	checkNoOwnClose(t, "Send", err)
 	writes, _, _ := w.stats()
 	start := time.Now()
 	_, nerr := c.Noop(ctx)
@@ -551,14 +551,14 @@ func TestWriteErrorsTyped(t *testing.T) {
 func Test221ClosesSession(t *testing.T) {
 	for _, hangUp := range []string{"half-close", "close"} {
 		t.Run(hangUp, func(t *testing.T) {
-			srv := scServe(t, scConfig{Exts: []string{"PIPELINING", "8BITMIME"}, Answer: func(cmd scCmd) scAnswer {
+			srv := serveScripted(t, scriptedConfig{Exts: []string{"PIPELINING", "8BITMIME"}, Answer: func(cmd scriptedCmd) scriptedAnswer {
 				if cmd.Verb == "RSET" {
-					return scAnswer{Reply: "221 2.7.0 Error: too many errors", HangUp: hangUp == "half-close", Close: hangUp == "close"}
+					return scriptedAnswer{Reply: "221 2.7.0 Error: too many errors", HangUp: hangUp == "half-close", Close: hangUp == "close"}
 				}
-				return scDefault(cmd)
+				return acceptEverything(cmd)
 			}})
 			ctx := testCtx(t)
-			c, w, err := scDial(ctx, srv.Addr, nil)
+			c, w, err := dialWatched(ctx, srv.Addr, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -581,7 +581,7 @@ func Test221ClosesSession(t *testing.T) {
 					return err
 				}},
 				{"Noop", func() error { _, err := c.Noop(ctx); return err }},
-				{"Mail", func() error { _, err := c.Mail(ctx, command.Mail{From: pt2Mailbox("alice@example.org")}); return err }},
+				{"Mail", func() error { _, err := c.Mail(ctx, command.Mail{From: mailbox("alice@example.org")}); return err }},
 			}
 			for _, call := range calls {
 				start := time.Now()
@@ -638,14 +638,14 @@ func TestZeroValueClient(t *testing.T) {
 				return err
 			}},
 			{"SendEnvelope", func() error {
-				env := session.Envelope{From: pt2Mailbox("a@example.org"), To: []command.Mailbox{pt2Mailbox("b@example.net")}}
+				env := session.Envelope{From: mailbox("a@example.org"), To: []command.Mailbox{mailbox("b@example.net")}}
 				_, err := c.SendEnvelope(ctx, &env, strings.NewReader("x\r\n"))
 				return err
 			}},
 			{"SendStream", func() error {
-				msgs := rqMessages(2)
+				msgs := distinctMessages(2)
 				var errs []error
-				for res, err := range c.SendStream(ctx, rqSeq(msgs, new(int))) {
+				for res, err := range c.SendStream(ctx, messageSeq(msgs, new(int))) {
 					if res != nil {
 						return errors.New("a result")
 					}
@@ -661,8 +661,8 @@ func TestZeroValueClient(t *testing.T) {
 				}
 				return errors.Join(errs...)
 			}},
-			{"Mail", func() error { _, err := c.Mail(ctx, command.Mail{From: pt2Mailbox("a@example.org")}); return err }},
-			{"Rcpt", func() error { _, err := c.Rcpt(ctx, command.Rcpt{To: pt2Mailbox("b@example.net")}); return err }},
+			{"Mail", func() error { _, err := c.Mail(ctx, command.Mail{From: mailbox("a@example.org")}); return err }},
+			{"Rcpt", func() error { _, err := c.Rcpt(ctx, command.Rcpt{To: mailbox("b@example.net")}); return err }},
 			{"Data", func() error { _, err := c.Data(ctx); return err }},
 			{"Rset", func() error { _, err := c.Rset(ctx); return err }},
 			{"Noop", func() error { _, err := c.Noop(ctx); return err }},
@@ -731,14 +731,14 @@ func TestSurplusReplyDesync(t *testing.T) {
 		{"low-level", []string{"8BITMIME"}, true},
 	} {
 		t.Run(p.name, func(t *testing.T) {
-			srv := scServe(t, scConfig{Exts: p.exts, Answer: func(cmd scCmd) scAnswer {
+			srv := serveScripted(t, scriptedConfig{Exts: p.exts, Answer: func(cmd scriptedCmd) scriptedAnswer {
 				if cmd.Verb == "END" {
-					return scAnswer{Reply: "250 2.0.0 queued", Surplus: "250 2.1.5 recipient ok"}
+					return scriptedAnswer{Reply: "250 2.0.0 queued", Surplus: "250 2.1.5 recipient ok"}
 				}
-				return scDefault(cmd)
+				return acceptEverything(cmd)
 			}})
 			ctx := testCtx(t)
-			c, w, err := scDial(ctx, srv.Addr, nil)
+			c, w, err := dialWatched(ctx, srv.Addr, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -746,10 +746,10 @@ func TestSurplusReplyDesync(t *testing.T) {
 			var res *session.Result
 			if p.low {
 				err = func() error {
-					if _, err := c.Mail(ctx, command.Mail{From: pt2Mailbox("alice@example.org")}); err != nil {
+					if _, err := c.Mail(ctx, command.Mail{From: mailbox("alice@example.org")}); err != nil {
 						return err
 					}
-					if _, err := c.Rcpt(ctx, command.Rcpt{To: pt2Mailbox("bob@example.net")}); err != nil {
+					if _, err := c.Rcpt(ctx, command.Rcpt{To: mailbox("bob@example.net")}); err != nil {
 						return err
 					}
 					dw, err := c.Data(ctx)

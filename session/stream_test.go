@@ -108,8 +108,8 @@ func TestStreamAcrossMessageLimit(t *testing.T) {
 	}
 }
 
-// pt2CheckStreamAllSent checks a stream in which every message went.
-func pt2CheckStreamAllSent(t *testing.T, srv *smtptest.Server, msgs []pt2Msg, ys []pt2Yield, from int) {
+// checkStreamAllSent checks a stream in which every message went.
+func checkStreamAllSent(t *testing.T, srv *smtptest.Server, msgs []testMessage, ys []streamResult, from int) {
 	t.Helper()
 	if len(ys) != len(msgs) {
 		t.Fatalf("%d results for %d messages", len(ys), len(msgs))
@@ -137,24 +137,24 @@ func pt2CheckStreamAllSent(t *testing.T, srv *smtptest.Server, msgs []pt2Msg, ys
 		t.Fatalf("server recorded %d messages, want %d", len(m), len(msgs))
 	}
 	for i := range m {
-		pt2Check(t, fmt.Sprintf("message %d", i), m[i], msgs[i], msgs[i].to)
+		checkRecorded(t, fmt.Sprintf("message %d", i), m[i], msgs[i], msgs[i].to)
 	}
 }
 
 func TestSendStreamBDAT(t *testing.T) {
-	srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{})
-	c := pt2Dial(t, srv, nil)
-	msgs := pt2Many(50)
+	srv := newServerOffering(t, smtptest.DefaultExtensions(), smtptest.Config{})
+	c := dialHello(t, srv, nil)
+	msgs := manyMessages(50)
 	before := len(srv.Commands())
-	var ys []pt2Yield
-	rt := pt2RoundTrips(srv, func() { ys, _ = pt2Stream(testCtx(t), c, msgs, nil) })
-	pt2CheckStreamAllSent(t, srv, msgs, ys, 0)
+	var ys []streamResult
+	rt := roundTrips(srv, func() { ys, _ = runStream(testCtx(t), c, msgs, nil) })
+	checkStreamAllSent(t, srv, msgs, ys, 0)
 	if rt > 5 {
 		t.Errorf("50 messages cost %d round trips, want at most 5", rt)
 	}
 	t.Logf("50 messages with BDAT: %d round trips", rt)
 	// Each transaction after the first starts with RSET.
-	v := pt2Verbs(srv, before)
+	v := verbsFrom(srv, before)
 	var want []string
 	for i := range msgs {
 		if i > 0 {
@@ -171,17 +171,17 @@ func TestSendStreamBDAT(t *testing.T) {
 }
 
 func TestSendStreamDATA(t *testing.T) {
-	srv := pt2Server(t, pt2DataExts(), smtptest.Config{})
-	c := pt2Dial(t, srv, nil)
-	msgs := pt2Many(50)
+	srv := newServerOffering(t, pipelinedDataExtensions(), smtptest.Config{})
+	c := dialHello(t, srv, nil)
+	msgs := manyMessages(50)
 	before := len(srv.Commands())
-	var ys []pt2Yield
-	rt := pt2RoundTrips(srv, func() { ys, _ = pt2Stream(testCtx(t), c, msgs, nil) })
-	pt2CheckStreamAllSent(t, srv, msgs, ys, 0)
+	var ys []streamResult
+	rt := roundTrips(srv, func() { ys, _ = runStream(testCtx(t), c, msgs, nil) })
+	checkStreamAllSent(t, srv, msgs, ys, 0)
 	if rt < 50 || rt > 52 {
 		t.Errorf("50 messages cost %d round trips, want 50 + at most 2", rt)
 	}
-	v := pt2Verbs(srv, before)
+	v := verbsFrom(srv, before)
 	var want []string
 	for range msgs {
 		want = append(want, "MAIL", "RCPT", "RCPT", "DATA")
@@ -204,19 +204,19 @@ func TestSendStreamSequential(t *testing.T) {
 		{"DisablePipelining", smtptest.DefaultExtensions(), session.Options{DisablePipelining: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := pt2Server(t, tt.exts, smtptest.Config{})
-			c := pt2Dial(t, srv, &tt.opts)
-			msgs := pt2Many(5)
+			srv := newServerOffering(t, tt.exts, smtptest.Config{})
+			c := dialHello(t, srv, &tt.opts)
+			msgs := manyMessages(5)
 			before := len(srv.Commands())
-			var ys []pt2Yield
-			rt := pt2RoundTrips(srv, func() { ys, _ = pt2Stream(testCtx(t), c, msgs, nil) })
-			pt2CheckStreamAllSent(t, srv, msgs, ys, 0)
+			var ys []streamResult
+			rt := roundTrips(srv, func() { ys, _ = runStream(testCtx(t), c, msgs, nil) })
+			checkStreamAllSent(t, srv, msgs, ys, 0)
 			if rt != 5*5 {
 				t.Errorf("5 messages to 2 recipients cost %d round trips, want 25 (MAIL, 2 RCPT, DATA, end each)", rt)
 			}
-			for _, v := range pt2Verbs(srv, before) {
+			for _, v := range verbsFrom(srv, before) {
 				if v == "BDAT" || v == "RSET" {
-					t.Errorf("verbs %q", pt2Verbs(srv, before))
+					t.Errorf("verbs %q", verbsFrom(srv, before))
 					break
 				}
 			}
@@ -224,16 +224,16 @@ func TestSendStreamSequential(t *testing.T) {
 	}
 }
 
-// pt2MixedMsgs are 20 messages with failures at known places.
-func pt2MixedMsgs() (msgs []pt2Msg, check func(i int, y pt2Yield) []string) {
-	msgs = pt2Many(20)
+// mixedMessages are 20 messages with failures at known places.
+func mixedMessages() (msgs []testMessage, check func(i int, y streamResult) []string) {
+	msgs = manyMessages(20)
 	msgs[3].to = []string{"r3a@example.net", "refused3@example.net", "r3c@example.net"} // one refused
 	msgs[5].to = []string{"refused5a@example.net", "refused5b@example.net"}             // all refused
 	msgs[9].from = "badsender@example.org"                                              // MAIL refused
 	msgs[13].to = nil                                                                   // no recipients
 	msgs[16].body = "Subject: spam\r\n\r\nREJECT-ME\r\n"                                // refused after the data
 	msgs[17].to = []string{"refused17@example.net", "r17@example.net"}                  // first refused
-	check = func(i int, y pt2Yield) (accepted []string) {
+	check = func(i int, y streamResult) (accepted []string) {
 		switch i {
 		case 5:
 			var re *session.RecipientsRefusedError
@@ -279,16 +279,16 @@ func pt2MixedMsgs() (msgs []pt2Msg, check func(i int, y pt2Yield) []string) {
 }
 
 func TestSendStreamMixedFailures(t *testing.T) {
-	for _, p := range pt2Paths {
+	for _, p := range sendPaths {
 		t.Run(p.name, func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
+			srv := newServerOffering(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
 				{Verb: "RCPT", Match: "<refused", Reply: response.New(550, "5.1.1 no such user")},
 				{Verb: "MAIL", Match: "<badsender@", Reply: response.New(553, "5.7.1 not you")},
 				{Verb: smtptest.EndOfData, Match: "REJECT-ME", Reply: response.New(554, "5.7.1 spam")},
 			}})
-			c := pt2Dial(t, srv, nil)
-			msgs, check := pt2MixedMsgs()
-			ys, pulled := pt2Stream(testCtx(t), c, msgs, nil)
+			c := dialHello(t, srv, nil)
+			msgs, check := mixedMessages()
+			ys, pulled := runStream(testCtx(t), c, msgs, nil)
 			if len(ys) != len(msgs) || pulled != len(msgs) {
 				t.Fatalf("%d results, %d messages taken, for %d messages", len(ys), pulled, len(msgs))
 			}
@@ -312,7 +312,7 @@ func TestSendStreamMixedFailures(t *testing.T) {
 			for k, i := range want {
 				// Exactly the accepted recipients of that message: none
 				// from another transaction joined it.
-				pt2Check(t, fmt.Sprintf("message %d", i), m[k], msgs[i], wantTo[k])
+				checkRecorded(t, fmt.Sprintf("message %d", i), m[k], msgs[i], wantTo[k])
 			}
 			if _, err := c.Noop(testCtx(t)); err != nil {
 				t.Errorf("Noop after the stream: %v", err)
@@ -333,12 +333,12 @@ func TestSendStreamMixedFailures(t *testing.T) {
 // DATA is already written when the loop stops, so its reply (the 354)
 // must be read too, and the server taken out of the data phase.
 func TestSendStreamEarlyStop(t *testing.T) {
-	for _, p := range pt2Paths {
+	for _, p := range sendPaths {
 		t.Run(p.name, func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{})
-			c := pt2Dial(t, srv, nil)
-			msgs := pt2Many(10)
-			ys, pulled := pt2Stream(testCtx(t), c, msgs, func(ys []pt2Yield) bool { return len(ys) < 3 })
+			srv := newServerOffering(t, p.exts(), smtptest.Config{})
+			c := dialHello(t, srv, nil)
+			msgs := manyMessages(10)
+			ys, pulled := runStream(testCtx(t), c, msgs, func(ys []streamResult) bool { return len(ys) < 3 })
 			if len(ys) != 3 {
 				t.Fatalf("%d results, want 3", len(ys))
 			}
@@ -368,9 +368,9 @@ func TestSendStreamEarlyStop(t *testing.T) {
 				t.Errorf("server recorded %d stream messages, only %d taken", len(m)-1, pulled)
 			}
 			for i := range m[:len(m)-1] {
-				pt2Check(t, fmt.Sprintf("message %d", i), m[i], msgs[i], msgs[i].to)
+				checkRecorded(t, fmt.Sprintf("message %d", i), m[i], msgs[i], msgs[i].to)
 			}
-			pt2Check(t, "message after the stream", m[len(m)-1], pt2Msg{from: "after@example.org", body: "after\r\n"}, []string{"after1@example.net", "after2@example.net"})
+			checkRecorded(t, "message after the stream", m[len(m)-1], testMessage{from: "after@example.org", body: "after\r\n"}, []string{"after1@example.net", "after2@example.net"})
 		})
 	}
 }
@@ -379,10 +379,10 @@ func TestSendStreamEarlyStop(t *testing.T) {
 // client must read replies before writing on: it must stop taking
 // messages, read what it wrote, and leave the Client usable.
 func TestSendStreamEarlyStopBounded(t *testing.T) {
-	srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{})
-	c := pt2Dial(t, srv, nil)
-	msgs := pt2Many(300)
-	ys, pulled := pt2Stream(testCtx(t), c, msgs, func(ys []pt2Yield) bool { return len(ys) < 3 })
+	srv := newServerOffering(t, smtptest.DefaultExtensions(), smtptest.Config{})
+	c := dialHello(t, srv, nil)
+	msgs := manyMessages(300)
+	ys, pulled := runStream(testCtx(t), c, msgs, func(ys []streamResult) bool { return len(ys) < 3 })
 	if len(ys) != 3 || pulled >= len(msgs) {
 		t.Fatalf("%d results, %d of %d messages taken", len(ys), pulled, len(msgs))
 	}
@@ -397,7 +397,7 @@ func TestSendStreamEarlyStopBounded(t *testing.T) {
 		t.Fatalf("Send: %v", err)
 	}
 	m := srv.Messages()
-	pt2Check(t, "after", m[len(m)-1], pt2Msg{from: "after@example.org", body: "after\r\n"}, []string{"after@example.net"})
+	checkRecorded(t, "after", m[len(m)-1], testMessage{from: "after@example.org", body: "after\r\n"}, []string{"after@example.net"})
 }
 
 // TestSendStream421: a 421 in the middle of a stream closes the Client.
@@ -407,16 +407,16 @@ func TestSendStreamEarlyStopBounded(t *testing.T) {
 // the recipients reported accepted), that the 421 is not taken for an
 // acceptance, and that the Client is unusable afterwards.
 func TestSendStream421(t *testing.T) {
-	for _, p := range pt2Paths {
+	for _, p := range sendPaths {
 		for _, verb := range []string{"MAIL", "RCPT"} {
 			t.Run(p.name+"/"+verb, func(t *testing.T) {
-				srv := pt2Server(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
+				srv := newServerOffering(t, p.exts(), smtptest.Config{Overrides: []smtptest.Override{
 					{Verb: verb, Match: "<sender3@", Reply: response.New(421, "4.3.2 shutting down")},
 					{Verb: verb, Match: "<r3a@", Reply: response.New(421, "4.3.2 shutting down")},
 				}})
-				c := pt2Dial(t, srv, nil)
-				msgs := pt2Many(8)
-				ys, pulled := pt2Stream(testCtx(t), c, msgs, nil)
+				c := dialHello(t, srv, nil)
+				msgs := manyMessages(8)
+				ys, pulled := runStream(testCtx(t), c, msgs, nil)
 				if len(ys) != pulled {
 					t.Errorf("%d taken, %d results", pulled, len(ys))
 				}
@@ -448,7 +448,7 @@ func TestSendStream421(t *testing.T) {
 						t.Errorf("message %d reported sent, not recorded", i)
 						continue
 					}
-					pt2Check(t, fmt.Sprintf("message %d", i), m, msgs[i], acc)
+					checkRecorded(t, fmt.Sprintf("message %d", i), m, msgs[i], acc)
 				}
 				if verb == "MAIL" && ys[3].err == nil {
 					t.Errorf("message 3 succeeded although its MAIL got 421")
@@ -465,11 +465,11 @@ func TestSendStream421(t *testing.T) {
 // built (an address with CRLF in it) fails alone, with nothing of it on
 // the wire.
 func TestSendStreamUnbuildableLine(t *testing.T) {
-	for _, p := range pt2Paths {
+	for _, p := range sendPaths {
 		t.Run(p.name, func(t *testing.T) {
-			srv := pt2Server(t, p.exts(), smtptest.Config{})
-			c := pt2Dial(t, srv, nil)
-			msgs := pt2Many(3)
+			srv := newServerOffering(t, p.exts(), smtptest.Config{})
+			c := dialHello(t, srv, nil)
+			msgs := manyMessages(3)
 			seq := func(yield func(*session.Message) bool) {
 				for i, m := range msgs {
 					sm := m.message()
@@ -481,9 +481,9 @@ func TestSendStreamUnbuildableLine(t *testing.T) {
 					}
 				}
 			}
-			var ys []pt2Yield
+			var ys []streamResult
 			for res, err := range c.SendStream(testCtx(t), seq) {
-				ys = append(ys, pt2Yield{res, err})
+				ys = append(ys, streamResult{res, err})
 			}
 			if len(ys) != 3 {
 				t.Fatalf("%d results", len(ys))
@@ -503,8 +503,8 @@ func TestSendStreamUnbuildableLine(t *testing.T) {
 			if len(m) != 2 {
 				t.Fatalf("server recorded %d messages", len(m))
 			}
-			pt2Check(t, "message 0", m[0], msgs[0], msgs[0].to)
-			pt2Check(t, "message 2", m[1], msgs[2], msgs[2].to)
+			checkRecorded(t, "message 0", m[0], msgs[0], msgs[0].to)
+			checkRecorded(t, "message 2", m[1], msgs[2], msgs[2].to)
 		})
 	}
 }
@@ -512,12 +512,12 @@ func TestSendStreamUnbuildableLine(t *testing.T) {
 // TestSendStreamInTransaction: a stream cannot start inside a transaction
 // the caller opened.
 func TestSendStreamInTransaction(t *testing.T) {
-	srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{})
-	c := pt2Dial(t, srv, nil)
-	if _, err := c.Mail(testCtx(t), command.Mail{From: pt2Mailbox("a@example.org")}); err != nil {
+	srv := newServerOffering(t, smtptest.DefaultExtensions(), smtptest.Config{})
+	c := dialHello(t, srv, nil)
+	if _, err := c.Mail(testCtx(t), command.Mail{From: mailbox("a@example.org")}); err != nil {
 		t.Fatal(err)
 	}
-	ys, pulled := pt2Stream(testCtx(t), c, pt2Many(2), nil)
+	ys, pulled := runStream(testCtx(t), c, manyMessages(2), nil)
 	if len(ys) != 1 || pulled != 0 || !errors.Is(ys[0].err, session.ErrBadSequence) {
 		t.Errorf("results %+v, %d taken: want one ErrBadSequence and nothing taken", ys, pulled)
 	}

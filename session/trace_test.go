@@ -150,7 +150,7 @@ func TestLogger(t *testing.T) {
 }
 
 func TestPipelineTrace(t *testing.T) {
-	data := ptNormalise([]byte(pt2Body))
+	data := normalise([]byte(markedBody))
 	size := strconv.Itoa(len(data))
 	for _, tt := range []struct {
 		name string
@@ -168,7 +168,7 @@ func TestPipelineTrace(t *testing.T) {
 			"S: 250 2.1.5 OK",
 			"S: 250 2.0.0 OK queued",
 		}},
-		{"DATA", pt2DataExts(), []string{
+		{"DATA", pipelinedDataExtensions(), []string{
 			"C: MAIL FROM:<alice@example.org> SIZE=" + size,
 			"C: RCPT TO:<bob@example.org>",
 			"C: RCPT TO:<carol@example.org>",
@@ -177,17 +177,17 @@ func TestPipelineTrace(t *testing.T) {
 			"S: 250 2.1.5 OK",
 			"S: 250 2.1.5 OK",
 			"S: 354 End data with <CR><LF>.<CR><LF>",
-			fmt.Sprintf("C: <message data: %d octets>", len(pt2Body)),
+			fmt.Sprintf("C: <message data: %d octets>", len(markedBody)),
 			"C: .",
 			"S: 250 2.0.0 OK queued",
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := pt2Server(t, tt.exts, smtptest.Config{})
+			srv := newServerOffering(t, tt.exts, smtptest.Config{})
 			var trace bytes.Buffer
-			c := pt2Dial(t, srv, &session.Options{Trace: &trace})
+			c := dialHello(t, srv, &session.Options{Trace: &trace})
 			trace.Reset()
-			if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(pt2Body)); err != nil {
+			if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org", "carol@example.org"}, strings.NewReader(markedBody)); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
 			got := strings.Split(strings.TrimSuffix(trace.String(), "\n"), "\n")
@@ -202,9 +202,9 @@ func TestPipelineTrace(t *testing.T) {
 	// The BDAT lines traced are those sent, chunk by chunk.
 	for _, body := range []string{strings.Repeat("x", 33), "a\nb\n", "", strings.Repeat("y\n", 10), "bin\x00ary\n"} {
 		t.Run(fmt.Sprintf("chunks of %q", body), func(t *testing.T) {
-			srv := pt2Server(t, pt2BinaryExts(), smtptest.Config{})
+			srv := newServerOffering(t, binaryExtensions(), smtptest.Config{})
 			var trace bytes.Buffer
-			c := pt2Dial(t, srv, &session.Options{Trace: &trace, ChunkSize: 10})
+			c := dialHello(t, srv, &session.Options{Trace: &trace, ChunkSize: 10})
 			trace.Reset()
 			before := len(srv.Commands())
 			if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(body)); err != nil {
@@ -235,13 +235,13 @@ func TestPipelineTrace(t *testing.T) {
 		})
 	}
 	t.Run("stream", func(t *testing.T) {
-		srv := pt2Server(t, smtptest.DefaultExtensions(), smtptest.Config{})
+		srv := newServerOffering(t, smtptest.DefaultExtensions(), smtptest.Config{})
 		var trace bytes.Buffer
-		c := pt2Dial(t, srv, &session.Options{Trace: &trace})
+		c := dialHello(t, srv, &session.Options{Trace: &trace})
 		trace.Reset()
-		msgs := pt2Many(2)
+		msgs := manyMessages(2)
 		msgs[1].body += "SECRET-BODY-MARKER\r\n"
-		ys, _ := pt2Stream(testCtx(t), c, msgs, nil)
+		ys, _ := runStream(testCtx(t), c, msgs, nil)
 		for _, y := range ys {
 			if y.err != nil {
 				t.Fatal(y.err)
