@@ -48,8 +48,12 @@ A terminal is never read, so the command cannot sit waiting for input.
 The password for --auth-user comes from --auth-password-env or
 --auth-password-file, never from a flag's value (which other users can read
 in the process list). Without --auth-mech the strongest mechanism both sides
-support is used. A mechanism that sends the password itself (PLAIN, LOGIN)
-is refused over plaintext to anything but loopback.
+support is used. With --auth-user and no --tls, TLS is required (as with
+--tls require): the command fails before any envelope when the server does
+not offer STARTTLS, since a server that strips it would otherwise get the
+password's exchange in plaintext; a Unix socket is exempt. Whatever --tls
+says, every password mechanism (PLAIN, LOGIN, CRAM-MD5, SCRAM) is refused
+over plaintext to anything but this host.
 
 CR, LF and NUL in --subject, --from, --to, --helo or any other flag whose
 value goes into a header field or a command are a usage error: they would
@@ -165,6 +169,13 @@ func (f *sendFlags) run(ctx context.Context, st stdio, args []string) int {
 		case session.TLSOpportunistic:
 			mode = session.TLSRequired
 		}
+	}
+	// A password goes only over TLS unless asked otherwise: a server that
+	// does not offer STARTTLS (or an attacker who strips it) gets an
+	// error before any envelope, not the credentials' exchange. A Unix
+	// socket stays on this host, and the embedded sink offers STARTTLS.
+	if f.authUser != "" && !set["tls"] && !strings.HasPrefix(f.server, "/") {
+		mode = session.TLSRequired
 	}
 	noPipe, err := autoOff("pipelining", f.pipelining)
 	if err != nil {

@@ -274,7 +274,9 @@ func TestSendTraceRedactsSecrets(t *testing.T) {
 	os.WriteFile(pwFile, []byte(password+"\n"), 0o600)
 	for _, mech := range []string{"PLAIN", "LOGIN", "CRAM-MD5", ""} {
 		t.Run("mech="+mech, func(t *testing.T) {
-			args := []string{"send", "--server", srv.Addr, "--to", "bob@example.org", "--trace", "--auth-user", user}
+			// --tls none: this server has no STARTTLS, and the password
+			// may go in plaintext to loopback only when asked.
+			args := []string{"send", "--server", srv.Addr, "--to", "bob@example.org", "--trace", "--tls", "none", "--auth-user", user}
 			if mech != "" {
 				args = append(args, "--auth-mech", mech, "--auth-password-env", "SMTPKIT_TEST_PW")
 			} else {
@@ -300,7 +302,7 @@ func TestSendTraceRedactsSecrets(t *testing.T) {
 		})
 	}
 	// A wrong password: 1, with the server's reply.
-	r := smtpkitEnv(t, []string{"SMTPKIT_TEST_PW=wrong"}, nil, "send", "--server", srv.Addr, "--to", "bob@example.org",
+	r := smtpkitEnv(t, []string{"SMTPKIT_TEST_PW=wrong"}, nil, "send", "--server", srv.Addr, "--to", "bob@example.org", "--tls", "none",
 		"--auth-user", user, "--auth-password-env", "SMTPKIT_TEST_PW", "--auth-mech", "PLAIN")
 	r.want(t, exitFailed)
 	r.oneErrorLine(t, "AUTH PLAIN refused: 535 5.7.8")
@@ -356,6 +358,39 @@ func TestSendDSNAndSwitches(t *testing.T) {
 	}
 	if m := srv.Messages(); len(m) != 1 || m[0].Chunked {
 		t.Errorf("messages: %+v", m)
+	}
+}
+
+// TestSendAuthRequiresTLS is issue 17 item 2's CLI part: --auth-user
+// without --tls means TLS required, so a server that does not offer
+// STARTTLS (or an attacker who strips it) gets neither the password's
+// exchange nor an envelope; --tls none is the explicit way to send it in
+// plaintext, which the library allows only to this host.
+func TestSendAuthRequiresTLS(t *testing.T) {
+	const user, password = "alice", "correct horse battery staple"
+	env := []string{"SMTPKIT_TEST_PW=" + password}
+	plain := newServer(t, smtptest.Config{
+		Users:      map[string]string{user: password},
+		Extensions: append(smtptest.DefaultExtensions(), "AUTH PLAIN SCRAM-SHA-256"),
+	})
+	r := smtpkitEnv(t, env, nil, "send", "--server", plain.Addr, "--to", "bob@example.org", "--auth-user", user, "--auth-password-env", "SMTPKIT_TEST_PW")
+	r.want(t, exitFailed)
+	r.oneErrorLine(t, "STARTTLS")
+	for _, line := range plain.Commands() {
+		if strings.HasPrefix(line, "AUTH") || strings.HasPrefix(line, "MAIL") {
+			t.Errorf("the server got %q from a session that needed TLS", line)
+		}
+	}
+	smtpkitEnv(t, env, nil, "send", "--server", plain.Addr, "--to", "bob@example.org", "--tls", "none", "--auth-user", user, "--auth-password-env", "SMTPKIT_TEST_PW").want(t, exitOK)
+
+	secure := newServer(t, smtptest.Config{
+		Users:      map[string]string{user: password},
+		Extensions: append(smtptest.DefaultExtensions(), "STARTTLS", "AUTH PLAIN SCRAM-SHA-256"),
+	})
+	ca := writeCA(t, secure)
+	smtpkitEnv(t, env, nil, "send", "--server", secure.Addr, "--to", "bob@example.org", "--ca", ca, "--auth-user", user, "--auth-password-env", "SMTPKIT_TEST_PW").want(t, exitOK)
+	if m := secure.Messages(); len(m) != 1 || !m[0].TLS || m[0].AuthUser != user {
+		t.Errorf("messages over TLS: %+v", m)
 	}
 }
 
