@@ -100,8 +100,10 @@ func (c *Client) Send(ctx context.Context, from string, to []string, body io.Rea
 // Resent-Date, the Resent- fields are used instead (Resent-Sender or
 // Resent-From; Resent-To, Resent-Cc, Resent-Bcc); several Resent-Date
 // fields are an error, since which resending is meant is unclear. Bcc and
-// Resent-Bcc fields are removed from what is sent. Only the header is
-// buffered (at most 1 MiB); the body streams.
+// Resent-Bcc fields are removed from what is sent. The header's lines end
+// where the DATA encoder will end them (CRLF, a bare LF or a bare CR), so
+// a field cannot hide from this reading and appear on the wire. Only the
+// header is buffered (at most 1 MiB); the body streams.
 func (c *Client) SendMessage(ctx context.Context, msg io.Reader) (*Result, error) {
 	br := bufio.NewReader(msg)
 	henv, header, err := msghdr.Read(br, 0)
