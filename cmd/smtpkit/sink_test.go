@@ -221,6 +221,10 @@ func TestSinkUsage(t *testing.T) {
 		{"sink", "extra"},
 		{"sink", "--max-size", "0"},
 		{"sink", "--max-messages-per-conn", "-1"},
+		{"sink", "--max-connections", "0"},
+		{"sink", "--max-recipients", "-1"},
+		{"sink", "--idle-timeout", "0s"},
+		{"sink", "--data-timeout", "-1s"},
 	} {
 		r := smtpkit(t, nil, args...)
 		if r.code != exitUsage {
@@ -261,5 +265,45 @@ func TestSinkMaxMessagesPerConn(t *testing.T) {
 	}
 	if code := sink.stop(); code != exitOK {
 		t.Errorf("exit status %d", code)
+	}
+}
+
+// With --max-connections the connection past the limit gets 421 and is
+// closed; with --idle-timeout a connection that sends nothing gets 421
+// 4.4.2 and is closed. The summary counts the refused connections.
+func TestSinkMaxConnectionsIdleTimeout(t *testing.T) {
+	sink := startSink(t, "--max-connections", "1", "--idle-timeout", "500ms", "--hostname", "sink.example")
+	dial := func() (net.Conn, *bufio.Reader) {
+		t.Helper()
+		conn, err := net.Dial("tcp", sink.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		return conn, bufio.NewReader(conn)
+	}
+	first, r1 := dial()
+	if l, _ := r1.ReadString('\n'); !strings.HasPrefix(l, "220 ") {
+		t.Fatalf("first connection: %q", l)
+	}
+	_, r2 := dial()
+	if l, _ := r2.ReadString('\n'); l != "421 4.7.0 sink.example Too many connections\r\n" {
+		t.Errorf("second connection: %q", l)
+	}
+	begin := time.Now()
+	rest, err := io.ReadAll(r1)
+	if string(rest) != "421 4.4.2 sink.example Timeout, closing connection\r\n" || err != nil {
+		t.Errorf("the idle connection got %q, %v", rest, err)
+	}
+	if d := time.Since(begin); d > 10*time.Second {
+		t.Errorf("closed after %v", d)
+	}
+	first.Close()
+	if code := sink.stop(); code != exitOK {
+		t.Errorf("exit status %d", code)
+	}
+	if !strings.Contains(sink.Stderr(), "1 connection(s) refused over --max-connections") {
+		t.Errorf("stderr:\n%s", sink.Stderr())
 	}
 }
