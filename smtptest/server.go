@@ -525,6 +525,12 @@ func (s *Server) refuse(nc net.Conn) {
 		return
 	}
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.refusing
+		nc.Close()
+		return
+	}
 	s.conns[nc] = struct{}{} // so that Close closes it
 	s.wg.Add(1)
 	s.mu.Unlock()
