@@ -222,6 +222,12 @@ func (c *conn) endOfData(act action) error {
 // until RSET (or EHLO, HELO, LHLO, STARTTLS), as Dovecot does. The
 // exception is a BDAT LAST over the size limit: that is the message's
 // end-of-data reply, and it ends the transaction, as after DATA.
+//
+// The chunk is read by its size here, not through wire.BDATReader: the
+// "BDAT n" line is a command like any other (recorded, counted, given to
+// the Handler and the Overrides, parsed by package command), and other
+// commands may come between chunks, while a BDATReader reads the command
+// lines itself and takes nothing but chunks.
 func (c *conn) bdat(cmd command.Bdat) (action, error) {
 	s, st := c.s, &c.st
 	var refuse response.Reply
