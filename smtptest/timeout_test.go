@@ -27,7 +27,7 @@ func closedWithin(t *testing.T, nc io.Reader, setDeadline func(time.Time) error,
 // slowly that it never ends, is sent 421 4.4.2 and closed once
 // CommandTimeout has passed; one that keeps sending commands is not.
 func TestIdleTimeout(t *testing.T) {
-	const timeout = 300 * time.Millisecond
+	const timeout = 450 * time.Millisecond
 	s := newServer(t, Config{CommandTimeout: timeout})
 
 	t.Run("idle", func(t *testing.T) {
@@ -62,7 +62,7 @@ func TestIdleTimeout(t *testing.T) {
 	t.Run("busy", func(t *testing.T) {
 		c := start(t, s)
 		for range 8 { // 1.2 s in all, each command well within the timeout
-			time.Sleep(timeout / 2)
+			time.Sleep(timeout / 3)
 			c.cmd("NOOP", "250")
 		}
 	})
