@@ -34,34 +34,33 @@ type Mailbox struct {
 	Domain string
 }
 
-// ParseMailbox parses an address as a user writes it, "local@domain", with
-// the grammar of RFC 5321 §4.1.2 extended by RFC 6531 (UTF-8 local parts and
-// U-labels): the result still needs SMTPUTF8 to be sent if
-// [Mailbox.NeedsSMTPUTF8] says so. It does not take angle brackets, a
-// display name or comments; those belong to message headers, not to SMTP.
+// ParseMailbox parses an address as RFC 5321 §4.1.2 writes it between the
+// angle brackets of MAIL and RCPT, the addr-spec "local@domain" and
+// nothing else, extended by RFC 6531 (UTF-8 local parts and U-labels): the
+// result still needs SMTPUTF8 to be sent if [Mailbox.NeedsSMTPUTF8] says
+// so. It accepts what [Parse] accepts in a path, within the 256 octets
+// RFC 5321 §4.5.3.1.3 allows the path in the form the mailbox needs (UTF-8
+// when its local part is, else with A-labels).
+//
+// It takes no angle brackets, display name or comment: those belong to
+// message headers. For what users paste into a To field, "Bob
+// <bob@example.org>", use [ParseAddress]. A refusal is an [*AddressError]
+// that says where and why, and says so when ParseAddress would have
+// taken the input.
 func ParseMailbox(s string) (Mailbox, error) {
-	if s == "" {
-		return Mailbox{}, argError("", "address", ErrMissing)
+	m, f := scanAddrSpec(s)
+	if f == nil {
+		return m, nil
 	}
-	m, n, err := parseMailbox(s, "address")
-	if err != nil {
-		if !errors.Is(err, ErrIllegalChar) && classes(s)&cCtl != 0 {
-			// A control character after where the syntax broke: the
-			// more telling error.
-			return Mailbox{}, argError("", "address", ErrIllegalChar)
+	switch pm, form, pf := parseAddress(s); {
+	case pf == nil:
+		if hint := form.hint(pm); hint != nil {
+			f = hint
 		}
-		return Mailbox{}, err
+	case pf.shape && f.kind != ErrIllegalChar:
+		f = pf
 	}
-	if n != len(s) {
-		return Mailbox{}, argError("", "address", syntaxOrIllegal(s[n:]))
-	}
-	if m.Domain == "" {
-		return Mailbox{}, argError("", "address", ErrMissing)
-	}
-	if _, err := checkMailbox(m, true, "address"); err != nil {
-		return Mailbox{}, err
-	}
-	return m, nil
+	return Mailbox{}, f.err(s)
 }
 
 // IsNull reports whether m is the null reverse-path "<>".

@@ -2,6 +2,8 @@ package command
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,6 +43,39 @@ func ttCheckErr(t *testing.T, err, want error, verb, arg string) {
 	}
 }
 
+// ttCheckAddrErr checks that err is an *AddressError for the input in, of
+// kind want, at offset off, whose Reason holds reason, and whose message
+// names the address, the offset and the reason.
+func ttCheckAddrErr(t *testing.T, err error, in string, want error, off int, reason string) {
+	t.Helper()
+	var ae *AddressError
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %v (%T) is not an *AddressError", err, err)
+	}
+	if !errors.Is(err, want) {
+		t.Errorf("error = %v, want kind %q", err, want)
+	}
+	if ae.Address != in {
+		t.Errorf("Address = %q, want %q", ae.Address, in)
+	}
+	if ae.Offset != off {
+		t.Errorf("Offset = %d, want %d (%v)", ae.Offset, off, err)
+	}
+	if !strings.Contains(ae.Reason, reason) {
+		t.Errorf("Reason = %q, want it to hold %q", ae.Reason, reason)
+	}
+	msg := err.Error()
+	quoted := strconv.Quote(in)
+	if len(in) > maxQuotedAddress {
+		quoted = quoted[:1+maxQuotedAddress/2] // a prefix of it, at least
+	}
+	for _, part := range []string{"command: address " + quoted, fmt.Sprintf(": at offset %d: ", off), reason} {
+		if !strings.Contains(msg, part) {
+			t.Errorf("message %q does not hold %q", msg, part)
+		}
+	}
+}
+
 // ttDomain returns a valid ASCII domain name of exactly n octets (n >= 1),
 // made of labels of at most 10 octets.
 func ttDomain(n int) string {
@@ -70,8 +105,9 @@ func TestParseMailbox(t *testing.T) {
 		in        string
 		want      Mailbox
 		needsUTF8 bool
-		err       error
-		arg       string // Error.Arg when err != nil
+		err       error  // the kind of the *AddressError
+		off       int    // its Offset
+		reason    string // in its Reason
 	}{
 		// RFC 5321 §4.1.2 Dot-string local parts.
 		{name: "dot-atom", in: "john.doe@example.org", want: Mailbox{"john.doe", "example.org"}},
@@ -112,79 +148,124 @@ func TestParseMailbox(t *testing.T) {
 
 		// Limits of RFC 5321 §4.5.3.1.
 		{name: "local part 64", in: local64 + "@example.org", want: Mailbox{local64, "example.org"}},
-		{name: "local part 65", in: local64 + "a@example.org", err: ErrTooLong, arg: "address local part"},
+		{name: "local part 65", in: local64 + "a@example.org", err: ErrTooLong, off: 64, reason: "the local part is 65 octets; RFC 5321 §4.5.3.1.1 allows 64"},
 		{name: "quoted local part 64 quoted", in: `"` + strings.Repeat("a", 61) + ` "@example.org`, want: Mailbox{strings.Repeat("a", 61) + " ", "example.org"}},
-		{name: "quoted local part 65 quoted", in: `"` + strings.Repeat("a", 62) + ` "@example.org`, err: ErrTooLong, arg: "address local part"},
+		{name: "quoted local part 65 quoted", in: `"` + strings.Repeat("a", 62) + ` "@example.org`, err: ErrTooLong, off: 64, reason: "the quoted local part is 65 octets with its quotes"},
 		{name: "quoted escapes count 64", in: `"` + strings.Repeat("a", 60) + `\""@example.org`, want: Mailbox{strings.Repeat("a", 60) + `"`, "example.org"}},
-		{name: "quoted escapes count 65", in: `"` + strings.Repeat("a", 61) + `\""@example.org`, err: ErrTooLong, arg: "address local part"},
+		{name: "quoted escapes count 65", in: `"` + strings.Repeat("a", 61) + `\""@example.org`, err: ErrTooLong, off: 64, reason: "the quoted local part is 65 octets"},
 		{name: "UTF-8 local 64 octets", in: strings.Repeat("é", 32) + "@example.org", want: Mailbox{strings.Repeat("é", 32), "example.org"}, needsUTF8: true},
-		{name: "UTF-8 local 66 octets", in: strings.Repeat("é", 33) + "@example.org", err: ErrTooLong, arg: "address local part"},
+		{name: "UTF-8 local 66 octets", in: strings.Repeat("é", 33) + "@example.org", err: ErrTooLong, off: 64, reason: "the local part is 66 octets"},
 		{name: "label 63", in: "a@" + label63 + ".org", want: Mailbox{"a", label63 + ".org"}},
-		{name: "label 64", in: "a@" + label63 + "b.org", err: ErrTooLong, arg: "address domain"},
-		{name: "domain 255", in: "a@" + ttDomain(255), want: Mailbox{"a", ttDomain(255)}},
-		{name: "domain 256", in: "a@" + ttDomain(256), err: ErrTooLong, arg: "address domain"},
+		{name: "label 64", in: "a@" + label63 + "b.org", err: ErrTooLong, off: 65, reason: "a label of the domain is 64 octets; DNS allows 63"},
+		{name: "domain 256", in: "a@" + ttDomain(256), err: ErrTooLong, off: 257, reason: "the domain is 256 octets; RFC 5321 §4.5.3.1.2 allows 255"},
+		{name: "domain over four times 255", in: "a@" + ttDomain(1021), err: ErrTooLong, off: 257, reason: "the domain is 1021 octets"},
+		{name: "domain 256 as A-labels", in: "a@bücher." + ttDomain(242), err: ErrTooLong, off: 2, reason: "the domain is 256 octets as A-labels"},
+		// The path, "<" mailbox ">", in the form the mailbox is sent in.
+		{name: "path 256", in: "a@" + ttDomain(252), want: Mailbox{"a", ttDomain(252)}},
+		{name: "path 257", in: "a@" + ttDomain(253), err: ErrTooLong, off: 0, reason: "the path <local@domain> is 257 octets; RFC 5321 §4.5.3.1.3 allows 256"},
+		{name: "domain 255 makes a path of 259", in: "a@" + ttDomain(255), err: ErrTooLong, off: 0, reason: "is 259 octets"},
+		{name: "UTF-8 path 256", in: strings.Repeat("é", 32) + "@" + ttDomain(189), want: Mailbox{strings.Repeat("é", 32), ttDomain(189)}, needsUTF8: true},
+		{name: "UTF-8 path 257", in: strings.Repeat("é", 32) + "@" + ttDomain(190), err: ErrTooLong, off: 0, reason: "is 257 octets;"},
+		// "bücher." is 8 octets, "xn--bcher-kva." 14: without SMTPUTF8,
+		// the A-labels are sent.
+		{name: "A-label path 256", in: "a@bücher." + ttDomain(238), want: Mailbox{"a", "bücher." + ttDomain(238)}},
+		{name: "A-label path 257", in: "a@bücher." + ttDomain(239), err: ErrTooLong, off: 0, reason: "is 257 octets with A-labels"},
 
 		// Missing parts.
-		{name: "empty", in: "", err: ErrMissing, arg: "address"},
-		{name: "no domain", in: "john", err: ErrMissing, arg: "address domain"},
-		{name: "postmaster alone", in: "Postmaster", err: ErrMissing, arg: "address"},
-		{name: "empty domain", in: "john@", err: ErrMissing, arg: "address domain"},
+		{name: "empty", in: "", err: ErrMissing, off: 0, reason: "the address is empty"},
+		{name: "no domain", in: "john", err: ErrMissing, off: 4, reason: "no @: an address is local-part@domain"},
+		{name: "postmaster alone", in: "Postmaster", err: ErrMissing, off: 10, reason: "only the recipient RCPT TO:<Postmaster> may go without one"},
+		{name: "empty domain", in: "john@", err: ErrMissing, off: 5, reason: "nothing after the @: the domain is missing"},
+		{name: "quoted, no domain", in: `"john"`, err: ErrMissing, off: 6, reason: "no @ and domain after the local part"},
+		{name: "null path", in: "<>", err: ErrMissing, off: 0, reason: "<> is the null reverse-path, not an address"},
 
 		// Local-part syntax.
-		{name: "empty local", in: "@example.org", err: ErrSyntax, arg: "address local part"},
-		{name: "double dot", in: "john..doe@example.org", err: ErrSyntax, arg: "address local part"},
-		{name: "leading dot", in: ".john@example.org", err: ErrSyntax, arg: "address local part"},
-		{name: "trailing dot", in: "john.@example.org", err: ErrSyntax, arg: "address local part"},
-		{name: "special unquoted", in: "jo(hn)@example.org", err: ErrSyntax, arg: "address local part"},
-		{name: "unterminated quote", in: `"john@example.org`, err: ErrSyntax, arg: "address local part"},
-		{name: "escaped control", in: "\"a\\\x01\"@example.org", err: ErrIllegalChar, arg: "address local part"},
-		{name: "angle brackets", in: "<john@example.org>", err: ErrSyntax, arg: "address local part"},
-		{name: "trailing bracket", in: "john@example.org>", err: ErrSyntax, arg: "address"},
-		{name: "trailing word", in: "john@example.org x", err: ErrSyntax, arg: "address"},
+		{name: "empty local", in: "@example.org", err: ErrSyntax, off: 0, reason: "the local part before the @ is empty"},
+		{name: "double dot", in: "john..doe@example.org", err: ErrSyntax, off: 5, reason: "two dots in a row in the local part"},
+		{name: "leading dot", in: ".john@example.org", err: ErrSyntax, off: 0, reason: "the local part starts with a dot"},
+		{name: "trailing dot", in: "john.@example.org", err: ErrSyntax, off: 4, reason: "the local part ends with a dot"},
+		{name: "special unquoted", in: "jo(hn)@example.org", err: ErrSyntax, off: 2, reason: `"(" is not allowed in a local part unless it is quoted`},
+		{name: "space unquoted", in: "a b@example.org", err: ErrSyntax, off: 1, reason: `" " (space) is not allowed in a local part unless it is quoted`},
+		{name: "unterminated quote", in: `"john@example.org`, err: ErrSyntax, off: 0, reason: `unbalanced quote: the quoted local part that starts here has no closing "`},
+		{name: "text after the quote", in: `"john"x@example.org`, err: ErrSyntax, off: 6, reason: `"x" after the closing quote of the local part`},
+		{name: "escaped control", in: "\"a\\\x01\"@example.org", err: ErrIllegalChar, off: 3, reason: `control character "\x01": never part of an address`},
+		{name: "escaped UTF-8", in: `"a\é"@example.org`, err: ErrSyntax, off: 3, reason: `"é" after a backslash: only printable ASCII can be escaped`},
+
+		// What users paste: ParseAddress takes it, ParseMailbox says so.
+		{name: "angle brackets", in: "<john@example.org>", err: ErrSyntax, off: 0, reason: "angle brackets are not part of a mailbox; use ParseAddress or write john@example.org"},
+		{name: "display name", in: "Bob <bob@example.org>", err: ErrSyntax, off: 4, reason: "a display name is not part of a mailbox; use ParseAddress or write bob@example.org"},
+		{name: "quoted display name", in: `"Bob, Jr." <bob@example.org>`, err: ErrSyntax, off: 11, reason: "a display name is not part of a mailbox"},
+		{name: "comment", in: "bob@example.org (Bob)", err: ErrSyntax, off: 16, reason: "a comment is not part of a mailbox; use ParseAddress or write bob@example.org"},
+		{name: "leading space", in: " bob@example.org", err: ErrSyntax, off: 0, reason: "white space around an address is not part of a mailbox"},
+		{name: "trailing space", in: "bob@example.org ", err: ErrSyntax, off: 15, reason: "white space around an address is not part of a mailbox"},
+		{name: "quoted local part in brackets", in: `Bob <"bob smith"@example.org>`, err: ErrSyntax, off: 4, reason: `write "bob smith"@example.org`},
+		// ... and what neither takes.
+		{name: "list", in: "a@example.org, b@example.org", err: ErrSyntax, off: 13, reason: "a comma separates a list of addresses; give one address at a time"},
+		{name: "group", in: "team: a@example.org;", err: ErrSyntax, off: 4, reason: "a group (name: addresses;) is not one address"},
+		{name: "trailing bracket", in: "john@example.org>", err: ErrSyntax, off: 16, reason: "a > that closes no <"},
+		{name: "trailing word", in: "john@example.org x", err: ErrSyntax, off: 16, reason: `" " (space) is not allowed in a domain name`},
 
 		// Address literals that are not.
-		{name: "IPv4 octet 256", in: "a@[256.1.1.1]", err: ErrSyntax, arg: "address domain"},
-		{name: "IPv4 three parts", in: "a@[1.2.3]", err: ErrSyntax, arg: "address domain"},
-		{name: "IPv4 five parts", in: "a@[1.2.3.4.5]", err: ErrSyntax, arg: "address domain"},
-		{name: "IPv4 empty part", in: "a@[1..3.4]", err: ErrSyntax, arg: "address domain"},
-		{name: "IPv6 tag on IPv4", in: "a@[IPv6:1.2.3.4]", err: ErrSyntax, arg: "address domain"},
-		{name: "IPv6 zone", in: "a@[IPv6:fe80::1%eth0]", err: ErrSyntax, arg: "address domain"},
-		{name: "IPv6 bad", in: "a@[IPv6:2001:db8:::1]", err: ErrSyntax, arg: "address domain"},
-		{name: "unbalanced literal", in: "a@[1.2.3.4", err: ErrSyntax, arg: "address domain"},
-		{name: "empty literal", in: "a@[]", err: ErrSyntax, arg: "address domain"},
-		{name: "general literal empty content", in: "a@[x-tag:]", err: ErrSyntax, arg: "address domain"},
-		{name: "general literal bad tag", in: "a@[-x:abc]", err: ErrSyntax, arg: "address domain"},
-		{name: "general literal backslash", in: `a@[x-tag:a\b]`, err: ErrSyntax, arg: "address domain"},
-		{name: "literal non-ASCII", in: "a@[IPv6:é]", err: ErrIllegalChar, arg: "address domain"},
+		{name: "IPv4 octet 256", in: "a@[256.1.1.1]", err: ErrSyntax, off: 3, reason: "256 is over 255; an IPv4 address literal is four numbers from 0 to 255"},
+		{name: "IPv4 four digits", in: "a@[0001.1.1.1]", err: ErrSyntax, off: 3, reason: "0001 has more than three digits"},
+		{name: "IPv4 three parts", in: "a@[1.2.3]", err: ErrSyntax, off: 3, reason: `"1.2.3" has 3 numbers`},
+		{name: "IPv4 five parts", in: "a@[1.2.3.4.5]", err: ErrSyntax, off: 3, reason: `"1.2.3.4.5" has 5 numbers`},
+		{name: "IPv4 empty part", in: "a@[1..3.4]", err: ErrSyntax, off: 5, reason: `a number is missing in "1..3.4"`},
+		{name: "IPv4 with a space", in: "a@[1.2.3.4 ]", err: ErrSyntax, off: 10, reason: `" " (space) in an address literal without a tag`},
+		{name: "name in brackets", in: "a@[example.org]", err: ErrSyntax, off: 2, reason: `"example.org" is a domain name in brackets, not an address literal`},
+		{name: "IPv6 tag on IPv4", in: "a@[IPv6:1.2.3.4]", err: ErrSyntax, off: 3, reason: "an IPv4 address takes no IPv6: tag; write [1.2.3.4]"},
+		{name: "IPv6 zone", in: "a@[IPv6:fe80::1%eth0]", err: ErrSyntax, off: 15, reason: `an IPv6 zone ("%eth0") has no place in an address literal`},
+		{name: "IPv6 bad", in: "a@[IPv6:2001:db8:::1]", err: ErrSyntax, off: 8, reason: `"2001:db8:::1" is not an IPv6 address: `},
+		{name: "unbalanced literal", in: "a@[1.2.3.4", err: ErrSyntax, off: 2, reason: "unbalanced [: the address literal has no closing ]"},
+		{name: "text after literal", in: "a@[1.2.3.4]x", err: ErrSyntax, off: 11, reason: `"x" after the ] that ends the address literal`},
+		{name: "empty literal", in: "a@[]", err: ErrSyntax, off: 3, reason: "the address literal is empty"},
+		{name: "general literal empty content", in: "a@[x-tag:]", err: ErrSyntax, off: 9, reason: `nothing after "x-tag": in the address literal`},
+		{name: "general literal bad tag", in: "a@[-x:abc]", err: ErrSyntax, off: 3, reason: `"-x" is not a tag`},
+		{name: "general literal no tag", in: "a@[:abc]", err: ErrSyntax, off: 3, reason: "nothing before the : of the address literal"},
+		{name: "general literal backslash", in: `a@[x-tag:a\b]`, err: ErrSyntax, off: 10, reason: `"\\" is not allowed in an address literal`},
+		{name: "literal non-ASCII", in: "a@[IPv6:é]", err: ErrIllegalChar, off: 8, reason: `"é" in an address literal, which is ASCII only`},
+		{name: "literal over 255", in: "a@[x:" + strings.Repeat("a", 300) + "]", err: ErrTooLong, off: 257, reason: "the address literal is 304 octets"},
 
 		// Domain syntax.
-		{name: "label leading hyphen", in: "a@-a.org", err: ErrSyntax, arg: "address domain"},
-		{name: "label trailing hyphen", in: "a@a-.org", err: ErrSyntax, arg: "address domain"},
-		{name: "empty label", in: "a@a..org", err: ErrSyntax, arg: "address domain"},
-		{name: "trailing dot domain", in: "a@a.org.", err: ErrSyntax, arg: "address domain"},
-		{name: "underscore", in: "a@exa_mple.org", err: ErrSyntax, arg: "address domain"},
-		{name: "invalid IDN", in: "a@bü_cher.de", err: ErrSyntax, arg: "address domain"},
+		{name: "label leading hyphen", in: "a@-a.org", err: ErrSyntax, off: 2, reason: `the label "-a" of the domain starts with a hyphen`},
+		{name: "label trailing hyphen", in: "a@a-.org", err: ErrSyntax, off: 3, reason: `the label "a-" of the domain ends with a hyphen`},
+		{name: "empty label", in: "a@a..org", err: ErrSyntax, off: 4, reason: "two dots in a row in the domain"},
+		{name: "leading dot domain", in: "a@.org", err: ErrSyntax, off: 2, reason: "the domain starts with a dot"},
+		{name: "trailing dot domain", in: "a@a.org.", err: ErrSyntax, off: 7, reason: "the domain ends with a dot"},
+		{name: "underscore", in: "a@exa_mple.org", err: ErrSyntax, off: 5, reason: `"_" is not allowed in a domain name`},
+		{name: "second at sign", in: "a@b@example.org", err: ErrSyntax, off: 3, reason: "a second @; an @ in the local part must be quoted"},
+		{name: "invalid IDN character", in: "a@bü_cher.de", err: ErrSyntax, off: 5, reason: `"_" is not allowed in a domain name`},
+		{name: "IDN disallowed rune", in: "a@example.b\u00a0c.org", err: ErrSyntax, off: 10, reason: `the label "b\u00a0c" is not a valid internationalized domain label: disallowed rune U+00A0`},
+		{name: "IDN leading combining mark", in: "a@\u0301x.org", err: ErrSyntax, off: 2, reason: "the label \"\u0301x\" is not a valid internationalized domain label: invalid label"},
+		{name: "IDN bidi rule", in: "a@مثال.1a", err: ErrSyntax, off: 2, reason: "not a valid internationalized domain name"},
+		{name: "A-label over 63", in: "a@" + strings.Repeat("ü", 60) + ".de", err: ErrTooLong, off: 2, reason: "octets as an A-label; DNS allows 63"},
 
 		// Bytes that are not UTF-8, and control characters.
-		{name: "invalid UTF-8 local", in: "\xff@example.org", err: ErrIllegalChar, arg: "address local part"},
-		{name: "truncated UTF-8 local", in: "Pel\xc3@example.org", err: ErrIllegalChar, arg: "address local part"},
-		{name: "invalid UTF-8 domain", in: "a@\xff.org", err: ErrIllegalChar, arg: "address domain"},
-		{name: "NUL in local", in: "jo\x00hn@example.org", err: ErrIllegalChar, arg: "address local part"},
-		{name: "CRLF in domain", in: "a@b\r\n.org", err: ErrIllegalChar, arg: "address domain"},
-		{name: "DEL in quoted", in: "\"a\x7f\"@example.org", err: ErrIllegalChar, arg: "address local part"},
+		{name: "invalid UTF-8 local", in: "\xff@example.org", err: ErrIllegalChar, off: 0, reason: `"\xff" is not UTF-8`},
+		{name: "truncated UTF-8 local", in: "Pel\xc3@example.org", err: ErrIllegalChar, off: 3, reason: `"\xc3" is not UTF-8`},
+		{name: "invalid UTF-8 domain", in: "a@\xff.org", err: ErrIllegalChar, off: 2, reason: `"\xff" is not UTF-8`},
+		{name: "NUL in local", in: "jo\x00hn@example.org", err: ErrIllegalChar, off: 2, reason: `control character "\x00" (NUL)`},
+		{name: "CRLF in domain", in: "a@b\r\n.org", err: ErrIllegalChar, off: 3, reason: `control character "\r" (CR)`},
+		{name: "LF at the end", in: "a@b.org\n", err: ErrIllegalChar, off: 7, reason: `control character "\n" (LF)`},
+		{name: "CRLF and a command", in: "a@b.org\r\nRCPT TO:<c@d.org>", err: ErrIllegalChar, off: 7, reason: `control character "\r" (CR)`},
+		{name: "DEL in quoted", in: "\"a\x7f\"@example.org", err: ErrIllegalChar, off: 2, reason: `control character "\x7f" (DEL)`},
+		{name: "tab", in: "a\tb@example.org", err: ErrIllegalChar, off: 1, reason: `control character "\t" (tab)`},
 		// Found by FuzzParseMailbox (seed 6d6063be0e79dc32): the syntax breaks
 		// at the space, before the NUL; the NUL is still what is reported.
-		{name: "NUL after a space", in: "0000 000\x00", err: ErrIllegalChar, arg: "address"},
+		{name: "NUL after a space", in: "0000 000\x00", err: ErrIllegalChar, off: 8, reason: `control character "\x00" (NUL)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseMailbox(tc.in)
-			ttCheckErr(t, err, tc.err, "", tc.arg)
 			if tc.err != nil {
+				ttCheckAddrErr(t, err, tc.in, tc.err, tc.off, tc.reason)
 				if got != (Mailbox{}) {
 					t.Errorf("ParseMailbox returned %#v with the error", got)
 				}
 				return
+			}
+			if err != nil {
+				t.Fatalf("ParseMailbox(%q): %v", tc.in, err)
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Fatalf("ParseMailbox(%q) (-want +got):\n%s", tc.in, diff)
@@ -311,4 +392,18 @@ func TestDomainLengthAsSent(t *testing.T) {
 		{name: "RCPT with SMTPUTF8 sends 304 octets", cmd: Rcpt{To: Mailbox{"a", uDomain}, SMTPUTF8: true}, err: ErrTooLong, arg: ttAny},
 	}
 	ttRunBuild(t, tests)
+}
+
+// Issue 18: ParseMailbox("Bob <bob@example.org>") said "command: address
+// domain: missing argument", which names neither the address, nor where it
+// went wrong, nor why.
+func TestParseMailboxIssue18DisplayName(t *testing.T) {
+	_, err := ParseMailbox("Bob <bob@example.org>")
+	const want = `command: address "Bob <bob@example.org>": at offset 4: a display name is not part of a mailbox; use ParseAddress or write bob@example.org`
+	if err == nil || err.Error() != want {
+		t.Fatalf("ParseMailbox error:\n got %v\nwant %s", err, want)
+	}
+	if !errors.Is(err, ErrSyntax) {
+		t.Errorf("errors.Is(%v, ErrSyntax) = false", err)
+	}
 }

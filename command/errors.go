@@ -2,10 +2,12 @@ package command
 
 import (
 	"errors"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
-// The kinds of [Error]; test for them with errors.Is.
+// The kinds of [Error] and [AddressError]; test for them with errors.Is.
 var (
 	// ErrIllegalChar: CR, LF, NUL or another control character, or bytes
 	// that are not UTF-8, in an argument. This is the command-injection
@@ -67,3 +69,58 @@ func withVerb(err error, verb string) error {
 func argError(verb, arg string, kind error) error {
 	return &Error{Verb: verb, Arg: arg, Err: kind}
 }
+
+// AddressError reports an address that [ParseMailbox], [ParseAddress] or
+// [MailboxFromAddress] cannot take: the input, where in it the trouble
+// starts, and why, in words:
+//
+//	command: address "Bob <bob@example.org>": at offset 4: a display name is not part of a mailbox; use ParseAddress or write bob@example.org
+//
+// Err is the kind, one of the errors above ([ErrSyntax], [ErrIllegalChar],
+// [ErrTooLong], [ErrMissing]), so errors.Is tells a command-injection
+// attempt (CR, LF, NUL) apart from a typo. Commands that cannot be built
+// and lines that cannot be parsed still report an [*Error].
+type AddressError struct {
+	// Address is the input as given; for MailboxFromAddress, the
+	// mail.Address's Address field.
+	Address string
+	// Offset is the byte offset in Address of the first octet at fault:
+	// len(Address) when something is missing at the end, and where the
+	// addr-spec starts when the fault is its length as a whole.
+	Offset int
+	// Reason says what is wrong and, where it is clear, what to write
+	// instead. Characters from the input appear escaped, in Go syntax.
+	Reason string
+	// Err is the kind: ErrSyntax, ErrIllegalChar, ErrTooLong or
+	// ErrMissing.
+	Err error
+}
+
+// maxQuotedAddress bounds how much of AddressError.Address its message
+// repeats: more than any valid address, less than a screenful of a
+// hostile one.
+const maxQuotedAddress = 320
+
+func (e *AddressError) Error() string {
+	var b strings.Builder
+	b.WriteString("command: address ")
+	if len(e.Address) <= maxQuotedAddress {
+		b.WriteString(strconv.Quote(e.Address))
+	} else {
+		cut := maxQuotedAddress
+		for cut > 0 && !utf8.RuneStart(e.Address[cut]) {
+			cut--
+		}
+		b.WriteString(strconv.Quote(e.Address[:cut]))
+		b.WriteString("... (")
+		b.WriteString(strconv.Itoa(len(e.Address)))
+		b.WriteString(" octets)")
+	}
+	b.WriteString(": at offset ")
+	b.WriteString(strconv.Itoa(e.Offset))
+	b.WriteString(": ")
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+func (e *AddressError) Unwrap() error { return e.Err }

@@ -31,18 +31,29 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzParseMailbox: what ParseMailbox accepts prints back (String) to
+// FuzzParseMailbox: ParseMailbox accepts what a path of Parse accepts
+// (ptWireMailbox), but for a path over 256 octets, and refuses with an
+// *AddressError that names the address, an offset in it and a reason; what
+// it accepts prints back (String) to
 // something it parses to the same Mailbox, and goes on the wire in RCPT TO
 // and MAIL FROM (with SMTPUTF8 when the mailbox holds UTF-8) to come back
 // unchanged; without SMTPUTF8 its U-labels come back as A-labels.
 func FuzzParseMailbox(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := ParseMailbox(s)
+		wire, werr := ptWireMailbox(s)
 		if err != nil {
-			// Only the type is checked here; the kinds are pinned by
-			// TestParseMailbox.
-			ptCheckError(t, "ParseMailbox("+s+")", err)
+			// The type, offset and message are checked here; the reasons
+			// are pinned by TestParseMailbox.
+			ptCheckAddressError(t, "ParseMailbox", s, err)
+			var ae *AddressError
+			if werr == nil && (!errors.As(err, &ae) || ae.Err != ErrTooLong || ae.Offset != 0) {
+				t.Fatalf("ParseMailbox(%q): %v; but a path holds it: %#v", s, err, wire)
+			}
 			return
+		}
+		if werr != nil || wire != m {
+			t.Fatalf("ParseMailbox(%q) = %#v; in a path it is %#v, %v", s, m, wire, werr)
 		}
 		if m.Domain == "" || m.IsNull() {
 			t.Fatalf("ParseMailbox(%q) = %#v: no domain", s, m)

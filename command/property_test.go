@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -63,6 +64,69 @@ func ptCheckError(t ptTB, what string, err error) {
 		}
 	}
 	t.Fatalf("%s: error %v wraps no documented kind", what, err)
+}
+
+// ptAddrKinds are the kinds an *AddressError may have.
+var ptAddrKinds = []error{ErrSyntax, ErrIllegalChar, ErrTooLong, ErrMissing}
+
+// ptCheckAddressError fails unless err is the *AddressError of a parser
+// (what) given in: of a documented kind, at an offset within in, with a
+// reason, and a message that names the address, the offset and the reason
+// and holds no control character. CR, LF and NUL in the input are always
+// what is reported, as ErrIllegalChar.
+func ptCheckAddressError(t ptTB, what, in string, err error) {
+	t.Helper()
+	var ae *AddressError
+	if !errors.As(err, &ae) {
+		t.Fatalf("%s(%q): error %v (%T) is not an *AddressError", what, in, err, err)
+	}
+	if ae.Address != in {
+		t.Fatalf("%s(%q): Address = %q", what, in, ae.Address)
+	}
+	if ae.Offset < 0 || ae.Offset > len(in) {
+		t.Fatalf("%s(%q): Offset %d is outside the input (%v)", what, in, ae.Offset, err)
+	}
+	if ae.Reason == "" {
+		t.Fatalf("%s(%q): no Reason (%v)", what, in, err)
+	}
+	if !slices.ContainsFunc(ptAddrKinds, func(k error) bool { return ae.Err == k }) {
+		t.Fatalf("%s(%q): kind %v is not one of an AddressError's", what, in, ae.Err)
+	}
+	if strings.ContainsAny(in, "\r\n\x00") && ae.Err != ErrIllegalChar {
+		t.Fatalf("%s(%q): %v, not ErrIllegalChar", what, in, err)
+	}
+	msg := err.Error()
+	want := fmt.Sprintf(": at offset %d: %s", ae.Offset, ae.Reason)
+	if !strings.HasPrefix(msg, "command: address ") || !strings.HasSuffix(msg, want) {
+		t.Fatalf("%s(%q): message %q does not end with %q", what, in, msg, want)
+	}
+	if len(in) <= maxQuotedAddress && !strings.Contains(msg, strconv.Quote(in)) {
+		t.Fatalf("%s(%q): message %q does not name the address", what, in, msg)
+	}
+	for i := 0; i < len(msg); i++ {
+		if msg[i] < ' ' || msg[i] == 0x7f {
+			t.Fatalf("%s(%q): message %q holds a control character", what, in, msg)
+		}
+	}
+}
+
+// ptWireMailbox reads s as Parse reads the mailbox of a path, with the
+// same helpers: the reference for what ParseMailbox accepts.
+func ptWireMailbox(s string) (Mailbox, error) {
+	if s == "" {
+		return Mailbox{}, ErrMissing
+	}
+	m, n, err := parseMailbox(s, "address")
+	if err != nil {
+		return Mailbox{}, err
+	}
+	if n != len(s) || m.Domain == "" {
+		return Mailbox{}, ErrSyntax
+	}
+	if _, err := checkMailbox(m, true, "address"); err != nil {
+		return Mailbox{}, err
+	}
+	return m, nil
 }
 
 // ptAppend appends c to a fresh prefix and returns the line alone, failing
