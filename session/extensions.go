@@ -201,3 +201,79 @@ func (e Extensions) AuthMechanisms() []string {
 	}
 	return f
 }
+
+// ServerLimits are the limits a server announced with the LIMITS
+// extension (RFC 9422) for the session. A zero field means the limit was
+// not announced (or its value could not be read), not a limit of zero.
+type ServerLimits struct {
+	// MailMax is the most transactions (MAIL commands) the server takes
+	// in one session (MAILMAX, RFC 9422 §5.1): a client with more
+	// messages sends them on another connection.
+	MailMax int
+	// RcptMax is the most RCPT commands the server takes in one
+	// transaction (RCPTMAX, §5.2): the recipients past it go in a
+	// following transaction.
+	RcptMax int
+	// RcptDomainMax is the most distinct recipient domains the server
+	// takes in one transaction (RCPTDOMAINMAX, §5.3).
+	RcptDomainMax int
+}
+
+// maxLimitDigits bounds a LIMITS value: nine digits fit an int
+// everywhere; a larger limit is as good as none.
+const maxLimitDigits = 9
+
+// Limits returns the limits of the LIMITS extension (RFC 9422), as in
+//
+//	250-LIMITS MAILMAX=1000 RCPTMAX=50 RCPTDOMAINMAX=10
+//
+// Names are matched without regard to case (§4); a name this package
+// does not know, a name without "=", and a value that is not a positive
+// decimal number of at most nine digits are ignored; a name listed more
+// than once takes its first value that reads. Without LIMITS every field
+// is zero.
+func (e Extensions) Limits() ServerLimits {
+	var l ServerLimits
+	p, ok := e.Param("LIMITS")
+	if !ok {
+		return l
+	}
+	for f := range strings.FieldsSeq(p) {
+		name, value, ok := strings.Cut(f, "=")
+		if !ok {
+			continue
+		}
+		var field *int
+		switch asciiUpper(name) {
+		case "MAILMAX":
+			field = &l.MailMax
+		case "RCPTMAX":
+			field = &l.RcptMax
+		case "RCPTDOMAINMAX":
+			field = &l.RcptDomainMax
+		default:
+			continue
+		}
+		if n := limitValue(value); n > 0 && *field == 0 {
+			*field = n
+		}
+	}
+	return l
+}
+
+// limitValue reads a limit's value, 1 to maxLimitDigits decimal digits;
+// anything else is 0.
+func limitValue(s string) int {
+	if s == "" || len(s) > maxLimitDigits {
+		return 0
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"runtime"
 	"slices"
 	"strconv"
@@ -236,4 +237,84 @@ func BenchmarkParseExtensions(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestLimits(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string // EHLO lines after the greeting
+		want  ServerLimits
+	}{
+		{"not announced", []string{"PIPELINING", "SIZE 100"}, ServerLimits{}},
+		{"LIMITS alone", []string{"LIMITS"}, ServerLimits{}},
+		{"all three", []string{"LIMITS MAILMAX=1000 RCPTMAX=50 RCPTDOMAINMAX=10"}, ServerLimits{MailMax: 1000, RcptMax: 50, RcptDomainMax: 10}},
+		{"one", []string{"LIMITS RCPTMAX=5"}, ServerLimits{RcptMax: 5}},
+		{"names without regard to case", []string{"limits mailmax=3 RcptMax=4 rcptdomainMAX=2"}, ServerLimits{MailMax: 3, RcptMax: 4, RcptDomainMax: 2}},
+		{"unknown limits ignored", []string{"LIMITS FOO=1 MAILMAX=7 BAR RCPT-MAX=9 X_Y=z"}, ServerLimits{MailMax: 7}},
+		{"extra spaces", []string{"LIMITS   MAILMAX=7    RCPTMAX=8  "}, ServerLimits{MailMax: 7, RcptMax: 8}},
+		{"zero ignored", []string{"LIMITS MAILMAX=0 RCPTMAX=00"}, ServerLimits{}},
+		{"no value", []string{"LIMITS MAILMAX= RCPTMAX"}, ServerLimits{}},
+		{"signs and junk ignored", []string{"LIMITS MAILMAX=+5 RCPTMAX=-5 RCPTDOMAINMAX=5x"}, ServerLimits{}},
+		{"not decimal", []string{"LIMITS MAILMAX=0x10 RCPTMAX=1e3 RCPTDOMAINMAX=٣"}, ServerLimits{}},
+		{"leading zeros read", []string{"LIMITS MAILMAX=007"}, ServerLimits{MailMax: 7}},
+		{"nine digits", []string{"LIMITS MAILMAX=999999999"}, ServerLimits{MailMax: 999999999}},
+		{"ten digits ignored", []string{"LIMITS MAILMAX=1000000000 RCPTMAX=99999999999999999999999"}, ServerLimits{}},
+		{"first value that reads wins", []string{"LIMITS MAILMAX=x MAILMAX=3 MAILMAX=4"}, ServerLimits{MailMax: 3}},
+		{"double equals", []string{"LIMITS MAILMAX==3 RCPTMAX=3=3"}, ServerLimits{}},
+		{"first LIMITS line wins", []string{"LIMITS MAILMAX=3", "LIMITS MAILMAX=9 RCPTMAX=9"}, ServerLimits{MailMax: 3}},
+		{"any white space separates", []string{"LIMITS MAILMAX=3\tRCPTMAX=4"}, ServerLimits{MailMax: 3, RcptMax: 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := parseExtensions(response.New(250, append([]string{"mx.example.org"}, tt.lines...)...))
+			if got := e.Limits(); got != tt.want {
+				t.Errorf("Limits() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzLimits parses arbitrary LIMITS parameters: every field read must
+// be a positive number of at most nine digits that the parameters list
+// under its name, and writing the limits out again must read back the
+// same.
+func FuzzLimits(f *testing.F) {
+	f.Add("MAILMAX=1000 RCPTMAX=50 RCPTDOMAINMAX=10")
+	f.Add("mailmax=3 FOO=bar RCPTMAX")
+	f.Add("MAILMAX=0 MAILMAX=5 RCPTMAX=1000000000")
+	f.Add("RCPTMAX=+5 RCPTDOMAINMAX=5= MAILMAX==1")
+	f.Fuzz(func(t *testing.T, params string) {
+		if strings.ContainsAny(params, "\r\n") {
+			return // one EHLO line
+		}
+		e := parseExtensions(response.New(250, "mx.example.org", "LIMITS "+params))
+		l := e.Limits()
+		listed := strings.Fields(strings.ToUpper(params))
+		for _, f := range []struct {
+			name string
+			n    int
+		}{{"MAILMAX", l.MailMax}, {"RCPTMAX", l.RcptMax}, {"RCPTDOMAINMAX", l.RcptDomainMax}} {
+			if f.n < 0 || f.n > 999999999 {
+				t.Fatalf("%s = %d out of range (params %q)", f.name, f.n, params)
+			}
+			if f.n == 0 {
+				continue
+			}
+			found := false
+			for _, w := range listed {
+				if v, ok := strings.CutPrefix(w, f.name+"="); ok {
+					if n, err := strconv.Atoi(v); err == nil && n == f.n && v[0] != '+' && v[0] != '-' {
+						found = true
+					}
+				}
+			}
+			if !found {
+				t.Fatalf("%s = %d, not listed so in %q", f.name, f.n, params)
+			}
+		}
+		again := fmt.Sprintf("LIMITS MAILMAX=%d RCPTMAX=%d RCPTDOMAINMAX=%d", l.MailMax, l.RcptMax, l.RcptDomainMax)
+		if got := parseExtensions(response.New(250, "mx", again)).Limits(); got != l {
+			t.Fatalf("%q read back as %+v, want %+v", again, got, l)
+		}
+	})
 }
