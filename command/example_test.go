@@ -3,6 +3,7 @@ package command_test
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 
 	"github.com/smtpkit/smtpkit/command"
@@ -72,4 +73,57 @@ func ExampleParse() {
 	// MAIL from "john smith", 1000 octets, SMTPUTF8 true
 	// command: RCPT TO: syntax error
 	// anna@example.org
+}
+
+func ExampleParseAddress() {
+	for _, s := range []string{
+		"Bob <bob@example.org>",
+		`"Smith, Bob" <bob@example.org>`,
+		"bob@example.org (Bob)",
+		"a@example.org, b@example.org",
+		"Bob <bob@example..org>",
+	} {
+		m, err := command.ParseAddress(s)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Println(m)
+	}
+
+	// ParseMailbox takes the addr-spec alone, and says what to do instead.
+	_, err := command.ParseMailbox("Bob <bob@example.org>")
+	fmt.Println(err)
+	var ae *command.AddressError
+	if errors.As(err, &ae) {
+		fmt.Println(ae.Offset, errors.Is(err, command.ErrSyntax))
+	}
+	// Output:
+	// bob@example.org
+	// bob@example.org
+	// bob@example.org
+	// command: address "a@example.org, b@example.org": at offset 13: a comma separates a list of addresses; give one address at a time
+	// command: address "Bob <bob@example..org>": at offset 17: two dots in a row in the domain
+	// command: address "Bob <bob@example.org>": at offset 4: a display name is not part of a mailbox; use ParseAddress or write bob@example.org
+	// 4 true
+}
+
+func ExampleMailboxFromAddress() {
+	a, err := mail.ParseAddress(`John Doe <"john doe"@example.org>`)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, err := command.MailboxFromAddress(a)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%q at %q, sent as <%s>\n", m.Local, m.Domain, m)
+
+	// And back, for a header.
+	fmt.Println(m.MailAddress("John Doe"))
+	// Output:
+	// "john doe" at "example.org", sent as <"john doe"@example.org>
+	// "John Doe" <"john doe"@example.org>
 }

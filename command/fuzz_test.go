@@ -1,9 +1,9 @@
 package command
 
-// Fuzz targets for Parse, ParseMailbox and xtext. Each is seeded with the
-// files in testdata/fuzz/<FuzzName>/ (encoder output for every verb, the
-// lenient forms, CRLF injection, source routes, lines at and over their
-// limits, UTF-8); run one with
+// Fuzz targets for Parse, ParseMailbox, ParseAddress and xtext. Each is
+// seeded with the files in testdata/fuzz/<FuzzName>/ (encoder output for
+// every verb, the lenient forms, CRLF injection, source routes, lines at
+// and over their limits, UTF-8), FuzzParseAddress with f.Add; run one with
 //
 //	go test -run=NONE -fuzz='^FuzzParse$' -fuzztime=20s ./command
 //
@@ -95,6 +95,31 @@ func FuzzParseMailbox(f *testing.F) {
 			ptCheckMailboxOnWire(t, Rcpt{To: m}, alen)
 			ptCheckMailboxOnWire(t, Mail{From: m}, alen)
 		}
+	})
+}
+
+// FuzzParseAddress: ParseAddress never panics; it refuses with an
+// *AddressError that names the input, an offset in it and a reason, or
+// returns a mailbox whose String ParseMailbox and ParseAddress give back,
+// bare or after a display name; it takes every addr-spec ParseMailbox
+// takes, and where net/mail takes the input too, both find the same
+// mailbox. See ptCheckParseAddress. Seeded with the forms users paste and
+// the ones it refuses.
+func FuzzParseAddress(f *testing.F) {
+	for _, s := range []string{
+		"bob@example.org", "<bob@example.org>", "Bob <bob@example.org>", `"Bob, Jr." <bob@example.org>`,
+		"bob@example.org (Bob)", "(Bob (the builder)) bob@example.org", "\tBob\t<bob@example.org> (note)",
+		"=?utf-8?q?Pel=C3=A9?= <pelé@例子.广告>", `"john \"doe\""@example.org`, "Bob <bob@[IPv6:2001:db8::1]>",
+		`x <a@[x-tag:a,b;c"d>e]>`, "a@example.org, b@example.org", "Smith, Bob <bob@example.org>",
+		"team: a@example.org;", "undisclosed-recipients:;", "mailto:bob@example.org", "<@relay:bob@example.org>",
+		"<>", "Bob <bob@example.org", "bob@example.org>", `Bob "Jr <bob@example.org>`, "Bob (Jr <bob@example.org>",
+		"bob @ example.org", "Bob bob@example.org", "Bob <bob@example.org>\r\nRCPT TO:<eve@example.org>",
+		"Bob\x00 <bob@example.org>", "B\xffob <bob@example.org>", "Bob <" + strings.Repeat("l", 64) + "@" + strings.Repeat("d", 63) + "." + strings.Repeat("e", 63) + "." + strings.Repeat("f", 63) + ">",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ptCheckParseAddress(t, s)
 	})
 }
 

@@ -731,3 +731,60 @@ func ptGenHostileCommand() *rapid.Generator[Command] {
 		rapid.SampledFrom([]Command{Data{}, Rset{}, Quit{}, StartTLS{}}),
 	)
 }
+
+// ---- addresses as users paste them ----
+
+// ptDisplayNames are display names, plain and awkward: dots, a quoted
+// comma, UTF-8, an encoded word, a comment, brackets in quotes.
+var ptDisplayNames = []string{
+	"Bob", "Bob J. Smith", `"Smith, Bob"`, "Pelé", "=?utf-8?q?Pel=C3=A9?=", "(work) Bob", `"a <b@c.example>"`,
+	`Bob "the builder"`, "",
+}
+
+// ptPasteAddress writes m in one of the forms ParseAddress takes.
+func ptPasteAddress(t *rapid.T, m Mailbox) string {
+	a := m.String()
+	name := rapid.SampledFrom(ptDisplayNames).Draw(t, "name")
+	switch rapid.IntRange(0, 5).Draw(t, "form") {
+	case 0:
+		return a
+	case 1:
+		return "<" + a + ">"
+	case 2:
+		return name + " <" + a + ">"
+	case 3:
+		return a + " (" + strings.NewReplacer(`"`, "", "(", "", ")", "").Replace(name) + ")"
+	case 4:
+		return " \t" + a + "  "
+	default:
+		return name + "<" + a + "> (x)"
+	}
+}
+
+// ptGenHostileAddress draws an address as a user pastes it, then applies
+// up to four hostile edits: a piece of ptHostilePieces inserted, a run
+// deleted or repeated, a byte replaced.
+func ptGenHostileAddress() *rapid.Generator[string] {
+	return rapid.Custom(func(t *rapid.T) string {
+		s := ptPasteAddress(t, ptGenMailbox(rapid.Bool().Draw(t, "utf8")).Draw(t, "m"))
+		for range rapid.IntRange(0, 4).Draw(t, "edits") {
+			pos := rapid.IntRange(0, len(s)).Draw(t, "pos")
+			switch rapid.IntRange(0, 3).Draw(t, "op") {
+			case 0:
+				s = s[:pos] + rapid.SampledFrom(ptHostilePieces).Draw(t, "piece") + s[pos:]
+			case 1:
+				end := rapid.IntRange(pos, min(len(s), pos+8)).Draw(t, "end")
+				s = s[:pos] + s[end:]
+			case 2:
+				end := rapid.IntRange(pos, min(len(s), pos+12)).Draw(t, "end")
+				s = s[:end] + s[pos:end] + s[end:]
+			default:
+				if pos < len(s) {
+					c := rapid.SampledFrom([]byte("<>()\",:;@[]\\. \t\r\n\x00\x80")).Draw(t, "byte")
+					s = s[:pos] + string([]byte{c}) + s[pos+1:]
+				}
+			}
+		}
+		return s
+	})
+}

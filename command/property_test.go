@@ -26,6 +26,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/mail"
 	"reflect"
 	"slices"
 	"strconv"
@@ -464,6 +465,72 @@ func TestPropertyMailboxStringRoundTrip(t *testing.T) {
 			t.Fatalf("%#v.NeedsSMTPUTF8() = %v", m, m.NeedsSMTPUTF8())
 		}
 	})
+}
+
+// ParseAddress(m.String()) == m and ParseAddress("Name <"+m.String()+">")
+// == m for every generated mailbox, and so for the other forms users
+// paste.
+func TestPropertyParseAddressRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := ptGenMailbox(rapid.Bool().Draw(t, "utf8")).Draw(t, "m")
+		for _, s := range []string{m.String(), "Name <" + m.String() + ">", ptPasteAddress(t, m)} {
+			got, err := ParseAddress(s)
+			if err != nil {
+				t.Fatalf("ParseAddress(%q): %v", s, err)
+			}
+			if d := cmp.Diff(m, got); d != "" {
+				t.Fatalf("ParseAddress(%q) (-want +got):\n%s", s, d)
+			}
+		}
+	})
+}
+
+// ParseAddress never panics on a hostile edit of a pasted address: it
+// returns a mailbox whose String is an addr-spec ParseMailbox gives back,
+// or an *AddressError that names the input, an offset in it and a reason.
+func TestPropertyParseAddressHostile(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ptCheckParseAddress(t, ptGenHostileAddress().Draw(t, "s"))
+	})
+}
+
+// ptCheckParseAddress holds ParseAddress and ParseMailbox to what they
+// promise for any input s; FuzzParseAddress shares it. When net/mail takes
+// s too, it must find the same mailbox.
+func ptCheckParseAddress(t ptTB, s string) {
+	t.Helper()
+	m, err := ParseAddress(s)
+	pm, perr := ParseMailbox(s)
+	if perr != nil {
+		ptCheckAddressError(t, "ParseMailbox", s, perr)
+	} else if err != nil || pm != m {
+		// An addr-spec ParseMailbox takes is an address ParseAddress takes.
+		t.Fatalf("ParseMailbox(%q) = %#v, but ParseAddress: %#v, %v", s, pm, m, err)
+	}
+	if err != nil {
+		ptCheckAddressError(t, "ParseAddress", s, err)
+		return
+	}
+	if m.IsNull() || m.Domain == "" {
+		t.Fatalf("ParseAddress(%q) = %#v: no domain", s, m)
+	}
+	if strings.ContainsAny(s, "\r\n\x00") || !utf8.ValidString(s) {
+		t.Fatalf("ParseAddress(%q) = %#v: took CR, LF, NUL or bad UTF-8", s, m)
+	}
+	str := m.String()
+	for _, again := range []string{str, "Name <" + str + ">"} {
+		if back, err := ParseAddress(again); err != nil || back != m {
+			t.Fatalf("ParseAddress(%q) = %#v; ParseAddress(%q) = %#v, %v", s, m, again, back, err)
+		}
+	}
+	if back, err := ParseMailbox(str); err != nil || back != m {
+		t.Fatalf("ParseAddress(%q) = %#v, whose String %q ParseMailbox reads as %#v, %v", s, m, str, back, err)
+	}
+	if a, err := mail.ParseAddress(s); err == nil && !strings.HasPrefix(m.Domain, "[") {
+		if nm, err := MailboxFromAddress(a); err != nil || nm != m {
+			t.Fatalf("ParseAddress(%q) = %#v; net/mail: %#v, then %#v, %v", s, m, a, nm, err)
+		}
+	}
 }
 
 // ---- property 2 ----
