@@ -432,7 +432,11 @@ func checkPathLength(m Mailbox) *addrFault {
 			m.Domain, form = a, " with A-labels"
 		}
 	}
-	if n := len(m.String()) + 2; n > MaxPathLength {
+	n := len(m.Local) + 1 + len(m.Domain) + 2
+	if !isDotString(m.Local) {
+		n += 2 + strings.Count(m.Local, `"`) + strings.Count(m.Local, `\`)
+	}
+	if n > MaxPathLength {
 		return faultf(0, ErrTooLong, "the path <local@domain> is %d octets%s; RFC 5321 §4.5.3.1.3 allows %d",
 			n, form, MaxPathLength)
 	}

@@ -20,5 +20,14 @@
 // outside SMTPUTF8, an ORCPT's type filled in, SIZE=0 left out. [Raw] is
 // sent as given and may hold what Parse refuses.
 //
+// Addresses come in as [ParseMailbox] reads them, the addr-spec alone
+// ("bob@example.org"), or as [ParseAddress] reads what users paste into a
+// To field ("Bob <bob@example.org>", "bob@example.org (Bob)"), the display
+// name and comments dropped; [MailboxFromAddress] and [Mailbox.MailAddress]
+// bridge net/mail. An address they refuse is an [*AddressError] that names
+// it, the offset where the trouble starts and the reason:
+//
+//	command: address "bob@example..org": at offset 12: two dots in a row in the domain
+//
 // The package does no I/O; package session writes the lines.
 package command

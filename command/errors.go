@@ -34,7 +34,7 @@ var (
 // Error reports a command that cannot be built, or a line that cannot be
 // parsed, and names the argument at fault. Err is one of the kinds above.
 type Error struct {
-	Verb string // "MAIL", "EHLO", ...; empty for a lone address or xtext
+	Verb string // "MAIL", "EHLO", ...; empty for xtext
 	Arg  string // "FROM", "SIZE", "domain", "line", ...
 	Err  error
 }

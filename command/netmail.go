@@ -6,31 +6,33 @@ import (
 	"strings"
 )
 
-// The bridge to net/mail, whose Address is what message headers hold. Its
-// quirks, which the two functions below absorb:
+// MailboxFromAddress returns the mailbox of a net/mail address, its display
+// name dropped, after checking it as [ParseMailbox] checks what it parses;
+// a refusal is an [*AddressError] whose Address is a.Address. A mail.Address
+// with a UTF-8 local part gives a Mailbox that needs SMTPUTF8
+// ([Mailbox.NeedsSMTPUTF8]).
+//
+// net/mail's quirks, which MailboxFromAddress and [Mailbox.MailAddress]
+// absorb where they can:
 //
 //   - mail.Address.Address keeps the local part without its quotes and
-//     backslashes: `"john doe"@example.org` is "john doe@example.org", so
-//     the domain starts after the last "@" (after the "@[" of an address
-//     literal, whose general form may hold an "@").
+//     backslashes: `"john doe"@example.org` is "john doe@example.org". The
+//     domain starts after the last "@" (after the "@[" of an address
+//     literal, whose general form may hold an "@"), and a local part that
+//     is not a dot-string is quoted again when sent.
 //   - net/mail takes a domain literal only when it holds an IP address, and
 //     writes an IPv6 one without the "IPv6:" tag of RFC 5321 §4.1.3: the tag
 //     is added on the way in and dropped on the way out. A general address
-//     literal ("[x-tag:abc]") cannot go through net/mail at all, but for
-//     one whose text happens to be an IPv6 address ("[a::]", tag "a"),
-//     which comes back as the IPv6 literal "[IPv6:a::]". Nor can an IPv4
-//     literal with a leading zero ("[192.0.2.01]"): net.ParseIP refuses it.
+//     literal ("[x-tag:abc]") cannot go through net/mail, but for one whose
+//     text happens to be an IPv6 address ("[a::]", tag "a"), which comes
+//     back as the IPv6 literal "[IPv6:a::]". Nor can an IPv4 literal with a
+//     leading zero ("[192.0.2.01]"): net.ParseIP refuses it.
 //   - net/mail refuses the empty quoted local part `""@example.org` that
-//     RFC 5321 allows, and mail.ParseAddress returns the one member of a
-//     group ("team: bob@example.org;") as if it were an address.
-//   - net/mail checks none of the limits of RFC 5321 §4.5.3.1.
-
-// MailboxFromAddress returns the mailbox of a net/mail address, its display
-// name dropped, after checking it as [ParseMailbox] checks what it parses;
-// a refusal is an [*AddressError] whose Address is a.Address. A local part
-// that is not a dot-string (net/mail keeps it unquoted) is fine: it is
-// quoted when sent. A mail.Address with a UTF-8 local part gives a Mailbox
-// that needs SMTPUTF8 ([Mailbox.NeedsSMTPUTF8]).
+//     RFC 5321 allows; MailboxFromAddress refuses an empty local part too.
+//   - mail.ParseAddress returns the one member of a group ("team:
+//     bob@example.org;") as if it were an address; [ParseAddress] refuses
+//     groups.
+//   - net/mail checks none of the limits of RFC 5321 §4.5.3.1; this does.
 func MailboxFromAddress(a *mail.Address) (Mailbox, error) {
 	if a == nil {
 		return Mailbox{}, (&addrFault{kind: ErrMissing, reason: "no address: the *mail.Address is nil"}).err("")
@@ -91,8 +93,9 @@ func mailboxFromAddress(s string) (Mailbox, *addrFault) {
 // local part is written as it is (RFC 6532), so such a header needs
 // SMTPUTF8 too. An IPv6 address literal loses its "IPv6:" tag, which
 // net/mail does not parse. The null path and the domainless Postmaster
-// have no header form: MailAddress returns nil for them. It does not
-// validate m.
+// have no header form: MailAddress returns nil for them. An empty local
+// part gives "<@example.org>", which net/mail does not read back. It does
+// not validate m.
 func (m Mailbox) MailAddress(name string) *mail.Address {
 	if m.Domain == "" {
 		return nil
