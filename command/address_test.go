@@ -407,3 +407,34 @@ func TestParseMailboxIssue18DisplayName(t *testing.T) {
 		t.Errorf("errors.Is(%v, ErrSyntax) = false", err)
 	}
 }
+
+// TestAddressErrorMessage: the message escapes what a terminal would act
+// on, and repeats at most maxQuotedAddress octets of a long input, cut
+// between characters.
+func TestAddressErrorMessage(t *testing.T) {
+	long := strings.Repeat("é", 400) // 800 octets
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"CR and LF escaped", "a@b.org\r\nRSET",
+			`command: address "a@b.org\r\nRSET": at offset 7: control character "\r" (CR): never part of an address`},
+		{"bidi override escaped", "a\u202e@b..org",
+			`command: address "a\u202e@b..org": at offset 7: two dots in a row in the domain`},
+		{"suggestion escaped", "<a\u2028b@example.org>",
+			`command: address "<a\u2028b@example.org>": at offset 0: angle brackets are not part of a mailbox; use ParseAddress or write "a\u2028b@example.org"`},
+		{"long input cut", long,
+			`command: address "` + strings.Repeat("é", 160) + `"... (800 octets): at offset 800: no @: an address is local-part@domain`},
+		{"long input cut between characters", "x" + long,
+			`command: address "x` + strings.Repeat("é", 159) + `"... (801 octets): at offset 801: no @: an address is local-part@domain`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseMailbox(tc.in)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error:\n got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
