@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -26,15 +28,32 @@ func TestReplyBackpressure(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newServer(t, Config{NoRecord: true, CommandTimeout: 500 * time.Millisecond})
-			nc := dialRaw(t, s)
+			// A small receive buffer, so that the server's writes block
+			// after a few MB of replies rather than tens (the kernel grows
+			// a loopback buffer up to net.ipv4.tcp_rmem's maximum): the
+			// server has that many fewer commands to answer first, which
+			// under the race detector takes seconds.
+			d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+				var err error
+				rc.Control(func(fd uintptr) {
+					err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+				})
+				return err
+			}}
+			nc, err := d.Dial("tcp", s.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(30 * time.Second))
 			buf := bytes.Repeat([]byte(tt.line), 64<<10/len(tt.line))
 			sent := 0
-			var err error
 			for sent < 256<<20 && err == nil {
 				var n int
 				n, err = nc.Write(buf)
 				sent += n
 			}
+			t.Logf("the client sent %d octets; at most %d octets of replies waited", sent, s.peakUnsent.Load())
 			if peak := s.peakUnsent.Load(); peak > MaxUnsentReplies+512 {
 				t.Errorf("%d octets of replies waited unsent, want at most %d and one reply", peak, MaxUnsentReplies)
 			}
