@@ -272,7 +272,7 @@ func TestSinkMaxMessagesPerConn(t *testing.T) {
 // closed; with --idle-timeout a connection that sends nothing gets 421
 // 4.4.2 and is closed. The summary counts the refused connections.
 func TestSinkMaxConnectionsIdleTimeout(t *testing.T) {
-	sink := startSink(t, "--max-connections", "1", "--idle-timeout", "500ms", "--hostname", "sink.example")
+	sink := startSink(t, "--max-connections", "1", "--idle-timeout", "2s", "--hostname", "sink.example")
 	dial := func() (net.Conn, *bufio.Reader) {
 		t.Helper()
 		conn, err := net.Dial("tcp", sink.Addr)
