@@ -22,7 +22,9 @@ import "strings"
 // a mailto: link and the null path "<>" are refused: a caller that takes
 // "<>" for the null sender checks for it first.
 //
-// A refusal is an [*AddressError] naming the offset in s and the reason.
+// As with ParseMailbox, the result needs SMTPUTF8 to be sent if
+// [Mailbox.NeedsSMTPUTF8] says so. A refusal is an [*AddressError] naming
+// the offset in s and the reason.
 func ParseAddress(s string) (Mailbox, error) {
 	m, _, f := parseAddress(s)
 	if f != nil {
