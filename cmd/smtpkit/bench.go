@@ -187,7 +187,7 @@ func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
 		return usageError(st, cmd, "%v", err)
 	}
 	f.tls.warnInsecure(st)
-	b.tmpl = newTemplate(f.from, b.env.To, f.size)
+	b.tmpl = newTemplate(b.env.From.String(), b.env.To, f.size)
 	t := f.timeout
 	b.opts = session.Options{
 		LocalName:         f.helo,
@@ -239,14 +239,16 @@ func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
 func (f *benchFlags) envelope() (session.Envelope, error) {
 	var env session.Envelope
 	var err error
+	// As send: an address as pasted, the bare mailbox in the envelope and
+	// the header, the error naming the address.
 	if f.from != "" && f.from != "<>" {
-		if env.From, err = command.ParseMailbox(f.from); err != nil {
-			return env, fmt.Errorf("--from %q: %v", f.from, err)
+		if env.From, err = command.ParseAddress(f.from); err != nil {
+			return env, fmt.Errorf("--from: %s", plainError(err))
 		}
 	}
-	to, err := command.ParseMailbox(f.to)
+	to, err := command.ParseAddress(f.to)
 	if err != nil {
-		return env, fmt.Errorf("--to %q: %v", f.to, err)
+		return env, fmt.Errorf("--to: %s", plainError(err))
 	}
 	if f.rcpts == 1 {
 		env.To = []command.Mailbox{to}

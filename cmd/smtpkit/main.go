@@ -129,17 +129,24 @@ func failure(st stdio, cmd string, err error) int {
 // library puts on its messages ("session: ", "transport: "), which say
 // nothing to someone at a shell prompt.
 func errText(err error) string {
+	return oneLine(plainError(err))
+}
+
+// plainError is err's message without the library's package prefixes
+// and without a dial error's repetition; usageError and errText make it
+// one line.
+func plainError(err error) string {
 	var parts []string
 	for _, p := range strings.Split(err.Error(), ": ") {
 		switch {
-		case p == "session" || p == "transport" || p == "lmtp":
+		case p == "session" || p == "transport" || p == "lmtp" || p == "command":
 		case len(parts) > 0 && p == parts[len(parts)-1] && strings.HasPrefix(p, "dial "):
 			// A wrapped dial error repeats its "dial tcp host:port".
 		default:
 			parts = append(parts, p)
 		}
 	}
-	return oneLine(strings.Join(parts, ": "))
+	return strings.Join(parts, ": ")
 }
 
 // oneLine keeps an error on one line whatever a server put in its reply,

@@ -193,15 +193,18 @@ func (f *sendFlags) run(ctx context.Context, st stdio, args []string) int {
 	if !set["from"] {
 		fromText = defaultFrom()
 	}
+	// --from and --to take an address as pasted from a To field
+	// ("Bob <bob@example.org>"); the envelope gets the bare mailbox. The
+	// error names the address, so the flag's value is not repeated.
 	if fromText != "" && fromText != "<>" {
-		if env.From, err = command.ParseMailbox(fromText); err != nil {
-			return usageError(st, cmd, "--from %q: %v", fromText, err)
+		if env.From, err = command.ParseAddress(fromText); err != nil {
+			return usageError(st, cmd, "--from: %s", plainError(err))
 		}
 	}
 	for _, t := range f.to {
-		m, err := command.ParseMailbox(t)
+		m, err := command.ParseAddress(t)
 		if err != nil {
-			return usageError(st, cmd, "--to %q: %v", t, err)
+			return usageError(st, cmd, "--to: %s", plainError(err))
 		}
 		env.To = append(env.To, m)
 	}
