@@ -114,6 +114,9 @@ type benchReport struct {
 	MBPerSecond       float64          `json:"mb_per_second"`
 	Latency           latencyJSON      `json:"latency_ms"`
 	Errors            map[string]int64 `json:"errors"`
+	// Error is the line standard error shows, without "smtpkit bench: ";
+	// null when the exit status is 0.
+	Error *string `json:"error"`
 }
 
 type latencyJSON struct {
@@ -217,23 +220,27 @@ func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
 	stopProgress()
 	b.finish(time.Since(start))
 
+	r := &b.rep
+	code := exitOK
+	switch {
+	case r.Accepted == 0:
+		code = exitFailed
+		r.Error = new(fmt.Sprintf("no message accepted: %s", errorSummary(r.Errors)))
+	case r.Failed > 0:
+		code = exitPartial
+		r.Error = new(fmt.Sprintf("%d of %d messages failed: %s", r.Failed, r.Sent, errorSummary(r.Errors)))
+	}
 	if f.json {
-		if err := writeJSON(st.out, b.rep); err != nil {
+		if err := writeJSON(st.out, r); err != nil {
 			return failure(st, cmd, err)
 		}
 	} else {
 		b.print(st.out)
 	}
-	r := &b.rep
-	switch {
-	case r.Accepted == 0:
-		fmt.Fprintf(st.err, "smtpkit bench: no message accepted: %s\n", errorSummary(r.Errors))
-		return exitFailed
-	case r.Failed > 0:
-		fmt.Fprintf(st.err, "smtpkit bench: %d of %d messages failed: %s\n", r.Failed, r.Sent, errorSummary(r.Errors))
-		return exitPartial
+	if r.Error != nil {
+		fmt.Fprintf(st.err, "smtpkit %s: %s\n", cmd, *r.Error)
 	}
-	return exitOK
+	return code
 }
 
 func (f *benchFlags) envelope() (session.Envelope, error) {

@@ -17,7 +17,10 @@ func TestBenchJSON(t *testing.T) {
 	v := decode(t, r.stdout)
 	wantKeys(t, "the object", v, "server", "messages", "size", "rcpts", "connections", "pipelining", "chunking",
 		"sent", "accepted", "failed", "retried", "reconnects", "seconds", "messages_per_second", "mb_per_second",
-		"latency_ms", "errors")
+		"latency_ms", "errors", "error")
+	if e, ok := v["error"]; !ok || e != nil {
+		t.Errorf("error = %#v (present %v), want null", e, ok)
+	}
 	for k, want := range map[string]any{"messages": 60.0, "size": 3000.0, "rcpts": 2.0, "connections": 3.0,
 		"pipelining": true, "chunking": true, "sent": 60.0, "accepted": 60.0, "failed": 0.0} {
 		if v[k] != want {
@@ -70,12 +73,20 @@ func TestBenchErrorsByCode(t *testing.T) {
 	if n := len(srv.Messages()); n != 19 {
 		t.Errorf("%d messages", n)
 	}
+	// --json carries the same line as its error (a new server: the
+	// override answers the fifth MAIL of a server's life).
+	srv = newServer(t, smtptest.Config{
+		Overrides: []smtptest.Override{{Verb: "MAIL", Nth: 5, Reply: response.New(550, "5.7.1 not this one")}},
+	})
+	r = smtpkit(t, nil, "bench", "--server", srv.Addr, "--messages", "20", "--connections", "2", "--pipelining", "off", "--json")
+	r.want(t, exitPartial)
+	jsonErrorIsStderr(t, r, "bench", "1 of 20 messages failed: 550: 1")
 
 	smtpkit(t, nil, "bench", "--messages", "1").want(t, exitUsage)
 	smtpkit(t, nil, "bench", "--server", srv.Addr, "--messages", "0").want(t, exitUsage)
-	r = smtpkit(t, nil, "bench", "--server", "127.0.0.1:1", "--messages", "3")
+	r = smtpkit(t, nil, "bench", "--server", "127.0.0.1:1", "--messages", "3", "--json")
 	r.want(t, exitFailed)
-	r.oneErrorLine(t, "no message accepted", "connect: ")
+	jsonErrorIsStderr(t, r, "bench", "no message accepted", "connect: ")
 }
 
 // bench against the binary's own sink: what the sink counts is what

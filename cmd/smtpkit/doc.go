@@ -58,7 +58,8 @@
 //	{"server": "127.0.0.1:25",
 //	 "recipients": [{"address": "bob@example.org", "accepted": true,
 //	                 "code": 250, "enhanced": "2.1.5", "message": "OK"}],
-//	 "data": {"code": 250, "enhanced": "2.0.0", "message": "OK queued"}}
+//	 "data": {"code": 250, "enhanced": "2.0.0", "message": "OK queued"},
+//	 "error": null}
 //
 // where each recipient's code, enhanced code and message are the reply to
 // its RCPT, and data is the reply that decided the message: the one after
@@ -67,5 +68,12 @@
 // With --lmtp each recipient also has its own "data" object: its delivery
 // reply (null when it was refused at RCPT), and the top-level data is the
 // last of them. A code of 0 means no reply was read. The object is written
-// on failure too, with what is known.
+// on failure too, with what is known, and its "error" says what went
+// wrong: the line standard error shows, without "smtpkit send: ", and null
+// only when the exit status is 0 (so a recipient's code 0 with an error
+// is a session that ended before its RCPT, never a refusal). bench's
+// object has the same "error" (null when every message was accepted);
+// probe's is "" when the probe succeeded. Every command writes its JSON
+// the same way: "<", ">" and "&" as they are (no HTML escaping), what is
+// not printable as \u escapes (see above).
 package main

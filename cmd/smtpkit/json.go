@@ -45,15 +45,34 @@ func replyOrNil(r response.Reply) *replyJSON {
 // replaces invalid UTF-8, but writes C1 controls and bidi overrides as
 // they are.
 func writeJSON(w io.Writer, v any) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := encodeJSON(v, "  ")
+	if err != nil {
 		return err
 	}
-	_, err := w.Write(escapeJSON(buf.Bytes()))
+	_, err = w.Write(escapeJSON(b))
 	return err
+}
+
+// rawJSON is v encoded as writeJSON encodes it, for a json.RawMessage
+// inside what writeJSON then writes (its escapes are kept as they are).
+func rawJSON(v any) (json.RawMessage, error) {
+	b, err := encodeJSON(v, "")
+	return bytes.TrimSuffix(b, []byte("\n")), err
+}
+
+// encodeJSON is the one place JSON is encoded, so that it is written the
+// same way everywhere: HTML escaping off ("<bob@example.org> & co" in a
+// reply stays as it is; json.Marshal would write \u003c and \u0026), and
+// indented by indent when it is not "".
+func encodeJSON(v any, indent string) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", indent)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // escapeJSON replaces each rune of encoded JSON that is neither printable

@@ -129,6 +129,9 @@ type sendReport struct {
 	Server     string     `json:"server"`
 	Recipients []rcptJSON `json:"recipients"`
 	Data       *replyJSON `json:"data"`
+	// Error is the line standard error shows, without "smtpkit send: ";
+	// null when the exit status is 0.
+	Error *string `json:"error"`
 }
 
 type rcptJSON struct {
@@ -296,7 +299,11 @@ func (f *sendFlags) run(ctx context.Context, st stdio, args []string) int {
 
 	res, tlsInfo, err := f.transact(ctx, server, opts, password, &env, msg)
 	report.Recipients, report.Data = f.recipients(env.To, res, err)
-	code = f.verdict(st, res, err)
+	code, failed := f.verdict(res, err)
+	if failed != "" {
+		report.Error = &failed
+		fmt.Fprintf(st.err, "smtpkit %s: %s\n", cmd, failed)
+	}
 
 	if f.json {
 		if err := writeJSON(st.out, report); err != nil {
@@ -603,7 +610,7 @@ func (f *sendFlags) recipients(to []command.Mailbox, res *session.Result, err er
 		if f.lmtp {
 			out[i].Data = json.RawMessage("null")
 			if res != nil && i < len(res.Recipients) && res.Recipients[i].Data.Code != 0 {
-				out[i].Data, _ = json.Marshal(replyOf(res.Recipients[i].Data))
+				out[i].Data, _ = rawJSON(replyOf(res.Recipients[i].Data))
 			}
 		}
 	}
@@ -618,20 +625,18 @@ func (f *sendFlags) recipients(to []command.Mailbox, res *session.Result, err er
 	return out, data
 }
 
-// verdict is the exit status, with the one line on standard error that
-// says what went wrong.
-func (f *sendFlags) verdict(st stdio, res *session.Result, err error) int {
+// verdict is the exit status and, when it is not 0, the one line that
+// says what went wrong: standard error's, and --json's error.
+func (f *sendFlags) verdict(res *session.Result, err error) (code int, failed string) {
 	if err != nil {
 		var ue *session.UnansweredError
 		if errors.As(err, &ue) && ue.Result != nil && delivered(ue.Result) > 0 {
-			fmt.Fprintf(st.err, "smtpkit send: %s\n", errText(err))
-			return exitPartial
+			return exitPartial, errText(err)
 		}
 		if errors.Is(err, session.ErrInsecureAuth) {
-			fmt.Fprintln(st.err, "smtpkit send: refusing to send the password in plaintext to a server that is not on this host: use TLS (--tls require, or a server that offers STARTTLS)")
-			return exitFailed
+			return exitFailed, "refusing to send the password in plaintext to a server that is not on this host: use TLS (--tls require, or a server that offers STARTTLS)"
 		}
-		return failure(st, "send", err)
+		return exitFailed, errText(err)
 	}
 	var bad []string
 	for _, r := range res.Recipients {
@@ -643,11 +648,10 @@ func (f *sendFlags) verdict(st stdio, res *session.Result, err error) int {
 		}
 	}
 	if len(bad) == 0 {
-		return exitOK
+		return exitOK, ""
 	}
-	fmt.Fprintf(st.err, "smtpkit send: %d of %d recipients did not take the message: %s\n",
+	return exitPartial, fmt.Sprintf("%d of %d recipients did not take the message: %s",
 		len(bad), len(res.Recipients), oneLine(strings.Join(bad, "; ")))
-	return exitPartial
 }
 
 func delivered(res *session.Result) int {

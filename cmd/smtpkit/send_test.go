@@ -126,7 +126,8 @@ func TestSendJSON(t *testing.T) {
 	r := smtpkit(t, nil, "send", "--server", srv.Addr, "--json", "--to", "alice@example.org", "--to", "bob@example.org")
 	r.want(t, exitPartial)
 	v := decode(t, r.stdout)
-	wantKeys(t, "the object", v, "server", "recipients", "data")
+	wantKeys(t, "the object", v, "server", "recipients", "data", "error")
+	jsonErrorIsStderr(t, r, "send", "1 of 2 recipients did not take the message", "<bob@example.org> refused: 550 5.1.1 No such user")
 	if v["server"] != srv.Addr {
 		t.Errorf("server = %v, want %s", v["server"], srv.Addr)
 	}
@@ -153,6 +154,14 @@ func TestSendJSON(t *testing.T) {
 		t.Errorf("data = %v", data)
 	}
 
+	// Success: error is null, and nothing is on standard error.
+	r = smtpkit(t, nil, "send", "--server", srv.Addr, "--json", "--to", "alice@example.org")
+	r.want(t, exitOK)
+	v = decode(t, r.stdout)
+	if e, ok := v["error"]; !ok || e != nil || r.stderr != "" {
+		t.Errorf("error = %#v (present %v), stderr %q; want null and nothing", e, ok, r.stderr)
+	}
+
 	// A failure still writes the object, with what is known.
 	r = smtpkit(t, nil, "send", "--server", srv.Addr, "--json", "--to", "bob@example.org")
 	r.want(t, exitFailed)
@@ -162,6 +171,68 @@ func TestSendJSON(t *testing.T) {
 	}
 	if got := v["recipients"].([]any)[0].(map[string]any); got["code"] != 550.0 || got["accepted"] != false {
 		t.Errorf("recipient = %v", got)
+	}
+	jsonErrorIsStderr(t, r, "send", "all recipients refused", "550 5.1.1 No such user")
+
+	// No server: every recipient has code 0, and error says why, so a
+	// code of 0 cannot pass for anything else.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r = smtpkit(t, nil, "send", "--server", addr, "--json", "--to", "alice@example.org")
+	r.want(t, exitFailed)
+	v = decode(t, r.stdout)
+	if got := v["recipients"].([]any)[0].(map[string]any); got["code"] != 0.0 || got["accepted"] != false {
+		t.Errorf("recipient = %v", got)
+	}
+	jsonErrorIsStderr(t, r, "send", "connect to "+addr)
+}
+
+// jsonErrorIsStderr checks that a --json run's error is a string holding
+// each of parts, and that it is the one line on standard error, without
+// its "smtpkit CMD: " prefix.
+func jsonErrorIsStderr(t *testing.T, r result, cmd string, parts ...string) {
+	t.Helper()
+	r.oneErrorLine(t, parts...)
+	e, ok := decode(t, r.stdout)["error"].(string)
+	if !ok {
+		t.Fatalf("error is not a string:\n%s", r.stdout)
+	}
+	if line := strings.TrimSuffix(r.stderr, "\n"); "smtpkit "+cmd+": "+e != line {
+		t.Errorf("error = %q; standard error says %q", e, line)
+	}
+}
+
+// TestSendJSONNotHTMLEscaped: JSON is written with one encoder setting
+// everywhere, HTML escaping off, so "<", ">" and "&" in a reply come out
+// as they are in SMTP and in LMTP's per-recipient data alike (LMTP's were
+// \u003c before).
+func TestSendJSONNotHTMLEscaped(t *testing.T) {
+	const rcpt, data = "2.1.5 <alice@example.org> & co OK", "2.0.0 <alice@example.org> & co delivered"
+	for _, lmtp := range []bool{false, true} {
+		t.Run(map[bool]string{false: "SMTP", true: "LMTP"}[lmtp], func(t *testing.T) {
+			srv := newServer(t, smtptest.Config{LMTP: lmtp, Overrides: []smtptest.Override{
+				{Verb: "RCPT", Reply: response.New(250, rcpt)},
+				{Verb: smtptest.EndOfData, Reply: response.New(250, data)},
+			}})
+			args := []string{"send", "--server", srv.Addr, "--json", "--to", "alice@example.org"}
+			if lmtp {
+				args = append(args, "--lmtp")
+			}
+			r := smtpkit(t, nil, args...)
+			r.want(t, exitOK)
+			for _, want := range []string{`"message": "<alice@example.org> & co OK"`, `"message": "<alice@example.org> & co delivered"`} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("the JSON lacks %s:\n%s", want, r.stdout)
+				}
+			}
+			if strings.Contains(r.stdout, `\u00`) {
+				t.Errorf("the JSON escapes HTML:\n%s", r.stdout)
+			}
+		})
 	}
 }
 
