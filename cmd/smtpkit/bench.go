@@ -49,6 +49,14 @@ before its reply is sent again on a new connection, at most 3 times in all
 (it may then be delivered twice, if the server took it but the reply was
 lost); "retried" counts those.
 
+With --auth-user each connection logs in before its first message, as send
+does and under send's rules: the password comes from --auth-password-env or
+--auth-password-file, never from a flag's value; without --tls, TLS is then
+required (as with --tls require), so a server that does not offer STARTTLS
+gets no password exchange and no message; a Unix socket is exempt. --ca and
+--insecure work as for send. So "--server mail.example.org:587 --auth-user
+USER --auth-password-env VAR" loads a submission port.
+
 While it runs, a progress line is written to standard error when that is a
 terminal. Exit status: 0 every message accepted; 3 some failed; 1 none
 accepted; 2 usage error.`,
@@ -69,6 +77,7 @@ type benchFlags struct {
 	from, to   string
 	helo       string
 	tls        tlsFlags
+	auth       authFlags
 	json       bool
 	fs         *flag.FlagSet
 }
@@ -89,6 +98,7 @@ func setupBench(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
 	fs.StringVar(&f.to, "to", "rcpt@example.org", "recipient `ADDR`; with --rcpts K > 1, local+1@domain ... local+K@domain")
 	fs.StringVar(&f.helo, "helo", "", "`NAME` to send with EHLO/LHLO")
 	f.tls.register(fs, "STARTTLS, or fail before any message is sent", "and the certificate must verify")
+	f.auth.register(fs)
 	fs.BoolVar(&f.json, "json", false, "write one JSON object to standard output")
 	return f.run
 }
@@ -131,11 +141,12 @@ const maxAttempts = 3
 
 // bench is one run.
 type bench struct {
-	f      *benchFlags
-	opts   session.Options
-	tmpl   *template
-	env    session.Envelope
-	stopAt time.Time // zero: no --duration
+	f        *benchFlags
+	opts     session.Options
+	password string
+	tmpl     *template
+	env      session.Envelope
+	stopAt   time.Time // zero: no --duration
 
 	claimed atomic.Int64 // messages handed out from N
 	done    atomic.Int64 // messages with a final outcome
@@ -143,8 +154,9 @@ type bench struct {
 	once sync.Once // the extensions of the first connection
 	rep  benchReport
 
-	mu  sync.Mutex
-	lat []time.Duration
+	mu       sync.Mutex
+	lat      []time.Duration
+	firstErr string // the first failure's message, for the error line
 }
 
 func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
@@ -166,10 +178,17 @@ func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
 	case f.duration < 0 || f.timeout <= 0:
 		return usageError(st, cmd, "--duration cannot be negative, and --timeout must be positive")
 	}
-	if err := checkLineSafe(f.fs, "server", "from", "to", "helo"); err != nil {
+	if err := checkLineSafe(f.fs, "server", "from", "to", "helo", "auth-user", "auth-mech"); err != nil {
 		return usageError(st, cmd, "%v", err)
 	}
 	mode, err := f.tls.sessionMode()
+	if err != nil {
+		return usageError(st, cmd, "%v", err)
+	}
+	tlsSet := false
+	f.fs.Visit(func(fl *flag.Flag) { tlsSet = tlsSet || fl.Name == "tls" })
+	mode = f.auth.tlsMode(mode, tlsSet, f.server)
+	password, err := f.auth.password()
 	if err != nil {
 		return usageError(st, cmd, "%v", err)
 	}
@@ -185,7 +204,7 @@ func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
 	if err != nil {
 		return usageError(st, cmd, "%v", err)
 	}
-	b := &bench{f: f}
+	b := &bench{f: f, password: password}
 	if b.env, err = f.envelope(); err != nil {
 		return usageError(st, cmd, "%v", err)
 	}
@@ -225,10 +244,10 @@ func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
 	switch {
 	case r.Accepted == 0:
 		code = exitFailed
-		r.Error = new(fmt.Sprintf("no message accepted: %s", errorSummary(r.Errors)))
+		r.Error = new(fmt.Sprintf("no message accepted: %s; the first: %s", errorSummary(r.Errors), b.firstErr))
 	case r.Failed > 0:
 		code = exitPartial
-		r.Error = new(fmt.Sprintf("%d of %d messages failed: %s", r.Failed, r.Sent, errorSummary(r.Errors)))
+		r.Error = new(fmt.Sprintf("%d of %d messages failed: %s; the first: %s", r.Failed, r.Sent, errorSummary(r.Errors), b.firstErr))
 	}
 	if f.json {
 		if err := writeJSON(st.out, r); err != nil {
@@ -425,6 +444,12 @@ func (b *bench) dial(ctx context.Context) (*session.Client, error) {
 		c.Close()
 		return nil, err
 	}
+	if b.f.auth.enabled() {
+		if err := b.f.auth.login(ctx, c, b.f.server, b.password); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -489,6 +514,9 @@ func (b *bench) fail(it item, err error) {
 	b.mu.Lock()
 	b.rep.Failed++
 	b.rep.Errors[errKind(err)]++
+	if b.firstErr == "" {
+		b.firstErr = errText(err)
+	}
 	if !it.counted {
 		b.rep.Sent++ // failed before it was handed to a server
 	}

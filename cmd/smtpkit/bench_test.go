@@ -183,3 +183,83 @@ func TestBenchDuration(t *testing.T) {
 		t.Errorf("seconds = %v", s)
 	}
 }
+
+// TestBenchAuth is issue 18's bench item: bench logs in with send's
+// flags and send's rules, so a submission port can be loaded. The
+// password comes from the environment or a file, never a flag's value;
+// with --auth-user and no --tls, TLS is required, so a server that does
+// not offer STARTTLS gets neither the password's exchange nor a message.
+func TestBenchAuth(t *testing.T) {
+	const user, password = "alice", "correct horse battery staple"
+	env := []string{"SMTPKIT_TEST_PW=" + password}
+	authArgs := []string{"--auth-user", user, "--auth-password-env", "SMTPKIT_TEST_PW"}
+	bench := func(env []string, server string, args ...string) result {
+		t.Helper()
+		return smtpkitEnv(t, env, nil, append([]string{"bench", "--server", server, "--messages", "10", "--connections", "2", "--json"}, args...)...)
+	}
+
+	secure := newServer(t, smtptest.Config{
+		Users:      map[string]string{user: password},
+		Extensions: append(smtptest.DefaultExtensions(), "STARTTLS", "AUTH PLAIN SCRAM-SHA-256"),
+	})
+	ca := writeCA(t, secure)
+	r := bench(env, secure.Addr, append([]string{"--ca", ca}, authArgs...)...)
+	r.want(t, exitOK)
+	if v := decode(t, r.stdout); v["accepted"] != 10.0 {
+		t.Errorf("accepted = %v", v["accepted"])
+	}
+	msgs := secure.Messages()
+	if len(msgs) != 10 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	for _, m := range msgs {
+		if !m.TLS || m.AuthUser != user {
+			t.Fatalf("a message with TLS %v, AUTH %q", m.TLS, m.AuthUser)
+		}
+	}
+	// The certificate must verify, or --insecure say otherwise.
+	r = bench(env, secure.Addr, authArgs...)
+	r.want(t, exitFailed)
+	jsonErrorIsStderr(t, r, "bench", "no message accepted", "certificate")
+	r = bench(env, secure.Addr, append([]string{"--insecure"}, authArgs...)...)
+	r.want(t, exitOK)
+	if !strings.Contains(r.stderr, "WARNING: --insecure") {
+		t.Errorf("no warning for --insecure: %q", r.stderr)
+	}
+	// A wrong password: the server's 535.
+	r = bench([]string{"SMTPKIT_TEST_PW=wrong"}, secure.Addr, append([]string{"--ca", ca}, authArgs...)...)
+	r.want(t, exitFailed)
+	jsonErrorIsStderr(t, r, "bench", "no message accepted", "535")
+
+	plain := newServer(t, smtptest.Config{
+		Users:      map[string]string{user: password},
+		Extensions: append(smtptest.DefaultExtensions(), "AUTH PLAIN SCRAM-SHA-256"),
+	})
+	r = bench(env, plain.Addr, authArgs...)
+	r.want(t, exitFailed)
+	jsonErrorIsStderr(t, r, "bench", "no message accepted", "STARTTLS")
+	for _, line := range plain.Commands() {
+		if strings.HasPrefix(line, "AUTH") || strings.HasPrefix(line, "MAIL") {
+			t.Errorf("the server got %q from a bench that needed TLS", line)
+		}
+	}
+	// --tls none says plaintext explicitly (allowed to this host only).
+	bench(env, plain.Addr, append([]string{"--tls", "none"}, authArgs...)...).want(t, exitOK)
+	if m := plain.Messages(); len(m) != 10 || m[0].AuthUser != user || m[0].TLS {
+		t.Errorf("%d messages in plaintext", len(m))
+	}
+
+	// The rules on the flags are send's.
+	for _, args := range [][]string{
+		{"--auth-user", user},                              // no password source
+		{"--auth-password-env", "SMTPKIT_TEST_PW"},         // a password but no user
+		{"--auth-user", user, "--auth-password", password}, // no such flag: never a flag's value
+		{"--auth-user", user, "--auth-password-env", "SMTPKIT_TEST_PW", "--auth-password-file", "/dev/null"},
+		{"--auth-user", user, "--auth-password-env", "SMTPKIT_NO_SUCH_VARIABLE"},
+	} {
+		r := bench(env, plain.Addr, args...)
+		if r.code != exitUsage || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("bench %s: exit %d, want 2 and one line:\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -9,7 +10,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/smtpkit/smtpkit/auth"
 	"github.com/smtpkit/smtpkit/session"
+	"github.com/smtpkit/smtpkit/transport"
 )
 
 // listFlag is a flag that may be repeated: --to a --to b.
@@ -132,6 +135,109 @@ func autoOff(name, v string) (off bool, err error) {
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// authFlags are the AUTH flags that send and bench share, with their
+// rules: the password never from a flag's value, and TLS required with
+// --auth-user unless --tls says otherwise.
+type authFlags struct {
+	user, passEnv, passFile, mech string
+}
+
+// register declares --auth-user, --auth-password-env,
+// --auth-password-file and --auth-mech.
+func (a *authFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.user, "auth-user", "", "authenticate as `USER` (RFC 4954)")
+	fs.StringVar(&a.passEnv, "auth-password-env", "", "take the password (or token) from environment variable `VAR`")
+	fs.StringVar(&a.passFile, "auth-password-file", "", "take the password (or token) from `FILE` (one trailing newline is dropped)")
+	fs.StringVar(&a.mech, "auth-mech", "", "SASL `MECH`: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), CRAM-MD5, PLAIN, LOGIN,\nXOAUTH2, OAUTHBEARER (token as password), EXTERNAL, ANONYMOUS (default: the strongest offered)")
+}
+
+// enabled reports whether the session authenticates.
+func (a *authFlags) enabled() bool { return a.user != "" || a.mech != "" }
+
+// password checks the flags against each other and returns the password
+// from --auth-password-env or --auth-password-file. Its errors are usage
+// errors.
+func (a *authFlags) password() (string, error) {
+	password, err := readPassword(a.passEnv, a.passFile)
+	if err != nil {
+		return "", err
+	}
+	mech := strings.ToUpper(a.mech)
+	needsPassword := mech != "EXTERNAL" && mech != "ANONYMOUS"
+	switch {
+	case a.user == "" && (a.passEnv != "" || a.passFile != ""):
+		return "", errors.New("a password but no --auth-user")
+	case a.user == "" && mech != "" && needsPassword:
+		return "", fmt.Errorf("--auth-mech %s needs --auth-user", mech)
+	case a.user != "" && needsPassword && a.passEnv == "" && a.passFile == "":
+		return "", errors.New("--auth-user needs --auth-password-env VAR or --auth-password-file FILE (a password is never taken from a flag's value)")
+	}
+	if mech != "" {
+		if _, err := mechanism(mech, "", "", "", 0); err != nil {
+			return "", err
+		}
+	}
+	return password, nil
+}
+
+// tlsMode is the TLS mode for a session that may authenticate: a
+// password goes only over TLS unless asked otherwise, so with --auth-user
+// and no --tls, TLS is required. A server that does not offer STARTTLS
+// (or an attacker who strips it) then gets an error before any envelope,
+// not the credentials' exchange. A Unix socket stays on this host.
+func (a *authFlags) tlsMode(mode session.TLSMode, tlsSet bool, server string) session.TLSMode {
+	if a.user != "" && !tlsSet && !strings.HasPrefix(server, "/") {
+		return session.TLSRequired
+	}
+	return mode
+}
+
+// login runs --auth-mech, or Login's choice (the strongest mechanism
+// both sides have) without it.
+func (a *authFlags) login(ctx context.Context, c *session.Client, server, password string) error {
+	if a.mech == "" {
+		return c.Login(ctx, a.user, password)
+	}
+	host, port := "", 0
+	if addr, err := transport.ParseAddress(server, transport.PortSMTP); err == nil && addr.Network != "unix" {
+		host, port = addr.Host, addr.Port
+	}
+	m, err := mechanism(strings.ToUpper(a.mech), a.user, password, host, port)
+	if err != nil {
+		return err
+	}
+	return c.Auth(ctx, m)
+}
+
+// mechanism returns the SASL mechanism for --auth-mech.
+func mechanism(name, user, password, host string, port int) (auth.Mechanism, error) {
+	switch name {
+	case "PLAIN":
+		return auth.Plain("", user, password), nil
+	case "LOGIN":
+		return auth.Login(user, password), nil
+	case "CRAM-MD5":
+		return auth.CRAMMD5(user, password), nil
+	case "SCRAM-SHA-1":
+		return auth.SCRAMSHA1(user, password), nil
+	case "SCRAM-SHA-256":
+		return auth.SCRAMSHA256(user, password), nil
+	case "SCRAM-SHA-1-PLUS":
+		return auth.SCRAMSHA1Plus(user, password), nil
+	case "SCRAM-SHA-256-PLUS":
+		return auth.SCRAMSHA256Plus(user, password), nil
+	case "XOAUTH2":
+		return auth.XOAUTH2(user, password), nil
+	case "OAUTHBEARER":
+		return auth.OAuthBearer(user, password, host, port), nil
+	case "EXTERNAL":
+		return auth.External(user), nil
+	case "ANONYMOUS":
+		return auth.Anonymous(user), nil
+	}
+	return nil, fmt.Errorf("--auth-mech %q: not one of SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), CRAM-MD5, PLAIN, LOGIN, XOAUTH2, OAUTHBEARER, EXTERNAL, ANONYMOUS", name)
 }
 
 // readPassword returns the password from --auth-password-env or

@@ -24,7 +24,6 @@ import (
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
-	"github.com/smtpkit/smtpkit/transport"
 )
 
 var sendCommand = &subcommand{
@@ -82,9 +81,8 @@ type sendFlags struct {
 	body    string
 	file    string
 
-	tls tlsFlags
-
-	authUser, authPassEnv, authPassFile, authMech string
+	tls  tlsFlags
+	auth authFlags
 
 	notify, ret, envid string
 	orcpt              listFlag
@@ -107,10 +105,7 @@ func setupSend(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
 	fs.StringVar(&f.body, "body", "This is a test message sent by smtpkit.", "`TEXT` of the built message")
 	fs.StringVar(&f.file, "body-file", "", "`FILE` holding the whole message (header and body), sent as is; - for standard input")
 	f.tls.register(fs, "STARTTLS, or fail before any envelope is sent", "and the certificate must verify")
-	fs.StringVar(&f.authUser, "auth-user", "", "authenticate as `USER` (RFC 4954)")
-	fs.StringVar(&f.authPassEnv, "auth-password-env", "", "take the password (or token) from environment variable `VAR`")
-	fs.StringVar(&f.authPassFile, "auth-password-file", "", "take the password (or token) from `FILE` (one trailing newline is dropped)")
-	fs.StringVar(&f.authMech, "auth-mech", "", "SASL `MECH`: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), CRAM-MD5, PLAIN, LOGIN,\nXOAUTH2, OAUTHBEARER (token as password), EXTERNAL, ANONYMOUS (default: the strongest offered)")
+	f.auth.register(fs)
 	fs.StringVar(&f.notify, "notify", "", "DSN NOTIFY for every recipient (RFC 3461): `WHEN` is NEVER, or a comma list of SUCCESS, FAILURE, DELAY")
 	fs.StringVar(&f.ret, "ret", "", "DSN RET: `WHAT` a bounce returns, FULL or HDRS")
 	fs.StringVar(&f.envid, "envid", "", "DSN ENVID: the envelope `ID` that DSNs quote")
@@ -173,13 +168,9 @@ func (f *sendFlags) run(ctx context.Context, st stdio, args []string) int {
 			mode = session.TLSRequired
 		}
 	}
-	// A password goes only over TLS unless asked otherwise: a server that
-	// does not offer STARTTLS (or an attacker who strips it) gets an
-	// error before any envelope, not the credentials' exchange. A Unix
-	// socket stays on this host, and the embedded sink offers STARTTLS.
-	if f.authUser != "" && !set["tls"] && !strings.HasPrefix(f.server, "/") {
-		mode = session.TLSRequired
-	}
+	// With --auth-user, TLS is required unless --tls says otherwise (the
+	// embedded sink offers STARTTLS).
+	mode = f.auth.tlsMode(mode, set["tls"], f.server)
 	noPipe, err := autoOff("pipelining", f.pipelining)
 	if err != nil {
 		return usageError(st, cmd, "%v", err)
@@ -216,24 +207,9 @@ func (f *sendFlags) run(ctx context.Context, st stdio, args []string) int {
 	}
 	env.MailParams.RequireTLS = f.requireTLS
 
-	password, err := readPassword(f.authPassEnv, f.authPassFile)
+	password, err := f.auth.password()
 	if err != nil {
 		return usageError(st, cmd, "%v", err)
-	}
-	mech := strings.ToUpper(f.authMech)
-	needsPassword := mech != "EXTERNAL" && mech != "ANONYMOUS"
-	switch {
-	case f.authUser == "" && (f.authPassEnv != "" || f.authPassFile != ""):
-		return usageError(st, cmd, "a password but no --auth-user")
-	case f.authUser == "" && mech != "" && needsPassword:
-		return usageError(st, cmd, "--auth-mech %s needs --auth-user", mech)
-	case f.authUser != "" && needsPassword && f.authPassEnv == "" && f.authPassFile == "":
-		return usageError(st, cmd, "--auth-user needs --auth-password-env VAR or --auth-password-file FILE (a password is never taken from a flag's value)")
-	}
-	if mech != "" {
-		if _, err := mechanism(mech, "", "", "", 0); err != nil {
-			return usageError(st, cmd, "%v", err)
-		}
 	}
 
 	msg, code := f.message(st, set, env)
@@ -259,8 +235,8 @@ func (f *sendFlags) run(ctx context.Context, st stdio, args []string) int {
 		} else {
 			cfg.Extensions = append(cfg.Extensions, "STARTTLS")
 		}
-		if f.authUser != "" {
-			cfg.Users = map[string]string{f.authUser: password}
+		if f.auth.user != "" {
+			cfg.Users = map[string]string{f.auth.user: password}
 			cfg.Extensions = append(cfg.Extensions, "AUTH "+strings.Join(auth.ServerMechanisms(), " "))
 		}
 		if f.requireTLS {
@@ -344,8 +320,8 @@ func (f *sendFlags) transact(ctx context.Context, server string, opts *session.O
 	if cs, ok := c.TLS(); ok {
 		tlsInfo = tls.VersionName(cs.Version) + ", " + tls.CipherSuiteName(cs.CipherSuite)
 	}
-	if f.authUser != "" || f.authMech != "" {
-		if err := f.authenticate(ctx, c, server, password); err != nil {
+	if f.auth.enabled() {
+		if err := f.auth.login(ctx, c, server, password); err != nil {
 			return nil, tlsInfo, err
 		}
 	}
@@ -354,51 +330,6 @@ func (f *sendFlags) transact(ctx context.Context, server string, opts *session.O
 	c.Quit(qctx)
 	cancel()
 	return res, tlsInfo, err
-}
-
-// authenticate runs --auth-mech, or Login's choice without it.
-func (f *sendFlags) authenticate(ctx context.Context, c *session.Client, server, password string) error {
-	if f.authMech == "" {
-		return c.Login(ctx, f.authUser, password)
-	}
-	host, port := "", 0
-	if a, err := transport.ParseAddress(server, transport.PortSMTP); err == nil && a.Network != "unix" {
-		host, port = a.Host, a.Port
-	}
-	m, err := mechanism(strings.ToUpper(f.authMech), f.authUser, password, host, port)
-	if err != nil {
-		return err
-	}
-	return c.Auth(ctx, m)
-}
-
-// mechanism returns the SASL mechanism for --auth-mech.
-func mechanism(name, user, password, host string, port int) (auth.Mechanism, error) {
-	switch name {
-	case "PLAIN":
-		return auth.Plain("", user, password), nil
-	case "LOGIN":
-		return auth.Login(user, password), nil
-	case "CRAM-MD5":
-		return auth.CRAMMD5(user, password), nil
-	case "SCRAM-SHA-1":
-		return auth.SCRAMSHA1(user, password), nil
-	case "SCRAM-SHA-256":
-		return auth.SCRAMSHA256(user, password), nil
-	case "SCRAM-SHA-1-PLUS":
-		return auth.SCRAMSHA1Plus(user, password), nil
-	case "SCRAM-SHA-256-PLUS":
-		return auth.SCRAMSHA256Plus(user, password), nil
-	case "XOAUTH2":
-		return auth.XOAUTH2(user, password), nil
-	case "OAUTHBEARER":
-		return auth.OAuthBearer(user, password, host, port), nil
-	case "EXTERNAL":
-		return auth.External(user), nil
-	case "ANONYMOUS":
-		return auth.Anonymous(user), nil
-	}
-	return nil, fmt.Errorf("--auth-mech %q: not one of SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), CRAM-MD5, PLAIN, LOGIN, XOAUTH2, OAUTHBEARER, EXTERNAL, ANONYMOUS", name)
 }
 
 // dsn puts --notify, --ret, --envid and --orcpt into env.
