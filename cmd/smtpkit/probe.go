@@ -33,10 +33,12 @@ AUTH mechanisms and the SIZE limit. Nothing else is sent: no MAIL, no AUTH.
 What the server sent is printed with what is not printable escaped
 ("\x1b", "\u202e"), so that its text cannot drive the terminal.
 
-A certificate that does not verify is reported, not fatal, so that it can be
-looked at; with --tls require it makes the exit status 1 unless --insecure
+A certificate that does not verify is shown either way. With --tls starttls
+(the default) it is reported, not fatal, so that it can be looked at; with
+--tls require or --tls implicit it makes the exit status 1 unless --insecure
 is given. Exit status: 0 when the server greeted with 220 and answered
-EHLO/LHLO (or HELO); 1 otherwise; 2 usage error.`,
+EHLO/LHLO (or HELO), and, with --tls require or implicit, the certificate
+verified; 1 otherwise; 2 usage error.`,
 	setup: setupProbe,
 }
 

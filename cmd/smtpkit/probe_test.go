@@ -142,3 +142,35 @@ func TestProbeLMTPImplicitTLS(t *testing.T) {
 		t.Errorf("greeting = %v", v["greeting"])
 	}
 }
+
+// TestProbeImplicitTLSVerifies: with --tls implicit, as with --tls
+// require, a certificate that does not verify is shown and makes the
+// exit status 1 unless --insecure is given; the help says so.
+func TestProbeImplicitTLSVerifies(t *testing.T) {
+	srv := newServer(t, smtptest.Config{ImplicitTLS: true})
+	r := smtpkit(t, nil, "probe", "--server", srv.Addr, "--tls", "implicit")
+	r.want(t, exitFailed)
+	r.oneErrorLine(t, "the certificate did not verify")
+	for _, want := range []string{"TLS:         ok: TLS 1.3, ", "certificate: subject CN=smtptest", "NOT verified: "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = smtpkit(t, nil, "probe", "--server", srv.Addr, "--tls", "implicit", "--json")
+	r.want(t, exitFailed)
+	v := decode(t, r.stdout)
+	if tls := v["tls"].(map[string]any); tls["mode"] != "implicit" || tls["ok"] != true || tls["verified"] != false {
+		t.Errorf("tls = %v", tls)
+	}
+	if e, _ := v["error"].(string); !strings.Contains(e, "did not verify") {
+		t.Errorf("error = %v", v["error"])
+	}
+	smtpkit(t, nil, "probe", "--server", srv.Addr, "--tls", "implicit", "--insecure").want(t, exitOK)
+	smtpkit(t, nil, "probe", "--server", srv.Addr, "--tls", "implicit", "--ca", writeCA(t, srv)).want(t, exitOK)
+
+	h := smtpkit(t, nil, "help", "probe")
+	h.want(t, exitOK)
+	if !strings.Contains(strings.Join(strings.Fields(h.stdout), " "), "with --tls require or --tls implicit it makes the exit status 1 unless --insecure") {
+		t.Errorf("probe's help does not say an unverified certificate is fatal with --tls implicit:\n%s", h.stdout)
+	}
+}
