@@ -192,6 +192,8 @@ func ParseAddress(s string, defaultPort int) (Address, error) {
 			}
 			return fail("port %q is not a number from 1 to 65535", port)
 		}
+	} else if p == 0 {
+		return fail("no port given, and there is no default port: write host:port")
 	} else if p < 1 || p > 65535 {
 		return fail("no port given, and the default port %d is not from 1 to 65535", defaultPort)
 	}

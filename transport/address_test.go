@@ -75,7 +75,7 @@ func TestParseAddressErrors(t *testing.T) {
 		{"port empty", "h:", 25, "empty port"},
 		{"bracket port empty", "[::1]:", 25, "empty port"},
 		{"bracket port bad", "[::1]:x", 25, "not a number"},
-		{"no default port", "h", 0, "default port 0"},
+		{"no default port", "h", 0, "no default port"},
 		{"default port too large", "h", 70000, "default port 70000"},
 		{"space", "mail example.org", 25, "space"},
 		{"leading space", " mail.example.org", 25, "space"},

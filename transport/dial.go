@@ -185,11 +185,11 @@ func ctxErr(ctx context.Context, err error) error {
 		if errors.Is(err, c) {
 			return err
 		}
-		return fmt.Errorf("%w (%v)", c, err)
+		return fmt.Errorf("%w (%v)", c, dialCause(err))
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-			return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+			return fmt.Errorf("%w (%v)", context.DeadlineExceeded, dialCause(err))
 		}
 	}
 	return err

@@ -424,7 +424,7 @@ func TestDialerImplicitTLS(t *testing.T) {
 			if te := as[*TLSError](t, err); !te.VerificationFailed() {
 				t.Error("VerificationFailed() = false")
 			}
-			wantErrText(t, err, "transport: dial tcp "+addr.String()+": TLS handshake with ", "tls.Config.RootCAs", "turn TLS off")
+			wantErrText(t, err, "transport: dial tcp "+addr.String()+": TLS handshake with ", "TLSConfig.RootCAs", "transport.LoadCertPool", "turn TLS off")
 		})
 	}
 	if tests[0].d.TLSConfig.ServerName != "" || tests[0].d.TLSConfig.MinVersion != 0 {

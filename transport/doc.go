@@ -19,7 +19,8 @@
 //
 // Certificates are verified by default. A certificate that does not verify
 // is a [*TLSError] whose message says how to fix it (pass the CA in
-// tls.Config.RootCAs, or turn TLS off); nothing here falls back to plaintext.
+// TLSConfig.RootCAs, [LoadCertPool] reading it from a file, or turn TLS
+// off); nothing here falls back to plaintext.
 //
 // Errors are typed: [*AddressError], [*DialError], [*ProxyError],
 // [*TLSError] and [*MXError], with sentinel kinds ([ErrNullMX],

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"unicode"
@@ -62,7 +63,17 @@ type DialError struct {
 }
 
 func (e *DialError) Error() string {
-	return "transport: dial " + safe(e.Addr.network()) + " " + safe(e.Addr.String()) + ": " + causeFor(e.Addr.String(), e.Err)
+	return "transport: dial " + safe(e.Addr.network()) + " " + safe(e.Addr.String()) + ": " + causeFor(e.Addr.String(), dialCause(e.Err))
+}
+
+// dialCause is what to say of a dial's cause: for the *net.OpError a dial
+// returns, its own cause, since its "dial tcp host:port" would repeat the
+// DialError's.
+func dialCause(err error) error {
+	if op, ok := err.(*net.OpError); ok && op.Op == "dial" && op.Err != nil {
+		return op.Err
+	}
+	return err
 }
 
 func (e *DialError) Unwrap() error { return e.Err }
@@ -111,10 +122,16 @@ func (e *ProxyError) Unwrap() error { return e.Err }
 // or for implicit TLS ([Dialer.ImplicitTLS]). Host is the name the
 // certificate was checked against (tls.Config.ServerName). When the
 // certificate did not verify, [TLSError.VerificationFailed] is true and the
-// message says how to fix it.
+// message says how to fix it: pass the CA in TLSConfig.RootCAs (see
+// [LoadCertPool]), or turn TLS off.
 type TLSError struct {
 	Host string
 	Err  error
+	// Hint, when not empty, replaces the advice the message ends with when
+	// the certificate did not verify: a caller that knows how its own
+	// users pass a CA or turn TLS off says so here (package session names
+	// its Options).
+	Hint string
 }
 
 func (e *TLSError) Error() string {
@@ -128,13 +145,18 @@ func (e *TLSError) Error() string {
 	b.WriteString(cause(e.Err))
 	if e.VerificationFailed() {
 		var he x509.HostnameError
-		if errors.As(e.Err, &he) {
+		switch {
+		case e.Hint != "":
+			b.WriteString(" (")
+			b.WriteString(logsafe.Escape(e.Hint))
+			b.WriteString(")")
+		case errors.As(e.Err, &he):
 			b.WriteString(" (the certificate does not name this host: connect by a name it lists," +
-				" or set tls.Config.ServerName to one; to trust another certificate, pass its CA" +
-				" in tls.Config.RootCAs; or turn TLS off)")
-		} else {
+				" or set TLSConfig.ServerName to one; to trust another certificate, pass its CA" +
+				" in TLSConfig.RootCAs (transport.LoadCertPool reads a CA file); or turn TLS off)")
+		default:
 			b.WriteString(" (the server's certificate did not verify: pass the CA that issued it" +
-				" in tls.Config.RootCAs, or turn TLS off)")
+				" in TLSConfig.RootCAs (transport.LoadCertPool reads a CA file), or turn TLS off)")
 		}
 	}
 	return b.String()

@@ -3,8 +3,13 @@ package transport
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 )
 
 // ClientTLSConfig returns the TLS configuration for a client connecting to
@@ -59,7 +64,7 @@ func serverName(host string) string {
 // a usable SMTP connection, and nothing may fall back to plaintext on it)
 // and returns a [*TLSError]. When the server's certificate did not verify,
 // [TLSError.VerificationFailed] is true and the message tells how to fix it:
-// pass the CA in tls.Config.RootCAs, or turn TLS off.
+// pass the CA in cfg.RootCAs (see [LoadCertPool]), or turn TLS off.
 func StartTLS(ctx context.Context, conn net.Conn, cfg *tls.Config) (*tls.Conn, error) {
 	return clientHandshake(ctx, conn, cfg)
 }
@@ -85,3 +90,44 @@ func clientHandshake(ctx context.Context, conn net.Conn, cfg *tls.Config) (*tls.
 	conn.SetDeadline(noDeadline)
 	return tc, nil
 }
+
+// LoadCertPool reads the PEM file at path (a CA certificate, or several)
+// and returns a pool of its certificates, for tls.Config.RootCAs: the
+// way to trust a private CA or a self-signed server, such as a local
+// Dovecot's or a test server's, without turning verification off.
+//
+//	pool, err := transport.LoadCertPool("/etc/ssl/private-ca.pem")
+//	opts := &session.Options{TLSConfig: &tls.Config{RootCAs: pool}}
+//
+// The pool holds the file's certificates only, not the system's roots:
+// with it as RootCAs, a server's certificate must chain to one of them.
+// (To add them to the system's, append the file to x509.SystemCertPool
+// instead.) Blocks other than CERTIFICATE (a private key kept in the same
+// file) are skipped. It is an error if the file cannot be read, holds no
+// CERTIFICATE block, or holds one that does not parse; a file that is not
+// found matches fs.ErrNotExist with errors.Is.
+func LoadCertPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("transport: CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		n++
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("transport: CA file %s: certificate %d: %w", quote(path), n, err)
+		}
+		pool.AddCert(cert)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("transport: CA file %s: %w", quote(path), errNoPEMCertificate)
+	}
+	return pool, nil
+}
+
+var errNoPEMCertificate = errors.New("no PEM CERTIFICATE block (\"-----BEGIN CERTIFICATE-----\")")

@@ -82,9 +82,9 @@ func TestStartTLS(t *testing.T) {
 		{"dns SAN", ClientTLSConfig(&tls.Config{RootCAs: tc.pool}, "localhost"), nil, false, nil},
 		{"tls 1.3 only", ClientTLSConfig(&tls.Config{RootCAs: tc.pool, MinVersion: tls.VersionTLS13}, "localhost"), nil, false, nil},
 		{"unknown authority", ClientTLSConfig(nil, "127.0.0.1"), errAny, true,
-			[]string{"TLS handshake with 127.0.0.1", "unknown authority", "tls.Config.RootCAs", "turn TLS off"}},
+			[]string{"TLS handshake with 127.0.0.1", "unknown authority", "TLSConfig.RootCAs", "transport.LoadCertPool", "turn TLS off"}},
 		{"name mismatch", ClientTLSConfig(&tls.Config{RootCAs: tc.pool}, "mail.example"), errAny, true,
-			[]string{"mail.example", "tls.Config.ServerName", "tls.Config.RootCAs", "turn TLS off"}},
+			[]string{"mail.example", "TLSConfig.ServerName", "TLSConfig.RootCAs", "transport.LoadCertPool", "turn TLS off"}},
 		{"nil config", nil, ErrNoServerName, false, []string{"ServerName"}},
 		{"no ServerName", &tls.Config{RootCAs: tc.pool}, ErrNoServerName, false, []string{"ServerName"}},
 	}
