@@ -58,8 +58,10 @@ func newLoginMechanism(name, user, password string) auth.Mechanism {
 // listed) is skipped for the next one; any other failure ends the login,
 // since trying a weaker mechanism with the same password would only help
 // an attacker. Errors are *AuthError (a 535 for a wrong password carries
-// the reply), *NotSupportedError when the server offers no AUTH or no
-// mechanism implemented here, and the connection errors of any call.
+// the reply), *NotSupportedError when the server offers no AUTH, or no
+// mechanism implemented here (its Offered then lists what the server
+// offers: use Auth with an auth.Mechanism for one of those), and the
+// connection errors of any call.
 func (c *Client) Login(ctx context.Context, username, password string) error {
 	if err := c.authReady(ctx); err != nil {
 		return err
@@ -67,12 +69,13 @@ func (c *Client) Login(ctx context.Context, username, password string) error {
 	offered := c.ext.AuthMechanisms()
 	cb, cbErr := c.channelBinding()
 	var candidates []string
-	insecure := ""
+	insecure, unbound := "", false
 	for _, name := range loginPreference {
 		if !slices.Contains(offered, name) {
 			continue
 		}
 		if strings.HasSuffix(name, "-PLUS") && cbErr != nil {
+			unbound = true
 			continue
 		}
 		// Every mechanism Login knows carries the password
@@ -89,7 +92,15 @@ func (c *Client) Login(ctx context.Context, username, password string) error {
 		if insecure != "" {
 			return &AuthError{Mechanism: insecure, Err: ErrInsecureAuth}
 		}
-		return &NotSupportedError{Extension: "AUTH", Reason: "with a mechanism Login implements (server offers " + strings.Join(offered, " ") + ")"}
+		if len(offered) == 0 {
+			return &NotSupportedError{Extension: "AUTH", Reason: "with a mechanism (the server's AUTH line lists none)"}
+		}
+		why := "by Login, which knows " + strings.Join(loginPreference, " ")
+		if unbound {
+			why += " (the -PLUS ones only over TLS)"
+		}
+		return &NotSupportedError{Extension: "AUTH", Reason: why + "; for another, use Auth with an auth.Mechanism",
+			Offered: slices.Clone(offered)}
 	}
 	var err error
 	for _, name := range candidates {

@@ -110,6 +110,10 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	}
 	a, err := transport.ParseAddress(addr, port)
 	if err != nil {
+		if _, perr := transport.ParseAddress(addr, transport.PortSMTP); o.LMTP && perr == nil {
+			// Well formed, but without the port LMTP cannot do without.
+			err = &transport.AddressError{Input: addr, Reason: `LMTP needs a port ("host:port") or a Unix socket path ("/path/to/socket"): it has no default port (RFC 2033 §5)`}
+		}
 		return nil, &ConnectError{Addr: addr, Err: err}
 	}
 	var d transport.Dialer

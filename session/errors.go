@@ -3,11 +3,14 @@ package session
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/transport"
 )
 
 var (
@@ -50,10 +53,50 @@ type ConnectError struct {
 }
 
 func (e *ConnectError) Error() string {
+	addr := logsafe.Escape(e.Addr)
 	if e.Err != nil {
-		return fmt.Sprintf("session: connect to %s: %v", e.Addr, e.Err)
+		return "session: connect to " + addr + ": " + connectCause(e.Addr, e.Err)
 	}
-	return fmt.Sprintf("session: %s refused the session: %s", e.Addr, e.Reply)
+	return "session: " + addr + " refused the session: " + e.Reply.String()
+}
+
+// connectCause is the text of err without what "connect to addr" has
+// said already: the address that a dial error or an address error names
+// again, the "dial tcp addr" of the network error inside a dial error,
+// and the package prefixes.
+func connectCause(addr string, err error) string {
+	var de *transport.DialError
+	if errors.As(err, &de) && de.Addr.String() == addr {
+		return dialCause(de.Err)
+	}
+	var ae *transport.AddressError
+	if errors.As(err, &ae) && ae.Input == addr {
+		return logsafe.Escape(ae.Reason)
+	}
+	return trimPrefixes(err.Error())
+}
+
+// dialCause is the text of a dial's cause: for the *net.OpError of a
+// dial, what went wrong without the "dial tcp host:port" it starts with
+// (and without the name of the system call: "connection refused").
+func dialCause(err error) string {
+	if op, ok := err.(*net.OpError); ok && op.Op == "dial" && op.Err != nil {
+		err = op.Err
+		if se, ok := err.(*os.SyscallError); ok && se.Err != nil {
+			err = se.Err
+		}
+	}
+	return logsafe.Escape(trimPrefixes(err.Error()))
+}
+
+// trimPrefixes removes the package prefix of an error wrapped in another
+// one: "session: connect to x: session: server disconnected" says
+// "session" once.
+func trimPrefixes(s string) string {
+	for _, p := range []string{"session: ", "transport: "} {
+		s = strings.TrimPrefix(s, p)
+	}
+	return s
 }
 
 // Unwrap returns the dial error, or the greeting as a *response.Error.
@@ -145,13 +188,22 @@ func (e *DataError) Unwrap() error { return e.Reply.Err(e.Command) }
 // NotSupportedError reports that the server does not offer an extension
 // the call needs: STARTTLS in TLSRequired mode, SMTPUTF8 for an address
 // with a UTF-8 local part, and so on (smtplib's SMTPNotSupportedError).
-// Nothing was sent for the call.
+// It also reports an extension offered without anything the call can use
+// in it: AUTH with only mechanisms [Client.Login] does not implement
+// (Offered lists them). Nothing was sent for the call.
 type NotSupportedError struct {
 	Extension string
 	Reason    string // why it was needed
+	// Offered, when not nil, is what the server offers of Extension, none
+	// of which will do.
+	Offered []string
 }
 
 func (e *NotSupportedError) Error() string {
+	if e.Offered != nil {
+		return fmt.Sprintf("session: server offers %s %s only, and none of them is supported %s",
+			e.Extension, logsafe.Escape(strings.Join(e.Offered, " ")), e.Reason)
+	}
 	return fmt.Sprintf("session: server does not offer %s, needed %s", e.Extension, e.Reason)
 }
 
