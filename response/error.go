@@ -16,14 +16,21 @@ import (
 //	}
 type Error struct {
 	Reply Reply
-	// Command is the command line the reply answered ("RCPT TO:<bob@example.org>"),
-	// with any secret already removed by whoever set it; empty when unknown or
-	// when the reply answered no command (the greeting, the end of the data).
+	// Command names what the reply answered, for programs to compare and
+	// people to read: the command's verb in upper case, without its
+	// arguments ("MAIL", "RCPT", "DATA", "BDAT", "AUTH", "EHLO", "VRFY"),
+	// or, for a reply that answers no command line, "greeting" or "end of
+	// data" (the reply after DATA's final "."; a BDAT LAST chunk's reply is
+	// "BDAT"). Which recipient or mechanism it was is for the error that
+	// wraps this one to say (package session's RecipientsRefusedError,
+	// AuthError), and no address or credential reaches an error string
+	// through here. Empty when unknown. Package session sets it so on every
+	// path, the low-level calls and the Send methods alike.
 	Command string
 }
 
-// Error returns "response: 550 5.1.1 no such user (reply to RCPT TO:<bob@example.org>)",
-// on one line whatever the reply's line count, with the reply's text and the
+// Error returns "response: 550 5.1.1 no such user (reply to RCPT)", on one
+// line whatever the reply's line count, with the reply's text and the
 // command escaped as [Reply.String] escapes them.
 func (e *Error) Error() string {
 	var b strings.Builder

@@ -28,7 +28,7 @@ func ExampleReply() {
 
 func ExampleError() {
 	r := response.New(response.CodeMailboxBusy, "4.2.1 mailbox busy, try later")
-	err := fmt.Errorf("deliver to bob: %w", r.Err("RCPT TO:<bob@example.org>"))
+	err := fmt.Errorf("deliver to bob: %w", r.Err("RCPT"))
 
 	var re *response.Error
 	if errors.As(err, &re) && re.Temporary() {
@@ -37,7 +37,7 @@ func ExampleError() {
 	fmt.Println(err)
 	// Output:
 	// retry later: 450 (mailbox busy or unavailable) 4.2.1
-	// deliver to bob: response: 450 4.2.1 mailbox busy, try later (reply to RCPT TO:<bob@example.org>)
+	// deliver to bob: response: 450 4.2.1 mailbox busy, try later (reply to RCPT)
 }
 
 func ExampleParseEnhancedCode() {

@@ -392,23 +392,23 @@ func (c *Client) roundTrip(ctx context.Context, op string, cmd command.Command) 
 	return c.exchange(ctx, kind, op, line)
 }
 
-// commandText is the line just sent, without CRLF and secrets, for the
-// Command field of a *response.Error.
-func (c *Client) commandText(cmd command.Command) string {
-	return redact(cmd, strings.TrimRight(string(c.line), "\r\n"))
-}
+// verb is the name of cmd for the Command field of a *response.Error
+// and for errors: its verb in upper case, without arguments (see
+// response.Error.Command).
+func verb(cmd command.Command) string { return strings.ToUpper(cmd.Verb()) }
 
-// refused is reply as an error (a *response.Error naming the command),
-// nil when the reply is positive, and an *UnexpectedReplyError, closing
-// the connection, when it is 3yz (only DATA and AUTH expect those).
+// refused is reply as an error (a *response.Error naming the command by
+// its verb), nil when the reply is positive, and an
+// *UnexpectedReplyError, closing the connection, when it is 3yz (only
+// DATA and AUTH expect those).
 func (c *Client) refused(cmd command.Command, reply response.Reply) error {
 	switch {
 	case reply.Positive():
 		return nil
 	case reply.Intermediate():
-		return c.unexpected(cmd.Verb(), reply)
+		return c.unexpected(verb(cmd), reply)
 	}
-	return reply.Err(c.commandText(cmd))
+	return reply.Err(verb(cmd))
 }
 
 // unexpected closes the connection after a reply the command cannot have.

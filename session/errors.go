@@ -237,7 +237,7 @@ func (e *AuthError) Unwrap() []error {
 	var errs []error
 	// Reply.Err is nil for a 2yz reply (a SCRAM server's unproven 235),
 	// and Unwrap must not return nil elements.
-	if re := e.Reply.Err("AUTH " + e.Mechanism); e.Reply.Code != 0 && re != nil {
+	if re := e.Reply.Err("AUTH"); e.Reply.Code != 0 && re != nil {
 		errs = append(errs, re)
 	}
 	if e.Err != nil {

@@ -34,7 +34,7 @@ func (e *DeliveryError) Error() string {
 func (e *DeliveryError) Unwrap() error {
 	for _, r := range e.Result.Recipients {
 		if r.Accepted {
-			return r.Data.Err("end of data for <" + r.Address + ">")
+			return r.Data.Err("end of data")
 		}
 	}
 	return nil

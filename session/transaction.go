@@ -419,10 +419,10 @@ func (c *Client) simple(ctx context.Context, op string, cmd command.Command) (re
 // commands this package has no method for (ETRN, XCLIENT, a Raw test
 // line).
 func (c *Client) Do(ctx context.Context, cmd command.Command) (response.Reply, error) {
-	if err := c.notInData(cmd.Verb()); err != nil {
+	if err := c.notInData(verb(cmd)); err != nil {
 		return response.Reply{}, err
 	}
-	return c.roundTrip(ctx, cmd.Verb(), cmd)
+	return c.roundTrip(ctx, verb(cmd), cmd)
 }
 
 // Quit sends QUIT (RFC 5321 §4.1.1.10), reads the reply and closes the

@@ -221,7 +221,7 @@ func TestStateMachine(t *testing.T) {
 	}
 	_, err := c.Rcpt(ctx, command.Rcpt{To: command.Mailbox{Local: "bob", Domain: "example.org"}})
 	var re *response.Error
-	if !errors.As(err, &re) || re.Code() != 550 || !strings.Contains(re.Command, "RCPT TO:<bob@example.org>") {
+	if !errors.As(err, &re) || re.Code() != 550 || re.Command != "RCPT" {
 		t.Errorf("refused RCPT: %#v", err)
 	}
 	before := len(srv.Commands())
