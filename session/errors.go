@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,11 @@ var (
 	// ErrClosed is returned by calls on a Client that was closed by its
 	// user (Close or Quit).
 	ErrClosed = errors.New("session: client closed")
+
+	// ErrRcptParams is returned by the Send methods, before anything is
+	// written, for an [Envelope] whose RcptParams is neither nil nor one
+	// entry per recipient.
+	ErrRcptParams = errors.New("session: Envelope.RcptParams must be nil or hold one entry per recipient")
 
 	// ErrBadSequence is what every [StateError] matches with errors.Is.
 	ErrBadSequence = errors.New("session: command out of sequence")
@@ -377,3 +383,37 @@ func (e *BodyError) Error() string {
 }
 
 func (e *BodyError) Unwrap() error { return e.Err }
+
+// HeaderError reports that [Client.SendMessage] could not take the
+// envelope from the message's header, or could not read the header.
+// Nothing was sent, and the Client is still usable: give the envelope
+// with [Client.Send] or [Client.SendEnvelope], or fix the header.
+//
+// It matches [ErrNoRecipients] with errors.Is when no To, Cc or Bcc field
+// (Resent-To, Resent-Cc, Resent-Bcc for a resent message) holds an
+// address. When reading the message failed, Err is the reader's error.
+type HeaderError struct {
+	Line   int    // the line of the header block at fault, from 1; 0 when no one line is
+	Field  string // the field at fault, as written ("To", "resent-from"); "" when none
+	Reason string // what is wrong, for people: "address does not parse: ..."
+	Err    error  // ErrNoRecipients, the reader's error, or nil
+}
+
+func (e *HeaderError) Error() string {
+	var b strings.Builder
+	b.WriteString("session: message header: ")
+	if e.Line > 0 {
+		b.WriteString("line ")
+		b.WriteString(strconv.Itoa(e.Line))
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString("field ")
+		b.WriteString(strconv.QuoteToASCII(e.Field))
+		b.WriteString(": ")
+	}
+	b.WriteString(logsafe.Escape(e.Reason))
+	return b.String()
+}
+
+func (e *HeaderError) Unwrap() error { return e.Err }

@@ -68,7 +68,8 @@ func (r *Result) Refused() []RecipientResult {
 }
 
 // ErrNoRecipients is returned by the Send methods for an envelope without
-// recipients; nothing is sent.
+// recipients, before anything is sent; [Client.SendMessage] returns a
+// *HeaderError that matches it, for a header that names no recipient.
 var ErrNoRecipients = errors.New("session: no recipients")
 
 // Send sends one message (smtplib's sendmail): from and each of to are
@@ -104,11 +105,16 @@ func (c *Client) Send(ctx context.Context, from string, to []string, body io.Rea
 // where the DATA encoder will end them (CRLF, a bare LF or a bare CR), so
 // a field cannot hide from this reading and appear on the wire. Only the
 // header is buffered (at most 1 MiB); the body streams.
+//
+// A header the envelope cannot be taken from (no sender field, no
+// recipient, an address that does not parse, a line that is not a
+// field, ...) is a *HeaderError, before anything is sent; one without
+// recipients matches ErrNoRecipients.
 func (c *Client) SendMessage(ctx context.Context, msg io.Reader) (*Result, error) {
 	br := bufio.NewReader(msg)
 	henv, header, err := msghdr.Read(br, 0)
 	if err != nil {
-		return nil, fmt.Errorf("session: message header: %w", err)
+		return nil, headerError(err)
 	}
 	from := henv.From
 	if from == "<>" {
@@ -138,6 +144,10 @@ func (c *Client) SendMessage(ctx context.Context, msg io.Reader) (*Result, error
 // server's SIZE limit is a *MessageTooLargeError, also before anything is
 // sent.
 //
+// An envelope without recipients (ErrNoRecipients) or whose RcptParams
+// do not match them (ErrRcptParams) is refused before any I/O, Hello
+// included.
+//
 // The result has one entry per recipient, with the server's reply. Some
 // refused recipients are not an error (the message went to the others:
 // see [Result.Refused]). The errors are typed: *SenderRefusedError,
@@ -147,8 +157,8 @@ func (c *Client) SendMessage(ctx context.Context, msg io.Reader) (*Result, error
 // reading body aborts the connection before the end of data, so that the
 // server cannot accept a truncated message.
 func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader) (*Result, error) {
-	if len(env.To) == 0 {
-		return nil, ErrNoRecipients
+	if err := checkEnvelope(env); err != nil {
+		return nil, err
 	}
 	if err := c.ensureHello(ctx); err != nil {
 		return nil, err
@@ -290,4 +300,50 @@ func scanAt(s *wire.BodyScan, r interface {
 			break
 		}
 	}
+}
+
+// headerError turns an error of msghdr.Read into a *HeaderError, whose
+// message does not name the internal package.
+func headerError(err error) error {
+	var ee *msghdr.EnvelopeError
+	var me *msghdr.Error
+	switch {
+	case errors.As(err, &ee):
+		first, other := ee.Sender, ee.Recipients
+		if first == nil {
+			first, other = other, nil
+		}
+		if first == nil {
+			return &HeaderError{Reason: "no envelope"}
+		}
+		he := fromMsghdr(first)
+		if other != nil && other != first {
+			o := fromMsghdr(other)
+			he.Reason += "; " + strings.TrimPrefix(o.Error(), "session: message header: ")
+		}
+		if ee.Recipients != nil && errors.Is(ee.Recipients, msghdr.ErrNoRecipients) {
+			he.Err = ErrNoRecipients
+		}
+		return he
+	case errors.As(err, &me):
+		return fromMsghdr(me)
+	}
+	// The reader's error: msghdr wraps it.
+	cause := err
+	if u := errors.Unwrap(err); u != nil {
+		cause = u
+	}
+	return &HeaderError{Reason: "reading the message: " + cause.Error(), Err: cause}
+}
+
+func fromMsghdr(e *msghdr.Error) *HeaderError {
+	reason := e.Err.Error()
+	if e.Detail != "" {
+		reason += ": " + e.Detail
+	}
+	he := &HeaderError{Line: e.Line, Field: e.Field, Reason: reason}
+	if errors.Is(e.Err, msghdr.ErrNoRecipients) {
+		he.Err = ErrNoRecipients
+	}
+	return he
 }

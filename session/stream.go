@@ -47,6 +47,12 @@ type Message struct {
 // not lost, and one never taken has Done false, so a caller that re-queues
 // the messages without Done sends none twice.
 //
+// A message whose envelope is wrong whatever the server offers (no
+// recipients, RcptParams that do not match them) is refused before any
+// I/O; Hello, when still to do, is done for the first message that is
+// not, and if it fails, that message's outcome is its error and the
+// stream ends.
+//
 // While the stream runs, every other call on the Client (from the loop's
 // body, say) is refused with a *StateError: the replies due belong to the
 // stream's commands.
@@ -58,11 +64,11 @@ type Message struct {
 // never join it.
 func (c *Client) SendStream(ctx context.Context, msgs iter.Seq[*Message]) iter.Seq2[*Result, error] {
 	return func(yield func(*Result, error) bool) {
-		if err := c.ensureHello(ctx); err != nil {
+		if err := c.usable(); err != nil {
 			yield(nil, err)
 			return
 		}
-		if c.state != stateReady {
+		if c.state != stateReady && c.state != stateGreeted {
 			yield(nil, &StateError{Op: "SendStream", State: c.state.String()})
 			return
 		}
@@ -80,12 +86,41 @@ type stream struct {
 	order   []*txn // taken from the input, outcome not yet reported: order[head:]
 	head    int
 	stopped bool // the caller's loop ended: outcomes are recorded, not yielded
+	greeted bool // Hello has been done for the stream
+}
+
+// hello runs Hello before the first message that will be written, so
+// that a stream whose messages are refused before any I/O writes nothing.
+func (s *stream) hello(ctx context.Context) error {
+	c := s.c
+	if s.greeted {
+		return nil
+	}
+	c.streaming = false // Hello is one of the calls a stream refuses
+	err := c.ensureHello(ctx)
+	c.streaming = true
+	if err == nil && c.state != stateReady {
+		err = &StateError{Op: "SendStream", State: c.state.String()}
+	}
+	s.greeted = err == nil
+	return err
 }
 
 func (s *stream) run(ctx context.Context, msgs iter.Seq[*Message]) {
 	c := s.c
 	for m := range msgs {
-		t, err := c.prepareTxn(&m.Envelope, m.Body)
+		// What is wrong with the envelope whatever the server offers is
+		// found before Hello.
+		err := checkEnvelope(&m.Envelope)
+		var helloErr error
+		if err == nil {
+			helloErr = s.hello(ctx)
+			err = helloErr
+		}
+		var t *txn
+		if err == nil {
+			t, err = c.prepareTxn(&m.Envelope, m.Body)
+		}
 		if err != nil {
 			// Nothing is written for m; its outcome still comes in order.
 			t = &txn{err: err, written: true, done: true}
@@ -108,7 +143,7 @@ func (s *stream) run(ctx context.Context, msgs iter.Seq[*Message]) {
 				c.sync(ctx, c.queued()/2)
 			}
 		}
-		if !s.report() || c.err != nil {
+		if !s.report() || c.err != nil || helloErr != nil {
 			break
 		}
 	}

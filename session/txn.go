@@ -112,13 +112,23 @@ func (c *Client) recycle(t *txn) {
 	c.free = append(c.free, t)
 }
 
-// prepareTxn checks env and fills in its parameters, writing nothing.
-func (c *Client) prepareTxn(env *Envelope, body io.Reader) (*txn, error) {
+// checkEnvelope finds what is wrong with env whatever the server offers,
+// so that it is reported before any I/O: no recipients, or RcptParams
+// that do not match them.
+func checkEnvelope(env *Envelope) error {
 	if len(env.To) == 0 {
-		return nil, ErrNoRecipients
+		return ErrNoRecipients
 	}
 	if env.RcptParams != nil && len(env.RcptParams) != len(env.To) {
-		return nil, fmt.Errorf("session: %d recipients but %d RcptParams", len(env.To), len(env.RcptParams))
+		return fmt.Errorf("%w (len(To) = %d, len(RcptParams) = %d)", ErrRcptParams, len(env.To), len(env.RcptParams))
+	}
+	return nil
+}
+
+// prepareTxn checks env and fills in its parameters, writing nothing.
+func (c *Client) prepareTxn(env *Envelope, body io.Reader) (*txn, error) {
+	if err := checkEnvelope(env); err != nil {
+		return nil, err
 	}
 	params, scan, err := c.autoParams(env, body)
 	if err != nil {
