@@ -16,10 +16,19 @@ type Client struct {
 
 // Dial connects to an LMTP server and reads its greeting. addr is a Unix
 // socket path (it starts with "/", as in smtplib) or "host:port": LMTP
-// has no default port, so one must be given. opts are the session's
-// options (nil for the defaults); LMTP is set whatever they say. Over a
-// Unix socket STARTTLS is not attempted unless opts.TLS asks for it.
-// Errors are *session.ConnectError.
+// has no default port, so one must be given (without one, the error is a
+// *transport.AddressError that says so). opts are the session's options
+// (nil for the defaults); LMTP is set whatever they say. Errors are
+// *session.ConnectError.
+//
+// Over a Unix socket STARTTLS is not attempted unless opts.TLS asks for
+// it. Over TCP it is used whenever the server offers it, and the
+// server's certificate must verify: for a delivery agent with a
+// self-signed or privately issued certificate, pass its CA in
+// opts.TLSConfig.RootCAs (transport.LoadCertPool reads it from a PEM
+// file), or, where the path to the server is trusted, set opts.TLS to
+// session.TLSOff. The error of a certificate that does not verify says
+// the same.
 func Dial(ctx context.Context, addr string, opts *session.Options) (*Client, error) {
 	c, err := session.Dial(ctx, addr, lmtpOptions(opts))
 	if err != nil {

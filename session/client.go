@@ -133,6 +133,7 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	}
 	conn, err := d.DialContext(ctx, a)
 	if err != nil {
+		adviseTLS(err, false)
 		return nil, &ConnectError{Addr: a.String(), Err: err}
 	}
 	c := newClient(conn, &o)

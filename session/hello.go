@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"time"
 
@@ -194,6 +195,7 @@ func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
 		if phaseTimedOut {
 			err = &TimeoutError{Phase: "TLS handshake", After: c.timeouts.Command, Err: err}
 		}
+		adviseTLS(err, true)
 		return c.abort(err)
 	}
 	c.conn = tc
@@ -206,4 +208,25 @@ func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
 	c.state = stateGreeted
 	_, err = c.ehloOrHelo(ctx)
 	return err
+}
+
+// adviseTLS gives a *transport.TLSError in err, when the certificate did
+// not verify, advice in the terms of this package's Options: where the CA
+// goes, and, after STARTTLS, how TLS is turned off (a server with
+// implicit TLS speaks nothing else).
+func adviseTLS(err error, starttls bool) {
+	var te *transport.TLSError
+	if !errors.As(err, &te) || !te.VerificationFailed() || te.Hint != "" {
+		return
+	}
+	const ca = "pass the CA that issued it in Options.TLSConfig.RootCAs (transport.LoadCertPool reads one from a PEM file)"
+	var he x509.HostnameError
+	if errors.As(te.Err, &he) {
+		te.Hint = "the certificate does not name this host: connect by a name it lists, or set Options.TLSConfig.ServerName to one; to trust another certificate, " + ca
+	} else {
+		te.Hint = "the server's certificate did not verify: " + ca
+	}
+	if starttls {
+		te.Hint += "; or, only where the path to the server is trusted (a Unix socket, loopback), set Options.TLS to TLSOff"
+	}
 }

@@ -113,7 +113,9 @@ type Options struct {
 	TLS TLSMode
 	// TLSConfig is used for STARTTLS and implicit TLS. Nil means a default
 	// config. ServerName, when empty, is taken from the address dialled;
-	// certificates are verified unless the config says otherwise.
+	// certificates are verified unless the config says otherwise. To trust
+	// a private CA or a self-signed server, set RootCAs to the pool
+	// transport.LoadCertPool reads from its PEM file.
 	TLSConfig *tls.Config
 
 	// AllowInsecureAuth lets every mechanism that carries a credential
