@@ -352,11 +352,22 @@ func (c *Client) ioError(ctx context.Context, op string, d time.Duration, err er
 	var out error
 	var pe *wire.ProtocolError
 	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		out = &TimeoutError{Phase: op, Err: ctxCause(ctx)}
 	case ctx.Err() != nil:
 		out = fmt.Errorf("session: %s: %w", op, context.Cause(ctx))
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if cd, ok := ctx.Deadline(); ok && !time.Now().Before(cd) {
-			out = fmt.Errorf("session: %s: %w", op, context.DeadlineExceeded)
+			// The context's deadline, before its timer fired: it fires
+			// at once, and then the context has its cause.
+			out = &TimeoutError{Phase: op, Err: context.DeadlineExceeded}
+			select {
+			case <-ctx.Done():
+				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					out = &TimeoutError{Phase: op, Err: ctxCause(ctx)}
+				}
+			case <-time.After(100 * time.Millisecond):
+			}
 		} else {
 			out = &TimeoutError{Phase: op, After: d, Err: err}
 		}
@@ -368,6 +379,16 @@ func (c *Client) ioError(ctx context.Context, op string, d time.Duration, err er
 		out = &DisconnectedError{Op: op, Err: err}
 	}
 	return out
+}
+
+// ctxCause is the error of a done context, with the cause given to
+// context.WithDeadlineCause and the like when there is one.
+func ctxCause(ctx context.Context) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause == nil || errors.Is(cause, err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, cause)
 }
 
 // roundTrip sends cmd and reads its reply. A command that does not build

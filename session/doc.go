@@ -40,20 +40,73 @@
 //     unanswered ([UnansweredError], whose MaybeDelivered says whether
 //     the whole message had gone out), and is reported exactly once.
 //
-// Errors are typed and carry the server's reply: [ConnectError],
-// [HelloError], [AuthError], [SenderRefusedError],
-// [RecipientsRefusedError], [DataError], [DeliveryError] (LMTP),
-// [UnansweredError], [MessageTooLargeError], [NotSupportedError],
-// [DisconnectedError], [TimeoutError], [UnexpectedReplyError],
-// [DesyncError], [BodyError], [StateError]. Each one that
-// carries a reply unwraps to a *response.Error, so
+// # Errors
+//
+// Errors are typed values; use errors.As and errors.Is, never the text.
+// Each one that carries a server reply unwraps to a *response.Error,
+// whose Command names the command it answered by its verb ("MAIL",
+// "RCPT", "DATA", "AUTH", ...) or "greeting" or "end of data", so
 //
 //	var re *response.Error
-//	if errors.As(err, &re) && re.Temporary() { retry later }
+//	if errors.As(err, &re) { use re.Reply.Code, re.Reply.Enhanced, re.Reply.Message() }
 //
-// works whatever step failed.
+// works whatever step failed. The types, by when they come:
+//   - Connecting: [ConnectError] (the dial failed, wrapping a
+//     *transport.DialError, or the greeting was not 220).
+//   - Greeting and TLS: [HelloError] (EHLO and HELO refused); a
+//     *transport.TLSError, as it is, when the STARTTLS handshake failed
+//     (VerificationFailed reports a certificate that did not verify, and
+//     the message says where the CA goes: Options.TLSConfig.RootCAs,
+//     which transport.LoadCertPool fills from a file); [NotSupportedError]
+//     (TLSRequired and no STARTTLS; an extension a call needs);
+//     ErrDataAfterStartTLS.
+//   - Logging in: [AuthError], matching ErrInsecureAuth when a credential
+//     was held back over plaintext.
+//   - A message refused: [SenderRefusedError], [RecipientsRefusedError],
+//     [DataError], [DeliveryError] (LMTP: no recipient took it).
+//   - A message not sent because of what this side found first:
+//     [MessageTooLargeError], [NotSupportedError], [HeaderError]
+//     (SendMessage), ErrNoRecipients, ErrRcptParams, an error of package
+//     command (*command.Error, *command.AddressError) for an address or
+//     argument that cannot be sent, [StateError] (ErrBadSequence: a call
+//     out of order).
+//   - A message whose fate the server never told: [UnansweredError]
+//     (see MaybeDelivered).
+//   - The connection ending: [DisconnectedError] (ErrServerDisconnected:
+//     the server or the network ended it), [TimeoutError] (a phase
+//     timeout, or the context's deadline: errors.Is(err,
+//     context.DeadlineExceeded) tells which), a cancelled context
+//     (context.Canceled), [UnexpectedReplyError] and [DesyncError] (the
+//     server broke the protocol), [BodyError] (reading the message
+//     failed); ErrClosed (this side closed the Client, or it is the zero
+//     Client) and ErrAborted (DataWriter.Abort closed it).
 //
-// Security defaults (see DESIGN.md): STARTTLS is used whenever the server
+// # Retry or bounce
+//
+// [Temporary] and [Permanent] answer the question a mail queue asks of any
+// error from this package, with exactly one of them true for every error:
+//
+//	switch {
+//	case err == nil:                 // sent; res.Refused() lists refused recipients
+//	case session.Temporary(err):     // queue it, retry later (on a new connection if this one is closed)
+//	default:                         // Permanent: bounce it, or fix what sends it
+//	}
+//
+// Temporary: a 4yz reply (and a 421 or unasked-for 221 that closed the
+// session), any timeout, cancellation, disconnection or protocol breach,
+// a network failure while dialling, ErrClosed and ErrAborted, and errors
+// from elsewhere. Permanent: a 5yz reply, and everything this side
+// refused before asking the server (too large, an extension missing, a
+// bad address or header, a call out of order, credentials held back), a
+// certificate that did not verify, a body that could not be read. A
+// *RecipientsRefusedError or *DeliveryError is Temporary if any recipient
+// got a 4yz. Temporary does not promise the message was not delivered: an
+// *UnansweredError with MaybeDelivered set, or a *DesyncError, may hide a
+// delivery, and a retry may then deliver it twice.
+//
+// # Security defaults
+//
+// STARTTLS is used whenever the server
 // offers it, with certificate verification on; a certificate that does not
 // verify is an error, never a silent fall back to plaintext. [TLSRequired]
 // fails closed when STARTTLS is not offered. Bytes that arrive between the

@@ -16,13 +16,24 @@ import (
 
 var (
 	// ErrServerDisconnected is what every [DisconnectedError] matches with
-	// errors.Is: the server closed the connection, or it broke, where a
-	// reply was expected (smtplib's SMTPServerDisconnected).
+	// errors.Is: the other end ended the session — the server closed the
+	// connection (with or without a 421), or the network broke it — where
+	// a reply was expected (smtplib's SMTPServerDisconnected). Compare
+	// [ErrClosed], which is this side's doing; the two never match each
+	// other.
 	ErrServerDisconnected = errors.New("session: server disconnected")
 
-	// ErrClosed is returned by calls on a Client that was closed by its
-	// user (Close or Quit).
+	// ErrClosed is returned by calls on a Client that its user closed
+	// (Close, Quit), and on the zero Client, which was never connected.
+	// Nothing went wrong with the server: this side ended the session. It
+	// does not match [ErrServerDisconnected]. See also [ErrAborted].
 	ErrClosed = errors.New("session: client closed")
+
+	// ErrAborted is returned by calls on a Client, and on its
+	// [DataWriter], after [DataWriter.Abort] closed the connection in the
+	// middle of a message. The server never saw the end of the message,
+	// so it did not accept it.
+	ErrAborted = errors.New("session: message aborted: connection closed before the end of data")
 
 	// ErrRcptParams is returned by the Send methods, before anything is
 	// written, for an [Envelope] whose RcptParams is neither nil nor one
@@ -276,16 +287,28 @@ func (e *DisconnectedError) Error() string {
 
 func (e *DisconnectedError) Unwrap() []error { return []error{ErrServerDisconnected, e.Err} }
 
-// TimeoutError reports that Phase took longer than its timeout (see
-// [Timeouts]). The connection is closed: where the server was in the
-// exchange is unknown. It matches os.ErrDeadlineExceeded with errors.Is.
+// TimeoutError reports that Phase ran out of time while the Client
+// waited on the server: its own timeout (see [Timeouts]) ran out, After
+// that long, or the context's deadline passed (After is then 0). The
+// connection is closed: where the server was in the exchange is unknown.
+//
+// Every TimeoutError matches os.ErrDeadlineExceeded with errors.Is; one
+// caused by the context's deadline also matches context.DeadlineExceeded,
+// and a phase timeout does not. So errors.As(err, &te) asks "did it time
+// out?", and errors.Is(err, context.DeadlineExceeded) "was it the
+// caller's deadline?". A context already done before a call writes
+// anything is reported as the context's own error, and the connection
+// stays open.
 type TimeoutError struct {
 	Phase string
-	After time.Duration
+	After time.Duration // the phase's timeout; 0 when the context's deadline passed
 	Err   error
 }
 
 func (e *TimeoutError) Error() string {
+	if e.After <= 0 {
+		return fmt.Sprintf("session: %s: %v", e.Phase, e.Err)
+	}
 	return fmt.Sprintf("session: %s timed out after %s", e.Phase, e.After)
 }
 

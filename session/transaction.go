@@ -191,13 +191,15 @@ type DataWriter struct {
 	closed error
 }
 
-var errDataDone = errors.New("session: message data already closed")
-
 // Write encodes p into the message: dot-stuffed, line endings as CRLF.
-// Each write to the connection is bounded by Timeouts.DataBlock.
+// Each write to the connection is bounded by Timeouts.DataBlock. After
+// Close it returns a *StateError, after Abort [ErrAborted].
 func (d *DataWriter) Write(p []byte) (int, error) {
 	if d.done {
-		return 0, errDataDone
+		if d.closed == ErrAborted {
+			return 0, ErrAborted
+		}
+		return 0, &StateError{Op: "Write", State: "after the DataWriter was closed"}
 	}
 	c := d.c
 	if c.err != nil {
@@ -309,14 +311,15 @@ func (d *DataWriter) Replies() []response.Reply {
 
 // Abort gives up on the message: it closes the connection without
 // sending the end of data, the only way to stop a server from accepting
-// what was written so far. The Client is unusable afterwards.
+// what was written so far. The Client is unusable afterwards: its calls,
+// and Write and Close here, return [ErrAborted].
 func (d *DataWriter) Abort() error {
 	if d.done {
 		return d.closed
 	}
 	d.done = true
-	d.closed = errors.New("session: message aborted")
-	d.c.abort(d.closed)
+	d.closed = ErrAborted
+	d.c.abort(ErrAborted)
 	return nil
 }
 
