@@ -83,23 +83,47 @@ func (c *Client) ehloOrHelo(ctx context.Context) (response.Reply, error) {
 // DATA; it ends any open transaction (RFC 5321 §4.1.4). A refusal is a
 // *HelloError.
 func (c *Client) Ehlo(ctx context.Context) (response.Reply, error) {
+	return c.EhloAs(ctx, "")
+}
+
+// EhloAs is [Client.Ehlo] with name in place of Options.LocalName for this
+// one command, as smtplib's ehlo(name): to see what a server makes of a
+// name, say. name is a domain or an address literal ("[192.0.2.1]"); one
+// that cannot be sent is refused with a *command.Error before anything is
+// written. "" means the local name. Greetings the Client sends on its own
+// later (again after STARTTLS) use the local name.
+func (c *Client) EhloAs(ctx context.Context, name string) (response.Reply, error) {
 	if c.opts.LMTP {
-		return c.greet(ctx, "LHLO")
+		return c.greet(ctx, "LHLO", name)
 	}
-	return c.greet(ctx, "EHLO")
+	return c.greet(ctx, "EHLO", name)
 }
 
 // Helo sends HELO with the local name: the server is then treated as
 // plain SMTP, with no extensions. A refusal is a *HelloError. LMTP has
 // no HELO: there it is a *StateError and nothing is sent.
 func (c *Client) Helo(ctx context.Context) (response.Reply, error) {
+	return c.HeloAs(ctx, "")
+}
+
+// HeloAs is [Client.Helo] with name in place of Options.LocalName for this
+// one command, as smtplib's helo(name); see [Client.EhloAs].
+func (c *Client) HeloAs(ctx context.Context, name string) (response.Reply, error) {
 	if c.opts.LMTP {
 		return response.Reply{}, &StateError{Op: "HELO", State: "in LMTP (RFC 2033 §4.1: LHLO only)"}
 	}
-	return c.greet(ctx, "HELO")
+	return c.greet(ctx, "HELO", name)
 }
 
-func (c *Client) greet(ctx context.Context, verb string) (response.Reply, error) {
+// HelloReply returns the server's reply to the EHLO, HELO or LHLO that
+// is in force: the last one accepted, whether the caller sent it or the
+// Client did on its own (the implicit Hello of Send, Login and the rest,
+// and the EHLO again after STARTTLS). It is the zero Reply before any
+// was accepted. Its first line is the server's name and greeting; after
+// EHLO the extension lines follow, as [Client.Extensions] has them parsed.
+func (c *Client) HelloReply() response.Reply { return c.hello }
+
+func (c *Client) greet(ctx context.Context, verb, name string) (response.Reply, error) {
 	if err := c.usable(); err != nil {
 		return response.Reply{}, err
 	}
@@ -107,7 +131,9 @@ func (c *Client) greet(ctx context.Context, verb string) (response.Reply, error)
 		return response.Reply{}, &StateError{Op: verb, State: c.state.String()}
 	}
 	var cmd command.Command
-	name := c.localName()
+	if name == "" {
+		name = c.localName()
+	}
 	switch verb {
 	case "EHLO":
 		cmd = command.Ehlo{Domain: name}
