@@ -136,7 +136,7 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
 		adviseTLS(err, false)
 		return nil, &ConnectError{Addr: a.String(), Err: err}
 	}
-	c := newClient(conn, &o)
+	c := newClient(conn, &o, a.String())
 	c.unix = a.Network == "unix"
 	if !c.unix {
 		c.serverName = a.Host
@@ -167,7 +167,11 @@ func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 	if opts != nil {
 		o = *opts
 	}
-	c := newClient(conn, &o)
+	server := "connection"
+	if ra := conn.RemoteAddr(); ra != nil {
+		server = ra.String()
+	}
+	c := newClient(conn, &o, server)
 	// Not from RemoteAddr, which a proxied or wrapped connection sets to
 	// whatever it likes; a *net.UnixConn is a socket on this machine.
 	// For the same reason only a *net.UnixConn skips opportunistic
@@ -179,22 +183,20 @@ func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 			c.serverName = ap.Addr().Unmap().String()
 		}
 	}
-	addr := "connection"
-	if ra := conn.RemoteAddr(); ra != nil {
-		addr = ra.String()
-	}
-	if err := c.readGreeting(ctx, addr); err != nil {
+	if err := c.readGreeting(ctx, server); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func newClient(conn net.Conn, o *Options) *Client {
+// newClient makes the Client for conn, to server (the address dialled,
+// or the connection's remote address).
+func newClient(conn net.Conn, o *Options, server string) *Client {
 	c := &Client{
 		conn:     conn,
 		opts:     *o,
 		timeouts: o.Timeouts.withDefaults(),
-		tr:       tracer{w: o.Trace, log: o.Logger},
+		tr:       tracer{w: o.Trace, log: connLogger(o.Logger, conn, server)},
 		line:     make([]byte, 0, 128),
 	}
 	// Every write to the socket goes through connWriter, which gives it

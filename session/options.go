@@ -168,7 +168,12 @@ type Options struct {
 	// set_debuglevel). Secrets in AUTH exchanges are replaced; message data
 	// is summarised, not copied.
 	Trace io.Writer
-	// Logger, when set, receives the same exchange as Debug records.
+	// Logger, when set, receives the same exchange as Debug records
+	// ("dir": "C" or "S", "line": the line), each with the attributes
+	// "server" (the address dialled, or the connection's remote address)
+	// and "conn" (the connection's local address and port, or a random id
+	// where it has none, as over a Unix socket), so that the records of
+	// concurrent sessions can be told apart.
 	Logger *slog.Logger
 
 	// Progress, when set, is called after each write of message data with

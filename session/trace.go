@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -42,6 +45,32 @@ func (t *tracer) line(dir, s string) {
 		t.log.LogAttrs(context.Background(), slog.LevelDebug, "smtp",
 			slog.String("dir", dir), slog.String("line", s))
 	}
+}
+
+// connLogger is the Options.Logger of one connection: every record it
+// writes carries the server ("server": the address dialled, or the
+// connection's remote address) and the connection ("conn": its local
+// address and port, which the server's own logs show too, or, where there
+// is none, as over a Unix socket, a random id of the Client's own), so
+// that the records of concurrent sessions can be told apart. Nil when
+// logger is nil.
+func connLogger(logger *slog.Logger, conn net.Conn, server string) *slog.Logger {
+	if logger == nil {
+		return nil
+	}
+	return logger.With(slog.String("server", logsafe.Escape(server)), slog.String("conn", connID(conn)))
+}
+
+// connID names a connection in log records: its local "ip:port", or a
+// random 16-digit hexadecimal id. No counter is kept: that would be state
+// shared by every Client.
+func connID(conn net.Conn) string {
+	if la := conn.LocalAddr(); la != nil {
+		if ap, err := netip.ParseAddrPort(la.String()); err == nil && ap.Port() != 0 {
+			return ap.String()
+		}
+	}
+	return strconv.FormatUint(rand.Uint64()|1<<63, 16)
 }
 
 // sent traces a command line (CRLF included in line) with any secret
