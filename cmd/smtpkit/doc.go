@@ -21,8 +21,15 @@
 // given, in LMTP mode with --lmtp, refusing the recipients that match a
 // --refuse glob. It prints one line per message, stores it in a maildir
 // with --maildir, and keeps nothing in memory once that is done, so it can
-// run for as long as a load test needs. It has no limit on connections at
-// once.
+// run for as long as a load test needs. It bounds what a client can hold:
+// connections at once (--max-connections, default 100), the wait for a
+// command (--idle-timeout) and for message data (--data-timeout),
+// recipients per message (--max-recipients) and the message size
+// (--max-size).
+//
+// send and bench take --from and --to as users paste them from a To field
+// ("Bob <bob@example.org>", "bob@example.org (Bob)"); the envelope and the
+// built header get the bare mailbox. A list or a group is a usage error.
 //
 // Flags follow the standard flag package: --name value or --name=value
 // (a single dash works too), boolean flags as --name or --name=false.

@@ -54,6 +54,12 @@ password's exchange in plaintext; a Unix socket is exempt. Whatever --tls
 says, every password mechanism (PLAIN, LOGIN, CRAM-MD5, SCRAM) is refused
 over plaintext to anything but this host.
 
+--from and --to take an address as pasted from a To field: bob@example.org,
+<bob@example.org>, Bob <bob@example.org>, "Bob, Jr." <bob@example.org> or
+bob@example.org (Bob); the envelope and the built header get the bare
+mailbox. A list ("a@example.org, b@example.org") or a group is a usage
+error: repeat --to instead.
+
 CR, LF and NUL in --subject, --from, --to, --helo or any other flag whose
 value goes into a header field or a command are a usage error: they would
 end the field or the command and start another (header injection).
@@ -99,7 +105,7 @@ func setupSend(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
 	fs.StringVar(&f.server, "server", "", "`ADDR` to send to: host (port 25, or 465 with --tls implicit), host:port,\n[v6]:port, or /unix/socket/path; none: an embedded sink on 127.0.0.1")
 	fs.BoolVar(&f.lmtp, "lmtp", false, "speak LMTP (RFC 2033): LHLO, and a delivery reply per recipient; needs a port or a socket")
 	fs.StringVar(&f.from, "from", "", "envelope sender `ADDR`; \"<>\" is the null sender (default $USER@host name, or smtpkit@localhost)")
-	fs.Var(&f.to, "to", "recipient `ADDR` (required; repeat for more)")
+	fs.Var(&f.to, "to", "recipient `ADDR` (required; repeat for more, one address each)")
 	fs.StringVar(&f.helo, "helo", "", "`NAME` to send with EHLO/HELO/LHLO (default the host's FQDN, or its address literal)")
 	fs.StringVar(&f.subject, "subject", "smtpkit test message", "`TEXT` of the Subject of the built message")
 	fs.StringVar(&f.body, "body", "This is a test message sent by smtpkit.", "`TEXT` of the built message")
