@@ -167,7 +167,7 @@ func temporary(err error) bool {
 
 // isCommandKind reports whether err is one of package command's kinds of
 // error: an address or argument that cannot be sent, whatever type
-// carries it (*command.Error, or the address errors of ParseMailbox).
+// carries it (*command.Error, or the *command.AddressError of ParseMailbox and ParseAddress).
 func isCommandKind(err error) bool {
 	for _, kind := range []error{command.ErrIllegalChar, command.ErrNeedsSMTPUTF8, command.ErrTooLong,
 		command.ErrSyntax, command.ErrMissing, command.ErrDuplicate, command.ErrRange} {

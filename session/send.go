@@ -73,20 +73,23 @@ func (r *Result) Refused() []RecipientResult {
 var ErrNoRecipients = errors.New("session: no recipients")
 
 // Send sends one message (smtplib's sendmail): from and each of to are
-// addresses as users write them ("alice@example.org"; "" is the null
-// sender), body is the message, header and body, in any line endings. See
-// [Client.SendEnvelope] for what is sent and what is returned.
+// addresses as users write or paste them ("alice@example.org",
+// "<alice@example.org>", "Alice <alice@example.org>"; the display name is
+// dropped, see command.ParseAddress; "" or "<>" is the null sender), body
+// is the message, header and body, in any line endings. An address that
+// does not parse is a *command.AddressError naming it, and nothing is
+// sent. See [Client.SendEnvelope] for what is sent and what is returned.
 func (c *Client) Send(ctx context.Context, from string, to []string, body io.Reader) (*Result, error) {
 	env := Envelope{To: make([]command.Mailbox, 0, len(to))}
-	if from != "" {
-		m, err := command.ParseMailbox(from)
+	if from != "" && from != "<>" {
+		m, err := command.ParseAddress(from)
 		if err != nil {
 			return nil, fmt.Errorf("session: sender: %w", err)
 		}
 		env.From = m
 	}
 	for _, t := range to {
-		m, err := command.ParseMailbox(t)
+		m, err := command.ParseAddress(t)
 		if err != nil {
 			return nil, fmt.Errorf("session: recipient: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -491,5 +492,36 @@ func TestSendMessageErrors(t *testing.T) {
 	m := srv.Messages()[0]
 	if m.From != "r@example.org" || strings.Join(m.To, " ") != "x@example.org y@example.org" || bytes.Contains(m.Data, []byte("Resent-Bcc")) {
 		t.Errorf("message %q -> %q: %q", m.From, m.To, m.Data)
+	}
+}
+
+// Send takes addresses as users paste them into a To field (issue 18):
+// the display name and comments are dropped, "<>" is the null sender, and
+// a list is refused with an error that names it, before anything is sent.
+func TestSendAcceptsPastedAddresses(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	c := dial(t, srv, nil)
+	res, err := c.Send(testCtx(t), "Alice <alice@example.org>", []string{`"Bob, Jr." <bob@example.org>`, "carol@example.org (Carol)", "<dave@example.org>"}, strings.NewReader(testBody))
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	m := srv.Messages()
+	if len(m) != 1 || m[0].From != "alice@example.org" || !slices.Equal(m[0].To, []string{"bob@example.org", "carol@example.org", "dave@example.org"}) || len(res.Recipients) != 3 {
+		t.Fatalf("server got %+v", m)
+	}
+	if _, err := c.Send(testCtx(t), "<>", []string{"bob@example.org"}, strings.NewReader(testBody)); err != nil {
+		t.Fatalf("Send from <>: %v", err)
+	}
+	if m := srv.Messages(); len(m) != 2 || m[1].From != "" {
+		t.Fatalf("null sender: %+v", m[len(m)-1])
+	}
+	before := len(srv.Commands())
+	_, err = c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org, carol@example.org"}, strings.NewReader(testBody))
+	var ae *command.AddressError
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "bob@example.org, carol@example.org") || !session.Permanent(err) {
+		t.Fatalf("a list as one recipient: %v (%T)", err, err)
+	}
+	if got := srv.Commands()[before:]; len(got) != 0 {
+		t.Errorf("sent %q for an address that does not parse", got)
 	}
 }
