@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/smtpkit/smtpkit/internal/logsafe"
+	"github.com/smtpkit/smtpkit/transport"
 )
 
 // Exit statuses, the same for every subcommand (see the package doc).
@@ -136,6 +138,7 @@ func errText(err error) string {
 // and without a dial error's repetition; usageError and errText make it
 // one line.
 func plainError(err error) string {
+	flagAdvice(err)
 	var parts []string
 	for _, p := range strings.Split(err.Error(), ": ") {
 		switch {
@@ -147,6 +150,24 @@ func plainError(err error) string {
 		}
 	}
 	return strings.Join(parts, ": ")
+}
+
+// flagAdvice makes a certificate that did not verify, anywhere in err,
+// say what to do in this command's flags (--ca, --insecure, --server)
+// rather than in the library's (Options.TLSConfig.RootCAs), through the
+// *transport.TLSError's Hint.
+func flagAdvice(err error) {
+	var te *transport.TLSError
+	if !errors.As(err, &te) || !te.VerificationFailed() {
+		return
+	}
+	const trust = "pass the CA that issued it with --ca FILE, or skip verification with --insecure (anyone on the path can then read and change the session)"
+	var he x509.HostnameError
+	if errors.As(te.Err, &he) {
+		te.Hint = "the certificate does not name this host: give --server a name it lists; to trust another certificate, " + trust
+		return
+	}
+	te.Hint = "the server's certificate did not verify: " + trust
 }
 
 // oneLine keeps an error on one line whatever a server put in its reply,

@@ -209,7 +209,7 @@ func (f *probeFlags) run(ctx context.Context, st stdio, args []string) int {
 	rep := &probeReport{Server: f.server}
 	err = f.probe(ctx, st, mode, v, rep)
 	if err == nil && rep.TLS != nil && mode != session.TLSOpportunistic && !f.tls.insecure && !rep.TLS.Verified {
-		err = fmt.Errorf("the certificate did not verify: %s", rep.TLS.VerifyError)
+		err = fmt.Errorf("the certificate did not verify: %s (pass the CA that issued it with --ca FILE, or go on without verifying with --insecure)", rep.TLS.VerifyError)
 	}
 	if err != nil {
 		rep.Error = errText(err)
