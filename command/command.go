@@ -231,9 +231,10 @@ func isToken(s string) bool {
 }
 
 // Raw is any command line, for commands this package does not model
-// (ETRN, XCLIENT, ...) and for the seed's docmd. Name and Args are sent as
-// given, separated by a space when Args is not empty; only CR, LF, NUL and
-// the line length are checked, so a test harness can send what it likes.
+// (ETRN, XCLIENT, ...) and for session's Client.Do (smtplib's docmd). Name
+// and Args are sent as given, separated by a space when Args is not empty;
+// only CR, LF, NUL and the line length are checked, so a test harness can
+// send what it likes.
 type Raw struct {
 	Name string
 	Args string

@@ -1,6 +1,6 @@
 // Package logsafe makes text from peers and callers safe to put in an
 // error message, a log line, a trace or on a terminal. It is the one
-// escaper DESIGN.md's security posture asks for: every package that shows
+// escaper SECURITY.md's terminal and log injection rule asks for: every package that shows
 // text a peer sent (response's Reply.String and Error, the session trace,
 // the smtpkit command) goes through [Escape], so a flaw is fixed once.
 //
