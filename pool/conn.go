@@ -1,0 +1,233 @@
+package pool
+
+import (
+	"errors"
+	"iter"
+	"time"
+
+	"github.com/smtpkit/smtpkit/session"
+)
+
+// maxBatch bounds the messages one stream on a connection takes before
+// it stops to read their replies and report them: the wait of the first
+// message in a batch grows with the batch.
+const maxBatch = 256
+
+// errNoOutcome stands in for the outcome of a message a stream took and
+// did not report, which package session promises never happens. It
+// counts as unknown: the message may have been written.
+var errNoOutcome = errors.New("pool: the session reported no outcome for the message")
+
+// conn is one connection's goroutine: it takes messages from the pool
+// and sends them, a batch at a time, with session.Client.SendStream.
+type conn struct {
+	p     *Pool
+	c     *session.Client
+	limit int    // messages it may take (MaxMessagesPerConnection, MAILMAX); 0: no limit
+	taken int    // messages it has taken
+	batch []*job // the messages of the stream in progress, in order
+	extra *job   // a SendMessage job received during a stream, sent after it
+}
+
+// ending is why a connection ended.
+type ending int
+
+const (
+	endLimit ending = iota
+	endIdle
+	endLost
+	endClose
+)
+
+// work runs a connection until it retires, then frees its slot.
+func (p *Pool) work(c *session.Client) {
+	defer p.workers.Done()
+	w := &conn{p: p, c: c, limit: p.opts.MaxMessagesPerConnection}
+	if m := c.Extensions().Limits().MailMax; m > 0 && (w.limit <= 0 || m < w.limit) {
+		w.limit = m
+	}
+	why := w.loop()
+	if why == endLost {
+		c.Close()
+	} else {
+		c.Quit(p.ctx) // closes the connection whatever the reply
+	}
+	switch why {
+	case endLimit:
+		p.stats.retiredLimit.Add(1)
+	case endIdle:
+		p.stats.retiredIdle.Add(1)
+	case endLost:
+		p.stats.retiredLost.Add(1)
+	case endClose:
+		p.stats.retiredClose.Add(1)
+	}
+	p.release()
+}
+
+// loop serves messages until the connection has to go.
+func (w *conn) loop() ending {
+	var idle <-chan time.Time
+	d := w.p.opts.IdleTimeout
+	var timer *time.Timer
+	if d > 0 {
+		timer = time.NewTimer(d)
+		defer timer.Stop()
+		idle = timer.C
+	}
+	for {
+		select {
+		case j := <-w.p.jobs:
+			if !w.serve(j) {
+				return endLost
+			}
+			if w.full() {
+				return endLimit
+			}
+			if timer != nil {
+				timer.Reset(d)
+			}
+		case <-idle:
+			return endIdle
+		case <-w.p.closing:
+			return endClose
+		}
+	}
+}
+
+// full reports whether the connection has taken all it may.
+func (w *conn) full() bool { return w.limit > 0 && w.taken >= w.limit }
+
+// serve sends j, and whatever other messages are waiting, and reports
+// whether the connection is still usable.
+func (w *conn) serve(j *job) bool {
+	// The server may have closed the connection while it was idle (a
+	// timeout, a restart): a message written to it now could be reported
+	// unknown although the server never read it.
+	if err := connCheck(w.c.Conn()); err != nil {
+		w.handBack(j)
+		return false
+	}
+	if j.raw {
+		w.sendMessage(j)
+	} else {
+		w.stream(j)
+	}
+	for w.extra != nil {
+		j, w.extra = w.extra, nil
+		if !w.alive() {
+			w.handBack(j)
+			return false
+		}
+		w.sendMessage(j)
+	}
+	return w.alive()
+}
+
+// stream sends first, and every message waiting for a connection while
+// it goes, in one session stream, and reports each outcome as soon as
+// the stream yields it.
+func (w *conn) stream(first *job) {
+	w.batch = w.batch[:0]
+	head := 0
+	msgs := func(yield func(*session.Message) bool) {
+		for j := first; ; {
+			w.take(j)
+			w.batch = append(w.batch, j)
+			if !yield(&j.msg) || w.full() || len(w.batch) >= maxBatch {
+				return
+			}
+			select {
+			case j = <-w.p.jobs:
+				if j.raw {
+					w.extra = j
+					return
+				}
+			default:
+				return
+			}
+		}
+	}
+	refused := false
+	deliver := func(j *job) {
+		refused = refused || verdictOf(j.msg.Err) == vRefused
+		w.deliver(j)
+	}
+	for range w.c.SendStream(w.p.ctx, msgs) {
+		// Each outcome is recorded in its Message before it is yielded;
+		// a yield with no message behind it is the stream refusing to
+		// start (the connection is gone).
+		for head < len(w.batch) && w.batch[head].msg.Done {
+			deliver(w.batch[head])
+			head++
+		}
+	}
+	for ; head < len(w.batch); head++ {
+		j := w.batch[head]
+		if !j.msg.Done {
+			j.msg.Done, j.msg.Result, j.msg.Err = true, nil, errNoOutcome
+		}
+		deliver(j)
+	}
+	if len(w.batch) == 0 {
+		w.handBack(first)
+	}
+	clear(w.batch)
+	if refused && w.alive() {
+		// A refused transaction can be left open on the server (MAIL
+		// accepted, the message not), and SendStream does not always
+		// reset it when the refused message is the last it took: its
+		// closing RSET is refused as a call made during the stream, and
+		// the next message would then get "503 Nested MAIL". An RSET
+		// here costs a round trip only after a refusal.
+		if _, err := w.c.Rset(w.p.ctx); err != nil {
+			w.c.Close()
+		}
+	}
+}
+
+// sendMessage sends a SendMessage job on its own.
+func (w *conn) sendMessage(j *job) {
+	w.take(j)
+	res, err := w.c.SendMessage(w.p.ctx, j.msg.Body)
+	j.msg.Done, j.msg.Result, j.msg.Err = true, res, err
+	w.deliver(j)
+}
+
+// take counts a message the connection takes.
+func (w *conn) take(j *job) {
+	if w.taken > 0 {
+		w.p.stats.reuses.Add(1)
+	}
+	w.taken++
+}
+
+// deliver hands an attempt's outcome, recorded in j.msg, to j's sender.
+// The connection must not touch j afterwards: the sender may retry it.
+func (w *conn) deliver(j *job) {
+	w.p.stats.attempt(j.msg.Result, j.msg.Err)
+	j.taken = true
+	j.done <- struct{}{}
+}
+
+// handBack returns a job the connection did not take.
+func (w *conn) handBack(j *job) {
+	j.taken = false
+	j.done <- struct{}{}
+}
+
+// noMessages is an empty stream: SendStream over it does no I/O and
+// yields only the error that ended the session, if one did.
+func noMessages(func(*session.Message) bool) {}
+
+var _ iter.Seq[*session.Message] = noMessages
+
+// alive reports whether the session is still usable.
+func (w *conn) alive() bool {
+	for _, err := range w.c.SendStream(w.p.ctx, noMessages) {
+		if err != nil {
+			return false
+		}
+	}
+	return true
+}
