@@ -312,11 +312,17 @@ func (p *Pool) final(res *session.Result, err error) (*session.Result, error) {
 // open it is this message's (a *dialError).
 func (p *Pool) submit(ctx context.Context, j *job) error {
 	j.taken = false
-	opened := false // this call opened a connection: wait for one before opening another
+	// opened, once this call has opened a connection, is p.changed as it
+	// was before: the call waits for a connection to take j (the new one,
+	// most likely) rather than open another, unless a connection has
+	// ended since, which the channel's closing says.
+	var opened chan struct{}
 	for {
 		p.mu.Lock()
 		changed := p.changed
-		if !opened && p.conns < p.opts.MaxConnections {
+		if opened != nil {
+			changed = opened
+		} else if p.conns < p.opts.MaxConnections {
 			select {
 			case p.jobs <- j: // a connection was waiting
 				p.mu.Unlock()
@@ -334,7 +340,7 @@ func (p *Pool) submit(ctx context.Context, j *job) error {
 				}
 				return &dialError{err}
 			}
-			opened = true
+			opened = changed
 			continue
 		}
 		p.mu.Unlock()
@@ -342,7 +348,7 @@ func (p *Pool) submit(ctx context.Context, j *job) error {
 		case p.jobs <- j:
 			return nil
 		case <-changed:
-			opened = false
+			opened = nil
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.ctx.Done():
