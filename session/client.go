@@ -88,6 +88,7 @@ type Client struct {
 	line         []byte          // reused command-line buffer
 	ends         []int           // reused: where each line of a pipelined group ends
 	copyBuf      []byte          // reused message-body buffer; see scratch
+	scan         wire.BodyScan   // reused by inspect
 }
 
 // Dial connects to addr, reads the server's greeting and returns a Client

@@ -27,7 +27,7 @@ func TestPropertyInspect(t *testing.T) {
 		}
 		for name, r := range readers {
 			r.Read(make([]byte, skip))
-			s := inspect(r, buf)
+			s := inspect(r, buf, new(wire.BodyScan))
 			if s.size() != wire.Measure(rest) || s.clean() != bytes.Equal(wire.Normalise(rest), rest) {
 				t.Fatalf("%s: size %d clean %v, want %d %v", name, s.size(), s.clean(), wire.Measure(rest), bytes.Equal(wire.Normalise(rest), rest))
 			}
@@ -35,11 +35,11 @@ func TestPropertyInspect(t *testing.T) {
 				t.Fatalf("%s: inspect moved the reader", name)
 			}
 		}
-		s := inspect(bytes.NewBuffer(rest), buf)
+		s := inspect(bytes.NewBuffer(rest), buf, new(wire.BodyScan))
 		if s.size() != wire.Measure(rest) || s.NUL() != (bytes.IndexByte(rest, 0) >= 0) {
 			t.Fatalf("bytes.Buffer: size %d, want %d", s.size(), wire.Measure(rest))
 		}
-		unseen := inspect(struct{ *bytes.Reader }{bytes.NewReader(rest)}, buf)
+		unseen := inspect(struct{ *bytes.Reader }{bytes.NewReader(rest)}, buf, new(wire.BodyScan))
 		if unseen.clean() || unseen.size() != int64(len(rest)) {
 			t.Fatalf("a body with only Len: clean %v size %d", unseen.clean(), unseen.size())
 		}

@@ -206,7 +206,7 @@ func (c *Client) autoParams(env *Envelope, body io.Reader) (command.MailParams, 
 		}
 		p.SMTPUTF8 = true
 	}
-	scan := inspect(body, c.scratch())
+	scan := inspect(body, c.scratch(), &c.scan)
 	if p.Body == "" {
 		switch {
 		case scan.NUL() && c.ext.Has("BINARYMIME") && c.useChunking():
@@ -257,16 +257,20 @@ func (s *bodyScan) size() int64 {
 // its size as it will be sent (line endings as CRLF, a final CRLF added),
 // and whether it has octets above 127 or a NUL. A body with only a Len
 // method gives its length as the size.
-func inspect(body io.Reader, buf []byte) (s bodyScan) {
+//
+// scratch is the Client's: the scan that a writer (for WriteTo) has to
+// point to lives there rather than in a new allocation per message.
+func inspect(body io.Reader, buf []byte, scratch *wire.BodyScan) (s bodyScan) {
 	s.exact = -1
 	switch b := body.(type) {
 	case *bytes.Reader:
 		// WriteTo hands over the unread bytes without a copy; Seek puts
 		// the reader back where it was.
 		pos := b.Size() - int64(b.Len())
-		b.WriteTo(scanWriter{&s.BodyScan})
+		*scratch = wire.BodyScan{}
+		b.WriteTo(scanWriter{scratch})
 		b.Seek(pos, io.SeekStart)
-		s.seen = true
+		s.BodyScan, s.seen = *scratch, true
 	case *strings.Reader:
 		scanAt(&s.BodyScan, b, b.Size(), buf)
 		s.seen = true

@@ -213,14 +213,21 @@ func (c *Client) outcome(t *txn) (*Result, error) {
 	}
 	t.judged = true
 	t.outRes, t.failed = t.judge(c.err, c.serverClosed, c.opts.LMTP)
-	var de *DesyncError
-	var ue *UnansweredError
-	if errors.As(c.err, &de) && !errors.As(t.failed, &ue) {
+	if c.err != nil && voidedByDesync(c.err, t.failed) {
 		// The server sent a reply nobody asked for: the replies this
 		// outcome rests on may answer other commands.
 		t.outRes, t.failed = nil, c.err
 	}
 	return t.outRes, t.failed
+}
+
+// voidedByDesync says whether an outcome judged from replies must give way
+// to the session's desynchronisation. (A function of its own, so that the
+// targets errors.As needs are allocated only when the session failed.)
+func voidedByDesync(sessionErr, failed error) bool {
+	var de *DesyncError
+	var ue *UnansweredError
+	return errors.As(sessionErr, &de) && !errors.As(failed, &ue)
 }
 
 func (t *txn) judge(cause error, byServer, lmtp bool) (*Result, error) {
