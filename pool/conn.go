@@ -39,14 +39,15 @@ const (
 	endClose
 )
 
-// work runs a connection until it retires, then frees its slot.
-func (p *Pool) work(c *session.Client) {
+// work runs a connection, which sends first and then what the pool hands
+// it, until it retires; then it frees its slot.
+func (p *Pool) work(c *session.Client, first *job) {
 	defer p.workers.Done()
 	w := &conn{p: p, c: c, limit: p.opts.MaxMessagesPerConnection}
 	if m := c.Extensions().Limits().MailMax; m > 0 && (w.limit <= 0 || m < w.limit) {
 		w.limit = m
 	}
-	why := w.loop()
+	why := w.loop(first)
 	if why == endLost {
 		c.Close()
 	} else {
@@ -65,8 +66,15 @@ func (p *Pool) work(c *session.Client) {
 	p.release()
 }
 
-// loop serves messages until the connection has to go.
-func (w *conn) loop() ending {
+// loop serves first, then messages from the pool, until the connection
+// has to go.
+func (w *conn) loop(first *job) ending {
+	if !w.serve(first) {
+		return endLost
+	}
+	if w.full() {
+		return endLimit
+	}
 	var idle <-chan time.Time
 	d := w.p.opts.IdleTimeout
 	var timer *time.Timer

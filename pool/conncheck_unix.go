@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"time"
 )
@@ -35,23 +36,32 @@ func connCheck(c net.Conn) error {
 	}
 	// A read deadline left from the last reply may have passed, and the
 	// raw read honours it; the session sets its own before every read.
-	c.SetReadDeadline(time.Time{})
-	var n int
-	var rerr error
-	var buf [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true
-	})
-	switch {
-	case err != nil:
-		return err
-	case n > 0:
-		return errUnexpectedData
-	case rerr == nil:
-		return io.EOF
-	case errors.Is(rerr, syscall.EAGAIN), errors.Is(rerr, syscall.EWOULDBLOCK), errors.Is(rerr, syscall.EINTR):
-		return nil
+	// A deadline can also come just after it is cleared: the session
+	// sets a past one when the context of its last call ends (the
+	// dial's, say), once, and clears it at its next call. So a timeout
+	// is tried again.
+	for range 3 {
+		c.SetReadDeadline(time.Time{})
+		var n int
+		var rerr error
+		var buf [1]byte
+		err = rc.Read(func(fd uintptr) bool {
+			n, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			return true
+		})
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			continue
+		case err != nil:
+			return err
+		case n > 0:
+			return errUnexpectedData
+		case rerr == nil:
+			return io.EOF
+		case errors.Is(rerr, syscall.EAGAIN), errors.Is(rerr, syscall.EWOULDBLOCK), errors.Is(rerr, syscall.EINTR):
+			return nil
+		}
+		return rerr
 	}
-	return rerr
+	return err
 }

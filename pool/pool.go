@@ -308,21 +308,13 @@ func (p *Pool) final(res *session.Result, err error) (*session.Result, error) {
 
 // submit hands j to a connection: one that waits for work, or a new one
 // if fewer than MaxConnections are open, or the first busy one to ask
-// for more. A new connection is opened here, under ctx, so a failure to
-// open it is this message's (a *dialError).
+// for more. A new connection is opened here, under ctx, and takes j
+// first, so a failure to open it is this message's (a *dialError).
 func (p *Pool) submit(ctx context.Context, j *job) error {
 	j.taken = false
-	// opened, once this call has opened a connection, is p.changed as it
-	// was before: the call waits for a connection to take j (the new one,
-	// most likely) rather than open another, unless a connection has
-	// ended since, which the channel's closing says.
-	var opened chan struct{}
 	for {
 		p.mu.Lock()
-		changed := p.changed
-		if opened != nil {
-			changed = opened
-		} else if p.conns < p.opts.MaxConnections {
+		if p.conns < p.opts.MaxConnections {
 			select {
 			case p.jobs <- j: // a connection was waiting
 				p.mu.Unlock()
@@ -331,7 +323,7 @@ func (p *Pool) submit(ctx context.Context, j *job) error {
 			}
 			p.conns++
 			p.mu.Unlock()
-			if err := p.open(ctx); err != nil {
+			if err := p.open(ctx, j); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -340,15 +332,14 @@ func (p *Pool) submit(ctx context.Context, j *job) error {
 				}
 				return &dialError{err}
 			}
-			opened = changed
-			continue
+			return nil
 		}
+		changed := p.changed
 		p.mu.Unlock()
 		select {
 		case p.jobs <- j:
 			return nil
 		case <-changed:
-			opened = nil
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.ctx.Done():
@@ -358,8 +349,8 @@ func (p *Pool) submit(ctx context.Context, j *job) error {
 }
 
 // open opens a connection, whose slot submit has counted in conns, and
-// starts its goroutine.
-func (p *Pool) open(ctx context.Context) error {
+// starts its goroutine, which sends first before anything else.
+func (p *Pool) open(ctx context.Context, first *job) error {
 	c, err := p.dial(ctx)
 	if err == nil {
 		p.mu.Lock()
@@ -379,7 +370,7 @@ func (p *Pool) open(ctx context.Context) error {
 		return err
 	}
 	p.stats.dials.Add(1)
-	go p.work(c)
+	go p.work(c, first)
 	return nil
 }
 
