@@ -2,7 +2,7 @@ package pool
 
 import (
 	"errors"
-	"iter"
+	"runtime"
 	"time"
 
 	"github.com/smtpkit/smtpkit/session"
@@ -27,6 +27,8 @@ type conn struct {
 	taken int    // messages it has taken
 	batch []*job // the messages of the stream in progress, in order
 	extra *job   // a SendMessage job received during a stream, sent after it
+	lost  bool   // the session has ended (an outcome said so)
+	check *idleCheck
 }
 
 // ending is why a connection ended.
@@ -43,7 +45,7 @@ const (
 // it, until it retires; then it frees its slot.
 func (p *Pool) work(c *session.Client, first *job) {
 	defer p.workers.Done()
-	w := &conn{p: p, c: c, limit: p.opts.MaxMessagesPerConnection}
+	w := &conn{p: p, c: c, limit: p.opts.MaxMessagesPerConnection, check: newIdleCheck(c.Conn())}
 	if m := c.Extensions().Limits().MailMax; m > 0 && (w.limit <= 0 || m < w.limit) {
 		w.limit = m
 	}
@@ -112,7 +114,7 @@ func (w *conn) serve(j *job) bool {
 	// The server may have closed the connection while it was idle (a
 	// timeout, a restart): a message written to it now could be reported
 	// unknown although the server never read it.
-	if err := connCheck(w.c.Conn()); err != nil {
+	if err := w.check.run(); err != nil {
 		w.handBack(j)
 		return false
 	}
@@ -123,13 +125,13 @@ func (w *conn) serve(j *job) bool {
 	}
 	for w.extra != nil {
 		j, w.extra = w.extra, nil
-		if !w.alive() {
+		if w.lost {
 			w.handBack(j)
 			return false
 		}
 		w.sendMessage(j)
 	}
-	return w.alive()
+	return !w.lost
 }
 
 // stream sends first, and every message waiting for a connection while
@@ -145,13 +147,12 @@ func (w *conn) stream(first *job) {
 			if !yield(&j.msg) || w.full() || len(w.batch) >= maxBatch {
 				return
 			}
-			select {
-			case j = <-w.p.jobs:
-				if j.raw {
-					w.extra = j
-					return
-				}
-			default:
+			var ok bool
+			if j, ok = w.next(); !ok {
+				return
+			}
+			if j.raw {
+				w.extra = j
 				return
 			}
 		}
@@ -161,6 +162,12 @@ func (w *conn) stream(first *job) {
 		refused = refused || verdictOf(j.msg.Err) == vRefused
 		w.deliver(j)
 	}
+	// Every way a session ends shows in an outcome (the connection
+	// broke, or the server closed it, while a message waited for a
+	// reply) or makes the stream refuse to start, handing first back;
+	// only an RSET of the stream's own, after its last message, could
+	// end it unseen, and the next stream would then hand its first
+	// message back.
 	for range w.c.SendStream(w.p.ctx, msgs) {
 		// Each outcome is recorded in its Message before it is yielded;
 		// a yield with no message behind it is the stream refusing to
@@ -179,9 +186,10 @@ func (w *conn) stream(first *job) {
 	}
 	if len(w.batch) == 0 {
 		w.handBack(first)
+		w.lost = true
 	}
 	clear(w.batch)
-	if refused && w.alive() {
+	if refused && !w.lost {
 		// A refused transaction can be left open on the server (MAIL
 		// accepted, the message not), and SendStream does not always
 		// reset it when the refused message is the last it took: its
@@ -189,8 +197,27 @@ func (w *conn) stream(first *job) {
 		// the next message would then get "503 Nested MAIL". An RSET
 		// here costs a round trip only after a refusal.
 		if _, err := w.c.Rset(w.p.ctx); err != nil {
-			w.c.Close()
+			w.lost = true
 		}
+	}
+}
+
+// next takes a message waiting for a connection, if there is one now or
+// after the senders that are ready to run have run: a sender whose
+// previous message this connection just reported is about to hand over
+// its next, and joining it to the batch saves a round trip.
+func (w *conn) next() (*job, bool) {
+	select {
+	case j := <-w.p.jobs:
+		return j, true
+	default:
+	}
+	runtime.Gosched()
+	select {
+	case j := <-w.p.jobs:
+		return j, true
+	default:
+		return nil, false
 	}
 }
 
@@ -214,6 +241,9 @@ func (w *conn) take(j *job) {
 // The connection must not touch j afterwards: the sender may retry it.
 func (w *conn) deliver(j *job) {
 	w.p.stats.attempt(j.msg.Result, j.msg.Err)
+	if ended(j.msg.Err) {
+		w.lost = true
+	}
 	j.taken = true
 	j.done <- struct{}{}
 }
@@ -222,20 +252,4 @@ func (w *conn) deliver(j *job) {
 func (w *conn) handBack(j *job) {
 	j.taken = false
 	j.done <- struct{}{}
-}
-
-// noMessages is an empty stream: SendStream over it does no I/O and
-// yields only the error that ended the session, if one did.
-func noMessages(func(*session.Message) bool) {}
-
-var _ iter.Seq[*session.Message] = noMessages
-
-// alive reports whether the session is still usable.
-func (w *conn) alive() bool {
-	for _, err := range w.c.SendStream(w.p.ctx, noMessages) {
-		if err != nil {
-			return false
-		}
-	}
-	return true
 }

@@ -4,6 +4,10 @@ package pool
 
 import "net"
 
-// connCheck cannot look at the socket on this system: an idle connection
+// idleCheck cannot look at the socket on this system: an idle connection
 // the server closed is found when a message is written to it.
-func connCheck(net.Conn) error { return nil }
+type idleCheck struct{}
+
+func newIdleCheck(net.Conn) *idleCheck { return &idleCheck{} }
+
+func (*idleCheck) run() error { return nil }

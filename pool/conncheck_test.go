@@ -29,13 +29,14 @@ func TestConnCheck(t *testing.T) {
 	}
 	defer c.Close()
 	s := <-peer
+	check := newIdleCheck(c)
 	c.SetReadDeadline(time.Now().Add(-time.Second)) // a past deadline does not matter
-	if err := connCheck(c); err != nil {
+	if err := check.run(); err != nil {
 		t.Fatalf("idle connection: %v", err)
 	}
 	s.Write([]byte("421 bye\r\n"))
 	time.Sleep(20 * time.Millisecond)
-	if err := connCheck(c); !errors.Is(err, errUnexpectedData) {
+	if err := check.run(); !errors.Is(err, errUnexpectedData) {
 		t.Errorf("after the peer wrote: %v", err)
 	}
 	s.Close()
@@ -45,14 +46,17 @@ func TestConnCheck(t *testing.T) {
 		t.Errorf("the check consumed data: read %q", buf[:n])
 	}
 	time.Sleep(20 * time.Millisecond)
-	if err := connCheck(c); !errors.Is(err, io.EOF) {
+	if err := check.run(); !errors.Is(err, io.EOF) {
 		t.Errorf("after the peer closed: %v", err)
+	}
+	if n := testing.AllocsPerRun(100, func() { check.run() }); n != 0 {
+		t.Errorf("a check allocates %v times", n)
 	}
 	// Not a socket: passes.
 	p1, p2 := net.Pipe()
 	defer p1.Close()
 	defer p2.Close()
-	if err := connCheck(p1); err != nil {
+	if err := newIdleCheck(p1).run(); err != nil {
 		t.Errorf("pipe: %v", err)
 	}
 }

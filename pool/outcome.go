@@ -120,6 +120,20 @@ func verdictOf(err error) verdict {
 	return vFailed
 }
 
+// ended reports whether a message's error says that the session ended
+// with it: the connection broke or timed out, the server closed it, or
+// its replies could no longer be trusted.
+func ended(err error) bool {
+	if err == nil {
+		return false
+	}
+	var (
+		ue *session.UnansweredError
+		de *session.DesyncError
+	)
+	return errors.As(err, &ue) || errors.As(err, &de) || errors.Is(err, errNoOutcome) || verdictOf(err) == vClosing
+}
+
 // closedBefore reports whether the session ended with the server
 // closing it (a 421, or a 221 to anything but QUIT) in answer to a
 // command that was not this message's: the message was not judged at all.

@@ -50,14 +50,40 @@ type Pool struct {
 
 // job is one message on its way through the pool: the sender's side
 // (Pool.send) hands it to a connection, which signals done once per
-// attempt.
+// attempt. Jobs are reused (newJob, free).
 type job struct {
 	msg  session.Message // what the connection sends, and its outcome
 	raw  bool            // SendMessage: msg.Body is the whole message, the envelope in its header
 	done chan struct{}   // buffered: the connection never waits on it
 
+	// The body's start, for a retry: seek is nil when it cannot be
+	// read again.
+	seek  io.Seeker
+	start int64
+
 	// Set by the connection before done is signalled.
 	taken bool // false: handed back untouched (the connection was gone)
+}
+
+var jobs = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}
+
+func newJob() *job { return jobs.Get().(*job) }
+
+// free returns j for reuse, once its sender has its outcome: no
+// connection holds it then, and done is empty.
+func (j *job) free() {
+	*j = job{done: j.done}
+	jobs.Put(j)
+}
+
+// rewind puts the body back where it was when the message was handed
+// over.
+func (j *job) rewind() error {
+	if j.seek == nil {
+		return errNoRewind
+	}
+	_, err := j.seek.Seek(j.start, io.SeekStart)
+	return err
 }
 
 // dialError is a failure to open a connection for a message.
@@ -140,12 +166,13 @@ func (p *Pool) SendEnvelope(ctx context.Context, env *session.Envelope, body io.
 	if len(env.To) == 0 {
 		return p.refuse(session.ErrNoRecipients)
 	}
-	j := &job{msg: session.Message{Envelope: *env}, done: make(chan struct{}, 1)}
-	rewind, err := p.body(j, body)
-	if err != nil {
+	j := newJob()
+	defer j.free()
+	j.msg.Envelope = *env
+	if err := p.body(j, body); err != nil {
 		return p.refuse(err)
 	}
-	return p.send(ctx, j, rewind)
+	return p.send(ctx, j)
 }
 
 // SendMessage sends a message whose envelope is taken from its own
@@ -156,12 +183,13 @@ func (p *Pool) SendMessage(ctx context.Context, msg io.Reader) (*session.Result,
 		return p.refuse(err)
 	}
 	defer p.leave()
-	j := &job{raw: true, done: make(chan struct{}, 1)}
-	rewind, err := p.body(j, msg)
-	if err != nil {
+	j := newJob()
+	defer j.free()
+	j.raw = true
+	if err := p.body(j, msg); err != nil {
 		return p.refuse(err)
 	}
-	return p.send(ctx, j, rewind)
+	return p.send(ctx, j)
 }
 
 // refuse reports a message the pool did not take.
@@ -195,42 +223,37 @@ func (p *Pool) leave() {
 // retried.
 var errNoRewind = errors.New("pool: the body cannot be read again")
 
-// body sets j's body and returns how to rewind it for a retry: an
-// io.Seeker goes back to where it was; any other reader is read into
-// memory first, when a retry may need it.
-func (p *Pool) body(j *job, r io.Reader) (rewind func() error, err error) {
+// body sets j's body and where a retry reads it again from: an io.Seeker
+// goes back to where it was; any other reader is read into memory first,
+// when a retry may need it.
+func (p *Pool) body(j *job, r io.Reader) error {
 	if r == nil {
 		r = strings.NewReader("")
 	}
 	j.msg.Body = r
 	if s, ok := r.(io.Seeker); ok {
 		if start, err := s.Seek(0, io.SeekCurrent); err == nil {
-			return func() error {
-				_, err := s.Seek(start, io.SeekStart)
-				return err
-			}, nil
+			j.seek, j.start = s, start
+			return nil
 		}
 	}
 	if p.opts.MaxAttempts <= 1 {
-		return func() error { return errNoRewind }, nil
+		return nil
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("pool: reading the message: %w", err)
+		return fmt.Errorf("pool: reading the message: %w", err)
 	}
 	br := bytes.NewReader(data)
-	j.msg.Body = br
-	return func() error {
-		_, err := br.Seek(0, io.SeekStart)
-		return err
-	}, nil
+	j.msg.Body, j.seek = br, br
+	return nil
 }
 
 // send takes j through its attempts and returns its final outcome. An
 // attempt is a connection taking the message, or a connection that could
 // not be opened for it; a connection that hands the message back
 // untouched (it found itself closed) costs none.
-func (p *Pool) send(ctx context.Context, j *job, rewind func() error) (*session.Result, error) {
+func (p *Pool) send(ctx context.Context, j *job) (*session.Result, error) {
 	attempts := 0
 	var last error // the last attempt's outcome
 	retry := false
@@ -240,7 +263,7 @@ func (p *Pool) send(ctx context.Context, j *job, rewind func() error) (*session.
 			if err := sleep(ctx, p.ctx.Done(), backoff(attempts+1, p.opts.Backoff, p.opts.MaxBackoff)); err != nil {
 				return p.final(nil, last)
 			}
-			if err := rewind(); err != nil {
+			if err := j.rewind(); err != nil {
 				return p.final(nil, last)
 			}
 			j.msg.Done, j.msg.Result, j.msg.Err = false, nil, nil
@@ -271,7 +294,7 @@ func (p *Pool) send(ctx context.Context, j *job, rewind func() error) (*session.
 		if v == vBehindClose {
 			// The server closed the connection before it judged this
 			// message: another one's attempt ended it, not this one's.
-			if err := rewind(); err != nil {
+			if err := j.rewind(); err != nil {
 				return p.final(nil, last)
 			}
 			j.msg.Done, j.msg.Result, j.msg.Err = false, nil, nil
