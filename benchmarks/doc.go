@@ -9,6 +9,10 @@
 //   - BenchmarkLargeMessage: 8 MiB of text through DATA and BDAT, beside
 //     the same octets written raw to the socket
 //   - BenchmarkLMTP: 1 KiB messages to 5 recipients over a Unix socket
+//   - BenchmarkPool: 1 KiB messages from 16 goroutines through a pool of
+//     4 connections, beside one pipelined connection and a connection
+//     per goroutine; BenchmarkPoolSlowServer: the same against a server
+//     that spends a millisecond on each message
 //   - BenchmarkDotWriter, BenchmarkReadReply: package wire's codec rows
 //   - TestStreamedMessageHeap: a 256 MiB message streamed from an
 //     io.Reader keeps the heap in use under 8 MiB, through DATA and BDAT

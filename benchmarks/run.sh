@@ -44,7 +44,7 @@ go test -run '^$' -bench "$bench" -count "$count" ./... | tee "$out"
 
 echo
 echo "== benchstat -col /impl, one table per benchmark"
-for name in SmallMessages ManyRecipients LargeMessage LMTP DotWriter ReadReply; do
+for name in SmallMessages ManyRecipients LargeMessage LMTP Pool PoolSlowServer DotWriter ReadReply; do
 	if grep -q "^Benchmark$name/" "$out"; then
 		echo
 		echo "---- $name"

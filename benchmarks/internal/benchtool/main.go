@@ -160,6 +160,13 @@ func targets(file string) error {
 	ratio("ManyRecipients", "msgs/s", "smtpkit", "gosmtp", 0)
 	ratio("LMTP", "msgs/s", "smtpkit", "gosmtp", 12)
 	ratio("LMTP", "msgs/s", "smtpkit-nopipelining", "gosmtp", 0)
+	// Issue 20's: the pool from 16 goroutines against one pipelined
+	// connection, and the rest for context.
+	ratio("Pool", "msgs/s", "pool", "smtpkit", 1.5)
+	ratio("Pool", "msgs/s", "pool", "netsmtp", 0)
+	ratio("Pool", "msgs/s", "pool", "smtpkit-conns", 0)
+	ratio("Pool", "msgs/s", "pool-stream", "smtpkit", 0)
+	ratio("PoolSlowServer", "msgs/s", "pool", "smtpkit", 0)
 	for _, body := range []string{"crlf", "lf"} {
 		ratio("DotWriter/body="+body, "MB/s", "smtpkit", "textproto", 0)
 	}
