@@ -99,10 +99,6 @@ func ptORCPTLen(typ, addr string) int {
 	return n
 }
 
-func ptIsLetDig(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
-
 // ptXtextLen is the length of s as xtext, computed independently.
 func ptXtextLen(s string) int {
 	n := 0
