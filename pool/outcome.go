@@ -1,14 +1,10 @@
 package pool
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 
-	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
-	"github.com/smtpkit/smtpkit/transport"
 )
 
 // Outcome is what became of a message, as the pool reports it: exactly
@@ -194,31 +190,12 @@ func closes(r response.Reply) bool {
 }
 
 // dialRetryable reports whether opening a connection may succeed later
-// where it failed with err: after a 4yz reply (a 421 greeting, a 454 to
-// AUTH) and on the network, yes; after a 5yz reply, an address that does
-// not parse, a certificate that does not verify, an extension missing or
-// credentials refused, no.
+// where it failed with err, as session.Temporary judges it: after a 4yz
+// reply (a 421 greeting, a 454 to AUTH) and on the network, yes; after a
+// 5yz reply, an address that does not parse, a certificate that does not
+// verify, an extension missing or credentials refused, no.
 func dialRetryable(err error) bool {
-	var re *response.Error
-	if errors.As(err, &re) {
-		return re.Temporary()
-	}
-	var (
-		ae  *transport.AddressError
-		ns  *session.NotSupportedError
-		au  *session.AuthError
-		ce  *command.Error
-		cve *tls.CertificateVerificationError
-		ua  x509.UnknownAuthorityError
-		hn  x509.HostnameError
-		ci  x509.CertificateInvalidError
-	)
-	switch {
-	case errors.As(err, &ae), errors.As(err, &ns), errors.As(err, &au), errors.As(err, &ce),
-		errors.As(err, &cve), errors.As(err, &ua), errors.As(err, &hn), errors.As(err, &ci):
-		return false
-	}
-	return !errors.Is(err, ErrClosed)
+	return session.Temporary(err) && !errors.Is(err, ErrClosed)
 }
 
 // countReplies adds the replies one attempt got for its commands to
