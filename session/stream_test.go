@@ -525,3 +525,30 @@ func TestSendStreamInTransaction(t *testing.T) {
 		t.Errorf("commands %q", srv.Commands())
 	}
 }
+
+// A stream whose last message leaves the server's transaction open (BDAT,
+// every recipient refused) resets it before it returns, so that the next
+// message is not a nested MAIL. The stream's own RSET was once refused as
+// a call made during the stream, and the flag that asked for it cleared.
+func TestStreamEndsOutsideTransaction(t *testing.T) {
+	srv := newServer(t, smtptest.Config{
+		Extensions: smtptest.DefaultExtensions(),
+		Overrides:  []smtptest.Override{{Verb: "RCPT", Match: "<refused", Reply: response.New(550, "5.1.1 no such user")}},
+	})
+	c := dial(t, srv, nil)
+	msgs := []*session.Message{
+		{Envelope: session.Envelope{To: []command.Mailbox{{Local: "ok", Domain: "example.net"}}}, Body: bytes.NewReader([]byte("a\r\n"))},
+		{Envelope: session.Envelope{To: []command.Mailbox{{Local: "refused", Domain: "example.net"}}}, Body: bytes.NewReader([]byte("b\r\n"))},
+	}
+	var errs []error
+	for _, err := range c.SendStream(testCtx(t), slices.Values(msgs)) {
+		errs = append(errs, err)
+	}
+	var rr *session.RecipientsRefusedError
+	if len(errs) != 2 || errs[0] != nil || !errors.As(errs[1], &rr) {
+		t.Fatalf("stream: %v", errs)
+	}
+	if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.net"}, bytes.NewReader([]byte("c\r\n"))); err != nil {
+		t.Fatalf("Send after the stream: %v (commands %q)", err, srv.Commands())
+	}
+}

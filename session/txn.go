@@ -426,12 +426,18 @@ func (c *Client) writeTxn(ctx context.Context, t *txn) error {
 }
 
 // resetIfOpen sends RSET when the server may still hold a failed
-// transaction open, so that the Client is left outside one.
+// transaction open, so that the Client is left outside one. It goes
+// straight to the engine: at the end of a SendStream, which calls it, every
+// public call is refused.
 func (c *Client) resetIfOpen(ctx context.Context) {
-	if c.needRset && c.err == nil {
-		c.needRset = false
-		c.roundTrip(ctx, "RSET", command.Rset{})
+	if !c.needRset || c.err != nil {
+		return
 	}
+	c.needRset = false
+	line, _ := command.Rset{}.Append(c.line[:0])
+	c.line = line
+	c.tr.sent(command.Rset{}, line)
+	c.exchange(ctx, entryCommand, "RSET", line)
 }
 
 // enqueueCommand queues the entry for one of t's command lines.
