@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/smtpkit/smtpkit/internal/logsafe"
 	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/session/internal/msghdr"
 	"github.com/smtpkit/smtpkit/transport"
 )
 
@@ -425,16 +425,7 @@ type HeaderError struct {
 func (e *HeaderError) Error() string {
 	var b strings.Builder
 	b.WriteString("session: message header: ")
-	if e.Line > 0 {
-		b.WriteString("line ")
-		b.WriteString(strconv.Itoa(e.Line))
-		b.WriteString(": ")
-	}
-	if e.Field != "" {
-		b.WriteString("field ")
-		b.WriteString(strconv.QuoteToASCII(e.Field))
-		b.WriteString(": ")
-	}
+	msghdr.WriteLocation(&b, e.Line, e.Field)
 	b.WriteString(logsafe.Escape(e.Reason))
 	return b.String()
 }

@@ -51,16 +51,7 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("msghdr: ")
-	if e.Line > 0 {
-		b.WriteString("line ")
-		b.WriteString(strconv.Itoa(e.Line))
-		b.WriteString(": ")
-	}
-	if e.Field != "" {
-		b.WriteString("field ")
-		b.WriteString(strconv.QuoteToASCII(e.Field))
-		b.WriteString(": ")
-	}
+	WriteLocation(&b, e.Line, e.Field)
 	b.WriteString(e.Err.Error())
 	if e.Detail != "" {
 		b.WriteString(": ")
@@ -70,6 +61,22 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// WriteLocation writes where in a header an error is, `line 3: field "To": `,
+// leaving out a line of 0 and an empty field name; the name is quoted in
+// ASCII, since it came from the message.
+func WriteLocation(b *strings.Builder, line int, field string) {
+	if line > 0 {
+		b.WriteString("line ")
+		b.WriteString(strconv.Itoa(line))
+		b.WriteString(": ")
+	}
+	if field != "" {
+		b.WriteString("field ")
+		b.WriteString(strconv.QuoteToASCII(field))
+		b.WriteString(": ")
+	}
+}
 
 // EnvelopeError is returned by [Read] when the header was read whole, and
 // is returned with r at the body, but the envelope could not be taken from
