@@ -222,8 +222,14 @@ var listening = regexp.MustCompile(`listening on (\S+)`)
 // startSink runs the sink on a free port and waits until it listens.
 func startSink(t *testing.T, args ...string) *sinkProc {
 	t.Helper()
-	p := &sinkProc{t: t, lines: make(chan string, 10000), done: make(chan struct{})}
-	p.cmd = exec.Command(binary, append([]string{"sink", "--listen", "127.0.0.1:0"}, args...)...)
+	return runSink(t, exec.Command(binary, append([]string{"sink", "--listen", "127.0.0.1:0"}, args...)...))
+}
+
+// runSink starts cmd, a sink listening on "127.0.0.1:0", collects its
+// output and waits until it says where it listens.
+func runSink(t *testing.T, cmd *exec.Cmd) *sinkProc {
+	t.Helper()
+	p := &sinkProc{t: t, cmd: cmd, lines: make(chan string, 10000), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), raceEnv)
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {

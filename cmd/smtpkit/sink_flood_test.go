@@ -257,61 +257,8 @@ func raiseNoFile(t *testing.T, need int) {
 // until it listens. The process is the sink itself (sh execs it).
 func startLimitedSink(t *testing.T, n int, args ...string) *sinkProc {
 	t.Helper()
-	p := &sinkProc{t: t, lines: make(chan string, 10000), done: make(chan struct{})}
 	script := fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, n)
-	p.cmd = exec.Command("sh", append([]string{"-c", script, binary, "sink", "--listen", "127.0.0.1:0"}, args...)...)
-	p.cmd.Env = append(os.Environ(), raceEnv)
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.stderr.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	})
-	wg.Go(func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.stdout.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-			p.lines <- sc.Text()
-		}
-	})
-	go func() {
-		wg.Wait()
-		p.cmd.Wait()
-		p.code = p.cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-	})
-	select {
-	case p.Addr = <-addr:
-	case <-p.done:
-		t.Fatalf("sink exited: %s", p.Stderr())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sink did not listen: %s", p.Stderr())
-	}
-	return p
+	return runSink(t, exec.Command("sh", append([]string{"-c", script, binary, "sink", "--listen", "127.0.0.1:0"}, args...)...))
 }
 
 // limit returns the soft limit named in /proc/PID/limits.
