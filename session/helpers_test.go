@@ -178,28 +178,9 @@ func binaryExtensions() []string { return append(smtptest.DefaultExtensions(), "
 // ---- Messages ----
 
 // normalise is what the DATA encoder promises the server receives for
-// body: every line ending CRLF (bare LF and bare CR become CRLF) and a
-// final CRLF when the body does not end a line.
-func normalise(body []byte) []byte {
-	var out []byte
-	for i := 0; i < len(body); i++ {
-		switch c := body[i]; c {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(body) && body[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
+// body: wire.Normalise, the reference the encoders are property-tested
+// against.
+func normalise(body []byte) []byte { return wire.Normalise(body) }
 
 // markedBody has lines that start with a dot, a bare LF, a lone "." line
 // and a marker that must never show in a trace.
