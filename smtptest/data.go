@@ -30,6 +30,9 @@ func (c *conn) data() action {
 		if err := c.flush(); err != nil {
 			return err
 		}
+		if c.emulatesEndOfData() {
+			return c.emulatedData()
+		}
 		raw, data, tooBig, err := c.readData()
 		if err != nil {
 			return err

@@ -88,6 +88,8 @@
 //	553 5.6.7 Non-ASCII address requires SMTPUTF8
 //	554 5.5.1 No valid recipients                (DATA or BDAT without an accepted RCPT)
 //	555 5.5.4 <KEYWORD> parameter not supported  (a MAIL or RCPT parameter whose extension is not announced)
+//	550 5.5.2 Error: bare <CR> or <LF> received  (Config.BareNewline: BareNewlineReject)
+//	521 5.5.2 <Hostname> Error: bare <CR> or <LF> received (BareNewlineDisconnect; then the server closes)
 //
 // A 4yz or 5yz greeting other than 421 keeps the connection open and
 // answers every command but QUIT with 503.

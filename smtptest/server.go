@@ -192,6 +192,22 @@ type Config struct {
 	// client sent and what the server answered, one line each. Writes to
 	// it are serialised.
 	Log io.Writer
+
+	// DataEndings lists byte sequences that end a message's data after
+	// DATA besides <CRLF>.<CRLF> (RFC 5321 §4.1.1.4), each at most
+	// MaxDataEnding octets, to emulate a server open to SMTP smuggling:
+	// with "\n.\n" and "\n.\r\n", one that reads a bare LF as a line
+	// end, as Postfix does with smtpd_forbid_bare_newline = no. The data
+	// ends where the first of them (or <CRLF>.<CRLF>) starts, the longest
+	// one there; what follows is read as commands. Data is then the
+	// dot-unstuffed octets before the ending plus its leading CR and LF
+	// octets, Raw what was received through it. nil: only <CRLF>.<CRLF>.
+	DataEndings []string
+	// BareNewline says what the server does with a bare CR or LF in the
+	// data after DATA (the ending it took included): keep it as data (the
+	// default), refuse the message, or answer 521 and close; see
+	// [BareNewline].
+	BareNewline BareNewline
 }
 
 // Override replaces the server's reply to a command. The reply replaces
@@ -388,6 +404,8 @@ func NewServer(cfg Config) *Server {
 	s.refusing = make(chan struct{}, max(cfg.MaxConnections, 1))
 	s.cfg.Overrides = append([]Override(nil), cfg.Overrides...)
 	s.cfg.Faults = append([]Fault(nil), cfg.Faults...)
+	checkDataEndings(cfg.DataEndings)
+	s.cfg.DataEndings = append([]string(nil), cfg.DataEndings...)
 	s.enhanced = s.hasExt("ENHANCEDSTATUSCODES")
 	s.maxSize = cfg.MaxMessageSize
 	if s.maxSize <= 0 {
