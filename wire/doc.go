@@ -14,5 +14,7 @@
 // example [ErrLineTooLong]); a line the caller asked to write that would break
 // the framing is a [*LineError]. A well-formed 4yz or 5yz reply is not an
 // error here: [Reader.ReadReply] returns it, and response.Reply.Err turns it
-// into one where the caller wants that.
+// into one where the caller wants that. A message line longer than
+// [MaxLineLength] is the caller's own: the encoders send it, refuse it with a
+// [*LineTooLongError] or fold it, as their [LongLines] policy says.
 package wire

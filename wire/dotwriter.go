@@ -25,13 +25,22 @@ const (
 // ("\n.\n", "\n.\r\n", "\r\n.\n", ...), ends the data early or smuggles a
 // second message (the SMTP smuggling attacks of 2023).
 //
-// The output does not depend on how the input is split across Write calls.
-// Write does not allocate. A DotWriter can be reused with Reset.
+// Lines longer than [MaxLineLength] go out as they are unless
+// [DotWriter.SetLongLines] says otherwise. The output does not depend on how
+// the input is split across Write calls. Write does not allocate. A
+// DotWriter can be reused with Reset.
 type DotWriter struct {
 	bw    bufferedWriter
 	own   *bufio.Writer // the buffer made for a plain io.Writer, flushed by Close
 	state int
 	err   error
+
+	// The line-length policy (see SetLongLines).
+	limit int   // the longest line let through unchanged
+	fold  bool  // a longer line is folded, not refused
+	col   int   // octets of the current line in earlier Writes, its stuffed '.' not counted
+	lines int64 // lines ended so far
+	folds int64
 }
 
 // bufferedWriter is a writer the encoders can hand small pieces to without a
@@ -49,17 +58,33 @@ type bufferedWriter interface {
 // buffer of its own, which Close flushes.
 func NewDotWriter(w io.Writer) *DotWriter {
 	d := new(DotWriter)
+	d.SetLongLines(LongLinesSend)
 	d.Reset(w)
 	return d
 }
 
 // Reset discards the encoder's state and makes it write to w, as
-// NewDotWriter does; it reuses its own buffer when it has one.
+// NewDotWriter does; it reuses its own buffer when it has one, and keeps
+// the policy SetLongLines set.
 func (d *DotWriter) Reset(w io.Writer) {
 	d.bw, d.own = ownBuffer(w, d.own)
 	d.state = atLineStart
 	d.err = nil
+	d.col, d.lines, d.folds = 0, 0, 0
 }
+
+// SetLongLines sets what Write does with a line longer than
+// [MaxLineLength]: send it ([LongLinesSend], the default of a new
+// DotWriter), fail with a *[LineTooLongError] before any of it is written
+// ([LongLinesRefuse]), or fold it ([LongLinesFold]). Call it before the
+// first Write of a message.
+func (d *DotWriter) SetLongLines(policy LongLines) {
+	d.limit, d.fold = policy.limit()
+}
+
+// Folded returns the number of line breaks [LongLinesFold] has added since
+// Reset.
+func (d *DotWriter) Folded() int64 { return d.folds }
 
 // ownBuffer returns w when it buffers by itself, and otherwise a bufio.Writer
 // on w, reusing own when there is one.
@@ -93,8 +118,10 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 	bw := d.bw
 	state := d.state
 	// Bytes of p from start to i go out unchanged; they are written as one
-	// span whenever the encoder has to add a byte after them.
-	start, i := 0, 0
+	// span whenever the encoder has to add a byte after them. The current
+	// line starts at ls, before p when it began in an earlier Write.
+	start, i, ls := 0, 0, -d.col
+	limit, lines := d.limit, d.lines
 	// Where the next CR and LF are, found with bytes.IndexByte (vectorised)
 	// and reused until passed: the scan over p is linear however the two
 	// interleave. len(p) means none.
@@ -107,6 +134,7 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 				err = writeSpan(bw, p[start:i], '.')
 				start = i // the input's '.' follows the added one
 			}
+			ls = i
 			state = inLine
 		case afterCR:
 			if p[i] == '\n' {
@@ -116,10 +144,12 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 				err = writeSpan(bw, p[start:i], '\n')
 				start = i
 			}
+			ls = i
 			state = atLineStart
 		default: // inLine
-			// The common case, in a tight loop: the line ends in CRLF and
-			// the next one does not start with '.', so nothing changes.
+			// The common case, in a tight loop: the line ends in CRLF
+			// within the limit and the next one does not start with '.',
+			// so nothing changes.
 			for {
 				if nextCR < i {
 					nextCR = indexFrom(p, i, '\r')
@@ -127,11 +157,27 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 				if nextLF < i {
 					nextLF = indexFrom(p, i, '\n')
 				}
-				if next := nextLF + 1; nextLF == nextCR+1 && next < len(p) && p[next] != '.' {
-					i = next
+				if next := nextLF + 1; nextLF == nextCR+1 && next < len(p) && p[next] != '.' && nextCR-ls <= limit {
+					i, ls = next, next
+					lines++
 					continue
 				}
 				break
+			}
+			if end := min(nextCR, nextLF); end-ls > limit {
+				if !d.fold {
+					err = &LineTooLongError{Line: lines + 1, Length: end - ls, Limit: limit}
+					break
+				}
+				// Fold: the line keeps its first limit octets, and the SP
+				// that starts the next counts as its first.
+				at := ls + limit
+				if _, err = bw.Write(p[start:at]); err == nil {
+					_, err = bw.WriteString(foldBreak)
+				}
+				d.folds++
+				start, ls = at, at-1
+				continue
 			}
 			if nextLF < nextCR {
 				// A bare LF: put a CR before it. The LF itself starts the
@@ -139,9 +185,11 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 				err = writeSpan(bw, p[start:nextLF], '\r')
 				start = nextLF
 				i = nextLF + 1
+				lines++
 				state = atLineStart
 			} else if nextCR < len(p) {
 				i = nextCR + 1
+				lines++
 				switch {
 				case i == len(p):
 					state = afterCR // the next Write decides
@@ -166,7 +214,11 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 		d.err = err
 		return 0, err
 	}
-	d.state = state
+	d.state, d.lines = state, lines
+	d.col = 0
+	if state == inLine {
+		d.col = len(p) - ls
+	}
 	return len(p), nil
 }
 

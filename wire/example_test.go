@@ -177,3 +177,32 @@ func ExampleBodyScan() {
 	// octets: 23 size: 24
 	// clean: false 8-bit: true NUL: false
 }
+
+// A line over the 998-octet limit, folded for DATA the way Postfix does it,
+// and refused.
+func ExampleDotWriter_SetLongLines() {
+	body := strings.Repeat("x", 1000) + "\r\n"
+	var out bytes.Buffer
+	d := wire.NewDotWriter(&out)
+	d.SetLongLines(wire.LongLinesFold)
+	d.Write([]byte(body))
+	d.Close()
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\r\n"), "\r\n") {
+		fmt.Printf("%d octets: %.3q...\n", len(line), line)
+	}
+	fmt.Println("folded:", d.Folded())
+
+	d.Reset(&out)
+	d.SetLongLines(wire.LongLinesRefuse)
+	_, err := d.Write([]byte("Subject: hi\r\n\r\n" + body))
+	var tooLong *wire.LineTooLongError
+	if errors.As(err, &tooLong) {
+		fmt.Printf("line %d: %d octets, limit %d\n", tooLong.Line, tooLong.Length, tooLong.Limit)
+	}
+	// Output:
+	// 998 octets: "xxx"...
+	// 3 octets: " xx"...
+	// 1 octets: "."...
+	// folded: 1
+	// line 3: 1000 octets, limit 998
+}

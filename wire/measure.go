@@ -10,6 +10,10 @@ import (
 // it at all, and whether it holds octets that need BODY=8BITMIME (RFC 6152)
 // or BODY=BINARYMIME (RFC 3030 §3).
 //
+// It also finds the first line longer than [MaxLineLength]
+// ([BodyScan.LongLine]), so that a message which cannot be sent as it is
+// is known before MAIL.
+//
 // The size is the one the SIZE extension asks for (RFC 1870 §3): the octets
 // of the message with CRLF line endings, before the dot-stuffing that DATA
 // adds, and exactly what a BDAT writer sends after a [CRLFWriter].
@@ -27,6 +31,12 @@ type BodyScan struct {
 	last     byte  // the last octet scanned, when n > 0
 	eightBit bool
 	nul      bool
+
+	// The first line over MaxLineLength (see LongLine).
+	col      int64 // octets of the last line, not yet ended, while none is
+	longLine int64 // its number, from 1; 0 while none
+	longLen  int64 // its length so far
+	longOpen bool  // its end has not been scanned yet
 }
 
 // Scan adds p to the body measured.
@@ -34,6 +44,7 @@ func (s *BodyScan) Scan(p []byte) {
 	if len(p) == 0 {
 		return
 	}
+	s.scanLines(p, s.cr+s.lf-s.pairs)
 	if s.n > 0 && s.last == '\r' && p[0] == '\n' {
 		s.pairs++ // a CRLF split between two Scans
 	}
