@@ -37,12 +37,13 @@ type Pool struct {
 	dialRate *bucket
 
 	mu       sync.Mutex
-	conns    int           // open or being opened
-	changed  chan struct{} // closed, and replaced, when a connection ends
-	closed   bool          // Close was called: no new messages
-	stopping bool          // Close is waiting for the connections: none opens
-	active   int           // messages handed over and not yet reported
-	drained  chan struct{} // closed once closed and active == 0
+	conns    int                 // open or being opened
+	changed  chan struct{}       // closed, and replaced, when a connection ends
+	closed   bool                // Close was called: no new messages
+	stopping bool                // Close is waiting for the connections: none opens
+	active   int                 // messages handed over and not yet reported
+	ext      *session.Extensions // what the newest connection's server announced
+	drained  chan struct{}       // closed once closed and active == 0
 	workers  sync.WaitGroup
 
 	stats counters
@@ -381,6 +382,8 @@ func (p *Pool) open(ctx context.Context, first *job) error {
 			err = ErrClosed
 		} else {
 			p.workers.Add(1)
+			ext := c.Extensions()
+			p.ext = &ext
 		}
 		p.mu.Unlock()
 		if err != nil {
@@ -446,6 +449,19 @@ func (p *Pool) dial(ctx context.Context) (*session.Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// Extensions returns the service extensions the server announced in its
+// EHLO (or LHLO) reply on the connection opened last, and false when no
+// connection has been opened yet: what the pool's connections use
+// (PIPELINING, CHUNKING, SIZE, LIMITS, ...).
+func (p *Pool) Extensions() (session.Extensions, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ext == nil {
+		return session.Extensions{}, false
+	}
+	return *p.ext, true
 }
 
 // Close stops taking messages (Send and SendStream then return

@@ -19,10 +19,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/smtpkit/smtpkit/auth"
 	"github.com/smtpkit/smtpkit/command"
-	"github.com/smtpkit/smtpkit/lmtp"
+	"github.com/smtpkit/smtpkit/pool"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
+	"github.com/smtpkit/smtpkit/transport"
 )
 
 var benchCommand = &subcommand{
@@ -30,24 +32,28 @@ var benchCommand = &subcommand{
 	synopsis: "--server ADDR --messages N --size OCTETS [--rcpts K] [--connections C] [flags]",
 	summary:  "load a server with N messages over C connections (smtp-source) and measure it",
 	help: `
-A load generator like Postfix's smtp-source: C connections, each sending
-messages from a shared count of N (so together exactly N, unless --duration
-ends the run first) with session's SendStream: with PIPELINING the next
-transactions are written while earlier replies are on their way, with
-CHUNKING too the message goes as BDAT in the same write. --pipelining off
-and --chunking off switch either off. Each message is exactly --size octets
-(header included, or just the header when --size is smaller; CRLF line
-endings, ASCII) to K recipients.
+A load generator like Postfix's smtp-source: N messages through a pool of
+up to C connections (package pool), each a pipelined stream: with
+PIPELINING the next transactions are written while earlier replies are on
+their way, with CHUNKING too the message goes as BDAT in the same write.
+--pipelining off and --chunking off switch either off. Each message is
+exactly --size octets (header included, or just the header when --size is
+smaller; CRLF line endings, ASCII) to K recipients, with its number in the
+Subject and the Message-ID.
 
 It reports messages/s and MB/s (10^6 octets of accepted messages per
-second of the whole run), the latency of each message — from the moment it
-is handed to the stream to the moment its result comes back, so with
-pipelining it includes the wait behind the messages ahead of it — as p50,
+second of the whole run), the latency of each accepted message — from the
+moment it is handed to the pool to the moment its result comes back, in
+order, so it includes the wait behind the messages ahead of it — as p50,
 p90, p99 and max, and the failed messages by reply code (or by kind:
-disconnected, timeout, ...). A message that got 421 or whose connection broke
-before its reply is sent again on a new connection, at most 3 times in all
-(it may then be delivered twice, if the server took it but the reply was
-lost); "retried" counts those.
+disconnected, timeout, ...). As the pool does, a message is sent again, on
+a new connection, only when the server cannot have it (it got 421, or the
+connection broke before its end went out), at most 3 times in all;
+"retried" counts those attempts, "reconnects" the connections opened
+beyond the first C. A message whose connection broke after the whole
+message had gone out, before the server's reply, is never sent again: the
+server may have it. It is counted as "unknown", apart from accepted and
+failed.
 
 With --auth-user each connection logs in before its first message, as send
 does and under send's rules: the password comes from --auth-password-env or
@@ -58,8 +64,8 @@ gets no password exchange and no message; a Unix socket is exempt. --ca and
 USER --auth-password-env VAR" loads a submission port.
 
 While it runs, a progress line is written to standard error when that is a
-terminal. Exit status: 0 every message accepted; 3 some failed; 1 none
-accepted; 2 usage error.`,
+terminal. Exit status: 0 every message accepted; 3 some failed or
+unknown; 1 none accepted; 2 usage error.`,
 	setup: setupBench,
 }
 
@@ -112,11 +118,14 @@ type benchReport struct {
 	Connections int    `json:"connections"`
 	Pipelining  bool   `json:"pipelining"` // used: offered and not turned off
 	Chunking    bool   `json:"chunking"`
-	// Sent counts the messages handed to the server (once each, however
-	// many times retried); Accepted + Failed = Sent.
+	// Sent counts the messages handed to the pool (once each, however
+	// many times retried); Accepted + Failed + Unknown = Sent. Unknown
+	// ones lost their connection after the whole message had gone out,
+	// before the server's reply: the server may have them.
 	Sent              int64            `json:"sent"`
 	Accepted          int64            `json:"accepted"`
 	Failed            int64            `json:"failed"`
+	Unknown           int64            `json:"unknown"`
 	Retried           int64            `json:"retried"`
 	Reconnects        int64            `json:"reconnects"`
 	Seconds           float64          `json:"seconds"`
@@ -136,7 +145,7 @@ type latencyJSON struct {
 	Max float64 `json:"max"`
 }
 
-// maxAttempts bounds the sends of one message.
+// maxAttempts bounds the attempts at one message (pool.Options.MaxAttempts).
 const maxAttempts = 3
 
 // bench is one run.
@@ -151,10 +160,8 @@ type bench struct {
 	claimed atomic.Int64 // messages handed out from N
 	done    atomic.Int64 // messages with a final outcome
 
-	once sync.Once // the extensions of the first connection
-	rep  benchReport
-
-	mu       sync.Mutex
+	// Written only by the goroutine that runs the stream.
+	rep      benchReport
 	lat      []time.Duration
 	firstErr string // the first failure's message, for the error line
 }
@@ -213,6 +220,7 @@ func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
 	t := f.timeout
 	b.opts = session.Options{
 		LocalName:         f.helo,
+		LMTP:              f.lmtp,
 		TLS:               mode,
 		TLSConfig:         tlsCfg,
 		DisablePipelining: noPipe,
@@ -220,6 +228,16 @@ func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
 		Timeouts:          session.Timeouts{Connect: t, Greeting: t, Command: t, Mail: t, Rcpt: t, DataInit: t, DataBlock: t, DataEnd: t},
 	}
 	conns := min(f.conns, f.messages)
+	p, err := pool.New(f.server, &pool.Options{
+		Session:        b.opts,
+		MaxConnections: conns,
+		MaxAttempts:    maxAttempts,
+		IdleTimeout:    -1, // the run ends them
+		Credentials:    b.credentials(),
+	})
+	if err != nil {
+		return usageError(st, cmd, "--server: %s", plainError(err))
+	}
 	b.rep = benchReport{
 		Server: f.server, Messages: f.messages, Size: len(b.tmpl.buf), Rcpts: f.rcpts,
 		Connections: conns, Errors: map[string]int64{},
@@ -231,23 +249,36 @@ func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
 		b.stopAt = start.Add(f.duration)
 	}
 	stopProgress := b.progress(st)
-	var wg sync.WaitGroup
-	for range conns {
-		wg.Go(func() { b.worker(ctx) })
-	}
-	wg.Wait()
+	b.send(ctx, p)
+	elapsed := time.Since(start)
 	stopProgress()
-	b.finish(time.Since(start))
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(t, 5*time.Second))
+	p.Close(qctx) // QUIT each connection; every outcome is already in
+	cancel()
+	s := p.Stats()
+	b.rep.Retried = int64(s.Retries)
+	b.rep.Reconnects = max(0, int64(s.Dials)-int64(conns))
+	if ext, ok := p.Extensions(); ok {
+		b.rep.Pipelining = !noPipe && ext.Has("PIPELINING")
+		b.rep.Chunking = b.rep.Pipelining && !noChunk && ext.Has("CHUNKING")
+	}
+	b.finish(elapsed)
 
 	r := &b.rep
 	code := exitOK
 	switch {
 	case r.Accepted == 0:
 		code = exitFailed
-		r.Error = new(fmt.Sprintf("no message accepted: %s; the first: %s", errorSummary(r.Errors), b.firstErr))
+		r.Error = new(fmt.Sprintf("no message accepted: %s; the first: %s", b.problems(), b.firstErr))
+	case r.Failed > 0 && r.Unknown > 0:
+		code = exitPartial
+		r.Error = new(fmt.Sprintf("%d of %d messages failed or unknown: %s; the first: %s", r.Failed+r.Unknown, r.Sent, b.problems(), b.firstErr))
 	case r.Failed > 0:
 		code = exitPartial
-		r.Error = new(fmt.Sprintf("%d of %d messages failed: %s; the first: %s", r.Failed, r.Sent, errorSummary(r.Errors), b.firstErr))
+		r.Error = new(fmt.Sprintf("%d of %d messages failed: %s; the first: %s", r.Failed, r.Sent, b.problems(), b.firstErr))
+	case r.Unknown > 0:
+		code = exitPartial
+		r.Error = new(fmt.Sprintf("%d of %d messages unknown: %s; the first: %s", r.Unknown, r.Sent, b.problems(), b.firstErr))
 	}
 	if f.json {
 		if err := writeJSON(st.out, r); err != nil {
@@ -260,6 +291,27 @@ func (f *benchFlags) run(ctx context.Context, st stdio, args []string) int {
 		fmt.Fprintf(st.err, "smtpkit %s: %s\n", cmd, *r.Error)
 	}
 	return code
+}
+
+// credentials are what the pool logs each connection in with, as send
+// logs in: --auth-mech, or the strongest mechanism both sides have.
+func (b *bench) credentials() *pool.Credentials {
+	a := &b.f.auth
+	if !a.enabled() {
+		return nil
+	}
+	if a.mech == "" {
+		return &pool.Credentials{Username: a.user, Password: b.password}
+	}
+	host, port := "", 0
+	if addr, err := transport.ParseAddress(b.f.server, transport.PortSMTP); err == nil && addr.Network != "unix" {
+		host, port = addr.Host, addr.Port
+	}
+	name := strings.ToUpper(a.mech)
+	return &pool.Credentials{Mechanism: func() auth.Mechanism {
+		m, _ := mechanism(name, a.user, b.password, host, port) // the name was checked with the flags
+		return m
+	}}
 }
 
 func (f *benchFlags) envelope() (session.Envelope, error) {
@@ -291,181 +343,112 @@ func (f *benchFlags) envelope() (session.Envelope, error) {
 	return env, nil
 }
 
-// item is one message on its way.
+// item is one message handed to the pool.
 type item struct {
-	idx     int64
-	attempt int  // attempts that count towards maxAttempts
-	counted bool // in Sent
-	start   time.Time
+	m     *session.Message
+	start time.Time
 }
 
-// next hands out the next message: one to retry, else a new one while
-// N and --duration allow.
-func (b *bench) next(retry *[]item) (item, bool) {
-	if len(*retry) > 0 {
-		it := (*retry)[0]
-		*retry = (*retry)[1:]
-		return it, true
-	}
+// next claims the next message number while N and --duration allow.
+func (b *bench) next() (int64, bool) {
 	if !b.stopAt.IsZero() && !time.Now().Before(b.stopAt) {
-		return item{}, false
+		return 0, false
 	}
 	n := b.claimed.Add(1)
 	if n > int64(b.f.messages) {
 		b.claimed.Add(-1)
-		return item{}, false
+		return 0, false
 	}
-	return item{idx: n}, true
+	return n, true
 }
 
-func (b *bench) more() bool {
-	return b.claimed.Load() < int64(b.f.messages) && (b.stopAt.IsZero() || time.Now().Before(b.stopAt))
-}
-
-// worker is one connection at a time: it sends until the messages run
-// out, connecting again when the server closes on it.
-func (b *bench) worker(ctx context.Context) {
-	var retry []item
-	failures := 0 // connections in a row that sent nothing
-	first := true
-	for len(retry) > 0 || b.more() {
-		if ctx.Err() != nil {
-			for _, it := range retry {
-				b.fail(it, ctx.Err())
-			}
-			return
-		}
-		if !first {
-			b.count(func(r *benchReport) { r.Reconnects++ })
-		}
-		first = false
-		c, err := b.dial(ctx)
-		if err != nil {
-			failures++
-			if failures >= maxAttempts {
-				// This worker gives up: its retries fail, and so does one
-				// new message, so that the error is in the report.
-				for _, it := range retry {
-					b.fail(it, err)
-				}
-				retry = nil
-				if it, ok := b.next(&retry); ok {
-					b.fail(it, err)
-				}
+// send streams the messages through p and counts their outcomes. Up to
+// 64 messages per connection are in flight (see pool.Pool.SendStream).
+// It withdraws the messages no connection has taken yet when --duration
+// runs out, and when no message has been accepted and one has failed
+// without reaching the server's verdict on every attempt (it could not
+// connect, log in, ...): the rest would fail the same way. Withdrawn
+// messages were never sent and are not counted.
+func (b *bench) send(ctx context.Context, p *pool.Pool) {
+	sctx, withdraw := context.WithCancel(ctx)
+	defer withdraw()
+	if !b.stopAt.IsZero() {
+		t := time.AfterFunc(time.Until(b.stopAt), withdraw)
+		defer t.Stop()
+	}
+	var fifo []item // handed to the pool, outcome not yet yielded
+	msgs := func(yield func(*session.Message) bool) {
+		for {
+			n, ok := b.next()
+			if !ok {
 				return
 			}
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		b.once.Do(func() {
-			ext := c.Extensions()
-			b.rep.Pipelining = !b.opts.DisablePipelining && ext.Has("PIPELINING")
-			b.rep.Chunking = b.rep.Pipelining && !b.opts.DisableChunking && ext.Has("CHUNKING")
-		})
-		var fifo []item // handed to the stream, no result yet
-		msgs := func(yield func(*session.Message) bool) {
-			for {
-				it, ok := b.next(&retry)
-				if !ok {
-					return
-				}
-				it.attempt++
-				if !it.counted {
-					it.counted = true
-					b.count(func(r *benchReport) { r.Sent++ })
-				}
-				m := &session.Message{Envelope: b.env, Body: bytes.NewReader(b.tmpl.message(it.idx))}
-				it.start = time.Now()
-				fifo = append(fifo, it)
-				if !yield(m) {
-					return
-				}
+			m := &session.Message{Envelope: b.env, Body: bytes.NewReader(b.tmpl.message(n))}
+			fifo = append(fifo, item{m: m, start: time.Now()})
+			if !yield(m) {
+				return
 			}
 		}
-		progressed := false
-		closing := false // the server said 421: nothing after that was taken
-		// SendStream yields one result for each message it took, in order.
-		for _, err := range c.SendStream(ctx, msgs) {
-			if len(fifo) == 0 {
-				break // the session was not ready: nothing was taken
-			}
-			it := fifo[0]
-			fifo = fifo[1:]
-			if err == nil {
-				progressed = true
-				b.succeed(it, time.Since(it.start))
-				continue
-			}
-			if closing {
-				it.attempt-- // never looked at: this attempt does not count
-			}
-			if ctx.Err() == nil && (closing || it.attempt < maxAttempts && retryable(err)) {
-				b.count(func(r *benchReport) { r.Retried++ })
-				retry = append(retry, it)
-				closing = closing || is421(err)
-				continue
-			}
-			b.fail(it, err)
-		}
-		if progressed {
-			failures = 0
-		} else {
-			failures++
-		}
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		c.Quit(qctx)
-		cancel()
-		c.Close()
-		if failures >= maxAttempts {
-			for _, it := range retry {
-				b.fail(it, errors.New("connections keep failing"))
-			}
+	}
+	count := func(it item, err error) {
+		// A message withdrawn before any attempt gets the stream's
+		// context's error as it is; one the caller interrupted counts.
+		if err == context.Canceled && sctx.Err() != nil && ctx.Err() == nil {
 			return
 		}
+		b.count(it, err)
+	}
+	for _, err := range p.SendStream(sctx, msgs) {
+		it := fifo[0]
+		fifo[0] = item{}
+		fifo = fifo[1:]
+		count(it, err)
+		if b.rep.Accepted == 0 && pool.OutcomeOf(err) == pool.NotSent && sctx.Err() == nil {
+			withdraw()
+			break
+		}
+	}
+	// After a break, SendStream recorded in each message it had taken
+	// the outcome it did not yield.
+	for _, it := range fifo {
+		if it.m.Done {
+			count(it, it.m.Err)
+		}
 	}
 }
 
-func (b *bench) dial(ctx context.Context) (*session.Client, error) {
-	opts := b.opts
-	var c *session.Client
-	if b.f.lmtp {
-		lc, err := lmtp.Dial(ctx, b.f.server, &opts)
-		if err != nil {
-			return nil, err
-		}
-		c = lc.Client
-	} else {
-		var err error
-		if c, err = session.Dial(ctx, b.f.server, &opts); err != nil {
-			return nil, err
-		}
+// count records a message's outcome.
+func (b *bench) count(it item, err error) {
+	b.rep.Sent++
+	switch pool.OutcomeOf(err) {
+	case pool.Delivered:
+		b.rep.Accepted++
+		b.lat = append(b.lat, time.Since(it.start))
+	case pool.Unknown:
+		b.rep.Unknown++
+	default:
+		b.rep.Failed++
+		b.rep.Errors[errKind(err)]++
 	}
-	if err := c.Hello(ctx); err != nil {
-		c.Close()
-		return nil, err
+	if err != nil && b.firstErr == "" {
+		b.firstErr = errText(err)
 	}
-	if b.f.auth.enabled() {
-		if err := b.f.auth.login(ctx, c, b.f.server, b.password); err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
-	return c, nil
+	b.done.Add(1)
 }
 
-// retryable says a message may go again on a new connection: the server
-// said 421 (closing), or the connection broke before its reply.
-func retryable(err error) bool {
-	var re *response.Error
-	if errors.As(err, &re) {
-		return re.Code() == 421
+// problems sums up the failures and the unknown outcomes.
+func (b *bench) problems() string {
+	var parts []string
+	if len(b.rep.Errors) > 0 {
+		parts = append(parts, errorSummary(b.rep.Errors))
 	}
-	return errors.Is(err, session.ErrServerDisconnected)
-}
-
-func is421(err error) bool {
-	var re *response.Error
-	return errors.As(err, &re) && re.Code() == 421
+	if b.rep.Unknown > 0 {
+		parts = append(parts, fmt.Sprintf("%d unknown (the server may have them)", b.rep.Unknown))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // errKind is the key of a failure in the report: the reply code when
@@ -494,34 +477,6 @@ func errKind(err error) string {
 		return "connect"
 	}
 	return "error"
-}
-
-func (b *bench) count(f func(*benchReport)) {
-	b.mu.Lock()
-	f(&b.rep)
-	b.mu.Unlock()
-}
-
-func (b *bench) succeed(it item, lat time.Duration) {
-	b.mu.Lock()
-	b.rep.Accepted++
-	b.lat = append(b.lat, lat)
-	b.mu.Unlock()
-	b.done.Add(1)
-}
-
-func (b *bench) fail(it item, err error) {
-	b.mu.Lock()
-	b.rep.Failed++
-	b.rep.Errors[errKind(err)]++
-	if b.firstErr == "" {
-		b.firstErr = errText(err)
-	}
-	if !it.counted {
-		b.rep.Sent++ // failed before it was handed to a server
-	}
-	b.mu.Unlock()
-	b.done.Add(1)
 }
 
 func (b *bench) finish(elapsed time.Duration) {
@@ -565,12 +520,15 @@ func (b *bench) print(w io.Writer) {
 		how = "PIPELINING, DATA"
 	}
 	fmt.Fprintf(w, "server:      %s, %d connection(s), %s\n", r.Server, r.Connections, how)
-	fmt.Fprintf(w, "messages:    %d sent, %d accepted, %d failed (%d retried, %d reconnects); %d octets each, to %d recipient(s)\n",
-		r.Sent, r.Accepted, r.Failed, r.Retried, r.Reconnects, r.Size, r.Rcpts)
+	fmt.Fprintf(w, "messages:    %d sent, %d accepted, %d failed, %d unknown (%d retried, %d reconnects); %d octets each, to %d recipient(s)\n",
+		r.Sent, r.Accepted, r.Failed, r.Unknown, r.Retried, r.Reconnects, r.Size, r.Rcpts)
 	fmt.Fprintf(w, "time:        %.3fs\n", r.Seconds)
 	fmt.Fprintf(w, "throughput:  %.1f messages/s, %.2f MB/s\n", r.MessagesPerSecond, r.MBPerSecond)
 	fmt.Fprintf(w, "latency:     p50 %.3fms  p90 %.3fms  p99 %.3fms  max %.3fms\n", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
 	fmt.Fprintf(w, "errors:      %s\n", errorSummary(r.Errors))
+	if r.Unknown > 0 {
+		fmt.Fprintf(w, "unknown:     %d (the connection was lost after the message, before its reply: the server may have it)\n", r.Unknown)
+	}
 }
 
 func errorSummary(errs map[string]int64) string {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,7 +18,7 @@ func TestBenchJSON(t *testing.T) {
 	r.want(t, exitOK)
 	v := decode(t, r.stdout)
 	wantKeys(t, "the object", v, "server", "messages", "size", "rcpts", "connections", "pipelining", "chunking",
-		"sent", "accepted", "failed", "retried", "reconnects", "seconds", "messages_per_second", "mb_per_second",
+		"sent", "accepted", "failed", "unknown", "retried", "reconnects", "seconds", "messages_per_second", "mb_per_second",
 		"latency_ms", "errors", "error")
 	if e, ok := v["error"]; !ok || e != nil {
 		t.Errorf("error = %#v (present %v), want null", e, ok)
@@ -260,6 +262,46 @@ func TestBenchAuth(t *testing.T) {
 		r := bench(env, plain.Addr, args...)
 		if r.code != exitUsage || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 			t.Errorf("bench %s: exit %d, want 2 and one line:\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
+
+// TestBenchNeverResendsUnknown is a regression test: bench used to send a
+// message again when its connection broke after the whole message had
+// gone out, before the server's reply (an *session.UnansweredError with
+// MaybeDelivered), so a server that had taken it could get it twice.
+// Such a message is now reported as unknown, once, and not sent again.
+func TestBenchNeverResendsUnknown(t *testing.T) {
+	// Every connection is closed where the reply to its first message's
+	// end of data should be.
+	srv := newServer(t, smtptest.Config{Faults: []smtptest.Fault{smtptest.CloseAt(smtptest.EndOfData)}})
+	r := smtpkit(t, nil, "bench", "--server", srv.Addr, "--messages", "3", "--connections", "1", "--chunking", "off", "--json")
+	r.want(t, exitFailed)
+	v := decode(t, r.stdout)
+	for k, want := range map[string]any{"sent": 3.0, "accepted": 0.0, "failed": 0.0, "unknown": 3.0} {
+		if v[k] != want {
+			t.Errorf("%s = %v, want %v", k, v[k], want)
+		}
+	}
+	jsonErrorIsStderr(t, r, "bench", "no message accepted", "3 unknown")
+	// What the server read: each message's data once, and no message
+	// twice (a retry would carry the same Subject again).
+	var read []byte
+	for _, rd := range srv.Reads() {
+		read = append(read, rd.Data...)
+	}
+	for n := 1; n <= 3; n++ {
+		subj := fmt.Sprintf("Subject: smtpkit bench %010d\r\n", n)
+		if got := bytes.Count(read, []byte(subj)); got != 1 {
+			t.Errorf("the server read message %d's data %d times, want once: a message whose outcome was unknown was sent again", n, got)
+		}
+	}
+
+	r = smtpkit(t, nil, "bench", "--server", srv.Addr, "--messages", "2", "--connections", "1", "--chunking", "off")
+	r.want(t, exitFailed)
+	for _, want := range []string{"2 sent, 0 accepted, 0 failed, 2 unknown", "unknown:     2 (the connection was lost after the message, before its reply: the server may have it)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
 		}
 	}
 }

@@ -41,7 +41,7 @@
 // --lmtp, it was delivered to some only; 1 when it was not accepted at all
 // (connection, TLS, authentication, sender, recipients or data refused);
 // 2 for a usage error. bench uses the same codes for its messages (3: some
-// failed), probe exits 0 when the server greeted and answered EHLO or
+// failed or unknown), probe exits 0 when the server greeted and answered EHLO or
 // LHLO, and sink exits 0 after SIGINT or SIGTERM (1 when it cannot listen
 // or could not store a message). Errors are one line on standard error,
 // naming what failed and quoting the server's reply when there was one.
