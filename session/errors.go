@@ -357,7 +357,10 @@ func (e *UnexpectedReplyError) Error() string {
 // written and only the reply was lost: the message may have been
 // delivered, and sending it again may deliver it twice. In LMTP,
 // Recipients lists the accepted recipients without a reply after the
-// message (the others' replies are in Result).
+// message (the others' replies are in Result). For a message sent in
+// several transactions (see Client.SendEnvelope), MaybeDelivered is set
+// when an earlier one delivered it: Result says to whom, Recipients lists
+// the recipients whose fate is not known.
 type UnansweredError struct {
 	Command        string // "MAIL", "RCPT", "DATA", "BDAT" or "end of data"
 	MaybeDelivered bool
@@ -372,8 +375,8 @@ func (e *UnansweredError) Error() string {
 		fate = "fate unknown"
 	}
 	if len(e.Recipients) > 0 {
-		return fmt.Sprintf("session: LMTP: no reply after the message for %s, %s: %v",
-			strings.Join(e.Recipients, ", "), fate, e.Err)
+		return fmt.Sprintf("session: no reply to %s for %s, message %s for them: %v",
+			e.Command, strings.Join(e.Recipients, ", "), fate, e.Err)
 	}
 	return fmt.Sprintf("session: no reply to %s, message %s: %v", e.Command, fate, e.Err)
 }

@@ -38,12 +38,18 @@ type RecipientResult struct {
 	Address  string
 	Accepted bool           // the server accepted the RCPT
 	Reply    response.Reply // the reply to RCPT
-	// Data is, in LMTP, this recipient's own reply to the end of the
-	// message (RFC 2033 §4.2): whether it was delivered. It is zero for a
-	// recipient refused at RCPT, and always in SMTP, where Result.Data
-	// answers for every recipient.
+	// Data is the reply that decided whether the message was delivered to
+	// this recipient: in LMTP its own reply to the end of the message (RFC
+	// 2033 §4.2); in SMTP the reply to the end of data (or the refusal of
+	// DATA or of a BDAT chunk) of the transaction it went in, which is
+	// Result.Data unless the message went in several transactions (see
+	// [Client.SendEnvelope]). It is zero for a recipient refused at RCPT,
+	// and for one whose reply never came.
 	Data response.Reply
 }
+
+// Delivered says whether the server took the message for this recipient.
+func (r *RecipientResult) Delivered() bool { return r.Accepted && r.Data.Positive() }
 
 // Result is the outcome of a transaction the server accepted.
 type Result struct {
@@ -51,12 +57,24 @@ type Result struct {
 	Recipients []RecipientResult // one per recipient, in order
 	// Data is the reply to the end of data. In LMTP, where each accepted
 	// recipient gets its own (RecipientResult.Data), it is the last of
-	// them.
+	// them. For a message sent in several transactions, it is the last
+	// transaction's that delivered it, and Mail the first's MAIL reply.
 	Data response.Reply
 }
 
-// Refused returns the recipients the server refused, in order: smtplib's
-// sendmail return value.
+// decided records reply as what decided delivery to every accepted
+// recipient (SMTP: one reply for all of them), and returns r.
+func (r *Result) decided(reply response.Reply) *Result {
+	for i := range r.Recipients {
+		if r.Recipients[i].Accepted {
+			r.Recipients[i].Data = reply
+		}
+	}
+	return r
+}
+
+// Refused returns the recipients the server refused at RCPT, in order:
+// smtplib's sendmail return value.
 func (r *Result) Refused() []RecipientResult {
 	var out []RecipientResult
 	for _, rr := range r.Recipients {
@@ -138,6 +156,22 @@ func (c *Client) SendMessage(ctx context.Context, msg io.Reader) (*Result, error
 // trip for the whole transaction. Options.DisablePipelining and
 // DisableChunking turn either off. The results are the same on every path.
 //
+// A message goes in more than one transaction, the same body in each,
+// when the server says it takes fewer recipients: the LIMITS RCPTMAX and
+// RCPTDOMAINMAX it announced (RFC 9422) are kept to from the start, and a
+// recipient refused as one too many (452, or 552, RFC 5321
+// §4.5.3.1.10) in a transaction that delivered the message is sent in
+// the next one, on the same connection. The Result then merges them: one
+// entry per recipient, each with the reply to its last RCPT and, in Data,
+// the reply that decided its delivery (see [RecipientResult.Delivered]).
+// Sending the body again needs it from its start: a *bytes.Reader,
+// *strings.Reader, *bytes.Buffer or other io.Seeker (an *os.File). Any
+// other reader goes once, with every recipient, and those the server
+// refuses as too many are reported refused, for the caller to send again.
+// When the session ends after the message was delivered to some
+// recipients, the error is an *UnansweredError with MaybeDelivered set:
+// its Result says who got it, and its Recipients who may not have.
+//
 // MAIL parameters are filled in when left zero: SIZE when the server
 // offers it and the size is known (env.Size, or a body with a Len or Size
 // method such as *bytes.Reader); BODY=8BITMIME when the server offers it
@@ -169,16 +203,14 @@ func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader
 	if c.state != stateReady {
 		return nil, &StateError{Op: "Send", State: c.state.String()}
 	}
-	t, err := c.prepareTxn(env, body)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.writeTxn(ctx, t); err == nil {
-		c.sync(ctx, 0) // an error here is t's, judged below
+	var res *Result
+	var err error
+	if s := c.newSplitter(env, body); s != nil {
+		res, err = c.sendSplit(ctx, s)
+	} else {
+		res, err = c.sendOne(ctx, env, body)
 	}
 	c.resetIfOpen(ctx)
-	res, err := c.outcome(t)
-	c.recycle(t)
 	return res, err
 }
 

@@ -72,7 +72,7 @@ func (c *Client) SendStream(ctx context.Context, msgs iter.Seq[*Message]) iter.S
 			yield(nil, &StateError{Op: "SendStream", State: c.state.String()})
 			return
 		}
-		s := stream{c: c, yield: yield}
+		s := stream{c: c, ctx: ctx, yield: yield}
 		c.streaming = true
 		defer func() { c.streaming = false }()
 		s.run(ctx, msgs)
@@ -82,6 +82,7 @@ func (c *Client) SendStream(ctx context.Context, msgs iter.Seq[*Message]) iter.S
 // stream is one SendStream in progress.
 type stream struct {
 	c       *Client
+	ctx     context.Context
 	yield   func(*Result, error) bool
 	order   []*txn // taken from the input, outcome not yet reported: order[head:]
 	head    int
@@ -119,7 +120,7 @@ func (s *stream) run(ctx context.Context, msgs iter.Seq[*Message]) {
 		}
 		var t *txn
 		if err == nil {
-			t, err = c.prepareTxn(&m.Envelope, m.Body)
+			t, err = c.prepareFirst(&m.Envelope, m.Body)
 		}
 		if err != nil {
 			// Nothing is written for m; its outcome still comes in order.
@@ -170,8 +171,15 @@ func (s *stream) report() bool {
 		s.order[s.head] = nil
 		s.head++
 		res, err := c.outcome(t)
-		t.msg.Done, t.msg.Result, t.msg.Err = true, res, err
+		m, sp := t.msg, t.split
 		c.recycle(t)
+		if sp != nil {
+			// The rest of the message's recipients go now, before its
+			// outcome is reported.
+			sp.record(res, err, c.err != nil)
+			res, err = c.sendRest(s.ctx, sp, res, err)
+		}
+		m.Done, m.Result, m.Err = true, res, err
 		if !s.stopped && !s.yield(res, err) {
 			s.stopped = true
 		}

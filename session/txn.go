@@ -46,6 +46,7 @@ type txn struct {
 	clean  bool // the body was scanned: its line endings are all CRLF already
 	manual bool // the low-level calls drive it (Mail, Rcpt, Data)
 	msg    *Message
+	split  *splitter // the message may go in more transactions than this one
 
 	res        *Result
 	due        int  // entries queued and not answered
@@ -257,7 +258,7 @@ func (t *txn) judge(cause error, byServer, lmtp bool) (*Result, error) {
 		end = "BDAT"
 		switch {
 		case t.chunkErr.Code != 0:
-			return nil, &DataError{Command: "BDAT", Reply: t.chunkErr, Result: res}
+			return nil, &DataError{Command: "BDAT", Reply: t.chunkErr, Result: res.decided(t.chunkErr)}
 		case t.chunksOK < t.chunks:
 			return nil, unanswered("BDAT")
 		}
@@ -266,7 +267,7 @@ func (t *txn) judge(cause error, byServer, lmtp bool) (*Result, error) {
 		case !t.dataDone:
 			return nil, unanswered("DATA")
 		case t.dataReply.Code != response.CodeStartMailInput:
-			return nil, &DataError{Command: "DATA", Reply: t.dataReply, Result: res}
+			return nil, &DataError{Command: "DATA", Reply: t.dataReply, Result: res.decided(t.dataReply)}
 		}
 	}
 	if !lmtp {
@@ -274,9 +275,10 @@ func (t *txn) judge(cause error, byServer, lmtp bool) (*Result, error) {
 		case !t.endDone:
 			return nil, unanswered(end)
 		case !t.endReply.Positive():
-			return nil, &DataError{Command: end, Reply: t.endReply, Result: res}
+			return nil, &DataError{Command: end, Reply: t.endReply, Result: res.decided(t.endReply)}
 		}
 		res.Data = t.endReply
+		res.decided(t.endReply)
 		return res, nil
 	}
 	var missing []string
