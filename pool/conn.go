@@ -157,23 +157,19 @@ func (w *conn) stream(first *job) {
 			}
 		}
 	}
-	refused := false
-	deliver := func(j *job) {
-		refused = refused || verdictOf(j.msg.Err) == vRefused
-		w.deliver(j)
-	}
 	// Every way a session ends shows in an outcome (the connection
 	// broke, or the server closed it, while a message waited for a
 	// reply) or makes the stream refuse to start, handing first back;
-	// only an RSET of the stream's own, after its last message, could
-	// end it unseen, and the next stream would then hand its first
-	// message back.
+	// only the RSET that ends a stream whose last transaction may still
+	// be open on the server (package session sends it) could end it
+	// unseen, and the next stream would then hand its first message
+	// back.
 	for range w.c.SendStream(w.p.ctx, msgs) {
 		// Each outcome is recorded in its Message before it is yielded;
 		// a yield with no message behind it is the stream refusing to
 		// start (the connection is gone).
 		for head < len(w.batch) && w.batch[head].msg.Done {
-			deliver(w.batch[head])
+			w.deliver(w.batch[head])
 			head++
 		}
 	}
@@ -182,24 +178,13 @@ func (w *conn) stream(first *job) {
 		if !j.msg.Done {
 			j.msg.Done, j.msg.Result, j.msg.Err = true, nil, errNoOutcome
 		}
-		deliver(j)
+		w.deliver(j)
 	}
 	if len(w.batch) == 0 {
 		w.handBack(first)
 		w.lost = true
 	}
 	clear(w.batch)
-	if refused && !w.lost {
-		// A refused transaction can be left open on the server (MAIL
-		// accepted, the message not), and SendStream does not always
-		// reset it when the refused message is the last it took: its
-		// closing RSET is refused as a call made during the stream, and
-		// the next message would then get "503 Nested MAIL". An RSET
-		// here costs a round trip only after a refusal.
-		if _, err := w.c.Rset(w.p.ctx); err != nil {
-			w.lost = true
-		}
-	}
 }
 
 // next takes a message waiting for a connection, if there is one now or
