@@ -50,6 +50,7 @@ type Client struct {
 	dot        *wire.DotWriter
 	bdat       *wire.BDATWriter
 	crlf       *wire.CRLFWriter
+	lines      wire.LineLimitWriter // before bdat, for a body checked as it goes (longlines.go)
 	opts       Options
 	timeouts   Timeouts
 	tr         tracer

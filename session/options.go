@@ -152,6 +152,10 @@ type Options struct {
 	// ChunkSize is the size of the BDAT chunks; 0 means
 	// wire.DefaultChunkSize (1 MiB). Smaller chunks cost a reply each.
 	ChunkSize int
+	// LongLines says what the Send methods, and a [DataWriter], do with
+	// a message line over 998 octets; the zero value refuses it, before
+	// MAIL when the body can be read beforehand. See [LongLines].
+	LongLines LongLines
 
 	// Timeouts per phase; see [Timeouts].
 	Timeouts Timeouts

@@ -48,6 +48,8 @@ type txn struct {
 	msg    *Message
 	split  *splitter // the message may go in more transactions than this one
 
+	longLines LongLines // the line-length policy its encoder applies (longlines.go)
+
 	res        *Result
 	due        int  // entries queued and not answered
 	written    bool // the client will write nothing more for it
@@ -145,6 +147,9 @@ func (c *Client) prepareTxn(env *Envelope, body io.Reader) (*txn, error) {
 			return nil, &NotSupportedError{Extension: "CHUNKING", Reason: "for BODY=BINARYMIME (RFC 3030 §3)"}
 		}
 		t.raw = true
+	}
+	if err := c.checkLongLines(t, &scan); err != nil {
+		return nil, err
 	}
 	if err := c.checkMailParams(t.params); err != nil {
 		return nil, err
@@ -406,6 +411,7 @@ func (c *Client) writeTxn(ctx context.Context, t *txn) error {
 	// that nothing is delivered (RFC 2920 §3.1).
 	var n int64
 	c.dot.Reset(c.w)
+	c.dot.SetLongLines(t.longLines)
 	if t.accepted > 0 {
 		if n, err = c.copyBody(ctx, c.dot, t.body); err != nil {
 			return err
@@ -417,6 +423,7 @@ func (c *Client) writeTxn(ctx context.Context, t *txn) error {
 	}
 	if c.tr.on() {
 		c.tr.line("C", fmt.Sprintf("<message data: %d octets>", n))
+		c.traceFolded(c.dot.Folded())
 		c.tr.line("C", ".")
 	}
 	c.enqueue(entry{kind: entryEnd, op: "end of data", t: t})
@@ -467,13 +474,13 @@ func (c *Client) writeChunks(ctx context.Context, t *txn, wait bool) error {
 	c.chunk = chunkState{ctx: ctx, t: t, wait: wait}
 	defer func() { c.chunk = chunkState{} }()
 	c.bdat.Reset(c.w, c.opts.ChunkSize)
-	var dst io.Writer = c.bdat
+	dst := c.lineFilter(t, c.bdat)
 	if !t.raw && !t.clean {
-		c.crlf.Reset(c.bdat)
+		c.crlf.Reset(dst)
 		dst = c.crlf
 	}
 	_, err := c.copyBody(ctx, dst, t.body)
-	if err == nil && dst != io.Writer(c.bdat) {
+	if err == nil && dst == io.Writer(c.crlf) {
 		c.wtimeout = c.timeouts.DataBlock
 		err = c.crlf.Close()
 	}
@@ -492,6 +499,7 @@ func (c *Client) writeChunks(ctx context.Context, t *txn, wait bool) error {
 	default:
 		return c.fail(ctx, "message data", c.wtimeout, err)
 	}
+	c.traceFolded(c.lines.Folded())
 	if wait && !c.usePipelining() {
 		return c.sync(ctx, 0)
 	}
@@ -551,6 +559,9 @@ func (c *Client) copyBody(ctx context.Context, dst io.Writer, body io.Reader) (i
 			return c.err
 		}
 		if errors.Is(err, errChunkRefused) {
+			return err
+		}
+		if err, ok := c.refuseLongLine(err); ok {
 			return err
 		}
 		return c.fail(ctx, "message data", c.wtimeout, err)
