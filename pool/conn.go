@@ -225,7 +225,7 @@ func (w *conn) take(j *job) {
 // deliver hands an attempt's outcome, recorded in j.msg, to j's sender.
 // The connection must not touch j afterwards: the sender may retry it.
 func (w *conn) deliver(j *job) {
-	w.p.stats.attempt(j.msg.Result, j.msg.Err)
+	w.p.stats.attempt(j.msg.Result, j.msg.Err, w.p.opts.Session.LMTP)
 	if ended(j.msg.Err) {
 		w.lost = true
 	}

@@ -201,26 +201,29 @@ func dialRetryable(err error) bool {
 // countReplies adds the replies one attempt got for its commands to
 // counts, indexed by class (the first digit of the code): MAIL's, each
 // RCPT's and the end of data's (in LMTP, each recipient's), or those of
-// the refusal.
-func countReplies(counts *[6]uint64, res *session.Result, err error) {
+// the refusal. In SMTP every accepted recipient's Data repeats the one
+// reply to the end of data, which is counted once.
+func countReplies(counts *[6]uint64, res *session.Result, err error, lmtp bool) {
 	add := func(r response.Reply) {
 		if c := r.Code.Class(); r.Code != 0 && c >= 0 && int(c) < len(counts) {
 			counts[c]++
 		}
 	}
-	result := func(res *session.Result) {
+	result := func(res *session.Result, perRecipient bool) {
 		if res == nil {
 			return
 		}
 		add(res.Mail)
 		for _, r := range res.Recipients {
 			add(r.Reply)
-			add(r.Data)
+			if perRecipient {
+				add(r.Data)
+			}
 		}
 	}
 	if err == nil {
-		result(res)
-		if res != nil && !lmtpData(res) {
+		result(res, lmtp)
+		if res != nil && !lmtp {
 			add(res.Data)
 		}
 		return
@@ -236,24 +239,13 @@ func countReplies(counts *[6]uint64, res *session.Result, err error) {
 	case errors.As(err, &se):
 		add(se.Reply)
 	case errors.As(err, &re):
-		result(&session.Result{Recipients: re.Recipients})
+		result(&session.Result{Recipients: re.Recipients}, false)
 	case errors.As(err, &de):
-		result(de.Result)
+		result(de.Result, false)
 		add(de.Reply)
 	case errors.As(err, &le):
-		result(le.Result)
+		result(le.Result, true)
 	case errors.As(err, &ue):
-		result(ue.Result)
+		result(ue.Result, lmtp)
 	}
-}
-
-// lmtpData reports whether res carries per-recipient replies after the
-// data (LMTP), in which case Result.Data repeats the last of them.
-func lmtpData(res *session.Result) bool {
-	for _, r := range res.Recipients {
-		if r.Data.Code != 0 {
-			return true
-		}
-	}
-	return false
 }

@@ -91,10 +91,10 @@ func TestOutcomeString(t *testing.T) {
 func TestCountReplies(t *testing.T) {
 	ok := response.New(250, "ok")
 	var n [6]uint64
-	countReplies(&n, &session.Result{Mail: ok, Recipients: []session.RecipientResult{{Reply: ok}, {Reply: response.New(550, "no")}}, Data: ok}, nil)
+	countReplies(&n, &session.Result{Mail: ok, Recipients: []session.RecipientResult{{Reply: ok, Data: ok}, {Reply: response.New(550, "no")}}, Data: ok}, nil, false)
 	countReplies(&n, nil, &session.DataError{Command: "end of data", Reply: response.New(451, "later"),
-		Result: &session.Result{Mail: ok, Recipients: []session.RecipientResult{{Reply: ok}}}})
-	countReplies(&n, nil, &session.SenderRefusedError{Reply: response.New(421, "bye")})
+		Result: &session.Result{Mail: ok, Recipients: []session.RecipientResult{{Reply: ok}}}}, false)
+	countReplies(&n, nil, &session.SenderRefusedError{Reply: response.New(421, "bye")}, false)
 	if want := [6]uint64{0, 0, 5, 0, 2, 1}; n != want {
 		t.Errorf("counts %v, want %v", n, want)
 	}

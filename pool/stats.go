@@ -71,9 +71,9 @@ func (c *counters) outcome(err error) {
 }
 
 // attempt counts the replies of one attempt.
-func (c *counters) attempt(res *session.Result, err error) {
+func (c *counters) attempt(res *session.Result, err error, lmtp bool) {
 	var n [6]uint64
-	countReplies(&n, res, err)
+	countReplies(&n, res, err, lmtp)
 	for i, v := range n {
 		if v > 0 {
 			c.replies[i].Add(v)
