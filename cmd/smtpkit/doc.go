@@ -6,6 +6,7 @@
 //	smtpkit probe --server ADDR ...                what a server offers: extensions, TLS, AUTH, SIZE
 //	smtpkit sink  [--listen ADDR] ...              a server that accepts (or refuses) everything
 //	smtpkit bench --server ADDR --messages N ...   a load generator, with latency percentiles
+//	smtpkit smuggle --server ADDR --from A --to B  whether the server ends data at a lookalike of <CRLF>.<CRLF>
 //	smtpkit help  [CMD]                            each command's flags
 //
 // With no --server, send starts an embedded sink on 127.0.0.1, sends to
@@ -26,6 +27,21 @@
 // command (--idle-timeout) and for message data (--data-timeout),
 // recipients per message (--max-recipients) and the message size
 // (--max-size).
+//
+// smuggle tells whether a server can be used for SMTP smuggling: for each
+// lookalike of <CRLF>.<CRLF> (LF.LF, CRLF.LF, CR.CR, ..., and each with a
+// NUL or a space before the dot) it sends a message that hides a second
+// transaction behind the lookalike, then QUIT, and counts the replies up
+// to QUIT's 221: one reply to the end of the data means the lookalike was
+// data (kept-as-data), more mean the server answered the hidden commands
+// (ends-data), a 4yz or 5yz alone means it refused the message (refused).
+// With --maildir or --check the stored messages must agree. It scans only
+// loopback addresses and Unix sockets unless --allow-remote is given, and
+// exits 3 when a lookalike ends the data, 1 when a verdict could not be
+// reached, 0 otherwise; --json writes
+//
+//	{"server": "127.0.0.1:25", "variants": [{"name": "LF.LF", "bytes": "\n.\n",
+//	  "verdict": "ends-data", "evidence": "5 replies where ..."}, ...]}
 //
 // send and bench take --from and --to as users paste them from a To field
 // ("Bob <bob@example.org>", "bob@example.org (Bob)"); the envelope and the

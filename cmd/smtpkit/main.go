@@ -45,7 +45,7 @@ type subcommand struct {
 var subcommands []*subcommand
 
 func init() {
-	subcommands = []*subcommand{sendCommand, probeCommand, sinkCommand, benchCommand}
+	subcommands = []*subcommand{sendCommand, probeCommand, sinkCommand, benchCommand, smuggleCommand}
 }
 
 func lookup(name string) *subcommand {
