@@ -66,7 +66,8 @@
 //     [DataError], [DeliveryError] (LMTP: no recipient took it).
 //   - A message not sent because of what this side found first:
 //     [MessageTooLargeError], [NotSupportedError], [HeaderError]
-//     (SendMessage), ErrNoRecipients, ErrRcptParams, an error of package
+//     (SendMessage), [LineTooLongError] (a line over 998 octets, under
+//     Options.LongLines), ErrNoRecipients, ErrRcptParams, an error of package
 //     command (*command.Error, *command.AddressError) for an address or
 //     argument that cannot be sent, [StateError] (ErrBadSequence: a call
 //     out of order).

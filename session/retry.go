@@ -62,7 +62,7 @@ func Temporary(err error) bool { return err != nil && temporary(err) }
 //     even asked: *MessageTooLargeError, *NotSupportedError (the server
 //     lacks an extension the message or the Options need: SMTPUTF8,
 //     STARTTLS under TLSRequired, ...), ErrNoRecipients, ErrRcptParams,
-//     *HeaderError, an address or argument that cannot be sent (an error
+//     *HeaderError, *LineTooLongError, an address or argument that cannot be sent (an error
 //     of package command, matching one of its kinds: command.ErrSyntax,
 //     ErrIllegalChar, ...), and a *StateError (a call out of order:
 //     ErrBadSequence);
@@ -123,10 +123,12 @@ func temporary(err error) bool {
 		ae *AuthError
 		ce *command.Error
 		ad *transport.AddressError
+		lt *LineTooLongError
 	)
 	switch {
 	case errors.As(err, &be), errors.As(err, &he), errors.As(err, &ts), errors.As(err, &ns),
 		errors.As(err, &se), errors.As(err, &ae), errors.As(err, &ce), errors.As(err, &ad),
+		errors.As(err, &lt),
 		isCommandKind(err),
 		errors.Is(err, ErrNoRecipients), errors.Is(err, ErrRcptParams),
 		errors.Is(err, ErrBadSequence), errors.Is(err, ErrInsecureAuth),
