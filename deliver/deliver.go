@@ -311,6 +311,14 @@ func (d *Deliverer) now() time.Time {
 	return time.Now()
 }
 
+// tlsNow is the clock certificates are checked by: TLSConfig.Time's.
+func (d *Deliverer) tlsNow() time.Time {
+	if t := d.baseTLS().Time; t != nil {
+		return t()
+	}
+	return time.Now()
+}
+
 func (d *Deliverer) policyCache() PolicyCache {
 	if d.PolicyCache != nil {
 		return d.PolicyCache
@@ -521,7 +529,11 @@ func (d *Deliverer) deliverDomain(ctx context.Context, m *Message, from command.
 		if stsFailure != nil && d.Reporter != nil {
 			rt := ResultSTSPolicyInvalid
 			var pe *PolicyError
-			if errors.As(stsFailure, &pe) && pe.Fetch {
+			var ve *tls.CertificateVerificationError
+			switch {
+			case errors.As(stsFailure, &ve):
+				rt = ResultSTSWebPKIInvalid
+			case errors.As(stsFailure, &pe) && pe.Fetch:
 				rt = ResultSTSPolicyFetchError
 			}
 			d.Reporter.Failure(ReportPolicy{Type: PolicySTS, Domain: domain}, FailureDetail{ResultType: rt, AdditionalInformation: stsFailure.Error()})
@@ -757,7 +769,7 @@ func (d *Deliverer) attempt(ctx context.Context, m *Message, from command.Mailbo
 		return false
 	}
 
-	check := &tlsCheck{pol: pol, now: d.now}
+	check := &tlsCheck{pol: pol, now: d.tlsNow}
 	cfg := d.baseTLS().Clone()
 	cfg.ServerName = host
 	cfg.InsecureSkipVerify = true // tlsCheck verifies, as the policy says
@@ -805,9 +817,6 @@ func (d *Deliverer) attempt(ctx context.Context, m *Message, from command.Mailbo
 				return false
 			}
 		}
-		if m.RequireTLS {
-			info.Reply = response.New(550, "5.7.30 REQUIRETLS support required")
-		}
 		setAll(info)
 		return true
 	}
@@ -839,7 +848,7 @@ func (d *Deliverer) attemptPlain(ctx context.Context, m *Message, from command.M
 		return false
 	}
 	defer c.Close()
-	return d.send(ctx, c, m, from, host, addr, pol, &tlsCheck{pol: pol, now: d.now}, left)
+	return d.send(ctx, c, m, from, host, addr, pol, &tlsCheck{pol: pol, now: d.tlsNow}, left)
 }
 
 func portOf(addr string) int {

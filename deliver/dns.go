@@ -58,7 +58,7 @@ type DNSError struct {
 }
 
 func (e *DNSError) Error() string {
-	what := fmt.Sprintf("deliver: DNS %s %s", e.Type, logsafe.Escape(e.Name))
+	what := fmt.Sprintf("deliver: DNS %s %s", strings.TrimPrefix(e.Type.String(), "Type"), logsafe.Escape(e.Name))
 	if e.Err != nil {
 		return what + ": " + e.Err.Error()
 	}
@@ -154,9 +154,25 @@ func (c *DNSClient) Query(ctx context.Context, name string, qtype dnsmessage.Typ
 
 var errMismatch = errors.New("reply does not match the question")
 
+// exchange sends one query and reads its reply, within timeout.
 func (c *DNSClient) exchange(ctx context.Context, network string, packed []byte, q dnsmessage.Message, timeout time.Duration) (*dnsmessage.Message, error) {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	m, err := c.exchangeConn(ctx, network, packed, q)
+	if err != nil {
+		var ne net.Error
+		switch {
+		case parent.Err() != nil:
+			return nil, parent.Err()
+		case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+			return nil, fmt.Errorf("no reply over %s within %v: %w", network, timeout, context.DeadlineExceeded)
+		}
+	}
+	return m, err
+}
+
+func (c *DNSClient) exchangeConn(ctx context.Context, network string, packed []byte, q dnsmessage.Message) (*dnsmessage.Message, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, c.Server)
 	if err != nil {
@@ -193,9 +209,6 @@ func (c *DNSClient) exchange(ctx context.Context, network string, packed []byte,
 		// is skipped: someone guessing wrong must not end the query.
 		n, err := conn.Read(buf)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
 			return nil, err
 		}
 		if m, err := parseReply(buf[:n], q); err == nil {
