@@ -1,7 +1,8 @@
-package command
+package command_test
 
 // Fuzz targets for Parse, ParseMailbox, ParseAddress and xtext. Each is
-// seeded with the files in testdata/fuzz/<FuzzName>/ (encoder output for
+// seeded with the files in testdata/fuzz/<FuzzName>/, FuzzParse also with
+// fuzz.SeedCommands (encoder output for
 // every verb, the lenient forms, CRLF injection, source routes, lines at
 // and over their limits, UTF-8), FuzzParseAddress with f.Add; run one with
 //
@@ -12,11 +13,16 @@ package command
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+	. "github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/fuzz"
 	"golang.org/x/net/idna"
 )
 
@@ -26,6 +32,7 @@ import (
 // append, parse is a fixed point); no non-ASCII character is folded into
 // ASCII. See ptCheckParseLine.
 func FuzzParse(f *testing.F) {
+	fuzz.SeedCommands(f)
 	f.Fuzz(func(t *testing.T, line []byte) {
 		ptCheckParseLine(t, line)
 	})
@@ -157,4 +164,38 @@ func FuzzXtext(f *testing.F) {
 		ptCheckXtext(t, s)
 		ptCheckDecodeXtext(t, s)
 	})
+}
+
+// TestParseTruncated: every prefix of every seed line of FuzzParse either
+// parses to a command that builds and parses back, or fails with a typed
+// error; none panics. A server reading a cut-off line must not do worse.
+func TestParseTruncated(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzParse")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Corpus file: "go test fuzz v1" then []byte("...") on one line.
+		_, lit, ok := strings.Cut(string(data), "[]byte(")
+		if !ok {
+			t.Fatalf("%s: not a []byte corpus entry", e.Name())
+		}
+		line, err := strconv.Unquote(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(lit), ")")))
+		if err != nil {
+			t.Fatalf("%s: %v", e.Name(), err)
+		}
+		for n := 0; n <= len(line); n++ {
+			ptCheckParseLine(t, []byte(line[:n]))
+		}
+		lines++
+	}
+	if lines < 20 {
+		t.Fatalf("only %d seed lines; the corpus is missing", lines)
+	}
 }

@@ -3,9 +3,6 @@ package command
 import (
 	"encoding/base64"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -377,38 +374,4 @@ func TestParseLineLimit(t *testing.T) {
 			ttParse{name: "MAIL " + l.name + " over limit strict", line: over, mode: ttStrict, err: ErrTooLong, verb: "MAIL", arg: "line"})
 	}
 	ttRunParse(t, tests)
-}
-
-// TestParseTruncated: every prefix of every seed line of FuzzParse either
-// parses to a command that builds and parses back, or fails with a typed
-// error; none panics. A server reading a cut-off line must not do worse.
-func TestParseTruncated(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzParse")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := 0
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Corpus file: "go test fuzz v1" then []byte("...") on one line.
-		_, lit, ok := strings.Cut(string(data), "[]byte(")
-		if !ok {
-			t.Fatalf("%s: not a []byte corpus entry", e.Name())
-		}
-		line, err := strconv.Unquote(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(lit), ")")))
-		if err != nil {
-			t.Fatalf("%s: %v", e.Name(), err)
-		}
-		for n := 0; n <= len(line); n++ {
-			ptCheckParseLine(t, []byte(line[:n]))
-		}
-		lines++
-	}
-	if lines < 20 {
-		t.Fatalf("only %d seed lines; the corpus is missing", lines)
-	}
 }

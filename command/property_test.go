@@ -1,7 +1,7 @@
-package command
+package command_test
 
-// Property tests, with rapid, for Append and Parse. The generators are in
-// gen_test.go; the checks that the fuzz targets share (ptCheckParseLine,
+// Property tests, with rapid, for Append and Parse. The generators are
+// package fuzz's (an external test package, since fuzz imports command); the checks that the fuzz targets share (ptCheckParseLine,
 // ptCheckWireLine, ptCheckXtext...) are here.
 //
 //	1. Parse(Append(c)) == c for every canonical command of every type.
@@ -35,6 +35,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+	. "github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/fuzz"
 	"golang.org/x/net/idna"
 	"pgregory.net/rapid"
 )
@@ -101,7 +103,7 @@ func ptCheckAddressError(t ptTB, what, in string, err error) {
 	if !strings.HasPrefix(msg, "command: address ") || !strings.HasSuffix(msg, want) {
 		t.Fatalf("%s(%q): message %q does not end with %q", what, in, msg, want)
 	}
-	if len(in) <= maxQuotedAddress && !strings.Contains(msg, strconv.Quote(in)) {
+	if len(in) <= MaxQuotedAddress && !strings.Contains(msg, strconv.Quote(in)) {
 		t.Fatalf("%s(%q): message %q does not name the address", what, in, msg)
 	}
 	for i := 0; i < len(msg); i++ {
@@ -117,14 +119,14 @@ func ptWireMailbox(s string) (Mailbox, error) {
 	if s == "" {
 		return Mailbox{}, ErrMissing
 	}
-	m, n, err := parseMailbox(s, "address")
+	m, n, err := ParseMailboxForTest(s, "address")
 	if err != nil {
 		return Mailbox{}, err
 	}
 	if n != len(s) || m.Domain == "" {
 		return Mailbox{}, ErrSyntax
 	}
-	if _, err := checkMailbox(m, true, "address"); err != nil {
+	if _, err := CheckMailboxForTest(m, true, "address"); err != nil {
 		return Mailbox{}, err
 	}
 	return m, nil
@@ -432,7 +434,7 @@ func ptCheckRoundTrip(t ptTB, c Command) {
 
 func TestPropertyRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		ptCheckRoundTrip(t, ptGenCommand().Draw(t, "c"))
+		ptCheckRoundTrip(t, fuzz.Command().Draw(t, "c"))
 	})
 }
 
@@ -440,20 +442,20 @@ func TestPropertyRoundTrip(t *testing.T) {
 // own.
 func TestPropertyRoundTripMail(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		ptCheckRoundTrip(t, ptGenMail().Draw(t, "c"))
+		ptCheckRoundTrip(t, fuzz.Mail().Draw(t, "c"))
 	})
 }
 
 func TestPropertyRoundTripRcpt(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		ptCheckRoundTrip(t, ptGenRcpt().Draw(t, "c"))
+		ptCheckRoundTrip(t, fuzz.Rcpt().Draw(t, "c"))
 	})
 }
 
 // ParseMailbox(m.String()) == m for every generated mailbox.
 func TestPropertyMailboxStringRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		m := ptGenMailbox(rapid.Bool().Draw(t, "utf8")).Draw(t, "m")
+		m := fuzz.Mailbox(rapid.Bool().Draw(t, "utf8")).Draw(t, "m")
 		got, err := ParseMailbox(m.String())
 		if err != nil {
 			t.Fatalf("ParseMailbox(%q): %v", m.String(), err)
@@ -472,8 +474,8 @@ func TestPropertyMailboxStringRoundTrip(t *testing.T) {
 // paste.
 func TestPropertyParseAddressRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		m := ptGenMailbox(rapid.Bool().Draw(t, "utf8")).Draw(t, "m")
-		for _, s := range []string{m.String(), "Name <" + m.String() + ">", ptPasteAddress(t, m)} {
+		m := fuzz.Mailbox(rapid.Bool().Draw(t, "utf8")).Draw(t, "m")
+		for _, s := range []string{m.String(), "Name <" + m.String() + ">", fuzz.PastedAddress(m).Draw(t, "pasted")} {
 			got, err := ParseAddress(s)
 			if err != nil {
 				t.Fatalf("ParseAddress(%q): %v", s, err)
@@ -490,7 +492,7 @@ func TestPropertyParseAddressRoundTrip(t *testing.T) {
 // or an *AddressError that names the input, an offset in it and a reason.
 func TestPropertyParseAddressHostile(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		ptCheckParseAddress(t, ptGenHostileAddress().Draw(t, "s"))
+		ptCheckParseAddress(t, fuzz.HostileAddress().Draw(t, "s"))
 	})
 }
 
@@ -537,18 +539,14 @@ func ptCheckParseAddress(t ptTB, s string) {
 
 func TestPropertyULabelWithoutSMTPUTF8(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		d := ptGenUTF8Domain().Draw(t, "domain")
+		d := fuzz.IDNDomain().Draw(t, "domain")
 		want, err := idna.Lookup.ToASCII(d)
 		if err != nil {
 			t.Fatalf("idna.Lookup.ToASCII(%q): %v (but checkDomain accepted it)", d, err)
 		}
-		local := ptGenLocal(false).Draw(t, "local")
-		mp := ptGenMailParams(false).Draw(t, "mailParams")
-		rp := RcptParams{
-			Notify: ptGenNotify().Draw(t, "notify"),
-			ORCPT:  ptGenORCPT().Draw(t, "orcpt"),
-			Extra:  ptGenExtra(ptRcptKeywords, false).Draw(t, "extra"),
-		}
+		local := fuzz.LocalPart(false).Draw(t, "local")
+		mp := fuzz.MailParams(false).Draw(t, "mailParams")
+		rp := fuzz.RcptParams(false).Draw(t, "rcptParams")
 		cases := []struct{ in, want Command }{
 			{Helo{Domain: d}, Helo{Domain: want}},
 			{Ehlo{Domain: d}, Ehlo{Domain: want}},
@@ -603,8 +601,8 @@ func ptCheckXtext(t ptTB, s string) {
 			i += 2
 		}
 	}
-	if len(enc) != ptXtextLen(s) || len(enc) != xtextLen(s) {
-		t.Fatalf("AppendXtext(%q) = %q: length %d, xtextLen %d, reference %d", s, enc, len(enc), xtextLen(s), ptXtextLen(s))
+	if len(enc) != ptXtextLen(s) || len(enc) != XtextLen(s) {
+		t.Fatalf("AppendXtext(%q) = %q: length %d, xtextLen %d, reference %d", s, enc, len(enc), XtextLen(s), ptXtextLen(s))
 	}
 	dec, err := DecodeXtext(string(enc))
 	if err != nil || dec != s {
@@ -708,7 +706,7 @@ func ptCheckAppendHostile(t ptTB, c Command, prefix []byte, spare int) {
 
 func TestPropertyAppendNeverSplitsLines(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		c := ptGenHostileCommand().Draw(t, "c")
+		c := fuzz.HostileCommand().Draw(t, "c")
 		prefix := rapid.SliceOfN(rapid.Byte(), 1, 16).Draw(t, "prefix")
 		spare := rapid.SampledFrom([]int{0, 1, 64, 2048}).Draw(t, "spare")
 		ptCheckAppendHostile(t, c, prefix, spare)
@@ -721,7 +719,7 @@ func TestPropertyAppendNeverSplitsLines(t *testing.T) {
 // test harnesses.
 func TestPropertyAppendedLineParses(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		c := ptGenHostileCommand().Draw(t, "c")
+		c := fuzz.HostileCommand().Draw(t, "c")
 		if _, ok := c.(Raw); ok {
 			return
 		}
@@ -799,7 +797,7 @@ func ptGenLine() *rapid.Generator[[]byte] {
 			parts := rapid.SliceOfN(rapid.SampledFrom(ptLinePieces), 0, 10).Draw(t, "parts")
 			line = []byte(verb + " " + strings.Join(parts, ""))
 		} else {
-			c := ptGenCommand().Draw(t, "c")
+			c := fuzz.Command().Draw(t, "c")
 			var err error
 			line, err = c.Append(nil)
 			if err != nil {
@@ -873,7 +871,7 @@ var ptFoldAlikes = map[byte]string{'s': "ſ", 'S': "ſ", 'i': "ı", 'I': "ı", '
 // latter.
 func TestPropertyStrictParseASCIIKeywords(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		c := ptGenCommand().Draw(t, "c")
+		c := fuzz.Command().Draw(t, "c")
 		line, err := c.Append(nil)
 		if err != nil {
 			t.Fatalf("Append(%#v): %v", c, err)
@@ -937,13 +935,13 @@ func TestPropertyAppendNoAlloc(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		var c Command
 		if rapid.Bool().Draw(t, "mail") {
-			p := ptGenMailParams(false).Draw(t, "params")
+			p := fuzz.MailParams(false).Draw(t, "params")
 			if !ptIsASCII(p.Auth) {
 				return // checking a U-label domain in AUTH= takes IDNA, which allocates
 			}
-			c = Mail{From: ptGenMailbox(false).Draw(t, "from"), Params: p}
+			c = Mail{From: fuzz.Mailbox(false).Draw(t, "from"), Params: p}
 		} else {
-			r := ptGenRcpt().Draw(t, "rcpt").(Rcpt)
+			r := fuzz.Rcpt().Draw(t, "rcpt").(Rcpt)
 			if r.SMTPUTF8 {
 				return // may hold U-labels, which are converted with allocation when not SMTPUTF8
 			}
@@ -1043,4 +1041,34 @@ func TestPropertyRegressionValuelessAuthEnvID(t *testing.T) {
 			t.Errorf("strict Parse(%q) = %#v, nil; want ErrSyntax (parameter without its value)", line, c)
 		}
 	}
+}
+
+// ---- small references, written apart from the package ----
+
+func ptIsASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// ptXtextLen is the length of s as xtext (RFC 3461 §4).
+func ptXtextLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < '!' || c > '~' || c == '+' || c == '=' {
+			n += 3
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// ptKnownVerbs are the verbs Parse gives a type of their own.
+var ptKnownVerbs = []string{
+	"HELO", "EHLO", "LHLO", "MAIL", "RCPT", "DATA", "RSET", "QUIT", "STARTTLS",
+	"BDAT", "VRFY", "EXPN", "HELP", "NOOP", "AUTH",
 }
