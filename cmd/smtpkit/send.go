@@ -89,6 +89,7 @@ type sendFlags struct {
 
 	tls  tlsFlags
 	auth authFlags
+	mx   mxFlags // send --mx, in mx.go
 
 	notify, ret, envid string
 	orcpt              listFlag
@@ -112,6 +113,7 @@ func setupSend(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
 	fs.StringVar(&f.file, "body-file", "", "`FILE` holding the whole message (header and body), sent as is; - for standard input")
 	f.tls.register(fs, "STARTTLS, or fail before any envelope is sent", "and the certificate must verify")
 	f.auth.register(fs)
+	f.mx.register(fs)
 	fs.StringVar(&f.notify, "notify", "", "DSN NOTIFY for every recipient (RFC 3461): `WHEN` is NEVER, or a comma list of SUCCESS, FAILURE, DELAY")
 	fs.StringVar(&f.ret, "ret", "", "DSN RET: `WHAT` a bounce returns, FULL or HDRS")
 	fs.StringVar(&f.envid, "envid", "", "DSN ENVID: the envelope `ID` that DSNs quote")
@@ -227,6 +229,9 @@ func (f *sendFlags) run(ctx context.Context, st stdio, args []string) int {
 		return usageError(st, cmd, "%v", err)
 	}
 	f.tls.warnInsecure(st)
+	if f.mx.on {
+		return f.sendMX(ctx, st, set, env, msg, tlsCfg)
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
