@@ -180,6 +180,20 @@ maximal_backoff_time = 60s
 anvil_rate_time_unit = $PF_LIMIT_TIME_UNIT
 EOF
 
+	# The smuggling scan (interop/smuggle_test.go) also needs the plain
+	# port's service with smtpd_forbid_bare_newline = yes (3.7.10 on: the
+	# same as "normalize") on 127.0.0.2 and = reject on 127.0.0.3, both on
+	# $PF_PORT, loopback not excluded; where this Postfix has them.
+	local bare_yes='' bare_reject=''
+	if [ -n "$(postconf -d smtpd_forbid_bare_newline 2>/dev/null)" ]; then
+		bare_yes="127.0.0.2:$PF_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/bare-newline-yes -o smtpd_forbid_bare_newline=yes -o smtpd_forbid_bare_newline_exclusions="
+	fi
+	if [ -n "$(postconf -d smtpd_forbid_bare_newline_reject_code 2>/dev/null)" ]; then
+		bare_reject="127.0.0.3:$PF_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/bare-newline-reject -o smtpd_forbid_bare_newline=reject -o smtpd_forbid_bare_newline_exclusions="
+	fi
+
 	cat >"$PF_ETC/master.cf.new" <<EOF
 # Written by interop/start; changes here are lost on the next start.
 # No service is chrooted (column 5 is n everywhere).
@@ -198,6 +212,8 @@ EOF
   -o smtpd_client_message_rate_limit=$PF_LIMIT_MESSAGES
   -o smtpd_client_event_limit_exceptions=
   -o smtpd_hard_error_limit=1
+$bare_yes
+$bare_reject
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -319,6 +335,12 @@ postfix_env() {
 		SMTPKIT_POSTFIX_LIMIT_MAILDIR "$PF_MAIL/$PF_DOMAIN/$PF_LIMIT_USER" \
 		SMTPKIT_POSTFIX_LIMIT_MESSAGES "$PF_LIMIT_MESSAGES" \
 		SMTPKIT_POSTFIX_LIMIT_WINDOW "$PF_LIMIT_TIME_UNIT"
+	if [ -n "$(postconf -d smtpd_forbid_bare_newline 2>/dev/null)" ]; then
+		printf 'export %s=%q\n' SMTPKIT_POSTFIX_BARE_NEWLINE_YES_ADDR "127.0.0.2:$PF_PORT"
+	fi
+	if [ -n "$(postconf -d smtpd_forbid_bare_newline_reject_code 2>/dev/null)" ]; then
+		printf 'export %s=%q\n' SMTPKIT_POSTFIX_BARE_NEWLINE_REJECT_ADDR "127.0.0.3:$PF_PORT"
+	fi
 }
 
 postfix_log() { interop_tail_log postfix "$PF_LOG"; }
