@@ -147,9 +147,9 @@ func (c *Client) authReady(ctx context.Context) error {
 	}
 	switch {
 	case c.authed:
-		return &StateError{Op: "AUTH", State: "after a successful AUTH"}
-	case c.state != stateReady:
-		return &StateError{Op: "AUTH", State: c.state.String()}
+		return &StateError{Op: "AUTH", State: StateAuthenticated}
+	case c.state != StateReady:
+		return &StateError{Op: "AUTH", State: c.state}
 	case !c.ext.Has("AUTH"):
 		return &NotSupportedError{Extension: "AUTH", Reason: "to authenticate"}
 	}

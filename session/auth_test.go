@@ -891,8 +891,8 @@ func TestAuthEXTERNALAnonymous(t *testing.T) {
 			}
 			err := c.Auth(testCtx(t), auth.Anonymous(""))
 			var se *session.StateError
-			if !errors.As(err, &se) || !errors.Is(err, session.ErrBadSequence) {
-				t.Errorf("second Auth: %v, want *StateError", err)
+			if !errors.As(err, &se) || !errors.Is(err, session.ErrBadSequence) || se.State != session.StateAuthenticated {
+				t.Errorf("second Auth: %v, want *StateError with StateAuthenticated", err)
 			}
 		})
 	}

@@ -18,25 +18,45 @@ import (
 	"github.com/smtpkit/smtpkit/wire"
 )
 
-type state int
+type State int
 
+// The states of a session, and the conditions under which a call is
+// refused, as a *StateError reports them.
 const (
-	stateGreeted state = iota // greeting read; no EHLO/HELO yet
-	stateReady                // greeted and hello'd; no transaction
-	stateMail                 // MAIL accepted: RCPT and DATA allowed
-	stateData                 // a DataWriter is open
+	StateGreeted       State = iota // greeting read; no EHLO/HELO yet
+	StateReady                      // greeted and hello'd; no transaction
+	StateMail                       // MAIL accepted: RCPT and DATA allowed
+	StateData                       // a DataWriter is open
+	StateNoRecipient                // in a transaction with no recipient accepted (DATA)
+	StateAuthenticated              // after a successful AUTH (AUTH again)
+	StateTLS                        // the connection is TLS already (STARTTLS)
+	StateLMTP                       // the session speaks LMTP (HELO)
+	StateStreaming                  // a SendStream is running on the Client
+	StateWriterClosed               // the DataWriter was closed (Write)
 )
 
-func (s state) String() string {
+func (s State) String() string {
 	switch s {
-	case stateGreeted:
+	case StateGreeted:
 		return "before EHLO/HELO"
-	case stateReady:
+	case StateReady:
 		return "outside a mail transaction"
-	case stateMail:
+	case StateMail:
 		return "inside a mail transaction"
-	case stateData:
+	case StateData:
 		return "while message data is being written"
+	case StateNoRecipient:
+		return "with no accepted recipient"
+	case StateAuthenticated:
+		return "after a successful AUTH"
+	case StateTLS:
+		return "on a connection that is already TLS"
+	case StateLMTP:
+		return "in LMTP (RFC 2033 §4.1: LHLO only)"
+	case StateStreaming:
+		return "while a SendStream is running on the Client"
+	case StateWriterClosed:
+		return "after the DataWriter was closed"
 	}
 	return "in an unknown state"
 }
@@ -59,7 +79,7 @@ type Client struct {
 	isTLS      bool
 	loopback   bool // known to stay on this machine: credentials may go in plaintext
 
-	state     state
+	state     State
 	esmtp     bool
 	tlsPolicy bool // the TLS mode has been applied after the first hello
 	ext       Extensions
@@ -97,7 +117,8 @@ type Client struct {
 // is written as users write it: "host", "host:port", "[v6]:port", or a
 // Unix socket path starting with "/" (see transport.ParseAddress); the
 // default port is 25, or 465 with [TLSImplicit]. A nil opts means the
-// defaults. Errors are *ConnectError.
+// defaults. Errors are *ConnectError, or an *OptionsError for Options
+// that set one thing twice (see Options.Dialer), before any I/O.
 func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	var o Options
 	if opts != nil {
@@ -120,11 +141,12 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	}
 	var d transport.Dialer
 	if o.Dialer != nil {
+		if err := checkDialer(o.Dialer); err != nil {
+			return nil, err
+		}
 		d = *o.Dialer
 	}
-	if d.Timeout == 0 {
-		d.Timeout = o.Timeouts.withDefaults().Connect
-	}
+	d.Timeout = o.Timeouts.withDefaults().Connect
 	d.ImplicitTLS = o.TLS == TLSImplicit
 	if d.ImplicitTLS {
 		host := a.Host
@@ -151,6 +173,20 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// checkDialer refuses a Dialer that sets what Options sets: each setting
+// has one place.
+func checkDialer(d *transport.Dialer) error {
+	switch {
+	case d.ImplicitTLS:
+		return &OptionsError{Field: "Dialer.ImplicitTLS", Use: "Options.TLS = TLSImplicit"}
+	case d.TLSConfig != nil:
+		return &OptionsError{Field: "Dialer.TLSConfig", Use: "Options.TLSConfig"}
+	case d.Timeout != 0:
+		return &OptionsError{Field: "Dialer.Timeout", Use: "Options.Timeouts.Connect"}
+	}
+	return nil
 }
 
 // NewClient starts a session over a connection the caller made (a
@@ -299,7 +335,7 @@ func (c *Client) usable() error {
 	case c.err != nil:
 		return c.err
 	case c.streaming:
-		return &StateError{Op: "call", State: "while a SendStream is running on the Client"}
+		return &StateError{Op: "call", State: StateStreaming}
 	}
 	return nil
 }

@@ -70,7 +70,8 @@
 //     Options.LongLines), ErrNoRecipients, ErrRcptParams, an error of package
 //     command (*command.Error, *command.AddressError) for an address or
 //     argument that cannot be sent, [StateError] (ErrBadSequence: a call
-//     out of order).
+//     out of order; its State says where the session was),
+//     [OptionsError] (Options that set one thing in two places).
 //   - A message whose fate the server never told: [UnansweredError]
 //     (see MaybeDelivered).
 //   - The connection ending: [DisconnectedError] (ErrServerDisconnected:

@@ -317,16 +317,27 @@ func (e *TimeoutError) Unwrap() []error { return []error{os.ErrDeadlineExceeded,
 // Timeout reports true, for net.Error-style checks.
 func (e *TimeoutError) Timeout() bool { return true }
 
+// OptionsError reports Options that say one thing in two places, before
+// any I/O: Field is set, and Use is where that setting belongs.
+type OptionsError struct {
+	Field string
+	Use   string
+}
+
+func (e *OptionsError) Error() string {
+	return fmt.Sprintf("session: Options.%s is not used: set %s instead", e.Field, e.Use)
+}
+
 // StateError reports a call made out of order (RCPT before MAIL, DATA
 // with no accepted recipient, MAIL inside a transaction). Nothing was
 // written. It matches [ErrBadSequence] with errors.Is.
 type StateError struct {
-	Op    string
-	State string
+	Op    string // the call or command refused
+	State State  // where the session was, or why the call could not be made
 }
 
 func (e *StateError) Error() string {
-	return fmt.Sprintf("session: %s not allowed %s", e.Op, e.State)
+	return fmt.Sprintf("session: %s not allowed %v", e.Op, e.State)
 }
 
 func (e *StateError) Unwrap() error { return ErrBadSequence }

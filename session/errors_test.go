@@ -1,15 +1,19 @@
 package session_test
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smtpkit/smtpkit/auth"
+	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
+	"github.com/smtpkit/smtpkit/transport"
 )
 
 // Helpers for the tests of errors.
@@ -92,4 +96,63 @@ func TestLoginOnlyUnknownMechanisms(t *testing.T) {
 	if err := c.Auth(testCtx(t), auth.Plain("", "alice", "x")); !isA[*session.NotSupportedError](err) || !strings.Contains(err.Error(), "AUTH PLAIN") {
 		t.Errorf("Auth: %v", err)
 	}
+}
+
+// TestStateErrorIsTyped: a caller branches on StateError.State, a value,
+// not on prose (issue 22).
+func TestStateErrorIsTyped(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	c := dial(t, srv, nil)
+	ctx := testCtx(t)
+	_, err := c.Rcpt(ctx, command.Rcpt{To: mailbox("bob@example.org")})
+	var se *session.StateError
+	if !errors.As(err, &se) || se.State != session.StateGreeted {
+		t.Fatalf("RCPT before EHLO: %v, want StateGreeted", err)
+	}
+	if err := c.Hello(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Rcpt(ctx, command.Rcpt{To: mailbox("bob@example.org")})
+	if !errors.As(err, &se) || se.State != session.StateReady || se.Op != "RCPT" {
+		t.Fatalf("RCPT before MAIL: %v, want a *StateError{RCPT, StateReady}", err)
+	}
+	if _, err := c.Mail(ctx, command.Mail{From: mailbox("alice@example.org")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Data(ctx)
+	if !errors.As(err, &se) || se.State != session.StateNoRecipient {
+		t.Fatalf("DATA without a recipient: %v, want StateNoRecipient", err)
+	}
+	if got, want := err.Error(), "session: DATA not allowed with no accepted recipient"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// TestDialerSettingsHaveOnePlace: a Dialer that sets what Options sets is
+// refused before any I/O, not silently overwritten (issue 22).
+func TestDialerSettingsHaveOnePlace(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	for _, d := range []struct {
+		field  string
+		dialer transport.Dialer
+	}{
+		{"Dialer.ImplicitTLS", transport.Dialer{ImplicitTLS: true}},
+		{"Dialer.TLSConfig", transport.Dialer{TLSConfig: &tls.Config{}}},
+		{"Dialer.Timeout", transport.Dialer{Timeout: time.Second}},
+	} {
+		_, err := session.Dial(testCtx(t), srv.Addr, &session.Options{Dialer: &d.dialer})
+		var oe *session.OptionsError
+		if !errors.As(err, &oe) || oe.Field != d.field {
+			t.Errorf("%s set: %v, want an *OptionsError naming it", d.field, err)
+		}
+	}
+	if n := srv.Conns(); n != 0 {
+		t.Errorf("%d connections made, want none", n)
+	}
+	// What only the Dialer says is used.
+	c, err := session.Dial(testCtx(t), srv.Addr, &session.Options{Dialer: &transport.Dialer{LocalAddr: "127.0.0.1"}})
+	if err != nil {
+		t.Fatalf("Dial with LocalAddr: %v", err)
+	}
+	c.Close()
 }

@@ -22,7 +22,7 @@ func (c *Client) Hello(ctx context.Context) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
-	if c.state == stateGreeted {
+	if c.state == StateGreeted {
 		if _, err := c.ehloOrHelo(ctx); err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func (c *Client) Hello(ctx context.Context) error {
 // ensureHello is Hello when the greeting or the TLS mode is still to
 // do, and otherwise only the check that the connection is usable.
 func (c *Client) ensureHello(ctx context.Context) error {
-	if c.state == stateGreeted || !c.tlsPolicy {
+	if c.state == StateGreeted || !c.tlsPolicy {
 		return c.Hello(ctx)
 	}
 	return c.usable()
@@ -110,7 +110,7 @@ func (c *Client) Helo(ctx context.Context) (response.Reply, error) {
 // one command, as smtplib's helo(name); see [Client.EhloAs].
 func (c *Client) HeloAs(ctx context.Context, name string) (response.Reply, error) {
 	if c.opts.LMTP {
-		return response.Reply{}, &StateError{Op: "HELO", State: "in LMTP (RFC 2033 §4.1: LHLO only)"}
+		return response.Reply{}, &StateError{Op: "HELO", State: StateLMTP}
 	}
 	return c.greet(ctx, "HELO", name)
 }
@@ -127,8 +127,8 @@ func (c *Client) greet(ctx context.Context, verb, name string) (response.Reply, 
 	if err := c.usable(); err != nil {
 		return response.Reply{}, err
 	}
-	if c.state == stateData {
-		return response.Reply{}, &StateError{Op: verb, State: c.state.String()}
+	if c.state == StateData {
+		return response.Reply{}, &StateError{Op: verb, State: c.state}
 	}
 	var cmd command.Command
 	if name == "" {
@@ -156,7 +156,7 @@ func (c *Client) greet(ctx context.Context, verb, name string) (response.Reply, 
 	} else {
 		c.ext = Extensions{}
 	}
-	c.state = stateReady
+	c.state = StateReady
 	c.cur, c.needRset = nil, false // EHLO ends any transaction (RFC 5321 §4.1.4)
 	return reply, nil
 }
@@ -173,15 +173,15 @@ func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
 		return err
 	}
 	if c.isTLS {
-		return &StateError{Op: "STARTTLS", State: "on a connection that is already TLS"}
+		return &StateError{Op: "STARTTLS", State: StateTLS}
 	}
-	if c.state == stateGreeted {
+	if c.state == StateGreeted {
 		if _, err := c.ehloOrHelo(ctx); err != nil {
 			return err
 		}
 	}
-	if c.state != stateReady {
-		return &StateError{Op: "STARTTLS", State: c.state.String()}
+	if c.state != StateReady {
+		return &StateError{Op: "STARTTLS", State: c.state}
 	}
 	if !c.ext.Has("STARTTLS") {
 		return &NotSupportedError{Extension: "STARTTLS", Reason: "for StartTLS"}
@@ -231,7 +231,7 @@ func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
 	c.authed = false // RFC 3207 §4.2: the session starts over
 	c.ext = Extensions{}
 	c.esmtp = false
-	c.state = stateGreeted
+	c.state = StateGreeted
 	_, err = c.ehloOrHelo(ctx)
 	return err
 }

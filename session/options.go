@@ -138,7 +138,10 @@ type Options struct {
 	// LMTP makes the Client speak LMTP (RFC 2033) instead of SMTP: LHLO in
 	// place of EHLO (there is no HELO), no default port, and after the
 	// message one reply per accepted recipient, which the Send methods
-	// report in each RecipientResult.Data. Package lmtp sets it; use that.
+	// report in each RecipientResult.Data. It is the one switch: package
+	// lmtp's Dial and NewClient set it and add the LMTP vocabulary
+	// (lmtp.OutcomeOf); set it here where a session.Options is all there
+	// is, as in pool.Options.Session.
 	LMTP bool
 
 	// DisablePipelining stops the Send methods from pipelining (RFC 2920)
@@ -163,8 +166,10 @@ type Options struct {
 	Limits Limits
 
 	// Dialer makes the connection in [Dial]: source address, proxies, a
-	// custom dial function. Its ImplicitTLS and TLSConfig are set from TLS
-	// and TLSConfig above; its Timeout from Timeouts.Connect when zero.
+	// custom dial function. TLS, TLSConfig and Timeouts.Connect above are
+	// the one place for what the Dialer's ImplicitTLS, TLSConfig and
+	// Timeout would say: Dial refuses a Dialer that sets any of them with
+	// an *OptionsError, rather than choose between two settings.
 	Dialer *transport.Dialer
 
 	// Trace, when set, receives the protocol exchange as text, one line per

@@ -241,8 +241,8 @@ func TestCallDuringSendStreamRefused(t *testing.T) {
 		for _, call := range calls {
 			err := call.call()
 			var se *session.StateError
-			if !errors.As(err, &se) || !errors.Is(err, session.ErrBadSequence) {
-				t.Errorf("%s inside the SendStream loop: %v (%T), want a *StateError", call.name, err, err)
+			if !errors.As(err, &se) || !errors.Is(err, session.ErrBadSequence) || se.State != session.StateStreaming {
+				t.Errorf("%s inside the SendStream loop: %v (%T), want a *StateError with StateStreaming", call.name, err, err)
 			}
 		}
 		if after, _, _ := w.stats(); after != writes {

@@ -64,8 +64,9 @@ func Temporary(err error) bool { return err != nil && temporary(err) }
 //     STARTTLS under TLSRequired, ...), ErrNoRecipients, ErrRcptParams,
 //     *HeaderError, *LineTooLongError, an address or argument that cannot be sent (an error
 //     of package command, matching one of its kinds: command.ErrSyntax,
-//     ErrIllegalChar, ...), and a *StateError (a call out of order:
-//     ErrBadSequence);
+//     ErrIllegalChar, ...), a *StateError (a call out of order:
+//     ErrBadSequence), and an *OptionsError (Options that say one thing
+//     twice);
 //   - an *AuthError without a 4yz reply: credentials refused (535), a
 //     mechanism that gave up, or ErrInsecureAuth;
 //   - a TLS handshake that failed other than on the network (a
@@ -124,11 +125,12 @@ func temporary(err error) bool {
 		ce *command.Error
 		ad *transport.AddressError
 		lt *LineTooLongError
+		oe *OptionsError
 	)
 	switch {
 	case errors.As(err, &be), errors.As(err, &he), errors.As(err, &ts), errors.As(err, &ns),
 		errors.As(err, &se), errors.As(err, &ae), errors.As(err, &ce), errors.As(err, &ad),
-		errors.As(err, &lt),
+		errors.As(err, &lt), errors.As(err, &oe),
 		isCommandKind(err),
 		errors.Is(err, ErrNoRecipients), errors.Is(err, ErrRcptParams),
 		errors.Is(err, ErrBadSequence), errors.Is(err, ErrInsecureAuth),

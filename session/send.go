@@ -200,8 +200,8 @@ func (c *Client) SendEnvelope(ctx context.Context, env *Envelope, body io.Reader
 	if err := c.ensureHello(ctx); err != nil {
 		return nil, err
 	}
-	if c.state != stateReady {
-		return nil, &StateError{Op: "Send", State: c.state.String()}
+	if c.state != StateReady {
+		return nil, &StateError{Op: "Send", State: c.state}
 	}
 	var res *Result
 	var err error

@@ -68,8 +68,8 @@ func (c *Client) SendStream(ctx context.Context, msgs iter.Seq[*Message]) iter.S
 			yield(nil, err)
 			return
 		}
-		if c.state != stateReady && c.state != stateGreeted {
-			yield(nil, &StateError{Op: "SendStream", State: c.state.String()})
+		if c.state != StateReady && c.state != StateGreeted {
+			yield(nil, &StateError{Op: "SendStream", State: c.state})
 			return
 		}
 		s := stream{c: c, ctx: ctx, yield: yield}
@@ -100,8 +100,8 @@ func (s *stream) hello(ctx context.Context) error {
 	c.streaming = false // Hello is one of the calls a stream refuses
 	err := c.ensureHello(ctx)
 	c.streaming = true
-	if err == nil && c.state != stateReady {
-		err = &StateError{Op: "SendStream", State: c.state.String()}
+	if err == nil && c.state != StateReady {
+		err = &StateError{Op: "SendStream", State: c.state}
 	}
 	s.greeted = err == nil
 	return err

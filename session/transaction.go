@@ -19,8 +19,8 @@ func (c *Client) Mail(ctx context.Context, m command.Mail) (response.Reply, erro
 	if err := c.ensureHello(ctx); err != nil {
 		return response.Reply{}, err
 	}
-	if c.state != stateReady {
-		return response.Reply{}, &StateError{Op: "MAIL", State: c.state.String()}
+	if c.state != StateReady {
+		return response.Reply{}, &StateError{Op: "MAIL", State: c.state}
 	}
 	if err := c.checkMailParams(m.Params); err != nil {
 		return response.Reply{}, err
@@ -54,7 +54,7 @@ func (c *Client) Mail(ctx context.Context, m command.Mail) (response.Reply, erro
 		return reply, &SenderRefusedError{Sender: m.From.String(), Reply: reply}
 	}
 	c.cur = t
-	c.state = stateMail
+	c.state = StateMail
 	return reply, nil
 }
 
@@ -112,8 +112,8 @@ func (c *Client) Rcpt(ctx context.Context, r command.Rcpt) (response.Reply, erro
 	if err := c.usable(); err != nil {
 		return response.Reply{}, err
 	}
-	if c.state != stateMail {
-		return response.Reply{}, &StateError{Op: "RCPT", State: c.state.String()}
+	if c.state != StateMail {
+		return response.Reply{}, &StateError{Op: "RCPT", State: c.state}
 	}
 	if (r.Params.Notify != 0 || r.Params.ORCPT != (command.OriginalRecipient{})) && !c.ext.Has("DSN") {
 		return response.Reply{}, &NotSupportedError{Extension: "DSN", Reason: "for NOTIFY= or ORCPT="}
@@ -153,10 +153,10 @@ func (c *Client) Data(ctx context.Context) (*DataWriter, error) {
 		return nil, err
 	}
 	t := c.cur
-	if c.state != stateMail || t.accepted == 0 {
-		st := c.state.String()
-		if c.state == stateMail {
-			st = "with no accepted recipient"
+	if c.state != StateMail || t.accepted == 0 {
+		st := c.state
+		if c.state == StateMail {
+			st = StateNoRecipient
 		}
 		return nil, &StateError{Op: "DATA", State: st}
 	}
@@ -172,7 +172,7 @@ func (c *Client) Data(ctx context.Context) (*DataWriter, error) {
 		return nil, &DataError{Command: "DATA", Reply: t.dataReply}
 	}
 	c.dot.Reset(c.w)
-	c.state = stateData
+	c.state = StateData
 	return &DataWriter{c: c, t: t, ctx: ctx}, nil
 }
 
@@ -199,7 +199,7 @@ func (d *DataWriter) Write(p []byte) (int, error) {
 		if d.closed == ErrAborted {
 			return 0, ErrAborted
 		}
-		return 0, &StateError{Op: "Write", State: "after the DataWriter was closed"}
+		return 0, &StateError{Op: "Write", State: StateWriterClosed}
 	}
 	c := d.c
 	if c.err != nil {
@@ -233,8 +233,8 @@ func (d *DataWriter) Close() error {
 	d.done = true
 	c := d.c
 	d.closed = d.close()
-	if c.state == stateData {
-		c.state = stateReady
+	if c.state == StateData {
+		c.state = StateReady
 	}
 	c.cur = nil
 	return d.closed
@@ -338,8 +338,8 @@ func (c *Client) Rset(ctx context.Context) (response.Reply, error) {
 	}
 	reply, err := c.simple(ctx, "RSET", command.Rset{})
 	if err == nil {
-		if c.state == stateMail {
-			c.state = stateReady
+		if c.state == StateMail {
+			c.state = StateReady
 		}
 		c.cur, c.needRset = nil, false
 	}
@@ -399,8 +399,8 @@ func (c *Client) notInData(op string) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
-	if c.state == stateData {
-		return &StateError{Op: op, State: c.state.String()}
+	if c.state == StateData {
+		return &StateError{Op: op, State: c.state}
 	}
 	return nil
 }
@@ -436,9 +436,9 @@ func (c *Client) Quit(ctx context.Context) (response.Reply, error) {
 	if err := c.usable(); err != nil {
 		return response.Reply{}, err
 	}
-	if c.state == stateData {
+	if c.state == StateData {
 		c.Close()
-		return response.Reply{}, &StateError{Op: "QUIT", State: stateData.String()}
+		return response.Reply{}, &StateError{Op: "QUIT", State: StateData}
 	}
 	reply, err := c.roundTrip(ctx, "QUIT", command.Quit{})
 	c.Close()
