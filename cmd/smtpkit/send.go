@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"mime"
 	"os"
 	"strings"
 	"time"
@@ -86,6 +85,7 @@ type sendFlags struct {
 	subject string
 	body    string
 	file    string
+	long    string
 
 	tls  tlsFlags
 	auth authFlags
@@ -111,6 +111,7 @@ func setupSend(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
 	fs.StringVar(&f.subject, "subject", "smtpkit test message", "`TEXT` of the Subject of the built message")
 	fs.StringVar(&f.body, "body", "This is a test message sent by smtpkit.", "`TEXT` of the built message")
 	fs.StringVar(&f.file, "body-file", "", "`FILE` holding the whole message (header and body), sent as is; - for standard input")
+	fs.StringVar(&f.long, "long-lines", "refuse", "what to do with a line over 998 octets in --body-file or standard input:\nrefuse it before MAIL, fold it with CRLF SP as Postfix does (breaks DKIM), or send it as is (`refuse|fold|send`)")
 	f.tls.register(fs, "STARTTLS, or fail before any envelope is sent", "and the certificate must verify")
 	f.auth.register(fs)
 	f.mx.register(fs)
@@ -189,6 +190,10 @@ func (f *sendFlags) run(ctx context.Context, st stdio, args []string) int {
 	}
 	if f.timeout <= 0 {
 		return usageError(st, cmd, "--timeout must be positive")
+	}
+	longLines, err := longLinesPolicy(f.long)
+	if err != nil {
+		return usageError(st, cmd, "%v", err)
 	}
 	env := session.Envelope{}
 	fromText := f.from
@@ -280,6 +285,7 @@ func (f *sendFlags) run(ctx context.Context, st stdio, args []string) int {
 		TLSConfig:         tlsCfg,
 		DisablePipelining: noPipe,
 		DisableChunking:   noChunk,
+		LongLines:         longLines,
 		Trace:             trace,
 	}
 	report := sendReport{Server: server}
@@ -423,11 +429,24 @@ func (f *sendFlags) message(st stdio, set map[string]bool, env session.Envelope)
 			return b, exitOK
 		}
 	}
+	if line, n := longLine(f.body); line > 0 {
+		return nil, usageError(st, "send", "--body: line %d is %d octets long; a message line may have at most %d (RFC 5322 §2.1.1): split it, or put the message in --body-file and choose --long-lines", line, n, maxHeaderLine)
+	}
 	var to []string
 	for _, m := range env.To {
 		to = append(to, m.String())
 	}
 	return buildMessage(env.From.String(), to, f.subject, f.body, time.Now()), exitOK
+}
+
+// longLinesPolicy reads --long-lines.
+func longLinesPolicy(s string) (session.LongLines, error) {
+	for _, p := range []session.LongLines{session.LongLinesRefuse, session.LongLinesFold, session.LongLinesSend} {
+		if s == p.String() {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("--long-lines %q: want refuse, fold or send", s)
 }
 
 // stdinIsData reports whether standard input is a pipe or a file: never
@@ -454,18 +473,16 @@ func buildMessage(from string, to []string, subject, body string, now time.Time)
 	}
 	var id [12]byte
 	rand.Read(id[:])
-	if !isASCII(subject) {
-		subject = mime.QEncoding.Encode("utf-8", subject)
-	}
 	cte := "7bit"
 	if !isASCII(body) {
 		cte = "8bit"
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "From: <%s>\r\n", from)
-	fmt.Fprintf(&b, "To: %s\r\n", "<"+strings.Join(to, ">, <")+">")
-	fmt.Fprintf(&b, "Subject: %s\r\n", subject)
+	// Every field that carries what the user gave is folded (header.go).
+	writeField(&b, "From", addressPieces([]string{from}))
+	writeField(&b, "To", addressPieces(to))
+	writeField(&b, "Subject", subjectPieces(subject))
 	fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", hex.EncodeToString(id[:]), domain)
 	b.WriteString("MIME-Version: 1.0\r\n")
 	b.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
@@ -574,6 +591,10 @@ func (f *sendFlags) verdict(res *session.Result, err error) (code int, failed st
 		var ue *session.UnansweredError
 		if errors.As(err, &ue) && ue.Result != nil && delivered(ue.Result) > 0 {
 			return exitPartial, errText(err)
+		}
+		var long *session.LineTooLongError
+		if errors.As(err, &long) {
+			return exitFailed, fmt.Sprintf("line %d of the message is %d octets long, over the limit of %d (RFC 5322 §2.1.1); nothing was sent: --long-lines fold breaks such lines (a DKIM signature then fails), --long-lines send sends them as they are", long.Line, long.Length, long.Limit)
 		}
 		if errors.Is(err, session.ErrInsecureAuth) {
 			return exitFailed, "refusing to send the password in plaintext to a server that is not on this host: use TLS (--tls require, or a server that offers STARTTLS)"
