@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -385,8 +386,13 @@ func (r *run) read(what string) (response.Reply, error) {
 		return response.Reply{}, findingf(BadReply, "the reply to %s is not one reply: %s", what, quote(raw))
 	}
 	reply := replies[0]
-	for l := range reply.AllLines() {
-		r.say("S: ", fmt.Sprintf("%03d %s", int(reply.Code), l))
+	lines := slices.Collect(reply.AllLines())
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		r.say("S: ", fmt.Sprintf("%03d%s%s", int(reply.Code), sep, l))
 	}
 	r.last = reply.Code
 	switch reply.Code {

@@ -130,7 +130,7 @@ func digits(b []byte) bool {
 
 func replyText(s string) bool {
 	for _, r := range s {
-		if r == utf8.RuneError || r < ' ' && r != '\t' || r == 0x7f || r >= 0x80 && r < 0xa0 {
+		if r < ' ' && r != '\t' || r == 0x7f || r >= 0x80 && r < 0xa0 {
 			return false
 		}
 	}

@@ -18,13 +18,16 @@ type Features struct {
 	SMTPUTF8   bool // RFC 6531: UTF-8 addresses
 	StartTLS   bool // a STARTTLS step after the first EHLO; the driver then needs a TLS configuration
 	Auth       bool // an AUTH PLAIN step with made-up credentials
-	// Hostile lets sessions hold hostile lines (mutated commands: NUL,
-	// controls, case-folded, white space, cut short, made long) and DATA
-	// bodies written raw: bare CR and LF and every end-of-data lookalike
-	// reach the server unnormalised, as the session's encoder would never
-	// send them. Either way every line is one line: CR and LF appear only
-	// at its end, so a conforming server gives each line one reply.
+	// Hostile lets sessions hold hostile lines: mutated commands (NUL and
+	// other controls, invalid UTF-8, case-folded, white space, cut short,
+	// made long). Each is still one line of at most 512 octets: CR and LF
+	// appear only at its end, so a conforming server answers it once.
 	Hostile bool
+	// RawData lets DATA bodies be written raw: bare CR and LF and every
+	// end-of-data lookalike reach the server unnormalised, as the DATA
+	// encoder never sends them (lines after a CRLF are still dot-stuffed,
+	// so the only <CRLF>.<CRLF> is the real end).
+	RawData bool
 }
 
 // ClientSession is what a client says to a server: groups of steps, each
@@ -162,7 +165,7 @@ func transaction(t *rapid.T, f Features) []Step {
 	body := Body().Draw(t, "body")
 	if !f.Chunking || rapid.Bool().Draw(t, "DATA") {
 		st := Step{Verb: "DATA", Line: "DATA\r\n", Body: body}
-		if f.Hostile && rapid.Bool().Draw(t, "raw") {
+		if f.RawData && rapid.Bool().Draw(t, "raw") {
 			st.Raw, st.Body = true, stuffCRLFLines(body)
 		}
 		return append(steps, st)

@@ -7,6 +7,7 @@
 //	smtpkit sink  [--listen ADDR] ...              a server that accepts (or refuses) everything
 //	smtpkit bench --server ADDR --messages N ...   a load generator, with latency percentiles
 //	smtpkit smuggle --server ADDR --from A --to B  whether the server ends data at a lookalike of <CRLF>.<CRLF>
+//	smtpkit fuzz  --server ADDR [--duration 60s]   drive a server with generated sessions, report what it gets wrong
 //	smtpkit help  [CMD]                            each command's flags
 //
 // With no --server, send starts an embedded sink on 127.0.0.1, sends to
@@ -42,6 +43,20 @@
 //
 //	{"server": "127.0.0.1:25", "variants": [{"name": "LF.LF", "bytes": "\n.\n",
 //	  "verdict": "ends-data", "evidence": "5 replies where ..."}, ...]}
+//
+// fuzz drives a server with generated client sessions (package fuzz):
+// transactions with DATA or BDAT, pipelined groups when offered, RSET,
+// NOOP, VRFY, STARTTLS, AUTH, and hostile variants (mutated command lines,
+// message data with bare CR, bare LF and every end-of-data lookalike). It
+// reports a reply that does not parse or that its command cannot have, a
+// pipelined group answered with too few replies or with replies nobody
+// asked for, a hang past --timeout, a connection closed without a 421,
+// and with --maildir or --check a message stored other than it was sent;
+// each finding with its seed and a minimal session (shrunk by rapid) in a
+// JSON file under --out, which "smtpkit fuzz replay FILE" plays again. It
+// fuzzes only loopback addresses and Unix sockets unless --allow-remote
+// is given, and exits 3 when it found something, 1 when the run failed,
+// 0 otherwise.
 //
 // send and bench take --from and --to as users paste them from a To field
 // ("Bob <bob@example.org>", "bob@example.org (Bob)"); the envelope and the

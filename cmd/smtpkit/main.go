@@ -45,7 +45,7 @@ type subcommand struct {
 var subcommands []*subcommand
 
 func init() {
-	subcommands = []*subcommand{sendCommand, probeCommand, sinkCommand, benchCommand, smuggleCommand}
+	subcommands = []*subcommand{sendCommand, probeCommand, sinkCommand, benchCommand, smuggleCommand, fuzzCommand}
 }
 
 func lookup(name string) *subcommand {
