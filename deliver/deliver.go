@@ -536,7 +536,7 @@ func (d *Deliverer) deliverDomain(ctx context.Context, m *Message, from command.
 			case errors.As(stsFailure, &pe) && pe.Fetch:
 				rt = ResultSTSPolicyFetchError
 			}
-			d.Reporter.Failure(ReportPolicy{Type: PolicySTS, Domain: domain}, FailureDetail{ResultType: rt, AdditionalInformation: stsFailure.Error()})
+			d.Reporter.Failure(ReportPolicy{Type: PolicySTS, Domain: domain}, FailureDetail{ResultType: rt, FailureReasonCode: logsafe.Escape(stsFailure.Error())})
 		}
 	}
 
@@ -580,7 +580,7 @@ func (d *Deliverer) deliverDomain(ctx context.Context, m *Message, from command.
 			case st.err != nil:
 				// RFC 7672 §2.2: a TLSA lookup that fails for a host whose
 				// addresses are signed makes the host unusable.
-				d.report(ReportPolicy{Type: PolicyTLSA, Domain: domain, MXHost: []string{mx.Host}}, FailureDetail{ResultType: ResultDNSSECInvalid, ReceivingMXHostname: mx.Host, AdditionalInformation: st.err.Error()}, false)
+				d.report(ReportPolicy{Type: PolicyTLSA, Domain: domain, MXHost: []string{mx.Host}}, FailureDetail{ResultType: ResultDNSSECInvalid, ReceivingMXHostname: mx.Host, FailureReasonCode: logsafe.Escape(st.err.Error())}, false)
 				mxInfo.Err = &TLSPolicyError{Host: mx.Host, Policy: PolicyTLSA, Result: ResultDNSSECInvalid, Err: st.err}
 				mxInfo.TLS = TLSResult{Policy: PolicyTLSA, Failure: ResultDNSSECInvalid}
 				setAll(mxInfo)
@@ -598,10 +598,10 @@ func (d *Deliverer) deliverDomain(ctx context.Context, m *Message, from command.
 			pol.enforce = sts.Mode == ModeEnforce
 			pol.report = ReportPolicy{Type: PolicySTS, Domain: domain, String: sts.Text, MXHost: sts.MX}
 			if !sts.Match(mx.Host) {
-				fd := FailureDetail{ResultType: ResultValidationFailure, ReceivingMXHostname: mx.Host, AdditionalInformation: "MX host not in the MTA-STS policy"}
+				fd := FailureDetail{ResultType: ResultValidationFailure, ReceivingMXHostname: mx.Host, FailureReasonCode: errMXNotInPolicy.Error()}
 				if pol.enforce {
 					d.report(pol.report, fd, false)
-					mxInfo.Err = &TLSPolicyError{Host: mx.Host, Policy: PolicySTS, Result: ResultValidationFailure, Err: errors.New("MX host not in the MTA-STS policy")}
+					mxInfo.Err = &TLSPolicyError{Host: mx.Host, Policy: PolicySTS, Result: ResultValidationFailure, Err: errMXNotInPolicy}
 					mxInfo.TLS = TLSResult{Policy: PolicySTS, Mode: sts.Mode, Failure: ResultValidationFailure}
 					setAll(mxInfo)
 					continue
@@ -656,6 +656,23 @@ func (d *Deliverer) deliverDomain(ctx context.Context, m *Message, from command.
 		results[p.i] = r
 	}
 	return results
+}
+
+// errMXNotInPolicy is why an MX host failed an MTA-STS policy's mx list.
+var errMXNotInPolicy = errors.New("MX host not in the MTA-STS policy")
+
+// reportSession counts one session with an MX host under pol: a success
+// when rt is empty, else a failure of type rt (err says more).
+func (d *Deliverer) reportSession(pol *tlsPolicy, addr, local string, rt ResultType, err error) {
+	if rt == "" {
+		d.report(pol.report, FailureDetail{}, true)
+		return
+	}
+	fd := FailureDetail{ResultType: rt, ReceivingMXHostname: pol.host, ReceivingIP: ipOf(addr), SendingMTAIP: local}
+	if err != nil {
+		fd.FailureReasonCode = logsafe.Escape(err.Error())
+	}
+	d.report(pol.report, fd, false)
 }
 
 func (d *Deliverer) report(p ReportPolicy, fd FailureDetail, ok bool) {
@@ -769,6 +786,7 @@ func (d *Deliverer) attempt(ctx context.Context, m *Message, from command.Mailbo
 		return false
 	}
 
+	local := ipOf(conn.LocalAddr().String())
 	check := &tlsCheck{pol: pol, now: d.tlsNow}
 	cfg := d.baseTLS().Clone()
 	cfg.ServerName = host
@@ -798,7 +816,7 @@ func (d *Deliverer) attempt(ctx context.Context, m *Message, from command.Mailbo
 		case check.err != nil || errors.As(err, &tlsErr):
 			rt := resultOf(cmpErr(check.err, err))
 			info.TLS.Failure = rt
-			d.report(pol.report, FailureDetail{ResultType: rt, ReceivingMXHostname: host, ReceivingIP: ipOf(addr), AdditionalInformation: logsafe.Escape(cmpErr(check.err, err).Error())}, false)
+			d.reportSession(pol, addr, local, rt, cmpErr(check.err, err))
 			info.Err = &TLSPolicyError{Host: host, Policy: pol.kind, Result: rt, Err: err}
 			if !pol.enforce && check.err == nil {
 				// A handshake that failed without a policy: RFC 7435's
@@ -807,7 +825,7 @@ func (d *Deliverer) attempt(ctx context.Context, m *Message, from command.Mailbo
 			}
 		case pol.enforce && errors.As(err, &nse):
 			info.TLS.Failure = ResultSTARTTLSNotSupported
-			d.report(pol.report, FailureDetail{ResultType: ResultSTARTTLSNotSupported, ReceivingMXHostname: host, ReceivingIP: ipOf(addr)}, false)
+			d.reportSession(pol, addr, local, ResultSTARTTLSNotSupported, nil)
 			info.Err = &TLSPolicyError{Host: host, Policy: pol.kind, Result: ResultSTARTTLSNotSupported, Err: err}
 		default:
 			info.Err = err
@@ -821,7 +839,7 @@ func (d *Deliverer) attempt(ctx context.Context, m *Message, from command.Mailbo
 		return true
 	}
 	defer c.Close()
-	return d.send(ctx, c, m, from, host, addr, pol, check, left)
+	return d.send(ctx, c, m, from, host, addr, local, pol, check, left)
 }
 
 // attemptPlain retries an opportunistic delivery without TLS after a
@@ -848,7 +866,8 @@ func (d *Deliverer) attemptPlain(ctx context.Context, m *Message, from command.M
 		return false
 	}
 	defer c.Close()
-	return d.send(ctx, c, m, from, host, addr, pol, &tlsCheck{pol: pol, now: d.tlsNow}, left)
+	// The failed handshake was counted; this session is not.
+	return d.send(ctx, c, m, from, host, addr, "", pol, nil, left)
 }
 
 func portOf(addr string) int {
@@ -864,25 +883,33 @@ func ipOf(addr string) string {
 
 // send runs the transaction on a greeted session and records each
 // recipient's result. It returns true: a session ran.
-func (d *Deliverer) send(ctx context.Context, c *session.Client, m *Message, from command.Mailbox, host, addr string, pol *tlsPolicy, check *tlsCheck, left []*pending) bool {
+//
+// check is the handshake's verification, nil for a session that was
+// already counted for TLS reports (the plaintext retry after a failed
+// handshake).
+func (d *Deliverer) send(ctx context.Context, c *session.Client, m *Message, from command.Mailbox, host, addr, local string, pol *tlsPolicy, check *tlsCheck, left []*pending) bool {
 	info := RecipientReport{Outcome: Deferred, MX: host, Address: addr, TLS: TLSResult{Policy: pol.kind, Mode: pol.mode}}
+	var failure error
 	if cs, ok := c.TLS(); ok {
 		info.TLS.Version = cs.Version
-		info.TLS.Verified = check.verified
+		if check != nil {
+			info.TLS.Verified = check.verified
+			failure = check.err
+		}
 		switch {
-		case check.err != nil:
-			info.TLS.Failure = resultOf(check.err)
-			d.report(pol.report, FailureDetail{ResultType: info.TLS.Failure, ReceivingMXHostname: host, ReceivingIP: ipOf(addr), AdditionalInformation: logsafe.Escape(check.err.Error())}, false)
+		case failure != nil:
+			info.TLS.Failure = resultOf(failure)
 		case pol.mxMismatch:
-			info.TLS.Failure = ResultValidationFailure
-		default:
-			d.report(pol.report, FailureDetail{}, true)
+			info.TLS.Failure, failure = ResultValidationFailure, errMXNotInPolicy
 		}
 	} else {
-		if pol.kind != PolicyNotFound {
-			info.TLS.Failure = ResultSTARTTLSNotSupported
-		}
-		d.report(pol.report, FailureDetail{ResultType: ResultSTARTTLSNotSupported, ReceivingMXHostname: host, ReceivingIP: ipOf(addr)}, false)
+		info.TLS.Failure, failure = ResultSTARTTLSNotSupported, errors.New("no STARTTLS")
+	}
+	if check != nil {
+		d.reportSession(pol, addr, local, info.TLS.Failure, failure)
+	}
+	if pol.kind == PolicyNotFound && info.TLS.Failure == ResultSTARTTLSNotSupported {
+		info.TLS.Failure = "" // no policy asked for TLS
 	}
 	setAll := func(r RecipientReport) {
 		for _, p := range left {

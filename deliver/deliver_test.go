@@ -1,8 +1,11 @@
 package deliver
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -213,5 +216,62 @@ func TestPermanentDataRefusal(t *testing.T) {
 	r := deliverOne(t, n.deliverer(), "b@example.test").Recipients[0]
 	if r.Outcome != Refused || r.Reply.Code != 554 {
 		t.Fatalf("got %+v, want refused with the 554", r)
+	}
+}
+
+// brokenTLSServer offers STARTTLS and then sends bytes that are not TLS,
+// once; the test network sends the next connection to fallback.
+func brokenTLSServer(t *testing.T) net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		c.Write([]byte("220 broken ESMTP\r\n"))
+		r.ReadString('\n') // EHLO
+		c.Write([]byte("250-broken\r\n250 STARTTLS\r\n"))
+		r.ReadString('\n') // STARTTLS
+		c.Write([]byte("220 go ahead\r\n"))
+		time.Sleep(50 * time.Millisecond) // after the reply, so it is the handshake that reads this
+		c.Write([]byte("this is not a TLS record\r\n"))
+		io.Copy(io.Discard, r)
+	}()
+	return ln
+}
+
+// RFC 7435: without a policy, a failed handshake falls back to plaintext,
+// on a new connection.
+func TestOpportunisticFallsBackToPlaintext(t *testing.T) {
+	n := newTestNet(t)
+	broken := brokenTLSServer(t)
+	srv := smtpServer(t, smtptest.Config{}, nil)
+	n.dns.AddMX("example.test", 10, "mx.example.test")
+	n.host("mx.example.test", "127.0.0.95", nil)
+	first := true
+	d := n.deliverer()
+	d.Reporter = &Reporter{}
+	d.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		to := srv.Addr
+		if first {
+			first, to = false, broken.Addr().String()
+		}
+		var nd net.Dialer
+		return nd.DialContext(ctx, network, to)
+	}
+	r := deliverOne(t, d, "b@example.test").Recipients[0]
+	if r.Outcome != Delivered || r.TLS.Version != 0 || r.TLS.Policy != PolicyNotFound {
+		t.Fatalf("got %v TLS %v err %v, want a plaintext delivery after the failed handshake", r.Outcome, r.TLS, r.Err)
+	}
+	rep := d.Reporter.Report("example.test", "o", "c", "id", time.Now(), time.Now())
+	if len(rep.Policies) != 1 || rep.Policies[0].Summary != (Summary{Failed: 1}) {
+		t.Errorf("report %+v, want the failed handshake counted once", rep.Policies)
 	}
 }

@@ -269,9 +269,18 @@ func TestMTASTSTestingMismatchDelivers(t *testing.T) {
 	srv := smtpServer(t, smtptest.Config{}, &cert)
 	s.dns.AddMX("example.test", 10, "evil.example.test")
 	s.host("evil.example.test", "127.0.0.74", srv)
-	r := deliverOne(t, s.deliverer(), "b@example.test").Recipients[0]
+	d := s.deliverer()
+	r := deliverOne(t, d, "b@example.test").Recipients[0]
 	if r.Outcome != Delivered || r.TLS.Mode != ModeTesting || r.TLS.Failure != ResultValidationFailure {
 		t.Fatalf("got %v TLS %v, want delivered with the mismatch recorded", r.Outcome, r.TLS)
+	}
+	rep := d.Reporter.Report("example.test", "o", "c", "id", time.Now(), time.Now())
+	if len(rep.Policies) != 1 || rep.Policies[0].Summary.Failed != 1 {
+		t.Fatalf("report %+v, want the mismatch counted", rep.Policies)
+	}
+	f := rep.Policies[0].FailureDetails[0]
+	if f.ResultType != ResultValidationFailure || f.ReceivingMXHostname != "evil.example.test" || f.ReceivingIP != "127.0.0.74" || f.SendingMTAIP != "127.0.0.1" {
+		t.Errorf("failure detail %+v", f)
 	}
 }
 
