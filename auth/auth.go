@@ -230,10 +230,7 @@ type ServerConfig struct {
 // ServerMechanisms lists the mechanisms [NewServer] implements, strongest
 // first.
 func ServerMechanisms() []string {
-	return []string{
-		"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1",
-		"CRAM-MD5", "PLAIN", "LOGIN",
-	}
+	return PasswordMechanisms()
 }
 
 // NewServer returns the server side of mech (case-insensitive), or an

@@ -18,30 +18,6 @@ import (
 // mechanism (SCRAM) takes two; a server that keeps challenging is cut off.
 const maxAuthSteps = 16
 
-// loginPreference is the order Login tries mechanisms in, strongest first.
-var loginPreference = []string{
-	"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1",
-	"CRAM-MD5", "PLAIN", "LOGIN",
-}
-
-func newLoginMechanism(name, user, password string) auth.Mechanism {
-	switch name {
-	case "SCRAM-SHA-256-PLUS":
-		return auth.SCRAMSHA256Plus(user, password)
-	case "SCRAM-SHA-1-PLUS":
-		return auth.SCRAMSHA1Plus(user, password)
-	case "SCRAM-SHA-256":
-		return auth.SCRAMSHA256(user, password)
-	case "SCRAM-SHA-1":
-		return auth.SCRAMSHA1(user, password)
-	case "CRAM-MD5":
-		return auth.CRAMMD5(user, password)
-	case "PLAIN":
-		return auth.Plain("", user, password)
-	}
-	return auth.Login(user, password)
-}
-
 // Login authenticates with a user name and password, as smtplib's login
 // does: EHLO (and the TLS mode) first if needed, then the strongest
 // mechanism both sides support, in the order SCRAM-SHA-256-PLUS,
@@ -70,7 +46,7 @@ func (c *Client) Login(ctx context.Context, username, password string) error {
 	cb, cbErr := c.channelBinding()
 	var candidates []string
 	insecure, unbound := "", false
-	for _, name := range loginPreference {
+	for _, name := range auth.PasswordMechanisms() {
 		if !slices.Contains(offered, name) {
 			continue
 		}
@@ -95,7 +71,7 @@ func (c *Client) Login(ctx context.Context, username, password string) error {
 		if len(offered) == 0 {
 			return &NotSupportedError{Extension: "AUTH", Reason: "with a mechanism (the server's AUTH line lists none)"}
 		}
-		why := "by Login, which knows " + strings.Join(loginPreference, " ")
+		why := "by Login, which knows " + strings.Join(auth.PasswordMechanisms(), " ")
 		if unbound {
 			why += " (the -PLUS ones only over TLS)"
 		}
@@ -104,7 +80,8 @@ func (c *Client) Login(ctx context.Context, username, password string) error {
 	}
 	var err error
 	for _, name := range candidates {
-		err = c.authenticate(ctx, newLoginMechanism(name, username, password), offered, cb, cbErr)
+		m, _ := auth.ByName(name, auth.Credentials{Username: username, Secret: password}) // a name of PasswordMechanisms
+		err = c.authenticate(ctx, m, offered, cb, cbErr)
 		var ae *AuthError
 		if !errors.As(err, &ae) || ae.Reply.Code != response.CodeParamNotImplemented || c.usable() != nil {
 			return err

@@ -213,31 +213,11 @@ func (a *authFlags) login(ctx context.Context, c *session.Client, server, passwo
 
 // mechanism returns the SASL mechanism for --auth-mech.
 func mechanism(name, user, password, host string, port int) (auth.Mechanism, error) {
-	switch name {
-	case "PLAIN":
-		return auth.Plain("", user, password), nil
-	case "LOGIN":
-		return auth.Login(user, password), nil
-	case "CRAM-MD5":
-		return auth.CRAMMD5(user, password), nil
-	case "SCRAM-SHA-1":
-		return auth.SCRAMSHA1(user, password), nil
-	case "SCRAM-SHA-256":
-		return auth.SCRAMSHA256(user, password), nil
-	case "SCRAM-SHA-1-PLUS":
-		return auth.SCRAMSHA1Plus(user, password), nil
-	case "SCRAM-SHA-256-PLUS":
-		return auth.SCRAMSHA256Plus(user, password), nil
-	case "XOAUTH2":
-		return auth.XOAUTH2(user, password), nil
-	case "OAUTHBEARER":
-		return auth.OAuthBearer(user, password, host, port), nil
-	case "EXTERNAL":
-		return auth.External(user), nil
-	case "ANONYMOUS":
-		return auth.Anonymous(user), nil
+	m, err := auth.ByName(name, auth.Credentials{Username: user, Secret: password, Host: host, Port: port})
+	if err != nil {
+		return nil, fmt.Errorf("--auth-mech %q: not one of %s", name, strings.Join(auth.Mechanisms(), ", "))
 	}
-	return nil, fmt.Errorf("--auth-mech %q: not one of SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), CRAM-MD5, PLAIN, LOGIN, XOAUTH2, OAUTHBEARER, EXTERNAL, ANONYMOUS", name)
+	return m, nil
 }
 
 // readPassword returns the password from --auth-password-env or
