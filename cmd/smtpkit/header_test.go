@@ -157,7 +157,7 @@ func TestSendBodyLineTooLong(t *testing.T) {
 	r := send("first\n" + strings.Repeat("y", 999))
 	r.want(t, exitUsage)
 	r.oneErrorLine(t, "--body: line 2 is 999 octets long", "998")
-	send("first\n" + strings.Repeat("y", 998)).want(t, exitOK)
+	send("first\n"+strings.Repeat("y", 998)).want(t, exitOK)
 	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("server recorded %d messages", n)
 	}
