@@ -87,6 +87,8 @@ type Deliverer struct {
 
 	cacheOnce sync.Once
 	cache     PolicyCache
+	sysOnce   sync.Once
+	sys       *DNSClient
 }
 
 // Message is what DeliverMessage sends.
@@ -301,7 +303,8 @@ func (d *Deliverer) resolver() Resolver {
 	if d.Resolver != nil {
 		return d.Resolver
 	}
-	return SystemDNSClient()
+	d.sysOnce.Do(func() { d.sys = SystemDNSClient() }) // read resolv.conf once
+	return d.sys
 }
 
 func (d *Deliverer) now() time.Time {

@@ -58,3 +58,63 @@ func Example() {
 	// bob@example.net: delivered via mx2.example.net (no-policy-found): 250 2.0.0
 	// nobody@example.net: refused via mx2.example.net (no-policy-found): 550 5.1.1
 }
+
+// A Reporter counts sessions by policy; at the end of a period, Report
+// gives the RFC 8460 report for one domain, to send to the address its
+// _smtp._tls record names.
+func ExampleReporter() {
+	var r deliver.Reporter
+	sts := deliver.ReportPolicy{
+		Type:   deliver.PolicySTS,
+		Domain: "example.net",
+		String: []string{"version: STSv1", "mode: enforce", "mx: mx.example.net", "max_age: 86400"},
+		MXHost: []string{"mx.example.net"},
+	}
+	r.Success(sts)
+	r.Success(sts)
+	r.Failure(sts, deliver.FailureDetail{ResultType: deliver.ResultCertificateExpired, ReceivingMXHostname: "mx.example.net", ReceivingIP: "192.0.2.2"})
+
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	rep := r.Report("example.net", "Example Org", "mailto:tlsrpt@example.org", "2026-12-01.example.net", start, start.Add(24*time.Hour-time.Second))
+	out, _ := rep.JSON()
+	fmt.Println(string(out))
+	// Output:
+	// {
+	//   "organization-name": "Example Org",
+	//   "date-range": {
+	//     "start-datetime": "2026-12-01T00:00:00Z",
+	//     "end-datetime": "2026-12-01T23:59:59Z"
+	//   },
+	//   "contact-info": "mailto:tlsrpt@example.org",
+	//   "report-id": "2026-12-01.example.net",
+	//   "policies": [
+	//     {
+	//       "policy": {
+	//         "policy-type": "sts",
+	//         "policy-string": [
+	//           "version: STSv1",
+	//           "mode: enforce",
+	//           "mx: mx.example.net",
+	//           "max_age: 86400"
+	//         ],
+	//         "policy-domain": "example.net",
+	//         "mx-host": [
+	//           "mx.example.net"
+	//         ]
+	//       },
+	//       "summary": {
+	//         "total-successful-session-count": 2,
+	//         "total-failure-session-count": 1
+	//       },
+	//       "failure-details": [
+	//         {
+	//           "result-type": "certificate-expired",
+	//           "receiving-mx-hostname": "mx.example.net",
+	//           "receiving-ip": "192.0.2.2",
+	//           "failed-session-count": 1
+	//         }
+	//       ]
+	//     }
+	//   ]
+	// }
+}
