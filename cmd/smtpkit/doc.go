@@ -17,6 +17,13 @@
 //
 // works on a machine with nothing but Go installed.
 //
+// send --mx delivers to the recipients' domains instead, as an MTA does:
+// their MX hosts in preference order, with the TLS policy each domain
+// publishes (DANE through the --dns resolver's DNSSEC answers, else
+// MTA-STS, else opportunistic STARTTLS; package deliver), one line per
+// recipient with the MX host, the policy applied and the reply. It connects
+// only to loopback addresses unless --allow-remote is given.
+//
 // sink is package smtptest's server as a standalone process: on --listen
 // (host:port, or a Unix socket when the address starts with "/"), with
 // STARTTLS on the certificate of --tls-cert and --tls-key when they are
