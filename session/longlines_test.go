@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
 	"github.com/smtpkit/smtpkit/wire"
@@ -231,6 +232,35 @@ func TestLongLineInSendStream(t *testing.T) {
 				t.Fatalf("%d MAIL commands for 2 messages", n)
 			}
 		})
+	}
+}
+
+// TestLongLineDataWriter: the low-level DataWriter applies the policy
+// too: a refused line closes the connection (the message cannot be ended
+// without the server taking it) and nothing is recorded.
+func TestLongLineDataWriter(t *testing.T) {
+	srv := newServer(t, smtptest.Config{})
+	c := dialHello(t, srv, nil)
+	ctx := testCtx(t)
+	if _, err := c.Mail(ctx, command.Mail{From: mailbox("alice@example.org")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Rcpt(ctx, command.Rcpt{To: mailbox("bob@example.org")}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: x\r\n\r\n")
+	_, err = io.WriteString(w, strings.Repeat("W", 1500))
+	wantLineTooLong(t, err, 1500)
+	if err := w.Close(); err == nil {
+		t.Fatal("Close after the refused line: nil")
+	}
+	srv.Close()
+	if len(srv.Messages()) != 0 {
+		t.Fatal("the server recorded the message")
 	}
 }
 

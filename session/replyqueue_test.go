@@ -512,8 +512,8 @@ func TestWriteErrorsTyped(t *testing.T) {
 	nc.(*net.TCPConn).SetWriteBuffer(16 << 10)
 	w := &watchedConn{Conn: nc}
 	// One chunk for the whole 4 MiB: the write that fails is the one of
-	// the last chunk.
-	c, err := session.NewClient(ctx, w, &session.Options{ChunkSize: 8 << 20})
+	// the last chunk. The body is one line, sent as it is.
+	c, err := session.NewClient(ctx, w, &session.Options{ChunkSize: 8 << 20, LongLines: session.LongLinesSend})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,6 +86,8 @@ func constructedErrors() []retryCase {
 		{"AuthError/mechanism gave up", &session.AuthError{Mechanism: "SCRAM-SHA-256", Reply: reply(501, "5.0.0 canceled"), Err: errors.New("bad nonce")}, false},
 		{"AuthError/unproven 235", &session.AuthError{Mechanism: "SCRAM-SHA-256", Reply: reply(235, "2.7.0 ok"), Err: errors.New("server signature")}, false},
 		{"MessageTooLargeError", &session.MessageTooLargeError{Size: 2, Limit: 1}, false},
+		{"LineTooLongError", &session.LineTooLongError{Line: 3, Length: 1200, Limit: 998}, false},
+		{"LineTooLongError/DATA aborted", fmt.Errorf("%w: %w", session.ErrAborted, &session.LineTooLongError{Line: 3, Length: 1200, Limit: 998}), false},
 		{"DisconnectedError", &session.DisconnectedError{Op: "RCPT", Err: io.EOF}, true},
 		{"DisconnectedError/421", &session.DisconnectedError{Op: "MAIL", Err: r421.Err("MAIL")}, true},
 		{"DisconnectedError/221", &session.DisconnectedError{Op: "MAIL", Err: &response.Error{Reply: reply(221, "2.0.0 bye"), Command: "MAIL"}}, true},

@@ -172,6 +172,7 @@ func (c *Client) Data(ctx context.Context) (*DataWriter, error) {
 		return nil, &DataError{Command: "DATA", Reply: t.dataReply}
 	}
 	c.dot.Reset(c.w)
+	c.dot.SetLongLines(c.opts.LongLines)
 	c.state = StateData
 	return &DataWriter{c: c, t: t, ctx: ctx}, nil
 }
@@ -211,6 +212,9 @@ func (d *DataWriter) Write(p []byte) (int, error) {
 	c.ctx, c.wtimeout = d.ctx, c.timeouts.DataBlock
 	n, err := c.dot.Write(p)
 	d.n += int64(n)
+	if err, ok := c.refuseLongLine(err); ok {
+		return n, err // the connection is closed: see Options.LongLines
+	}
 	if err != nil {
 		return n, c.fail(d.ctx, "message data", c.wtimeout, err)
 	}
