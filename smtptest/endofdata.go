@@ -2,6 +2,7 @@ package smtptest
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"strconv"
 
@@ -110,7 +111,7 @@ func (c *conn) emulatedData() error {
 		}
 		old := len(buf)
 		buf = append(buf, p...)
-		start, end, next := findEnding(buf, scanned, endings)
+		start, end, next := findEnding(buf, scanned, lead-dropped, endings)
 		if end == 0 {
 			end = next
 		}
@@ -199,12 +200,14 @@ func (c *conn) peekData(need int) ([]byte, error) {
 }
 
 // findEnding looks in buf, from position from on, for the first position
-// where one of endings starts, and returns the longest one there as
+// where one of endings starts and ends past minEnd (an ending must take at
+// least one octet the client sent, not only the line end that stands for
+// the start of the data), and returns the longest one there as
 // buf[start:end]. When it finds none it returns end 0, and next, the
 // first position it could not decide yet: there buf's remaining bytes are
 // a proper prefix of an ending (or a longer ending may yet start where a
 // shorter one matched), so more bytes are needed.
-func findEnding(buf []byte, from int, endings [][]byte) (start, end, next int) {
+func findEnding(buf []byte, from, minEnd int, endings [][]byte) (start, end, next int) {
 	for i := from; i < len(buf); i++ {
 		b := buf[i]
 		best, undecided := 0, false
@@ -213,6 +216,7 @@ func findEnding(buf []byte, from int, endings [][]byte) (start, end, next int) {
 				continue
 			}
 			switch rest := buf[i:]; {
+			case i+len(e) <= minEnd:
 			case bytes.HasPrefix(rest, e):
 				best = max(best, len(e))
 			case bytes.HasPrefix(e, rest):
@@ -259,8 +263,13 @@ func findBare(buf []byte, from int, final bool) (next int, found bool) {
 // dotDecode removes the dots a client doubled at the start of lines
 // (RFC 5321 §4.5.2) from part, the data before its ending, with the
 // connection's wire.DotReader: part is given the strict ending so that
-// the DotReader can read it, and what that adds is cut off again.
+// the DotReader can read it, and what that adds is cut off again. A last
+// line that is only "." (the ending follows it at once) would read as the
+// end of the data: its dot is the stuffed one of an empty line, dropped.
 func dotDecode(c *conn, part []byte) ([]byte, error) {
+	if string(part) == "." || bytes.HasSuffix(part, []byte("\r\n.")) {
+		part = part[:len(part)-1]
+	}
 	suffix := ".\r\n"
 	if len(part) > 0 && !bytes.HasSuffix(part, []byte("\r\n")) {
 		suffix = "\r\n.\r\n"
@@ -270,5 +279,9 @@ func dotDecode(c *conn, part []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return data[:len(data)-(len(suffix)-3)], nil
+	added := len(suffix) - len(".\r\n")
+	if len(data) < added {
+		return nil, errors.New("smtptest: the data did not decode") // cannot be: part holds no end-of-data line
+	}
+	return data[:len(data)-added], nil
 }

@@ -2,11 +2,14 @@ package smtptest
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/wire"
 )
 
 // bareLF are the endings of a server that reads a bare LF as a line end
@@ -222,10 +225,51 @@ func TestFindEnding(t *testing.T) {
 		{"\r\n.x", 0, 0, 0, 4},
 		{"\r\n.\r\n", 3, 0, 0, 3}, // "\r\n" may start an ending
 	} {
-		start, end, next := findEnding([]byte(tt.buf), tt.from, endings)
+		start, end, next := findEnding([]byte(tt.buf), tt.from, 2, endings)
 		if start != tt.start || end != tt.end || next != tt.next_ {
 			t.Errorf("findEnding(%q, %d) = %d, %d, %d; want %d, %d, %d", tt.buf, tt.from, start, end, next, tt.start, tt.end, tt.next_)
 		}
+	}
+}
+
+// TestEndingInsideTheLineStart is the regression test of a crash the
+// fuzzer found: an ending ("\r") that fits in the line end standing for
+// the start of the data matched there, before any octet was read, and
+// the message was cut out of bounds.
+func TestEndingInsideTheLineStart(t *testing.T) {
+	for _, ending := range []string{"\r", "\r\n", "\n"} {
+		s := newServer(t, Config{DataEndings: []string{ending}})
+		c := sendData(t, s, "b\r\n.\r\nNOOP\r\n")
+		c.expect("250 2.0.0 OK queued")
+		for {
+			if r := c.reply(); r.Code == response.CodeOK && r.Text == "2.0.0 OK" {
+				break // NOOP's: what came between answered the rest of the data
+			}
+		}
+		c.cmd("QUIT", "221")
+		s.Close()
+		if m := s.Messages(); len(m) != 1 || !strings.HasPrefix(string(m[0].Raw), "b") {
+			t.Errorf("ending %q: messages %+v, want one starting with the data", ending, m)
+		}
+	}
+	if _, end, _ := findEnding([]byte("\r\nb"), 0, 2, [][]byte{[]byte("\r")}); end != 0 {
+		t.Errorf("findEnding matched %q inside the line start", "\r")
+	}
+}
+
+// TestEndingAfterALoneDot is the regression test of a crash the fuzzer
+// found: data that is only "." before an ending (here "0") was decoded as
+// an empty message, and cut short of nothing.
+func TestEndingAfterALoneDot(t *testing.T) {
+	s := newServer(t, Config{DataEndings: []string{"0"}})
+	c := sendData(t, s, ".0\r\nNOOP\r\n")
+	c.expect("250 2.0.0 OK queued")
+	c.expect("500") // the CRLF after the ending, as a command line
+	c.expect("250 2.0.0 OK") // NOOP's
+	c.cmd("QUIT", "221")
+	s.Close()
+	if m := s.Messages(); len(m) != 1 || len(m[0].Data) != 0 || string(m[0].Raw) != ".0" {
+		t.Errorf("messages %+v, want one with no data, Raw \".0\"", m)
 	}
 }
 
@@ -253,6 +297,78 @@ func TestBareNewlineString(t *testing.T) {
 	for b, want := range map[BareNewline]string{BareNewlineData: "BareNewlineData", BareNewlineReject: "BareNewlineReject", BareNewlineDisconnect: "BareNewlineDisconnect", 7: "BareNewline(7)"} {
 		if got := b.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", int(b), got, want)
+		}
+	}
+}
+
+// FuzzEmulatedEndOfData sends arbitrary data after DATA to three servers:
+// the strict one (wire.DotReader), one that refuses bare CR and LF (read
+// by the emulation, with only <CRLF>.<CRLF> ending the data), and one
+// that also ends the data at a fuzzed lookalike. All must answer with
+// well-formed replies and end; the second must record exactly the
+// messages of the first that hold no bare CR or LF, with the same Data and
+// Raw.
+func FuzzEmulatedEndOfData(f *testing.F) {
+	for _, s := range []string{"a\r\n..b\r\nc", "", ".", "\r\n.\r", "x\n.\ny", "a\r.\rb", "a\n\x00.\n", "a\r\n.\r\nNOOP\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nz"} {
+		f.Add(s, "\n.\n")
+		f.Add(s, "\r.\r")
+	}
+	f.Fuzz(func(t *testing.T, body, ending string) {
+		if ending == "" || len(ending) > MaxDataEnding {
+			ending = "\n.\n"
+		}
+		input := "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n" + body + "\r\n.\r\nQUIT\r\n"
+		strict := NewServer(Config{})
+		defer strict.Close()
+		refusing := NewServer(Config{BareNewline: BareNewlineReject})
+		defer refusing.Close()
+		lookalike := NewServer(Config{DataEndings: []string{ending}})
+		defer lookalike.Close()
+		for _, s := range []*Server{strict, refusing, lookalike} {
+			talk(t, s, input)
+			s.Close()
+		}
+		var want []Message
+		for _, m := range strict.Messages() {
+			if _, bare := findBare(append([]byte("\r\n"), m.Raw...), 2, true); !bare {
+				want = append(want, m)
+			}
+		}
+		got := refusing.Messages()
+		if len(got) != len(want) {
+			t.Fatalf("%d messages recorded, want %d", len(got), len(want))
+		}
+		for i := range got {
+			if string(got[i].Data) != string(want[i].Data) || string(got[i].Raw) != string(want[i].Raw) {
+				t.Errorf("message %d: Data %q Raw %q, want %q %q", i, got[i].Data, got[i].Raw, want[i].Data, want[i].Raw)
+			}
+		}
+	})
+}
+
+// talk sends input to s, closes its sending side and reads every reply
+// until the server closes the connection: they must be well-formed and
+// come within 5 s.
+func talk(t *testing.T, s *Server, input string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	go func() {
+		conn.Write([]byte(input))
+		conn.(*net.TCPConn).CloseWrite()
+	}()
+	r := wire.NewReader(conn)
+	for {
+		_, err := r.ReadReply()
+		if err == io.EOF || err != nil && strings.Contains(err.Error(), "connection reset") {
+			return
+		}
+		if err != nil {
+			t.Fatalf("reading replies: %v", err)
 		}
 	}
 }
