@@ -14,10 +14,6 @@ import (
 	"github.com/smtpkit/smtpkit/response"
 )
 
-// maxAuthSteps bounds the challenges of one exchange. The longest real
-// mechanism (SCRAM) takes two; a server that keeps challenging is cut off.
-const maxAuthSteps = 16
-
 // Login authenticates with a user name and password, as smtplib's login
 // does: EHLO (and the TLS mode) first if needed, then the strongest
 // mechanism both sides support, in the order SCRAM-SHA-256-PLUS,
@@ -214,7 +210,7 @@ func (c *Client) authenticate(ctx context.Context, m auth.Mechanism, offered []s
 				return c.unexpected("AUTH", reply)
 			}
 			return &AuthError{Mechanism: name, Reply: reply, Err: mechErr}
-		case step >= maxAuthSteps:
+		case step >= c.authChallenges():
 			return c.cancelAuth(ctx, name, errors.New("session: too many AUTH challenges"))
 		}
 		challenge, err := decodeChallenge(reply)
@@ -307,4 +303,12 @@ func isLoopbackHost(host string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// authChallenges is Limits.AuthChallenges, or its default.
+func (c *Client) authChallenges() int {
+	if n := c.opts.Limits.AuthChallenges; n > 0 {
+		return n
+	}
+	return defaultAuthChallenges
 }

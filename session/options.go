@@ -91,14 +91,29 @@ func (t Timeouts) withDefaults() Timeouts {
 	}
 }
 
-// Limits bound what the client reads from the server. A zero field takes
-// the wire package's default (8192-octet lines, 512 lines and 64 KiB per
-// reply).
+// Limits bound what the client reads. A zero field takes its default.
 type Limits struct {
+	// ReplyLineLength bounds one line of a reply, in octets with its line
+	// ending; default wire.DefaultMaxLineLength, 8192.
 	ReplyLineLength int
-	ReplyLines      int
-	ReplyBytes      int
+	// ReplyLines bounds the lines of one reply; default
+	// wire.DefaultMaxReplyLines, 512.
+	ReplyLines int
+	// ReplyBytes bounds one reply, in octets; default
+	// wire.DefaultMaxReplyBytes, 64 KiB.
+	ReplyBytes int
+	// MessageHeaderBytes bounds the header [Client.SendMessage] reads to
+	// take the envelope from (the body then streams); default 1 MiB, far
+	// above what servers accept (Postfix's header_size_limit is 100 KiB).
+	MessageHeaderBytes int
+	// AuthChallenges bounds the 334 challenges of one AUTH exchange;
+	// default 16. The longest real mechanism (SCRAM) takes two; a server
+	// that keeps challenging is cut off with "*".
+	AuthChallenges int
 }
+
+// defaultAuthChallenges is Limits.AuthChallenges' default.
+const defaultAuthChallenges = 16
 
 // Options configure a Client. The zero value is ready to use: opportunistic
 // STARTTLS with verified certificates, RFC 5321 timeouts, wire's limits.

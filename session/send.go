@@ -125,7 +125,8 @@ func (c *Client) Send(ctx context.Context, from string, to []string, body io.Rea
 // Resent-Bcc fields are removed from what is sent. The header's lines end
 // where the DATA encoder will end them (CRLF, a bare LF or a bare CR), so
 // a field cannot hide from this reading and appear on the wire. Only the
-// header is buffered (at most 1 MiB); the body streams.
+// header is buffered (at most Limits.MessageHeaderBytes, 1 MiB by
+// default); the body streams.
 //
 // A header the envelope cannot be taken from (no sender field, no
 // recipient, an address that does not parse, a line that is not a
@@ -133,7 +134,7 @@ func (c *Client) Send(ctx context.Context, from string, to []string, body io.Rea
 // recipients matches ErrNoRecipients.
 func (c *Client) SendMessage(ctx context.Context, msg io.Reader) (*Result, error) {
 	br := bufio.NewReader(msg)
-	henv, header, err := msghdr.Read(br, 0)
+	henv, header, err := msghdr.Read(br, c.opts.Limits.MessageHeaderBytes)
 	if err != nil {
 		return nil, headerError(err)
 	}

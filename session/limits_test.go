@@ -1,0 +1,64 @@
+package session_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/session"
+	"github.com/smtpkit/smtpkit/smtptest"
+)
+
+// Tests of Options.Limits that are not about replies: each bound is an
+// option with a default, not a hidden constant (issue 22).
+
+func TestLimitsMessageHeaderBytes(t *testing.T) {
+	header := "From: alice@example.org\r\nTo: bob@example.org\r\n" +
+		strings.Repeat("X-Filler: "+strings.Repeat("x", 70)+"\r\n", 30) + "\r\nbody\r\n"
+	srv := newServer(t, smtptest.Config{})
+
+	c := dial(t, srv, &session.Options{Limits: session.Limits{MessageHeaderBytes: 1024}})
+	_, err := c.SendMessage(testCtx(t), strings.NewReader(header))
+	var he *session.HeaderError
+	if !errors.As(err, &he) {
+		t.Fatalf("a 2 KB header under a 1 KiB limit: %v, want a *HeaderError", err)
+	}
+	if len(srv.Messages()) != 0 {
+		t.Errorf("the message was sent")
+	}
+
+	// The default (1 MiB) takes it.
+	c = dial(t, srv, nil)
+	if _, err := c.SendMessage(testCtx(t), strings.NewReader(header)); err != nil {
+		t.Fatalf("default limit: %v", err)
+	}
+}
+
+func TestLimitsAuthChallenges(t *testing.T) {
+	// A server that challenges for ever.
+	endless := func(i int, line string) response.Reply {
+		if line == "*" {
+			return response.New(501, "5.0.0 cancelled")
+		}
+		return atChallenge("more")
+	}
+	for _, tt := range []struct {
+		limit, want int // want: challenges answered before the client gives up
+	}{
+		{0, 16}, // the default
+		{3, 3},
+	} {
+		srv := atServer(t, "X-TEST", false, smtptest.Config{Handler: atScript("X-TEST", endless)})
+		c := atFarClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true,
+			Limits: session.Limits{AuthChallenges: tt.limit}})
+		m := &atMech{name: "X-TEST"}
+		err := c.Auth(testCtx(t), m)
+		if err == nil || !strings.Contains(err.Error(), "too many AUTH challenges") {
+			t.Errorf("limit %d: %v, want the exchange cut off", tt.limit, err)
+		}
+		if len(m.challenges) != tt.want {
+			t.Errorf("limit %d: %d challenges answered, want %d", tt.limit, len(m.challenges), tt.want)
+		}
+	}
+}
