@@ -264,7 +264,7 @@ func TestEndingAfterALoneDot(t *testing.T) {
 	s := newServer(t, Config{DataEndings: []string{"0"}})
 	c := sendData(t, s, ".0\r\nNOOP\r\n")
 	c.expect("250 2.0.0 OK queued")
-	c.expect("500") // the CRLF after the ending, as a command line
+	c.expect("500")          // the CRLF after the ending, as a command line
 	c.expect("250 2.0.0 OK") // NOOP's
 	c.cmd("QUIT", "221")
 	s.Close()
