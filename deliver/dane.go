@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/sha512"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -202,20 +201,4 @@ func verifyDANE(records []TLSA, chain []*x509.Certificate, names []string, opts 
 		return fmt.Errorf("deliver: %w: the chain to a DANE-TA anchor does not verify: %w", ErrDANEMismatch, taErr)
 	}
 	return fmt.Errorf("deliver: %w", ErrDANEMismatch)
-}
-
-// daneTLSConfig returns a TLS configuration that accepts only a server
-// authenticated by records, checking with verifyDANE instead of the WebPKI.
-func daneTLSConfig(base *tls.Config, records []TLSA, names []string) *tls.Config {
-	cfg := base.Clone()
-	cfg.InsecureSkipVerify = true // verification is VerifyConnection's, below
-	cfg.ServerName = names[0]
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		var opts x509.VerifyOptions
-		if base.Time != nil {
-			opts.CurrentTime = base.Time()
-		}
-		return verifyDANE(records, cs.PeerCertificates, names, opts)
-	}
-	return cfg
 }
