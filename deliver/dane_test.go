@@ -297,3 +297,51 @@ func sha256Of(b []byte) []byte {
 	c := &x509.Certificate{RawSubjectPublicKeyInfo: b}
 	return spkiSHA256(c)
 }
+
+// RFC 7672 §2.2.2: for an MX host that is a CNAME, TLSA records are looked
+// for at the expanded name first, then at the original name.
+func TestDANECNAME(t *testing.T) {
+	ca := newCA(t, "ca")
+	cert := ca.leaf(t, time.Now().Add(time.Hour), "real.example.test")
+	for _, tt := range []struct {
+		name, tlsaAt string
+	}{
+		{"records at the expanded name", "real.example.test"},
+		{"records at the original name", "mx.example.test"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newTestNet(t)
+			srv := smtpServer(t, smtptest.Config{}, &cert)
+			n.dns.AddMX("example.test", 10, "mx.example.test")
+			n.dns.AddCNAME("mx.example.test", "real.example.test")
+			n.host("real.example.test", "127.0.0.63", srv)
+			n.dns.AddTLSA("_25._tcp."+tt.tlsaAt, 3, 1, 1, make([]byte, 32)) // matches nothing
+			r := deliverOne(t, n.deliverer(), "b@example.test").Recipients[0]
+			if r.Outcome != Deferred || r.TLS.Policy != PolicyTLSA || !errors.Is(r.Err, ErrDANEMismatch) {
+				t.Fatalf("got %v TLS %v err %v, want the TLSA record at %s applied (and failed)", r.Outcome, r.TLS, r.Err, tt.tlsaAt)
+			}
+		})
+	}
+	// DANE-TA: the expanded name is a reference identifier.
+	n := newTestNet(t)
+	srv := smtpServer(t, smtptest.Config{}, &cert)
+	n.dns.AddMX("example.test", 10, "mx.example.test")
+	n.dns.AddCNAME("mx.example.test", "real.example.test")
+	n.host("real.example.test", "127.0.0.63", srv)
+	n.dns.AddTLSA("_25._tcp.real.example.test", 2, 0, 1, sha256Of(ca.cert.Raw))
+	if r := deliverOne(t, n.deliverer(), "b@example.test").Recipients[0]; r.Outcome != Delivered || !r.TLS.Verified {
+		t.Fatalf("DANE-TA for the expanded name: got %v TLS %v err %v", r.Outcome, r.TLS, r.Err)
+	}
+}
+
+func TestDANEInsecureAddressNotUsed(t *testing.T) {
+	ca := newCA(t, "ca")
+	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	n, _ := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
+	n.dns.AddTLSA("_25._tcp.mx.example.test", 3, 1, 1, make([]byte, 32))
+	n.dns.SetInsecure("mx.example.test") // its address records are unsigned
+	r := deliverOne(t, n.deliverer(), "b@example.test").Recipients[0]
+	if r.Outcome != Delivered || r.TLS.Policy != PolicyNotFound {
+		t.Fatalf("got %v TLS %v, want opportunistic delivery: DANE needs signed address records", r.Outcome, r.TLS)
+	}
+}

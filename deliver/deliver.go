@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -355,40 +356,64 @@ func (a *mxResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, erro
 	return mxs, nil
 }
 
-// hostAddrs returns an MX host's addresses, IPv6 first, and whether both
-// answers were authenticated. nxdomain is true when the name does not
-// exist.
-func (d *Deliverer) hostAddrs(ctx context.Context, host string) (addrs []netip.Addr, secure, nxdomain bool, err error) {
-	if ip, perr := netip.ParseAddr(host); perr == nil {
-		return []netip.Addr{ip}, false, false, nil
+// hostInfo is what the address lookups of an MX host found.
+type hostInfo struct {
+	addrs    []netip.Addr // IPv6 first, at most MaxAddresses
+	secure   bool         // both answers authenticated
+	nxdomain bool         // the name does not exist
+	// canonical is the name the address records belong to: the host
+	// itself, or where its CNAMEs lead (the first TLSA base domain, RFC
+	// 7672 §2.2.2).
+	canonical string
+}
+
+// hostAddrs looks up an MX host's addresses.
+func (d *Deliverer) hostAddrs(ctx context.Context, host string) (hostInfo, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return hostInfo{addrs: []netip.Addr{ip}, canonical: host}, nil
 	}
-	secure, nxdomain = true, true
+	h := hostInfo{secure: true, nxdomain: true, canonical: host}
 	var firstErr error
 	for _, t := range []dnsmessage.Type{dnsmessage.TypeAAAA, dnsmessage.TypeA} {
-		ans, qerr := d.resolver().Query(ctx, host, t)
-		if qerr != nil {
-			firstErr = cmpErr(firstErr, qerr)
-			secure, nxdomain = false, false
+		ans, err := d.resolver().Query(ctx, host, t)
+		if err != nil {
+			firstErr = cmpErr(firstErr, err)
+			h.secure, h.nxdomain = false, false
 			continue
 		}
-		secure = secure && ans.Authenticated
-		nxdomain = nxdomain && ans.RCode == dnsmessage.RCodeNameError
+		h.secure = h.secure && ans.Authenticated
+		h.nxdomain = h.nxdomain && ans.RCode == dnsmessage.RCodeNameError
 		for _, rr := range ans.Records {
 			switch b := rr.Body.(type) {
 			case *dnsmessage.AResource:
-				addrs = append(addrs, netip.AddrFrom4(b.A))
+				h.addrs = append(h.addrs, netip.AddrFrom4(b.A))
 			case *dnsmessage.AAAAResource:
-				addrs = append(addrs, netip.AddrFrom16(b.AAAA).Unmap())
+				h.addrs = append(h.addrs, netip.AddrFrom16(b.AAAA).Unmap())
+			default:
+				continue
 			}
+			h.canonical = strings.ToLower(strings.TrimSuffix(rr.Header.Name.String(), "."))
 		}
 	}
-	if len(addrs) == 0 && firstErr != nil {
-		return nil, false, false, firstErr
+	if len(h.addrs) == 0 && firstErr != nil {
+		return hostInfo{}, firstErr
 	}
-	if len(addrs) > MaxAddresses {
-		addrs = addrs[:MaxAddresses]
+	if len(h.addrs) > MaxAddresses {
+		h.addrs = h.addrs[:MaxAddresses]
 	}
-	return addrs, secure, nxdomain && len(addrs) == 0, nil
+	h.nxdomain = h.nxdomain && len(h.addrs) == 0
+	return h, nil
+}
+
+// uniq returns names without repeats, in order.
+func uniq(names ...string) []string {
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func cmpErr(a, b error) error {
@@ -403,6 +428,20 @@ type daneState struct {
 	records []TLSA   // usable records; empty: DANE does not apply
 	all     []string // every record, for reports
 	err     error    // the lookup failed: the host must not be used
+	// denied is an authenticated answer that there are none (NXDOMAIN
+	// or NODATA), after which a CNAME's original name may be tried.
+	denied bool
+}
+
+// daneFor finds the TLSA records of an MX host whose addresses are
+// authenticated: at its CNAME-expanded name first, and at the name itself
+// when the expanded one securely has none (RFC 7672 §2.2.2).
+func (d *Deliverer) daneFor(ctx context.Context, host string, h hostInfo, port int) daneState {
+	st := d.lookupTLSA(ctx, h.canonical, port)
+	if st.denied && h.canonical != host {
+		st = d.lookupTLSA(ctx, host, port)
+	}
+	return st
 }
 
 func (d *Deliverer) lookupTLSA(ctx context.Context, host string, port int) daneState {
@@ -411,8 +450,8 @@ func (d *Deliverer) lookupTLSA(ctx context.Context, host string, port int) daneS
 	if err != nil {
 		return daneState{err: err}
 	}
-	if !ans.Authenticated || ans.RCode != dnsmessage.RCodeSuccess {
-		return daneState{} // insecure or no records: DANE does not apply
+	if !ans.Authenticated {
+		return daneState{} // insecure: DANE does not apply
 	}
 	var st daneState
 	for _, rr := range ans.Records {
@@ -429,6 +468,7 @@ func (d *Deliverer) lookupTLSA(ctx context.Context, host string, port int) daneS
 			st.records = append(st.records, t)
 		}
 	}
+	st.denied = len(st.all) == 0
 	return st
 }
 
@@ -565,9 +605,9 @@ func (d *Deliverer) deliverDomain(ctx context.Context, m *Message, from command.
 
 		// The policy of this MX host: DANE when its TLSA records are
 		// usable, else MTA-STS, else none.
-		addrs, addrSecure, nx, err := d.hostAddrs(ctx, mx.Host)
-		if err != nil || len(addrs) == 0 {
-			allNX = allNX && nx
+		hi, err := d.hostAddrs(ctx, mx.Host)
+		if err != nil || len(hi.addrs) == 0 {
+			allNX = allNX && hi.nxdomain
 			if err == nil {
 				err = &DNSError{Name: mx.Host, Type: dnsmessage.TypeA, RCode: dnsmessage.RCodeNameError}
 			}
@@ -576,9 +616,9 @@ func (d *Deliverer) deliverDomain(ctx context.Context, m *Message, from command.
 			continue
 		}
 		allNX = false
-		pol := tlsPolicy{host: mx.Host, domain: domain, roots: d.baseTLS().RootCAs}
-		if !d.DisableDANE && addrSecure && (res.secure || mx.Implicit) {
-			st := d.lookupTLSA(ctx, mx.Host, port)
+		pol := tlsPolicy{host: mx.Host, names: uniq(hi.canonical, mx.Host, domain), domain: domain, roots: d.baseTLS().RootCAs}
+		if !d.DisableDANE && hi.secure && (res.secure || mx.Implicit) {
+			st := d.daneFor(ctx, mx.Host, hi, port)
 			switch {
 			case st.err != nil:
 				// RFC 7672 §2.2: a TLSA lookup that fails for a host whose
@@ -633,7 +673,7 @@ func (d *Deliverer) deliverDomain(ctx context.Context, m *Message, from command.
 			}
 		}
 
-		for _, ip := range addrs {
+		for _, ip := range hi.addrs {
 			addr := net.JoinHostPort(ip.String(), strconv.Itoa(port))
 			if !d.attempt(ctx, m, from, mx.Host, addr, &pol, left) {
 				continue // the address did not answer: try the next
@@ -705,6 +745,7 @@ type tlsPolicy struct {
 	mxMismatch bool // MTA-STS testing, and the MX host is not in the policy
 	tlsa       []TLSA
 	host       string
+	names      []string // DANE-TA reference identifiers (RFC 7672 §3.2.2)
 	domain     string
 	roots      *x509.CertPool
 	report     ReportPolicy
@@ -723,7 +764,7 @@ func (c *tlsCheck) verify(cs tls.ConnectionState) error {
 	opts := x509.VerifyOptions{CurrentTime: c.now()}
 	switch {
 	case c.pol.kind == PolicyTLSA:
-		c.err = verifyDANE(c.pol.tlsa, cs.PeerCertificates, []string{c.pol.host, c.pol.domain}, opts)
+		c.err = verifyDANE(c.pol.tlsa, cs.PeerCertificates, c.pol.names, opts)
 	case c.pol.kind == PolicySTS || c.pol.webPKI:
 		if len(cs.PeerCertificates) == 0 {
 			c.err = errors.New("no certificate")

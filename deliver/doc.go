@@ -37,12 +37,14 @@
 //
 //   - DANE, when the MX records (or, for an implicit MX, the domain's
 //     addresses) and the host's addresses are DNSSEC-authenticated and
-//     _25._tcp.<host> has authenticated TLSA records of which at least one
-//     is usable (DANE-TA or DANE-EE, selector 0 or 1, matching type 0, 1
+//     _25._tcp.<host> has authenticated TLSA records (at the name its
+//     CNAMEs lead to first, RFC 7672 §2.2.2) of which at least one is
+//     usable (DANE-TA or DANE-EE, selector 0 or 1, matching type 0, 1
 //     or 2). TLS is then required, and the server's certificate must match:
 //     DANE-EE by the leaf's certificate or key alone, names and dates
-//     ignored; DANE-TA by a chain to the matching certificate, for the MX
-//     host's name or the domain's (RFC 7672 §3.2.2). Unauthenticated TLSA
+//     ignored; DANE-TA by a chain to the matching certificate, which the
+//     server must send (RFC 7671 §5.2.2), for the MX host's name (either
+//     side of its CNAMEs) or the domain's (RFC 7672 §3.2.2). Unauthenticated TLSA
 //     records are ignored; when all are unusable, TLS is opportunistic. A
 //     TLSA lookup that fails (SERVFAIL) makes the host unusable (RFC 7672
 //     §2.2): the next MX host is tried, and the recipients are Deferred
