@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"net"
 	"strings"
@@ -78,5 +79,36 @@ func TestSendMXUsage(t *testing.T) {
 		r := smtpkit(t, nil, args...)
 		r.want(t, exitUsage)
 		r.oneErrorLine(t, "--")
+	}
+}
+
+func TestSendMXDANE(t *testing.T) {
+	srv := newServer(t, smtptest.Config{Extensions: append(smtptest.DefaultExtensions(), "STARTTLS")})
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	dns := dnstest.NewServer()
+	t.Cleanup(dns.Close)
+	dns.AddMX("example.test", 10, "mx.example.test")
+	dns.AddAddr("mx.example.test", "127.0.0.1")
+	spki := sha256.Sum256(srv.Certificate().RawSubjectPublicKeyInfo)
+	dns.AddTLSA("_"+port+"._tcp.mx.example.test", 3, 1, 1, spki[:])
+	r := smtpkit(t, nil, "send", "--mx", "--dns", dns.Addr, "--mx-port", port, "--to", "bob@example.test")
+	r.want(t, exitOK)
+	if !strings.Contains(r.stdout, "bob@example.test: delivered via mx.example.test [127.0.0.1:"+port+"], tlsa, TLS 1.3 verified: 250") {
+		t.Errorf("stdout %q", r.stdout)
+	}
+
+	// A record for another key: not delivered, and the line says why.
+	dns2 := dnstest.NewServer()
+	t.Cleanup(dns2.Close)
+	dns2.AddMX("example.test", 10, "mx.example.test")
+	dns2.AddAddr("mx.example.test", "127.0.0.1")
+	dns2.AddTLSA("_"+port+"._tcp.mx.example.test", 3, 1, 1, make([]byte, 32))
+	r = smtpkit(t, nil, "send", "--mx", "--dns", dns2.Addr, "--mx-port", port, "--to", "bob@example.test")
+	r.want(t, exitFailed)
+	if !strings.Contains(r.stdout, "deferred") || !strings.Contains(r.stdout, "validation-failure") {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("server got %d messages, want only the first", n)
 	}
 }
