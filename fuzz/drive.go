@@ -146,7 +146,7 @@ func (r *run) group(g Group) error {
 			message = append([]byte(nil), r.chunks...)
 		}
 		r.say("C: ", l)
-		r.say("C: ", fmt.Sprintf("<%d octets of chunk>", len(body)))
+		r.say("C: ", fmt.Sprintf("<%d octets of chunk: %s>", len(body), quote(body)))
 		out = append(append(append(out, l...), "\r\n"...), body...)
 	}
 	if err := r.write(out); err != nil {
@@ -168,6 +168,10 @@ func (r *run) group(g Group) error {
 				return err
 			}
 			if err := Plausible(st.Verb, reply); err != nil {
+				if reply.Code == response.CodeStartMailInput && i < len(g)-1 && g[len(g)-1].Verb == "DATA" {
+					// The group's one 354 came early: a reply is missing.
+					return findingf(ReplyCount, "DATA's 354 came as reply %d of a group of %d commands: the server answered fewer commands than it was sent (none for %s?)", i+1, len(g), verbOf(st))
+				}
 				return err
 			}
 			if r.closing {
@@ -243,12 +247,12 @@ func (r *run) data(st Step) error {
 	var out bytes.Buffer
 	body := st.Body
 	if st.Raw {
-		r.say("C: ", fmt.Sprintf("<%d octets of data, raw>", len(body)))
+		r.say("C: ", fmt.Sprintf("<%d octets of data, raw: %s>", len(body), quote(body)))
 		out.Write(body)
 		out.WriteString("\r\n.\r\n")
 	} else {
 		body = r.tag(body)
-		r.say("C: ", fmt.Sprintf("<%d octets of data>", len(body)))
+		r.say("C: ", fmt.Sprintf("<%d octets of data: %s>", len(body), quote(body)))
 		dw := wire.NewDotWriter(&out)
 		dw.Write(body)
 		dw.Close()

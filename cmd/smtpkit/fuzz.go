@@ -193,7 +193,9 @@ func (f *fuzzFlags) fuzzer(ctx context.Context, st stdio) (*fuzzer, int) {
 	}
 	sc.tlsConfig = cfg
 	tlsCfg := sc.clientTLS()
-	dialer := transport.Dialer{Timeout: f.timeout, ImplicitTLS: mode == session.TLSImplicit, TLSConfig: tlsCfg}
+	// A connection may take longer than a reply: the fuzzer opens many,
+	// and a loaded server's accept queue is no finding.
+	dialer := transport.Dialer{Timeout: max(f.timeout, 5*time.Second), ImplicitTLS: mode == session.TLSImplicit, TLSConfig: tlsCfg}
 	fz := &fuzzer{f: f, server: f.server, tlsMode: f.tls.mode, require: mode == session.TLSRequired}
 	fz.driver = &fuzz.Driver{
 		Dial:    func(ctx context.Context) (net.Conn, error) { return dialer.DialContext(ctx, sc.addr) },
