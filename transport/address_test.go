@@ -242,3 +242,18 @@ func FuzzParseAddress(f *testing.F) {
 		}
 	})
 }
+
+// ParseAddress's doc refuses names that "look like an IP address without
+// being one". Only an all-digit last label is caught: hex and octal forms
+// that inet_aton (and so getaddrinfo, the cgo resolver, curl, browsers'
+// URL parsers) read as IPv4 pass as host names, e.g. "0x7f.0x0.0x0.0x1"
+// is 127.0.0.1 to libc. A name check meant to keep IP literals out can be
+// bypassed this way.
+func TestParseAddressRefusesInetAtonForms(t *testing.T) {
+	for _, s := range []string{"0x7f.0x0.0x0.0x1", "127.0.0.0x1", "0x7f000001", "1.2.3.0X4"} {
+		a, err := ParseAddress(s, 25)
+		if err == nil && !strings.Contains(a.Host, ":") && a.Host != "127.0.0.1" && a.Host != "1.2.3.4" {
+			t.Errorf("ParseAddress(%q) = %+v: an IPv4 address in inet_aton form accepted as a host name", s, a)
+		}
+	}
+}

@@ -10,14 +10,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 )
 
 // TestLoadCertPool: a CA file's certificates become a pool a handshake
 // verifies against; files that hold none, or a broken one, or none at
 // all, are errors that say which.
 func TestLoadCertPool(t *testing.T) {
-	checkGoroutines(t)
-	tc := newTestCert(t)
+	testfixture.CheckGoroutines(t)
+	tc := testfixture.SelfSigned(t)
 	dir := t.TempDir()
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
@@ -26,7 +28,7 @@ func TestLoadCertPool(t *testing.T) {
 		}
 		return p
 	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tc.cert.Certificate[0]})
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tc.TLS.Certificate[0]})
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: []byte("not really")})
 
 	for _, name := range []string{"ca.pem", "key-and-ca.pem"} {
@@ -38,9 +40,9 @@ func TestLoadCertPool(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		srv := startTLSServer(t)
+		srv := startTLSServer(t, tc)
 		d := Dialer{Timeout: 5 * time.Second}
-		addr, _ := ParseAddress(srv.addr(), 0)
+		addr, _ := ParseAddress(srv.Addr, 0)
 		conn, err := d.DialContext(context.Background(), addr)
 		if err != nil {
 			t.Fatal(err)

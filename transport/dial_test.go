@@ -12,23 +12,25 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 )
 
 func TestDialerTCP(t *testing.T) {
-	checkGoroutines(t)
+	testfixture.CheckGoroutines(t)
 	srv := startEcho(t)
 
 	tests := []struct {
 		name string
 		addr string
 	}{
-		{"ip:port", srv.addr()},
-		{"bracketed ipv4", "[127.0.0.1]:" + strconv.Itoa(srv.port())},
+		{"ip:port", srv.Addr},
+		{"bracketed ipv4", "[127.0.0.1]:" + strconv.Itoa(srv.Port())},
 		{"default port", "127.0.0.1"}, // with srv's port as the default
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr, err := ParseAddress(tt.addr, srv.port())
+			addr, err := ParseAddress(tt.addr, srv.Port())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,15 +49,15 @@ func TestDialerTCP(t *testing.T) {
 }
 
 func TestDialerIPv6(t *testing.T) {
-	checkGoroutines(t)
+	testfixture.CheckGoroutines(t)
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
-	srv := serve(t, ln, echo)
-	for _, in := range []string{"[::1]:" + strconv.Itoa(srv.port()), "::1", "[IPv6:::1]"} {
+	srv := testfixture.ServeOn(t, ln, echo)
+	for _, in := range []string{"[::1]:" + strconv.Itoa(srv.Port()), "::1", "[IPv6:::1]"} {
 		t.Run(in, func(t *testing.T) {
-			addr, err := ParseAddress(in, srv.port())
+			addr, err := ParseAddress(in, srv.Port())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,13 +72,13 @@ func TestDialerIPv6(t *testing.T) {
 }
 
 func TestDialerUnix(t *testing.T) {
-	checkGoroutines(t)
+	testfixture.CheckGoroutines(t)
 	path := filepath.Join(t.TempDir(), "lmtp.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Skipf("no Unix sockets: %v", err)
 	}
-	serve(t, ln, echo)
+	testfixture.ServeOn(t, ln, echo)
 
 	addr, err := ParseAddress(path, PortSMTP)
 	if err != nil {
@@ -114,7 +116,7 @@ type remoteRecorder struct {
 	remotes []string
 }
 
-func (r *remoteRecorder) handle(s *server, c net.Conn) {
+func (r *remoteRecorder) handle(s *testfixture.Server, c net.Conn) {
 	r.mu.Lock()
 	r.remotes = append(r.remotes, c.RemoteAddr().String())
 	r.mu.Unlock()
@@ -131,10 +133,10 @@ func (r *remoteRecorder) last() string {
 }
 
 func TestDialerLocalAddr(t *testing.T) {
-	checkGoroutines(t)
+	testfixture.CheckGoroutines(t)
 	var rec remoteRecorder
-	srv := serve(t, listen(t), rec.handle)
-	addr := Address{Host: "127.0.0.1", Port: srv.port()}
+	srv := testfixture.Serve(t, rec.handle)
+	addr := Address{Host: "127.0.0.1", Port: srv.Port()}
 
 	// 127.0.0.2 is loopback on Linux, not everywhere.
 	alt := "127.0.0.2"
@@ -239,7 +241,7 @@ func TestParseLocalAddr(t *testing.T) {
 }
 
 func TestDialerDialFunc(t *testing.T) {
-	checkGoroutines(t)
+	testfixture.CheckGoroutines(t)
 	var gotNetwork, gotAddress string
 	done := make(chan struct{})
 	d := Dialer{Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
@@ -280,7 +282,7 @@ func TestDialerDialFunc(t *testing.T) {
 }
 
 func TestDialerErrors(t *testing.T) {
-	checkGoroutines(t)
+	testfixture.CheckGoroutines(t)
 	ln := listen(t)
 	closedPort := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
@@ -310,7 +312,7 @@ func TestDialerErrors(t *testing.T) {
 
 func TestDialerCancel(t *testing.T) {
 	t.Run("custom Dial sees the cancellation", func(t *testing.T) {
-		checkGoroutines(t)
+		testfixture.CheckGoroutines(t)
 		d := Dialer{Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			<-ctx.Done()
 			return nil, ctx.Err()
@@ -323,7 +325,7 @@ func TestDialerCancel(t *testing.T) {
 		}
 	})
 	t.Run("Timeout reaches Dial", func(t *testing.T) {
-		checkGoroutines(t)
+		testfixture.CheckGoroutines(t)
 		var deadline time.Time
 		d := Dialer{Timeout: 30 * time.Millisecond, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			deadline, _ = ctx.Deadline()
@@ -352,12 +354,12 @@ func TestDialerCancel(t *testing.T) {
 		}
 	})
 	t.Run("implicit TLS handshake", func(t *testing.T) {
-		checkGoroutines(t)
-		srv := serve(t, listen(t), silent)
+		testfixture.CheckGoroutines(t)
+		srv := testfixture.Serve(t, silent)
 		d := Dialer{ImplicitTLS: true}
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
-		_, err := d.DialContext(ctx, Address{Host: "127.0.0.1", Port: srv.port()})
+		_, err := d.DialContext(ctx, Address{Host: "127.0.0.1", Port: srv.Port()})
 		t.Log(err)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("%v is not context.Canceled", err)
@@ -367,13 +369,13 @@ func TestDialerCancel(t *testing.T) {
 }
 
 func TestDialerImplicitTLS(t *testing.T) {
-	checkGoroutines(t)
-	tc := newTestCert(t)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", tc.serverTLS())
+	testfixture.CheckGoroutines(t)
+	tc := testfixture.SelfSigned(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", tc.ServerConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := serve(t, ln, func(_ *server, c net.Conn) {
+	srv := testfixture.ServeOn(t, ln, func(_ *testfixture.Server, c net.Conn) {
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		if c.(*tls.Conn).Handshake() != nil {
 			return
@@ -381,7 +383,7 @@ func TestDialerImplicitTLS(t *testing.T) {
 		c.SetDeadline(time.Time{})
 		io.Copy(c, c)
 	})
-	port := srv.port()
+	port := srv.Port()
 
 	tests := []struct {
 		name   string
@@ -389,12 +391,12 @@ func TestDialerImplicitTLS(t *testing.T) {
 		host   string
 		verify bool // want a verification failure
 	}{
-		{"RootCAs, ip", Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.pool}}, "127.0.0.1", false},
-		{"RootCAs, name", Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.pool}}, "localhost", false},
+		{"RootCAs, ip", Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.Pool}}, "127.0.0.1", false},
+		{"RootCAs, name", Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.Pool}}, "localhost", false},
 		{"system roots", Dialer{ImplicitTLS: true}, "127.0.0.1", true},
-		{"name mismatch", Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.pool, ServerName: "mail.example"}}, "127.0.0.1", true},
-		{"through a proxy", Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.pool},
-			Proxy: HTTPConnect(startHTTPProxy(t, "ok").addr(), nil, nil)}, "localhost", false},
+		{"name mismatch", Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.Pool, ServerName: "mail.example"}}, "127.0.0.1", true},
+		{"through a proxy", Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.Pool},
+			Proxy: HTTPConnect(startHTTPProxy(t, "ok").Addr, nil, nil)}, "localhost", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -433,18 +435,18 @@ func TestDialerImplicitTLS(t *testing.T) {
 }
 
 func TestDialerImplicitTLSUnix(t *testing.T) {
-	checkGoroutines(t)
-	tc := newTestCert(t)
+	testfixture.CheckGoroutines(t)
+	tc := testfixture.SelfSigned(t)
 	path := filepath.Join(t.TempDir(), "tls.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Skipf("no Unix sockets: %v", err)
 	}
-	serve(t, ln, tlsEcho(tc.serverTLS()))
+	testfixture.ServeOn(t, ln, tlsEcho(tc.ServerConfig()))
 	addr := Address{Network: "unix", Host: path}
 
 	t.Run("ServerName given", func(t *testing.T) {
-		d := Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.pool, ServerName: "localhost"}}
+		d := Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.Pool, ServerName: "localhost"}}
 		conn, err := d.DialContext(context.Background(), addr)
 		if err != nil {
 			t.Fatal(err)
@@ -453,7 +455,7 @@ func TestDialerImplicitTLSUnix(t *testing.T) {
 		roundTrip(t, conn, "LHLO x\r\n")
 	})
 	t.Run("no ServerName", func(t *testing.T) {
-		d := Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.pool}}
+		d := Dialer{ImplicitTLS: true, TLSConfig: &tls.Config{RootCAs: tc.Pool}}
 		_, err := d.DialContext(context.Background(), addr)
 		if !errors.Is(err, ErrNoServerName) {
 			t.Fatalf("%v is not ErrNoServerName", err)

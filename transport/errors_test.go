@@ -3,8 +3,10 @@ package transport
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestErrorMessages(t *testing.T) {
@@ -62,5 +64,21 @@ func TestErrorUnwrap(t *testing.T) {
 				t.Errorf("%v is not %v", tt.err, tt.is)
 			}
 		})
+	}
+}
+
+// DialError.Error() quotes the address in its own prefix but appends the
+// net error's text raw, which repeats the address: an Address built by a
+// caller (or from an MX record) with control characters in it gets them
+// into the message unescaped. Address.check does not refuse them either.
+func TestDialErrorEscapesControlCharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sock\x1b[31m\x07")
+	d := Dialer{Timeout: 2 * time.Second}
+	_, err := d.DialContext(context.Background(), Address{Network: "unix", Host: path})
+	if err == nil {
+		t.Fatal("dialing a socket that does not exist succeeded")
+	}
+	if cc := controlChars(err.Error()); len(cc) > 0 {
+		t.Errorf("DialError carries control characters %q: %q", cc, err.Error())
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 )
 
 // httpProxy is a minimal HTTP CONNECT proxy for tests, to loopback
@@ -29,7 +31,7 @@ import (
 //	longline    a 200 status line, then one header line without end
 //	silent      nothing at all
 type httpProxy struct {
-	*server
+	*testfixture.Server
 	mode string
 
 	mu   sync.Mutex
@@ -39,7 +41,7 @@ type httpProxy struct {
 func startHTTPProxy(t *testing.T, mode string) *httpProxy {
 	t.Helper()
 	p := &httpProxy{mode: mode}
-	p.server = serve(t, listen(t), p.handle)
+	p.Server = testfixture.Serve(t, p.handle)
 	return p
 }
 
@@ -49,7 +51,7 @@ func (p *httpProxy) requests() []string {
 	return append([]string(nil), p.reqs...)
 }
 
-func (p *httpProxy) handle(srv *server, c net.Conn) {
+func (p *httpProxy) handle(srv *testfixture.Server, c net.Conn) {
 	if p.mode == "silent" {
 		silent(srv, c)
 		return
@@ -126,7 +128,7 @@ func (p *httpProxy) handle(srv *server, c net.Conn) {
 		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
 		return
 	}
-	if !srv.track(up) {
+	if !srv.Track(up) {
 		return
 	}
 	switch p.mode {
@@ -147,15 +149,15 @@ func (p *httpProxy) handle(srv *server, c net.Conn) {
 }
 
 func TestHTTPConnect(t *testing.T) {
-	checkGoroutines(t)
+	testfixture.CheckGoroutines(t)
 	echoSrv := startEcho(t)
 
 	t.Run("tunnel", func(t *testing.T) {
 		p := startHTTPProxy(t, "ok")
 		h := http.Header{"Proxy-Authorization": {"Basic YW5uYTpzM2NyZXQ="}, "X-Two": {"a", "b"}, "Host": {"ignored"}}
-		d := Dialer{Proxy: HTTPConnect(p.addr(), h, nil)}
+		d := Dialer{Proxy: HTTPConnect(p.Addr, h, nil)}
 		h.Set("X-Late", "changed after HTTPConnect") // must not be sent
-		addr := Address{Host: "127.0.0.1", Port: echoSrv.port()}
+		addr := Address{Host: "127.0.0.1", Port: echoSrv.Port()}
 		conn, err := d.DialContext(context.Background(), addr)
 		if err != nil {
 			t.Fatal(err)
@@ -172,7 +174,7 @@ func TestHTTPConnect(t *testing.T) {
 
 	t.Run("name target and tcp4", func(t *testing.T) {
 		p := startHTTPProxy(t, "ok")
-		conn, err := HTTPConnect(p.addr(), nil, nil)(context.Background(), "tcp4", net.JoinHostPort("localhost", itoa(echoSrv.port())))
+		conn, err := HTTPConnect(p.Addr, nil, nil)(context.Background(), "tcp4", net.JoinHostPort("localhost", itoa(echoSrv.Port())))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +187,7 @@ func TestHTTPConnect(t *testing.T) {
 
 	t.Run("bytes after the response are kept", func(t *testing.T) {
 		p := startHTTPProxy(t, "early")
-		conn, err := HTTPConnect(p.addr(), nil, nil)(context.Background(), "tcp", echoSrv.addr())
+		conn, err := HTTPConnect(p.Addr, nil, nil)(context.Background(), "tcp", echoSrv.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +214,7 @@ func TestHTTPConnect(t *testing.T) {
 
 	t.Run("bare LF and body fields ignored", func(t *testing.T) {
 		p := startHTTPProxy(t, "lf")
-		conn, err := HTTPConnect(p.addr(), nil, nil)(context.Background(), "tcp", echoSrv.addr())
+		conn, err := HTTPConnect(p.Addr, nil, nil)(context.Background(), "tcp", echoSrv.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +226,7 @@ func TestHTTPConnect(t *testing.T) {
 func itoa(n int) string { return strings.TrimPrefix(Address{Host: "h", Port: n}.String(), "h:") }
 
 func TestHTTPConnectErrors(t *testing.T) {
-	checkGoroutines(t)
+	testfixture.CheckGoroutines(t)
 	echoSrv := startEcho(t)
 	down := listen(t)
 	downAddr := down.Addr().String()
@@ -261,11 +263,11 @@ func TestHTTPConnectErrors(t *testing.T) {
 			var p *httpProxy
 			if tt.mode != "" {
 				p = startHTTPProxy(t, tt.mode)
-				proxyAddr = p.addr()
+				proxyAddr = p.Addr
 			}
 			target := tt.target
 			if target == "" {
-				target = echoSrv.addr()
+				target = echoSrv.Addr
 			}
 			start := time.Now()
 			conn, err := HTTPConnect(proxyAddr, tt.header, nil)(context.Background(), tt.network, target)
@@ -297,9 +299,9 @@ func TestHTTPConnectErrors(t *testing.T) {
 
 func TestHTTPConnectCancel(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
-		checkGoroutines(t)
+		testfixture.CheckGoroutines(t)
 		p := startHTTPProxy(t, "silent")
-		d := Dialer{Proxy: HTTPConnect(p.addr(), nil, nil)}
+		d := Dialer{Proxy: HTTPConnect(p.Addr, nil, nil)}
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		start := time.Now()
@@ -318,9 +320,9 @@ func TestHTTPConnectCancel(t *testing.T) {
 		as[*ProxyError](t, err)
 	})
 	t.Run("timeout", func(t *testing.T) {
-		checkGoroutines(t)
+		testfixture.CheckGoroutines(t)
 		p := startHTTPProxy(t, "silent")
-		d := Dialer{Proxy: HTTPConnect(p.addr(), nil, nil), Timeout: 50 * time.Millisecond}
+		d := Dialer{Proxy: HTTPConnect(p.Addr, nil, nil), Timeout: 50 * time.Millisecond}
 		_, err := d.DialContext(context.Background(), Address{Host: "127.0.0.1", Port: 25})
 		t.Log(err)
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -328,11 +330,11 @@ func TestHTTPConnectCancel(t *testing.T) {
 		}
 	})
 	t.Run("already cancelled", func(t *testing.T) {
-		checkGoroutines(t)
+		testfixture.CheckGoroutines(t)
 		p := startHTTPProxy(t, "ok")
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, err := HTTPConnect(p.addr(), nil, nil)(ctx, "tcp", "127.0.0.1:25")
+		_, err := HTTPConnect(p.Addr, nil, nil)(ctx, "tcp", "127.0.0.1:25")
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("error %v is not context.Canceled", err)
 		}
@@ -469,4 +471,48 @@ func TestConnectRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scriptedProxy is an HTTP proxy that reads one CONNECT request head and
+// writes resp, then echoes whatever comes next (the "tunnel").
+func scriptedProxy(t *testing.T, resp string) *testfixture.Server {
+	t.Helper()
+	return testfixture.Serve(t, func(_ *testfixture.Server, c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		if _, err := io.WriteString(c, resp); err != nil {
+			return
+		}
+		io.Copy(c, br)
+	})
+}
+
+// RFC 9110 §15.2: "A client MUST be able to parse one or more 1xx responses
+// received prior to a final response, even if the client does not expect
+// one." connectExchange takes the first status line as final, so an
+// interim "100 Continue" (or "102 Processing") before the proxy's 200 turns
+// a working tunnel into ErrProxyRefused with StatusCode 100.
+func TestHTTPConnectSkipsInterimResponses(t *testing.T) {
+	testfixture.CheckGoroutines(t)
+	p := scriptedProxy(t, "HTTP/1.1 100 Continue\r\n\r\n"+
+		"HTTP/1.1 102 Processing\r\nX-Note: still here\r\n\r\n"+
+		"HTTP/1.1 200 Connection established\r\n\r\n")
+	dial := HTTPConnect(p.Addr, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := dial(ctx, "tcp", "127.0.0.1:25")
+	if err != nil {
+		t.Fatalf("CONNECT with 1xx interim responses before 200: %v", err)
+	}
+	defer conn.Close()
+	roundTrip(t, conn, "EHLO client.example\r\n")
 }

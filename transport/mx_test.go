@@ -213,3 +213,27 @@ func TestLookupMXNilResolver(t *testing.T) {
 		t.Fatalf("got %v, %v", got, err)
 	}
 }
+
+// MX.Host is documented as "host name (no trailing dot) or, for an address
+// literal, an IP address", and Resolver invites "callers with their own DNS
+// client" to plug in; but LookupMX copies whatever the resolver returns,
+// so names with CR LF, a port or brackets come out as exchangers (and
+// MX.Address then makes Addresses like "[mx.example.org:2525]:25").
+// *net.Resolver filters such names; a custom Resolver does not.
+func TestLookupMXChecksExchangerNames(t *testing.T) {
+	for _, bad := range []string{"mx\r\nevil.example.", "mx.example.org:2525.", "[192.0.2.1]", "mx example.org."} {
+		r := &fakeResolver{records: map[string][]*net.MX{"example.org": {{Host: bad, Pref: 10}, {Host: "mx2.example.org.", Pref: 20}}}}
+		mxs, err := LookupMX(context.Background(), r, "example.org", nil)
+		if err != nil {
+			continue // refusing the answer is a fix too
+		}
+		for _, m := range mxs {
+			if m.Implicit {
+				continue
+			}
+			if _, reason := checkHostName(m.Host); reason != "" {
+				t.Errorf("resolver name %q: LookupMX returned exchanger %q (%s)", bad, m.Host, reason)
+			}
+		}
+	}
+}

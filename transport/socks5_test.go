@@ -11,13 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"golang.org/x/net/proxy"
 )
 
 // socksServer is a minimal RFC 1928 SOCKS5 server for tests: CONNECT
 // only, to loopback targets only.
 type socksServer struct {
-	*server
+	*testfixture.Server
 	mode       string // "ok", "refuse", "garbage", "silent", "silent-after-greeting"
 	user, pass string // RFC 1929 credentials to require, if user is set
 
@@ -28,7 +29,7 @@ type socksServer struct {
 func startSOCKS(t *testing.T, mode string) *socksServer {
 	t.Helper()
 	s := &socksServer{mode: mode}
-	s.server = serve(t, listen(t), s.handle)
+	s.Server = testfixture.Serve(t, s.handle)
 	return s
 }
 
@@ -38,7 +39,7 @@ func (s *socksServer) requested() []string {
 	return append([]string(nil), s.targets...)
 }
 
-func (s *socksServer) handle(srv *server, c net.Conn) {
+func (s *socksServer) handle(srv *testfixture.Server, c net.Conn) {
 	if s.mode == "silent" {
 		silent(srv, c)
 		return
@@ -146,7 +147,7 @@ func (s *socksServer) handle(srv *server, c net.Conn) {
 		reply(5)
 		return
 	}
-	if !srv.track(up) {
+	if !srv.Track(up) {
 		return
 	}
 	reply(0)
@@ -174,7 +175,7 @@ func contains(b []byte, c byte) bool {
 }
 
 func TestSOCKS5(t *testing.T) {
-	checkGoroutines(t)
+	testfixture.CheckGoroutines(t)
 	echoSrv := startEcho(t)
 	ok := startSOCKS(t, "ok")
 	authed := startSOCKS(t, "ok")
@@ -199,8 +200,8 @@ func TestSOCKS5(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(tt.proxy.requested())
-			d := Dialer{Proxy: SOCKS5(tt.proxy.addr(), tt.auth, nil), Timeout: 10 * time.Second}
-			addr := Address{Network: "tcp", Host: tt.host, Port: echoSrv.port()}
+			d := Dialer{Proxy: SOCKS5(tt.proxy.Addr, tt.auth, nil), Timeout: 10 * time.Second}
+			addr := Address{Network: "tcp", Host: tt.host, Port: echoSrv.Port()}
 			conn, err := d.DialContext(context.Background(), addr)
 			if tt.wantError == nil {
 				if err != nil {
@@ -219,13 +220,13 @@ func TestSOCKS5(t *testing.T) {
 					t.Errorf("DialError.Addr = %#v, want %#v", de.Addr, addr)
 				}
 				pe := as[*ProxyError](t, err)
-				if pe.Protocol != "SOCKS5" || pe.Proxy != tt.proxy.addr() || pe.Target != addr.String() {
+				if pe.Protocol != "SOCKS5" || pe.Proxy != tt.proxy.Addr || pe.Target != addr.String() {
 					t.Errorf("ProxyError = %+v", pe)
 				}
-				wantErrText(t, err, "transport: dial tcp "+addr.String()+": SOCKS5 proxy "+tt.proxy.addr())
+				wantErrText(t, err, "transport: dial tcp "+addr.String()+": SOCKS5 proxy "+tt.proxy.Addr)
 			}
 			if got := tt.proxy.requested()[before:]; tt.wantKind != "" {
-				want := tt.wantKind + " " + net.JoinHostPort(tt.host, strconv.Itoa(echoSrv.port()))
+				want := tt.wantKind + " " + net.JoinHostPort(tt.host, strconv.Itoa(echoSrv.Port()))
 				if len(got) != 1 || got[0] != want {
 					t.Errorf("proxy saw %q, want %q", got, want)
 				}
@@ -238,7 +239,7 @@ func TestSOCKS5(t *testing.T) {
 var errAny = errors.New("any error")
 
 func TestSOCKS5Direct(t *testing.T) {
-	checkGoroutines(t)
+	testfixture.CheckGoroutines(t)
 	echoSrv := startEcho(t)
 	p := startSOCKS(t, "ok")
 	var forwarded []string
@@ -246,16 +247,16 @@ func TestSOCKS5Direct(t *testing.T) {
 		forwarded = append(forwarded, network+" "+address)
 		return defaultDial(ctx, network, address)
 	}
-	dial := SOCKS5(p.addr(), nil, forward)
+	dial := SOCKS5(p.Addr, nil, forward)
 
 	t.Run("forward reaches the proxy", func(t *testing.T) {
-		conn, err := dial(context.Background(), "tcp", echoSrv.addr())
+		conn, err := dial(context.Background(), "tcp", echoSrv.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
 		roundTrip(t, conn, "NOOP\r\n")
-		if len(forwarded) != 1 || forwarded[0] != "tcp "+p.addr() {
+		if len(forwarded) != 1 || forwarded[0] != "tcp "+p.Addr {
 			t.Errorf("forward calls = %q", forwarded)
 		}
 	})
@@ -267,7 +268,7 @@ func TestSOCKS5Direct(t *testing.T) {
 		ln := listen(t)
 		addr := ln.Addr().String()
 		ln.Close()
-		_, err := SOCKS5(addr, nil, nil)(context.Background(), "tcp", echoSrv.addr())
+		_, err := SOCKS5(addr, nil, nil)(context.Background(), "tcp", echoSrv.Addr)
 		pe := as[*ProxyError](t, err)
 		as[*net.OpError](t, pe.Err)
 	})
@@ -276,9 +277,9 @@ func TestSOCKS5Direct(t *testing.T) {
 func TestSOCKS5Cancel(t *testing.T) {
 	for _, mode := range []string{"silent", "silent-after-greeting"} {
 		t.Run(mode, func(t *testing.T) {
-			checkGoroutines(t)
+			testfixture.CheckGoroutines(t)
 			p := startSOCKS(t, mode)
-			d := Dialer{Proxy: SOCKS5(p.addr(), nil, nil)}
+			d := Dialer{Proxy: SOCKS5(p.Addr, nil, nil)}
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(50*time.Millisecond, cancel)
 			start := time.Now()
@@ -298,9 +299,9 @@ func TestSOCKS5Cancel(t *testing.T) {
 		})
 	}
 	t.Run("timeout", func(t *testing.T) {
-		checkGoroutines(t)
+		testfixture.CheckGoroutines(t)
 		p := startSOCKS(t, "silent")
-		d := Dialer{Proxy: SOCKS5(p.addr(), nil, nil), Timeout: 50 * time.Millisecond}
+		d := Dialer{Proxy: SOCKS5(p.Addr, nil, nil), Timeout: 50 * time.Millisecond}
 		_, err := d.DialContext(context.Background(), Address{Host: "127.0.0.1", Port: 25})
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("error %v is not context.DeadlineExceeded", err)

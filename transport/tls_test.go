@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 )
 
 func TestClientTLSConfig(t *testing.T) {
@@ -62,14 +64,14 @@ func TestClientTLSConfig(t *testing.T) {
 
 // startTLSServer accepts plain TCP and, like an SMTP server after its 220
 // reply to STARTTLS, runs the server side of TLS, then echoes.
-func startTLSServer(t *testing.T) *server {
-	return serve(t, listen(t), tlsEcho(newTestCert(t).serverTLS()))
+func startTLSServer(t *testing.T, cert *testfixture.Certificate) *testfixture.Server {
+	return testfixture.Serve(t, tlsEcho(cert.ServerConfig()))
 }
 
 func TestStartTLS(t *testing.T) {
-	checkGoroutines(t)
-	tc := newTestCert(t)
-	srv := startTLSServer(t)
+	testfixture.CheckGoroutines(t)
+	tc := testfixture.SelfSigned(t)
+	srv := startTLSServer(t, tc)
 
 	tests := []struct {
 		name         string
@@ -78,19 +80,19 @@ func TestStartTLS(t *testing.T) {
 		verification bool
 		text         []string
 	}{
-		{"ip SAN", ClientTLSConfig(&tls.Config{RootCAs: tc.pool}, "127.0.0.1"), nil, false, nil},
-		{"dns SAN", ClientTLSConfig(&tls.Config{RootCAs: tc.pool}, "localhost"), nil, false, nil},
-		{"tls 1.3 only", ClientTLSConfig(&tls.Config{RootCAs: tc.pool, MinVersion: tls.VersionTLS13}, "localhost"), nil, false, nil},
+		{"ip SAN", ClientTLSConfig(&tls.Config{RootCAs: tc.Pool}, "127.0.0.1"), nil, false, nil},
+		{"dns SAN", ClientTLSConfig(&tls.Config{RootCAs: tc.Pool}, "localhost"), nil, false, nil},
+		{"tls 1.3 only", ClientTLSConfig(&tls.Config{RootCAs: tc.Pool, MinVersion: tls.VersionTLS13}, "localhost"), nil, false, nil},
 		{"unknown authority", ClientTLSConfig(nil, "127.0.0.1"), errAny, true,
 			[]string{"TLS handshake with 127.0.0.1", "unknown authority", "TLSConfig.RootCAs", "transport.LoadCertPool", "turn TLS off"}},
-		{"name mismatch", ClientTLSConfig(&tls.Config{RootCAs: tc.pool}, "mail.example"), errAny, true,
+		{"name mismatch", ClientTLSConfig(&tls.Config{RootCAs: tc.Pool}, "mail.example"), errAny, true,
 			[]string{"mail.example", "TLSConfig.ServerName", "TLSConfig.RootCAs", "transport.LoadCertPool", "turn TLS off"}},
 		{"nil config", nil, ErrNoServerName, false, []string{"ServerName"}},
-		{"no ServerName", &tls.Config{RootCAs: tc.pool}, ErrNoServerName, false, []string{"ServerName"}},
+		{"no ServerName", &tls.Config{RootCAs: tc.Pool}, ErrNoServerName, false, []string{"ServerName"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			raw, err := net.Dial("tcp", srv.addr())
+			raw, err := net.Dial("tcp", srv.Addr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,12 +134,12 @@ func TestStartTLS(t *testing.T) {
 }
 
 func TestStartTLSNotTLS(t *testing.T) {
-	checkGoroutines(t)
-	srv := serve(t, listen(t), func(_ *server, c net.Conn) {
+	testfixture.CheckGoroutines(t)
+	srv := testfixture.Serve(t, func(_ *testfixture.Server, c net.Conn) {
 		io.WriteString(c, "220 mx.example ESMTP this is not TLS\r\n")
 		io.Copy(io.Discard, c)
 	})
-	raw, err := net.Dial("tcp", srv.addr())
+	raw, err := net.Dial("tcp", srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,9 +161,9 @@ func TestStartTLSCancel(t *testing.T) {
 		timeout bool
 	}{{"cancel", false}, {"deadline", true}} {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
-			srv := serve(t, listen(t), silent)
-			raw, err := net.Dial("tcp", srv.addr())
+			testfixture.CheckGoroutines(t)
+			srv := testfixture.Serve(t, silent)
+			raw, err := net.Dial("tcp", srv.Addr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,5 +224,42 @@ func TestTLSErrorVerificationFailed(t *testing.T) {
 				t.Error("Unwrap does not reach the cause")
 			}
 		})
+	}
+}
+
+// A server's certificate names reach TLSError.Error() raw: x509's
+// HostnameError lists them, and cause() passes the wrapped text through, so
+// a hostile STARTTLS or implicit-TLS server puts terminal escapes and BEL
+// into the client's error messages and logs. quote()'s promise ("control
+// characters never reach a terminal or log raw") is kept only for the
+// strings this package formats itself.
+func TestTLSErrorEscapesPeerControlCharacters(t *testing.T) {
+	testfixture.CheckGoroutines(t)
+	cert := testfixture.SelfSigned(t, "evil\x1b[2J\x07.example")
+	srv := testfixture.Serve(t, tlsEcho(cert.ServerConfig()))
+
+	// STARTTLS.
+	c, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = StartTLS(ctx, c, ClientTLSConfig(nil, "localhost"))
+	if err == nil {
+		t.Fatal("handshake with a certificate for another name succeeded")
+	}
+	if cc := controlChars(err.Error()); len(cc) > 0 {
+		t.Errorf("StartTLS error carries control characters %q: %q", cc, err.Error())
+	}
+
+	// Implicit TLS through the Dialer.
+	d := Dialer{ImplicitTLS: true, Timeout: 5 * time.Second, TLSConfig: &tls.Config{ServerName: "localhost"}}
+	_, err = d.DialContext(ctx, Address{Network: "tcp", Host: "127.0.0.1", Port: srv.Port()})
+	if err == nil {
+		t.Fatal("implicit TLS with a certificate for another name succeeded")
+	}
+	if cc := controlChars(err.Error()); len(cc) > 0 {
+		t.Errorf("DialContext error carries control characters %q: %q", cc, err.Error())
 	}
 }
