@@ -18,8 +18,9 @@
 # The TLS files that every peer shares are made by interop_certs below.
 
 # dovecot before postfix: Postfix's SASL (smtpd_sasl_path) is Dovecot's auth
-# socket. aiosmtpd uses Dovecot's test users (DC_USERS, DC_PASSWORDS).
-INTEROP_PEERS=(dovecot postfix aiosmtpd)
+# socket. aiosmtpd uses Dovecot's test users (DC_USERS, DC_PASSWORDS). gosmtp is
+# built with the Go toolchain (interop/gosmtp, a module of its own).
+INTEROP_PEERS=(dovecot postfix aiosmtpd gosmtp)
 
 INTEROP_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 INTEROP_DIR=${SMTPKIT_INTEROP_DIR:-/tmp/smtpkit-interop}
