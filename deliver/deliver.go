@@ -603,8 +603,6 @@ func (d *Deliverer) deliverDomain(ctx context.Context, m *Message, from command.
 		}
 		mxInfo := RecipientReport{Outcome: Deferred, MX: mx.Host}
 
-		// The policy of this MX host: DANE when its TLSA records are
-		// usable, else MTA-STS, else none.
 		hi, err := d.hostAddrs(ctx, mx.Host)
 		if err != nil || len(hi.addrs) == 0 {
 			allNX = allNX && hi.nxdomain
@@ -616,61 +614,10 @@ func (d *Deliverer) deliverDomain(ctx context.Context, m *Message, from command.
 			continue
 		}
 		allNX = false
-		pol := tlsPolicy{host: mx.Host, names: uniq(hi.canonical, mx.Host, domain), domain: domain, roots: d.baseTLS().RootCAs}
-		if !d.DisableDANE && hi.secure && (res.secure || mx.Implicit) {
-			st := d.daneFor(ctx, mx.Host, hi, port)
-			switch {
-			case st.err != nil:
-				// RFC 7672 §2.2: a TLSA lookup that fails for a host whose
-				// addresses are signed makes the host unusable.
-				d.report(ReportPolicy{Type: PolicyTLSA, Domain: domain, MXHost: []string{mx.Host}}, FailureDetail{ResultType: ResultDNSSECInvalid, ReceivingMXHostname: mx.Host, FailureReasonCode: logsafe.Escape(st.err.Error())}, false)
-				mxInfo.Err = &TLSPolicyError{Host: mx.Host, Policy: PolicyTLSA, Result: ResultDNSSECInvalid, Err: st.err}
-				mxInfo.TLS = TLSResult{Policy: PolicyTLSA, Failure: ResultDNSSECInvalid}
-				setAll(mxInfo)
-				continue
-			case len(st.records) > 0:
-				pol.kind, pol.tlsa, pol.enforce = PolicyTLSA, st.records, true
-				pol.report = ReportPolicy{Type: PolicyTLSA, Domain: domain, String: st.all, MXHost: []string{mx.Host}}
-			case len(st.all) > 0:
-				// All records unusable: opportunistic TLS (RFC 7672 §2.2).
-				d.report(ReportPolicy{Type: PolicyTLSA, Domain: domain, String: st.all, MXHost: []string{mx.Host}}, FailureDetail{ResultType: ResultTLSAInvalid, ReceivingMXHostname: mx.Host}, false)
-			}
-		}
-		if pol.kind == "" && sts != nil {
-			pol.kind, pol.mode = PolicySTS, sts.Mode
-			pol.enforce = sts.Mode == ModeEnforce
-			pol.report = ReportPolicy{Type: PolicySTS, Domain: domain, String: sts.Text, MXHost: sts.MX}
-			if !sts.Match(mx.Host) {
-				fd := FailureDetail{ResultType: ResultValidationFailure, ReceivingMXHostname: mx.Host, FailureReasonCode: errMXNotInPolicy.Error()}
-				if pol.enforce {
-					d.report(pol.report, fd, false)
-					mxInfo.Err = &TLSPolicyError{Host: mx.Host, Policy: PolicySTS, Result: ResultValidationFailure, Err: errMXNotInPolicy}
-					mxInfo.TLS = TLSResult{Policy: PolicySTS, Mode: sts.Mode, Failure: ResultValidationFailure}
-					setAll(mxInfo)
-					continue
-				}
-				pol.mxMismatch = true
-			}
-		}
-		if pol.kind == "" {
-			pol.kind = PolicyNotFound
-			pol.report = ReportPolicy{Type: PolicyNotFound, Domain: domain}
-		}
-		if m.RequireTLS {
-			// RFC 8689 §4.2.1: an authenticated MX host and verified TLS.
-			switch {
-			case pol.kind == PolicyTLSA:
-			case pol.kind == PolicySTS && !pol.mxMismatch:
-				pol.enforce = true
-			case pol.kind == PolicyNotFound && res.secure:
-				pol.kind, pol.enforce, pol.webPKI = PolicyNotFound, true, true
-			default:
-				mxInfo.Outcome = Refused
-				mxInfo.Err = fmt.Errorf("%w: %s is authenticated neither by DNSSEC nor by an MTA-STS policy", ErrRequireTLS, logsafe.Escape(mx.Host))
-				mxInfo.Reply = response.New(550, "5.7.30 REQUIRETLS support required")
-				setAll(mxInfo)
-				continue
-			}
+		pol, skip := d.policyFor(ctx, m, domain, mx, hi, sts, res.secure, port)
+		if skip != nil {
+			setAll(*skip)
+			continue
 		}
 
 		for _, ip := range hi.addrs {
@@ -699,6 +646,68 @@ func (d *Deliverer) deliverDomain(ctx context.Context, m *Message, from command.
 		results[p.i] = r
 	}
 	return results
+}
+
+// policyFor chooses the TLS policy for one MX host (see the package
+// documentation): DANE when its TLSA records are usable, else MTA-STS,
+// else none, tightened for a REQUIRETLS message. skip, when not nil, is
+// why the host must not be used, as the recipients' result.
+func (d *Deliverer) policyFor(ctx context.Context, m *Message, domain string, mx transport.MX, hi hostInfo, sts *Policy, mxSecure bool, port int) (pol tlsPolicy, skip *RecipientReport) {
+	mxInfo := RecipientReport{Outcome: Deferred, MX: mx.Host}
+	pol = tlsPolicy{host: mx.Host, names: uniq(hi.canonical, mx.Host, domain), domain: domain, roots: d.baseTLS().RootCAs}
+	if !d.DisableDANE && hi.secure && (mxSecure || mx.Implicit) {
+		st := d.daneFor(ctx, mx.Host, hi, port)
+		switch {
+		case st.err != nil:
+			// RFC 7672 §2.2: a TLSA lookup that fails for a host whose
+			// addresses are signed makes the host unusable.
+			d.report(ReportPolicy{Type: PolicyTLSA, Domain: domain, MXHost: []string{mx.Host}}, FailureDetail{ResultType: ResultDNSSECInvalid, ReceivingMXHostname: mx.Host, FailureReasonCode: logsafe.Escape(st.err.Error())}, false)
+			mxInfo.Err = &TLSPolicyError{Host: mx.Host, Policy: PolicyTLSA, Result: ResultDNSSECInvalid, Err: st.err}
+			mxInfo.TLS = TLSResult{Policy: PolicyTLSA, Failure: ResultDNSSECInvalid}
+			return pol, &mxInfo
+		case len(st.records) > 0:
+			pol.kind, pol.tlsa, pol.enforce = PolicyTLSA, st.records, true
+			pol.report = ReportPolicy{Type: PolicyTLSA, Domain: domain, String: st.all, MXHost: []string{mx.Host}}
+		case len(st.all) > 0:
+			// All records unusable: opportunistic TLS (RFC 7672 §2.2).
+			d.report(ReportPolicy{Type: PolicyTLSA, Domain: domain, String: st.all, MXHost: []string{mx.Host}}, FailureDetail{ResultType: ResultTLSAInvalid, ReceivingMXHostname: mx.Host}, false)
+		}
+	}
+	if pol.kind == "" && sts != nil {
+		pol.kind, pol.mode = PolicySTS, sts.Mode
+		pol.enforce = sts.Mode == ModeEnforce
+		pol.report = ReportPolicy{Type: PolicySTS, Domain: domain, String: sts.Text, MXHost: sts.MX}
+		if !sts.Match(mx.Host) {
+			fd := FailureDetail{ResultType: ResultValidationFailure, ReceivingMXHostname: mx.Host, FailureReasonCode: errMXNotInPolicy.Error()}
+			if pol.enforce {
+				d.report(pol.report, fd, false)
+				mxInfo.Err = &TLSPolicyError{Host: mx.Host, Policy: PolicySTS, Result: ResultValidationFailure, Err: errMXNotInPolicy}
+				mxInfo.TLS = TLSResult{Policy: PolicySTS, Mode: sts.Mode, Failure: ResultValidationFailure}
+				return pol, &mxInfo
+			}
+			pol.mxMismatch = true
+		}
+	}
+	if pol.kind == "" {
+		pol.kind = PolicyNotFound
+		pol.report = ReportPolicy{Type: PolicyNotFound, Domain: domain}
+	}
+	if m.RequireTLS {
+		// RFC 8689 §4.2.1: an authenticated MX host and verified TLS.
+		switch {
+		case pol.kind == PolicyTLSA:
+		case pol.kind == PolicySTS && !pol.mxMismatch:
+			pol.enforce = true
+		case pol.kind == PolicyNotFound && mxSecure:
+			pol.enforce, pol.webPKI = true, true
+		default:
+			mxInfo.Outcome = Refused
+			mxInfo.Err = fmt.Errorf("%w: %s is authenticated neither by DNSSEC nor by an MTA-STS policy", ErrRequireTLS, logsafe.Escape(mx.Host))
+			mxInfo.Reply = response.New(550, "5.7.30 REQUIRETLS support required")
+			return pol, &mxInfo
+		}
+	}
+	return pol, nil
 }
 
 // errMXNotInPolicy is why an MX host failed an MTA-STS policy's mx list.
