@@ -2,6 +2,7 @@ package smtptest
 
 import (
 	"crypto/tls"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,28 @@ func TestMaxRecipients(t *testing.T) {
 	c.expect("250 2.0.0 OK queued")
 	if m := s.Messages(); len(m) != 1 || strings.Join(m[0].To, " ") != "bob@example.net c@example.org" {
 		t.Errorf("messages %+v", m)
+	}
+}
+
+// A size limit near math.MaxInt64 (the natural "no practical limit") must
+// not refuse small messages. readDotData computes 2*maxSize+16, which wraps
+// to 14 for math.MaxInt64, so every message of more than 14 octets gets
+// "552 Message too big".
+func TestHugeSizeLimitDoesNotOverflow(t *testing.T) {
+	for _, cfg := range []Config{
+		{MaxMessageSize: math.MaxInt64},
+		{MaxMessageSize: math.MaxInt64 - 3},
+		{Extensions: []string{"SIZE 9223372036854775807", "ENHANCEDSTATUSCODES"}},
+	} {
+		s := newServer(t, cfg)
+		body := "Subject: hi\r\n\r\n" + strings.Repeat("a line of text\r\n", 4) + ".\r\n"
+		if r := sendData(t, s, body).reply(); !r.Positive() {
+			t.Errorf("MaxMessageSize %d, extensions %q: end of data got %q, want 250",
+				cfg.MaxMessageSize, cfg.Extensions, summary(r))
+		}
+		if n := len(s.Messages()); n != 1 {
+			t.Errorf("MaxMessageSize %d, extensions %q: %d messages recorded, want 1",
+				cfg.MaxMessageSize, cfg.Extensions, n)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -753,5 +754,85 @@ func TestPaths(t *testing.T) {
 	}
 	if len(m[0].Data) != 0 {
 		t.Errorf("Data %q", m[0].Data)
+	}
+}
+
+// handlerView is what a Handler saw of its ConnState for one line.
+type handlerView struct {
+	line string
+	inTx bool
+	from string
+	to   []string
+}
+
+// recordingHandler returns a Handler that records every line with the
+// transaction state it saw, and a function returning the records.
+func recordingHandler() (func(*ConnState, string, command.Command) (response.Reply, bool), func() []handlerView) {
+	var mu sync.Mutex
+	var seen []handlerView
+	h := func(c *ConnState, line string, _ command.Command) (response.Reply, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, handlerView{line, c.InTransaction(), c.From(), c.To()})
+		return response.Reply{}, false
+	}
+	get := func() []handlerView {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+	return h, get
+}
+
+// ConnState's doc: "Its methods read the state as it is before the command
+// being handled." For "BDAT n LAST" the Handler runs after finishMessage has
+// already reset the transaction, so it sees no transaction, no sender and
+// no recipients, and cannot decide on the envelope (as it can for DATA).
+func TestHandlerSeesTransactionAtBDATLast(t *testing.T) {
+	h, seen := recordingHandler()
+	s := newServer(t, Config{Handler: h})
+	c := runScript(t, s, envelope)
+	c.send("BDAT 3\r\nabc")
+	c.expect("250 2.0.0 3 octets received")
+	c.send("BDAT 3 LAST\r\ndef")
+	c.expect("250 2.0.0 OK queued")
+	c.cmd("NOOP", "250")
+
+	var found bool
+	for _, v := range seen() {
+		if v.line != "BDAT 3 LAST" {
+			continue
+		}
+		found = true
+		if !v.inTx || v.from != "alice@example.org" || !slices.Equal(v.to, []string{"bob@example.net"}) {
+			t.Errorf("Handler at %q saw InTransaction=%v From=%q To=%q; want true, %q, [%q] (the state before the command)",
+				v.line, v.inTx, v.from, v.to, "alice@example.org", "bob@example.net")
+		}
+	}
+	if !found {
+		t.Fatalf("Handler never saw the BDAT LAST line; saw %+v", seen())
+	}
+}
+
+// Config.Handler's doc: it "sees every command line". In LMTP mode a
+// "BDAT n LAST" line returns from next() before the Handler is called, so
+// the Handler never sees it (nor can it answer it).
+func TestLMTPHandlerSeesBDATLast(t *testing.T) {
+	h, seen := recordingHandler()
+	s := newServer(t, Config{LMTP: true, Handler: h})
+	c := start(t, s)
+	c.cmd("LHLO client.example", "250")
+	c.cmd("MAIL FROM:<alice@example.org>", "250")
+	c.cmd("RCPT TO:<bob@example.net>", "250")
+	c.send("BDAT 5 LAST\r\nhello")
+	c.expect("250 2.1.5 <bob@example.net> OK")
+	c.cmd("NOOP", "250")
+
+	var lines []string
+	for _, v := range seen() {
+		lines = append(lines, v.line)
+	}
+	if !slices.Contains(lines, "BDAT 5 LAST") {
+		t.Errorf("Handler saw %q; want it to see \"BDAT 5 LAST\" too", lines)
 	}
 }
