@@ -3,7 +3,9 @@ package pool_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,5 +129,46 @@ func TestConcurrentSenders(t *testing.T) {
 			t.Logf("stats: %+v; peak %d connections, %d dials", s, peak, total)
 			tt.check(t, s)
 		})
+	}
+}
+
+// Against a server that spends its time on each message, one at a time
+// per connection, the pool spreads the senders' messages over its
+// connections, which the server then works on at once, rather than
+// gathering them into one connection's batch at a time.
+func TestSpreadOverConnectionsWhenServerIsSlow(t *testing.T) {
+	// The server's time on the messages, over the run's: how many
+	// connections it was working for at once, on average.
+	var work atomic.Int64
+	srv := newServer(t, smtptest.Config{OnMessage: func(smtptest.Message) {
+		start := time.Now()
+		time.Sleep(5 * time.Millisecond)
+		work.Add(int64(time.Since(start)))
+	}})
+	p, _ := newPool(t, srv, pool.Options{MaxConnections: 4})
+	const senders, each = 16, 8
+	var wg sync.WaitGroup
+	start := time.Now()
+	for g := range senders {
+		wg.Go(func() {
+			for i := range each {
+				body := fmt.Sprintf("Subject: %d.%d\r\n\r\nx\r\n", g, i)
+				if _, err := p.Send(context.Background(), "a@example.org", []string{"b@example.org"}, strings.NewReader(body)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	closePool(t, p)
+	if n := len(srv.Messages()); n != senders*each {
+		t.Fatalf("%d messages recorded, want %d", n, senders*each)
+	}
+	if at := float64(work.Load()) / float64(elapsed); at < 2.5 {
+		t.Errorf("the server worked for %.1f of the 4 connections at once, on average; want 2.5 or more", at)
+	} else {
+		t.Logf("the server worked for %.1f of the 4 connections at once, on average", at)
 	}
 }

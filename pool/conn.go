@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/smtpkit/smtpkit/session"
@@ -21,14 +22,15 @@ var errNoOutcome = errors.New("pool: the session reported no outcome for the mes
 // conn is one connection's goroutine: it takes messages from the pool
 // and sends them, a batch at a time, with session.Client.SendStream.
 type conn struct {
-	p     *Pool
-	c     *session.Client
-	limit int    // messages it may take (MaxMessagesPerConnection, MAILMAX); 0: no limit
-	taken int    // messages it has taken
-	batch []*job // the messages of the stream in progress, in order
-	extra *job   // a SendMessage job received during a stream, sent after it
-	lost  bool   // the session has ended (an outcome said so)
-	check *idleCheck
+	p       *Pool
+	c       *session.Client
+	limit   int    // messages it may take (MaxMessagesPerConnection, MAILMAX); 0: no limit
+	taken   int    // messages it has taken
+	batch   []*job // the messages of the stream in progress, in order
+	extra   *job   // a SendMessage job received during a stream, sent after it
+	lost    bool   // the session has ended (an outcome said so)
+	holding bool   // it holds the pool's gathering turn
+	check   *idleCheck
 }
 
 // ending is why a connection ended.
@@ -87,8 +89,18 @@ func (w *conn) loop(first *job) ending {
 	}
 	for {
 		select {
+		case w.p.gather <- struct{}{}:
+			w.holding = true
+		case <-idle:
+			return endIdle
+		case <-w.p.closing:
+			return endClose
+		}
+		select {
 		case j := <-w.p.jobs:
-			if !w.serve(j) {
+			ok := w.serve(j)
+			w.yieldTurn()
+			if !ok {
 				return endLost
 			}
 			if w.full() {
@@ -98,10 +110,58 @@ func (w *conn) loop(first *job) ending {
 				timer.Reset(d)
 			}
 		case <-idle:
+			w.yieldTurn()
 			return endIdle
 		case <-w.p.closing:
+			w.yieldTurn()
 			return endClose
 		}
+	}
+}
+
+// spreadAbove is the time a message takes on a connection, its batch's
+// round trip divided among its messages, above which the pool spreads
+// the messages waiting over its connections rather than gathering them
+// into one batch: the server then spends its time on each message, one
+// at a time per connection, and several connections share that time.
+// Below it a round trip costs about the same for one message as for a
+// hundred, and the fewer, the fuller the batches, the less each message
+// costs.
+const spreadAbove = 200 * time.Microsecond
+
+// batchLimit is how many messages a connection's next batch may take:
+// all that are waiting (up to maxBatch) while the server answers fast,
+// else an even share of those in flight over MaxConnections.
+func (p *Pool) batchLimit() int {
+	if p.perMessage.load() < spreadAbove {
+		return maxBatch
+	}
+	p.mu.Lock()
+	n := p.active
+	p.mu.Unlock()
+	return max(1, min(maxBatch, (n+p.opts.MaxConnections-1)/p.opts.MaxConnections))
+}
+
+// ewma is a moving average of durations, safe for concurrent use (an
+// update that races another may be lost, which an average can afford).
+type ewma struct{ v atomic.Int64 }
+
+func (e *ewma) load() time.Duration { return time.Duration(e.v.Load()) }
+
+func (e *ewma) observe(d time.Duration) {
+	old := e.v.Load()
+	if old == 0 {
+		e.v.Store(int64(d))
+		return
+	}
+	e.v.Store(old + (int64(d)-old)/8)
+}
+
+// yieldTurn gives up the gathering turn, if the connection holds it.
+func (w *conn) yieldTurn() {
+	if w.holding {
+		w.holding = false
+		<-w.p.gather
 	}
 }
 
@@ -140,19 +200,24 @@ func (w *conn) serve(j *job) bool {
 func (w *conn) stream(first *job) {
 	w.batch = w.batch[:0]
 	head := 0
+	limit := w.p.batchLimit()
+	start := time.Now()
 	msgs := func(yield func(*session.Message) bool) {
 		for j := first; ; {
 			w.take(j)
 			w.batch = append(w.batch, j)
-			if !yield(&j.msg) || w.full() || len(w.batch) >= maxBatch {
+			if !yield(&j.msg) || w.full() || len(w.batch) >= limit {
+				w.yieldTurn()
 				return
 			}
 			var ok bool
 			if j, ok = w.next(); !ok {
+				w.yieldTurn()
 				return
 			}
 			if j.raw {
 				w.extra = j
+				w.yieldTurn()
 				return
 			}
 		}
@@ -183,6 +248,8 @@ func (w *conn) stream(first *job) {
 	if len(w.batch) == 0 {
 		w.handBack(first)
 		w.lost = true
+	} else if !w.lost {
+		w.p.perMessage.observe(time.Since(start) / time.Duration(len(w.batch)))
 	}
 	clear(w.batch)
 }

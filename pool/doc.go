@@ -4,12 +4,19 @@
 //
 // A [Pool] opens connections as messages need them, up to
 // Options.MaxConnections, and keeps them for the messages that follow.
-// Each connection pipelines: it takes every message waiting for a
+// Each connection pipelines: it takes the messages waiting for a
 // connection at that moment and sends them back to back in one
 // session.Client.SendStream (with PIPELINING and CHUNKING, one write for
 // the lot), so many goroutines calling [Pool.Send] at once share a few
-// round trips. [Pool.SendStream] spreads a stream of messages over the
-// connections and yields the outcomes in input order.
+// round trips. One idle connection at a time gathers: messages handed
+// over together go out together on it, rather than one to each idle
+// connection, as long as the server answers fast (a round trip then costs
+// about as much for one message as for a hundred). Once the server takes
+// 200 µs or more per message (its round trips over their messages), a
+// connection takes only its share of the messages in flight, and the
+// rest go to the others, which the server then works on at once.
+// [Pool.SendStream] spreads a stream of messages over the connections and
+// yields the outcomes in input order.
 //
 // A connection retires (QUIT, then close) once it has taken
 // Options.MaxMessagesPerConnection messages or the MAILMAX the server

@@ -29,6 +29,13 @@ type Pool struct {
 	// a message waits in its sender, where its context applies, and
 	// connections waiting for work are served before busy ones.
 	jobs chan *job
+	// gather is the gathering turn: one connection at a time waits for
+	// messages and takes all that come while it gathers, so that
+	// messages handed over together go out together.
+	gather chan struct{}
+	// perMessage is the time a message takes on a connection: its
+	// batch's round trip over the batch's messages (see batchLimit).
+	perMessage ewma
 
 	ctx      context.Context // the connections' I/O; cancelled when Close stops waiting
 	cancel   context.CancelFunc
@@ -117,6 +124,7 @@ func New(addr string, opts *Options) (*Pool, error) {
 		addr:     addr,
 		opts:     o,
 		jobs:     make(chan *job),
+		gather:   make(chan struct{}, 1),
 		ctx:      ctx,
 		cancel:   cancel,
 		closing:  make(chan struct{}),
