@@ -391,6 +391,11 @@ func (sc *smuggleScan) exchange(ctx context.Context, l smuggleLookalike, i int) 
 		return nil, false, err
 	}
 	if err := c.write(body); err != nil {
+		// A server that refuses a bare LF at once (521) may close before
+		// the data is all written: its reply may still be there to read.
+		if replies, quit, rerr := c.repliesUntilQuit(); len(replies) > 0 {
+			return replies, quit, rerr
+		}
 		return nil, false, fmt.Errorf("writing the data: %w", err)
 	}
 	return c.repliesUntilQuit()
