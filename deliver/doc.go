@@ -70,8 +70,9 @@
 //
 // A Reporter counts every session by the policy applied, with failures in
 // RFC 8460's result types. Reporter.Report ends a period for one domain and
-// returns its report, which TLSReport.JSON renders; sending it to the
-// domain's rua is the application's job.
+// returns its report, which TLSReport.JSON renders; LookupTLSRPT finds
+// where the domain wants it (its _smtp._tls record), and sending it there
+// is the application's job.
 //
 // # Bounds
 //

@@ -82,3 +82,19 @@ func FuzzUnpackTLSA(f *testing.F) {
 		_ = r.Usable()
 	})
 }
+
+func FuzzParseTLSRPTRecord(f *testing.F) {
+	f.Add("v=TLSRPTv1;rua=mailto:reports@example.com")
+	f.Add("v=TLSRPTv1; rua=https://reporting.example.com/v1/tlsrpt,mailto:a@b; x=y")
+	f.Fuzz(func(t *testing.T, txt string) {
+		rua, ok, err := ParseTLSRPTRecord(txt)
+		if err == nil && ok && len(rua) == 0 {
+			t.Fatalf("%q: a record with no rua", txt)
+		}
+		for _, u := range rua {
+			if !strings.HasPrefix(strings.ToLower(u), "mailto:") && !strings.HasPrefix(strings.ToLower(u), "https:") {
+				t.Fatalf("%q: rua %q", txt, u)
+			}
+		}
+	})
+}

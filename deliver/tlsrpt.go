@@ -1,11 +1,17 @@
 package deliver
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/smtpkit/smtpkit/internal/logsafe"
 )
 
 // PolicyType is the kind of TLS policy a delivery applied, as TLS reports
@@ -182,4 +188,100 @@ func (r *Reporter) Report(domain, organization, contact, reportID string, start,
 // JSON renders the report as RFC 8460 §4.4 has it.
 func (t *TLSReport) JSON() ([]byte, error) {
 	return json.MarshalIndent(t, "", "  ")
+}
+
+// TLSRPTError is a _smtp._tls TXT record that does not parse.
+type TLSRPTError struct {
+	Record string
+	Reason string
+}
+
+func (e *TLSRPTError) Error() string {
+	return "deliver: TLS-RPT record " + strconv.Quote(logsafe.Escape(e.Record)) + ": " + e.Reason
+}
+
+// ParseTLSRPTRecord parses the TXT record at _smtp._tls.<domain> (RFC 8460
+// §3), given its strings joined, and returns where reports go: mailto: and
+// https: URIs, in order.
+//
+//	v=TLSRPTv1; rua=mailto:reports@example.com,https://reporting.example.com/v1/tlsrpt
+//
+// A record that does not start with "v=TLSRPTv1" is not a TLS-RPT record:
+// ok is false, with no error. URIs of other schemes are skipped, as §3
+// allows; a record left with none is an error.
+func ParseTLSRPTRecord(txt string) (rua []string, ok bool, err error) {
+	bad := func(reason string) ([]string, bool, error) {
+		return nil, true, &TLSRPTError{Record: txt, Reason: reason}
+	}
+	fields := strings.Split(txt, ";")
+	if strings.Trim(fields[0], " \t") != "v=TLSRPTv1" {
+		return nil, false, nil
+	}
+	seen := false
+	for _, f := range fields[1:] {
+		f = strings.Trim(f, " \t")
+		if f == "" {
+			continue
+		}
+		k, v, found := strings.Cut(f, "=")
+		if !found {
+			return bad("field without '='")
+		}
+		if k != "rua" {
+			continue // an extension field
+		}
+		if seen {
+			return bad("two rua fields")
+		}
+		seen = true
+		for _, u := range strings.Split(v, ",") {
+			u = strings.Trim(u, " \t")
+			scheme, rest, _ := strings.Cut(u, ":")
+			switch strings.ToLower(scheme) {
+			case "mailto", "https":
+				if rest == "" || strings.ContainsAny(rest, " \t\"<>\\^`{|}") || len(u) > 2048 {
+					return bad("bad URI " + strconv.Quote(logsafe.Escape(u)))
+				}
+				rua = append(rua, u)
+			}
+		}
+	}
+	if len(rua) == 0 {
+		return bad("no mailto: or https: rua")
+	}
+	return rua, true, nil
+}
+
+// LookupTLSRPT returns where domain wants its TLS reports (RFC 8460 §3):
+// the rua of the one TLS-RPT record at _smtp._tls.<domain>. No record, or
+// more than one, is a nil list and no error.
+func LookupTLSRPT(ctx context.Context, r Resolver, domain string) ([]string, error) {
+	ans, err := r.Query(ctx, "_smtp._tls."+domain, dnsmessage.TypeTXT)
+	if err != nil {
+		return nil, err
+	}
+	var found [][]string
+	var firstErr error
+	for _, rr := range ans.Records {
+		txt, isTXT := rr.Body.(*dnsmessage.TXTResource)
+		if !isTXT {
+			continue
+		}
+		rua, ok, err := ParseTLSRPTRecord(strings.Join(txt.TXT, ""))
+		switch {
+		case !ok:
+		case err != nil:
+			firstErr = cmpErr(firstErr, err)
+			found = append(found, nil)
+		default:
+			found = append(found, rua)
+		}
+	}
+	if len(found) != 1 {
+		return nil, nil
+	}
+	if found[0] == nil {
+		return nil, firstErr
+	}
+	return found[0], nil
 }

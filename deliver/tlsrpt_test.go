@@ -1,11 +1,15 @@
 package deliver
 
 import (
+	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/smtpkit/smtpkit/internal/dnstest"
 )
 
 // The example JSON report of RFC 8460 (its Appendix B), with "mx-host" as the list that
@@ -125,5 +129,51 @@ func TestReporterSeparatesPolicies(t *testing.T) {
 	}
 	if d := r.Domains(); len(d) != 1 || d[0] != "b.test" {
 		t.Errorf("Domains() after a.test's report = %v, want [b.test]", d)
+	}
+}
+
+func TestParseTLSRPTRecord(t *testing.T) {
+	tests := []struct {
+		in     string
+		rua    []string
+		ok     bool
+		hasErr bool
+	}{
+		// RFC 8460 §3.1's examples.
+		{"v=TLSRPTv1;rua=mailto:reports@example.com", []string{"mailto:reports@example.com"}, true, false},
+		{"v=TLSRPTv1; rua=https://reporting.example.com/v1/tlsrpt", []string{"https://reporting.example.com/v1/tlsrpt"}, true, false},
+		{"v=TLSRPTv1; rua=mailto:a@example.com, https://r.example.com/x; ext=1", []string{"mailto:a@example.com", "https://r.example.com/x"}, true, false},
+		{"v=TLSRPTv1; rua=ftp://nope.example.com,mailto:b@example.com", []string{"mailto:b@example.com"}, true, false},
+		{"v=spf1 -all", nil, false, false},
+		{"v=TLSRPTv1;", nil, true, true},
+		{"v=TLSRPTv1; rua=ftp://only.example.com", nil, true, true},
+		{"v=TLSRPTv1; rua=mailto:a@example.com; rua=mailto:b@example.com", nil, true, true},
+		{"v=TLSRPTv1; rua", nil, true, true},
+		{"v=TLSRPTv1; rua=mailto:", nil, true, true},
+	}
+	for _, tt := range tests {
+		rua, ok, err := ParseTLSRPTRecord(tt.in)
+		if !slices.Equal(rua, tt.rua) || ok != tt.ok || (err != nil) != tt.hasErr {
+			t.Errorf("ParseTLSRPTRecord(%q) = %q, %v, %v; want %q, %v, error %v", tt.in, rua, ok, err, tt.rua, tt.ok, tt.hasErr)
+		}
+	}
+}
+
+func TestLookupTLSRPT(t *testing.T) {
+	srv := dnstest.NewServer()
+	defer srv.Close()
+	srv.AddTXT("_smtp._tls.example.test", "v=TLSRPTv1; ", "rua=mailto:tlsrpt@example.test")
+	srv.AddTXT("_smtp._tls.two.test", "v=TLSRPTv1; rua=mailto:a@two.test")
+	srv.AddTXT("_smtp._tls.two.test", "v=TLSRPTv1; rua=mailto:b@two.test")
+	c := &DNSClient{Server: srv.Addr, Timeout: time.Second}
+	ctx := context.Background()
+	if rua, err := LookupTLSRPT(ctx, c, "example.test"); err != nil || !slices.Equal(rua, []string{"mailto:tlsrpt@example.test"}) {
+		t.Errorf("example.test: %q, %v", rua, err)
+	}
+	if rua, err := LookupTLSRPT(ctx, c, "two.test"); err != nil || rua != nil {
+		t.Errorf("two records: %q, %v; want none", rua, err)
+	}
+	if rua, err := LookupTLSRPT(ctx, c, "none.test"); err != nil || rua != nil {
+		t.Errorf("no record: %q, %v", rua, err)
 	}
 }
