@@ -43,6 +43,16 @@ The message is, in this order of preference:
                       with Date, Message-ID, From and To header fields.
 A terminal is never read, so the command cannot sit waiting for input.
 
+A line of a message may not be longer than 998 octets (RFC 5322 §2.1.1).
+The built header is folded at whitespace, at most 78 octets a line where it
+can be (a long --to list becomes many short lines); a Subject that cannot be
+folded so, or that is not plain ASCII, is RFC 2047-encoded and folded between
+its encoded words. A --body line over 998 octets is a usage error. A longer
+line in --body-file or standard input is refused before anything is sent,
+unless --long-lines says otherwise: fold breaks it with CRLF and a space every
+998 octets, as Postfix does (the message changes, so a DKIM signature over it
+fails); send sends it as it is, for the server to refuse or not.
+
 The password for --auth-user comes from --auth-password-env or
 --auth-password-file, never from a flag's value (which other users can read
 in the process list). Without --auth-mech the strongest mechanism both sides
