@@ -30,6 +30,11 @@ type Message struct {
 // to the previous message's end of data comes in the same read). Without
 // PIPELINING each message is sent as SendEnvelope sends it.
 //
+// A message with more recipients than the server takes in one
+// transaction (LIMITS RCPTMAX, or 452 replies: see SendEnvelope) has its
+// following transactions sent, on the same connection, before its
+// outcome is yielded; the stream waits for them.
+//
 // Every message taken from msgs gets exactly one outcome. A refused
 // message (*SenderRefusedError, *RecipientsRefusedError, *DataError,
 // *MessageTooLargeError, ...) is yielded and the stream goes on. When the
