@@ -227,7 +227,17 @@ func (f *smuggleFlags) run(ctx context.Context, st stdio, args []string) int {
 	} else {
 		printSmuggle(st.out, rep)
 	}
-	return smuggleExit(rep.Variants)
+	code := smuggleExit(rep.Variants)
+	if code == exitFailed {
+		n := 0
+		for _, v := range rep.Variants {
+			if v.Verdict == verdictUnknown {
+				n++
+			}
+		}
+		fmt.Fprintf(st.err, "smtpkit smuggle: no verdict for %d of the %d lookalikes (their evidence says why)\n", n, len(rep.Variants))
+	}
+	return code
 }
 
 // smuggleExit is the exit status for the verdicts: 3 when a lookalike

@@ -315,7 +315,7 @@ func TestSmuggleExitStatus(t *testing.T) {
 		{"ends data", args(vulnerable.Addr), exitPartial, "VULNERABLE: the server ends the data at CRLF.LF\n", ""},
 		{"ends data over a Unix socket", args(unix.Addr), exitPartial, "VULNERABLE: the server ends the data at LF.LF, CRLF.LF\n", ""},
 		{"refused", args(refusing.Addr), exitOK, "refused       the message was refused", ""},
-		{"cannot tell", args(noRcpt.Addr), exitFailed, "unknown       RCPT refused: 550 5.1.1 no", ""},
+		{"cannot tell", args(noRcpt.Addr), exitFailed, "unknown       RCPT refused: 550 5.1.1 no", "no verdict for 21 of the 21 lookalikes"},
 		{"not loopback", args("192.0.2.1:25"), exitUsage, "", "--allow-remote"},
 		{"missing --to", []string{"smuggle", "--server", strict.Addr, "--from", "a@example.org"}, exitUsage, "", "--from and --to are required"},
 		{"store twice", args(strict.Addr, "--maildir", "x", "--check", "true"), exitUsage, "", "exclude each other"},
