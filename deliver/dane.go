@@ -172,27 +172,23 @@ func verifyDANE(records []TLSA, chain []*x509.Certificate, names []string, opts 
 			}
 		case UsageDANETA:
 			// The anchor is one of the certificates the server sent
-			// (RFC 7671 §5.2.2 has servers include it); the ones
-			// below it are intermediates.
+			// (RFC 7671 §5.2.2 has servers include it), the ones below
+			// it intermediates; or, when the record holds a whole
+			// certificate (2 0 0), that certificate, which the server
+			// need not send.
 			for i := 1; i < len(chain); i++ {
 				if !r.matches(chain[i]) {
 					continue
 				}
-				o := opts
-				o.Roots = x509.NewCertPool()
-				o.Roots.AddCert(chain[i])
-				o.Intermediates = x509.NewCertPool()
-				for _, c := range chain[1:i] {
-					o.Intermediates.AddCert(c)
+				if taErr = verifyToAnchor(leaf, chain[i], chain[1:i], names, opts); taErr == nil {
+					return nil
 				}
-				o.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
-				for _, name := range names {
-					o.DNSName = name
-					_, err := leaf.Verify(o)
-					if err == nil {
+			}
+			if r.Selector == SelectorCert && r.MatchingType == MatchFull {
+				if anchor, err := x509.ParseCertificate(r.Data); err == nil {
+					if taErr = verifyToAnchor(leaf, anchor, chain[1:], names, opts); taErr == nil {
 						return nil
 					}
-					taErr = err
 				}
 			}
 		}
@@ -201,4 +197,24 @@ func verifyDANE(records []TLSA, chain []*x509.Certificate, names []string, opts 
 		return fmt.Errorf("deliver: %w: the chain to a DANE-TA anchor does not verify: %w", ErrDANEMismatch, taErr)
 	}
 	return fmt.Errorf("deliver: %w", ErrDANEMismatch)
+}
+
+// verifyToAnchor checks that leaf chains to anchor through intermediates
+// and names one of names.
+func verifyToAnchor(leaf, anchor *x509.Certificate, intermediates []*x509.Certificate, names []string, opts x509.VerifyOptions) error {
+	opts.Roots = x509.NewCertPool()
+	opts.Roots.AddCert(anchor)
+	opts.Intermediates = x509.NewCertPool()
+	for _, c := range intermediates {
+		opts.Intermediates.AddCert(c)
+	}
+	opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
+	var err error
+	for _, name := range names {
+		opts.DNSName = name
+		if _, err = leaf.Verify(opts); err == nil {
+			return nil
+		}
+	}
+	return err
 }

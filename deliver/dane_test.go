@@ -345,3 +345,21 @@ func TestDANEInsecureAddressNotUsed(t *testing.T) {
 		t.Fatalf("got %v TLS %v, want opportunistic delivery: DANE needs signed address records", r.Outcome, r.TLS)
 	}
 }
+
+// A "2 0 0" record carries the anchor itself: the server need not send it.
+func TestDANETAFullCertificateNotSent(t *testing.T) {
+	ca := newCA(t, "private ca")
+	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert.Certificate = cert.Certificate[:1] // the leaf alone
+	n, _ := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
+	n.dns.AddTLSA("_25._tcp.mx.example.test", 2, 0, 0, ca.cert.Raw)
+	if r := deliverOne(t, n.deliverer(), "b@example.test").Recipients[0]; r.Outcome != Delivered || !r.TLS.Verified {
+		t.Fatalf("got %v TLS %v err %v, want delivered with the anchor from DNS", r.Outcome, r.TLS, r.Err)
+	}
+	// A digest of the anchor is not enough when the server does not send it.
+	n2, _ := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
+	n2.dns.AddTLSA("_25._tcp.mx.example.test", 2, 0, 1, sha256Of(ca.cert.Raw))
+	if r := deliverOne(t, n2.deliverer(), "b@example.test").Recipients[0]; r.Outcome != Deferred {
+		t.Fatalf("got %v, want deferred: the anchor cannot be found", r.Outcome)
+	}
+}
