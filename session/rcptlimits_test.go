@@ -129,64 +129,48 @@ func wantDeliveredOnce(t *testing.T, srv *smtptest.Server, res *session.Result, 
 	return transactions
 }
 
-func TestRcptMaxSplitsTheMessage(t *testing.T) {
-	for _, p := range rcptPaths() {
-		t.Run(p.name, func(t *testing.T) {
-			// The server enforces what it announces.
-			srv := newServer(t, smtptest.Config{LMTP: p.lmtp, MaxRecipients: 3,
-				Extensions: append(slices.Clone(p.ext), "LIMITS RCPTMAX=3")})
-			to := recipients(8)
-			res, err := sendVia(t, p, srv, to, strings.NewReader(testBody))
-			if err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			if n := wantDeliveredOnce(t, srv, res, to, 3); n != 3 {
-				t.Errorf("%d transactions, want 3", n)
-			}
-			// Announced: no RCPT was refused, none sent past the limit.
-			for _, r := range res.Recipients {
-				if r.Reply.Code != 250 {
-					t.Errorf("%s: RCPT answered %v, want 250", r.Address, r.Reply)
+// TestRecipientLimitSplitsTheMessage: on every path, a message with more
+// recipients than the server takes goes in as many transactions as it
+// takes, each recipient delivered once, whether the server announced its
+// limit (LIMITS RCPTMAX: no RCPT is refused) or only refused the extra
+// ones (452).
+func TestRecipientLimitSplitsTheMessage(t *testing.T) {
+	cases := []struct {
+		name      string
+		announced bool
+		max, n    int
+		txns      int
+	}{
+		{"RCPTMAX announced", true, 3, 8, 3},
+		{"452 to the extra ones", false, 3, 8, 3},
+		{"452 after every first one", false, 1, 4, 4},
+	}
+	for _, tc := range cases {
+		for _, p := range rcptPaths() {
+			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
+				ext := p.ext
+				if tc.announced {
+					ext = append(slices.Clone(ext), fmt.Sprintf("LIMITS RCPTMAX=%d", tc.max))
 				}
-			}
-		})
-	}
-}
-
-func TestTooManyRecipientsGoInTheNextTransaction(t *testing.T) {
-	for _, p := range rcptPaths() {
-		t.Run(p.name, func(t *testing.T) {
-			// Not announced: the server's 452s are the only sign.
-			srv := newServer(t, smtptest.Config{LMTP: p.lmtp, MaxRecipients: 3, Extensions: p.ext})
-			to := recipients(8)
-			res, err := sendVia(t, p, srv, to, strings.NewReader(testBody))
-			if err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			if n := wantDeliveredOnce(t, srv, res, to, 3); n != 3 {
-				t.Errorf("%d transactions, want 3", n)
-			}
-			if len(res.Refused()) != 0 {
-				t.Errorf("Refused() = %v, want none: each was sent again and accepted", res.Refused())
-			}
-		})
-	}
-}
-
-func TestRcptMaxOfOneOverEveryPath(t *testing.T) {
-	// The worst case: one recipient a transaction, found out from 452s.
-	for _, p := range rcptPaths() {
-		t.Run(p.name, func(t *testing.T) {
-			srv := newServer(t, smtptest.Config{LMTP: p.lmtp, MaxRecipients: 1, Extensions: p.ext})
-			to := recipients(4)
-			res, err := sendVia(t, p, srv, to, strings.NewReader(testBody))
-			if err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			if n := wantDeliveredOnce(t, srv, res, to, 1); n != 4 {
-				t.Errorf("%d transactions, want 4", n)
-			}
-		})
+				srv := newServer(t, smtptest.Config{LMTP: p.lmtp, MaxRecipients: tc.max, Extensions: ext})
+				to := recipients(tc.n)
+				res, err := sendVia(t, p, srv, to, strings.NewReader(testBody))
+				if err != nil {
+					t.Fatalf("Send: %v", err)
+				}
+				if n := wantDeliveredOnce(t, srv, res, to, tc.max); n != tc.txns {
+					t.Errorf("%d transactions, want %d", n, tc.txns)
+				}
+				for _, r := range res.Recipients {
+					if tc.announced && r.Reply.Code != 250 {
+						t.Errorf("%s: RCPT answered %v, want 250: nothing sent past the announced limit", r.Address, r.Reply)
+					}
+				}
+				if len(res.Refused()) != 0 {
+					t.Errorf("Refused() = %v, want none: each was sent again and accepted", res.Refused())
+				}
+			})
+		}
 	}
 }
 
