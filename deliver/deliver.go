@@ -69,7 +69,9 @@ type Deliverer struct {
 	// PolicyCache keeps MTA-STS policies; nil means one in memory, kept by
 	// the Deliverer.
 	PolicyCache PolicyCache
-	// HTTPClient fetches MTA-STS policies; nil means http.DefaultClient.
+	// HTTPClient fetches MTA-STS policies; nil means a client of the
+	// Deliverer's own that trusts TLSConfig.RootCAs (or the system's
+	// roots) and reads at most 64 KiB of response header.
 	// Redirects are never followed, whatever its CheckRedirect says.
 	HTTPClient *http.Client
 	// PolicyFetchTimeout bounds a policy fetch; 0 means
@@ -90,6 +92,8 @@ type Deliverer struct {
 	cache     PolicyCache
 	sysOnce   sync.Once
 	sys       *DNSClient
+	httpOnce  sync.Once
+	http      *http.Client
 }
 
 // Message is what DeliverMessage sends.
@@ -315,6 +319,22 @@ func (d *Deliverer) now() time.Time {
 	return time.Now()
 }
 
+func (d *Deliverer) httpClient() *http.Client {
+	if d.HTTPClient != nil {
+		return d.HTTPClient
+	}
+	d.httpOnce.Do(func() {
+		d.http = &http.Client{Transport: &http.Transport{
+			Proxy:                  http.ProxyFromEnvironment,
+			TLSClientConfig:        &tls.Config{RootCAs: d.baseTLS().RootCAs, MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout:    10 * time.Second,
+			MaxResponseHeaderBytes: 64 << 10,
+			ForceAttemptHTTP2:      true,
+		}}
+	})
+	return d.http
+}
+
 // tlsNow is the clock certificates are checked by: TLSConfig.Time's.
 func (d *Deliverer) tlsNow() time.Time {
 	if t := d.baseTLS().Time; t != nil {
@@ -522,7 +542,7 @@ func (d *Deliverer) stsPolicy(ctx context.Context, domain string) (p *Policy, fa
 	if timeout <= 0 {
 		timeout = DefaultPolicyFetchTimeout
 	}
-	fetched, err := fetchPolicy(ctx, d.HTTPClient, domain, timeout)
+	fetched, err := fetchPolicy(ctx, d.httpClient(), domain, timeout)
 	if err != nil {
 		return useCached(), err
 	}
