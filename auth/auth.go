@@ -27,10 +27,11 @@ type Mechanism interface {
 }
 
 // MaxChallengeLength is the longest server challenge, in decoded octets,
-// that a session passes to a Mechanism and that the mechanisms here parse.
-// Real challenges are a few hundred octets at most (a SCRAM server-first
-// message, an OAuth error document); a longer one is refused with
-// [ErrChallengeTooLong] rather than buffered.
+// that the mechanisms of this package parse, and the default of what a
+// session passes to any Mechanism (session.Limits.AuthChallengeLength).
+// Real challenges to these mechanisms are a few hundred octets at most (a
+// SCRAM server-first message, an OAuth error document); a longer one is
+// refused with [ErrChallengeTooLong] rather than parsed.
 const MaxChallengeLength = 4096
 
 // Errors of the mechanisms. Each is matched with errors.Is; most arrive

@@ -213,7 +213,7 @@ func (c *Client) authenticate(ctx context.Context, m auth.Mechanism, offered []s
 		case step >= c.authChallenges():
 			return c.cancelAuth(ctx, name, errors.New("session: too many AUTH challenges"))
 		}
-		challenge, err := decodeChallenge(reply)
+		challenge, err := decodeChallenge(reply, c.authChallengeLength())
 		if err != nil {
 			return c.cancelAuth(ctx, name, err)
 		}
@@ -244,20 +244,20 @@ func (c *Client) authenticate(ctx context.Context, m auth.Mechanism, offered []s
 }
 
 // decodeChallenge returns the bytes of a 334 challenge: the base64 text of
-// its (single) line, bounded by auth.MaxChallengeLength.
-func decodeChallenge(reply response.Reply) ([]byte, error) {
+// its (single) line, bounded by Limits.AuthChallengeLength.
+func decodeChallenge(reply response.Reply, limit int) ([]byte, error) {
 	if reply.LineCount() != 1 {
 		return nil, &auth.ProtocolError{Mechanism: "AUTH", Reason: "multiline 334 challenge"}
 	}
 	text := strings.TrimSpace(reply.Text)
-	if base64.StdEncoding.DecodedLen(len(text)) > auth.MaxChallengeLength+2 {
+	if base64.StdEncoding.DecodedLen(len(text)) > limit+2 {
 		return nil, auth.ErrChallengeTooLong
 	}
 	b, err := base64.StdEncoding.DecodeString(text)
 	if err != nil {
 		return nil, &auth.ProtocolError{Mechanism: "AUTH", Reason: "challenge is not base64", Err: err}
 	}
-	if len(b) > auth.MaxChallengeLength {
+	if len(b) > limit {
 		return nil, auth.ErrChallengeTooLong
 	}
 	return b, nil
@@ -311,4 +311,12 @@ func (c *Client) authChallenges() int {
 		return n
 	}
 	return defaultAuthChallenges
+}
+
+// authChallengeLength is Limits.AuthChallengeLength, or its default.
+func (c *Client) authChallengeLength() int {
+	if n := c.opts.Limits.AuthChallengeLength; n > 0 {
+		return n
+	}
+	return auth.MaxChallengeLength
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smtpkit/smtpkit/auth"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
@@ -59,6 +60,43 @@ func TestLimitsAuthChallenges(t *testing.T) {
 		}
 		if len(m.challenges) != tt.want {
 			t.Errorf("limit %d: %d challenges answered, want %d", tt.limit, len(m.challenges), tt.want)
+		}
+	}
+}
+
+func TestLimitsAuthChallengeLength(t *testing.T) {
+	// A mechanism of one's own with a challenge over the default 4096
+	// octets (a GSSAPI token, say): refused by default, passed on when
+	// Limits allow it.
+	big := strings.Repeat("k", 6000)
+	script := func(i int, line string) response.Reply {
+		switch {
+		case line == "*":
+			return response.New(501, "5.0.0 cancelled")
+		case i == 0:
+			return atChallenge(big)
+		}
+		return response.New(235, "2.7.0 ok")
+	}
+	for _, tt := range []struct {
+		limits session.Limits
+		ok     bool
+	}{
+		{session.Limits{}, false},
+		{session.Limits{AuthChallengeLength: 8192, ReplyLineLength: 16384}, true},
+	} {
+		srv := atServer(t, "X-TEST", false, smtptest.Config{Handler: atScript("X-TEST", script)})
+		c := atFarClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true, Limits: tt.limits})
+		m := &atMech{name: "X-TEST"}
+		err := c.Auth(testCtx(t), m)
+		if tt.ok {
+			if err != nil || len(m.challenges) != 1 || len(m.challenges[0]) != len(big) {
+				t.Errorf("limits %+v: %v, %d challenges; want the 6000-octet challenge passed on", tt.limits, err, len(m.challenges))
+			}
+			continue
+		}
+		if !errors.Is(err, auth.ErrChallengeTooLong) || len(m.challenges) != 0 {
+			t.Errorf("default limits: %v, want ErrChallengeTooLong before the mechanism sees it", err)
 		}
 	}
 }

@@ -106,6 +106,12 @@ type Limits struct {
 	// take the envelope from (the body then streams); default 1 MiB, far
 	// above what servers accept (Postfix's header_size_limit is 100 KiB).
 	MessageHeaderBytes int
+	// AuthChallengeLength bounds one AUTH challenge, in decoded octets,
+	// before it reaches the Mechanism; default auth.MaxChallengeLength,
+	// 4096, which is also what the mechanisms of package auth parse. A
+	// Mechanism of your own with larger challenges (GSSAPI tokens can be
+	// tens of KiB) needs it raised, and Reply limits to carry them.
+	AuthChallengeLength int
 	// AuthChallenges bounds the 334 challenges of one AUTH exchange;
 	// default 16. The longest real mechanism (SCRAM) takes two; a server
 	// that keeps challenging is cut off with "*".
