@@ -13,7 +13,7 @@ type Auth struct {
 	// non-nil slice sends "=", the empty initial response. The two differ:
 	// with nil the server asks with an empty 334 challenge.
 	//
-	// An initial response that makes the line longer than MaxLineLength is
+	// An initial response that makes the line longer than MaxCommandLineLength is
 	// an [ErrTooLong] error: RFC 4954 §4 then has the client send AUTH
 	// without it and answer the empty challenge instead.
 	InitialResponse []byte
@@ -34,14 +34,14 @@ func (c Auth) Append(dst []byte) ([]byte, error) {
 	dst = append(dst, "AUTH "...)
 	dst = append(dst, c.Mechanism...)
 	if c.InitialResponse != nil {
-		if len(c.InitialResponse) > MaxLineLength {
+		if len(c.InitialResponse) > MaxCommandLineLength {
 			// Settles it before encoding a large secret for nothing.
 			return dst[:start], argError("AUTH", "line", ErrTooLong)
 		}
 		dst = append(dst, ' ')
 		dst = appendAuthData(dst, c.InitialResponse)
 	}
-	return finish(dst, start, MaxLineLength, "AUTH")
+	return finish(dst, start, MaxCommandLineLength, "AUTH")
 }
 
 func appendAuthData(dst, data []byte) []byte {

@@ -495,7 +495,7 @@ func TestParseAuthResponse(t *testing.T) {
 	}
 }
 
-// ttLimits are commands whose line may be at most MaxLineLength octets,
+// ttLimits are commands whose line may be at most MaxCommandLineLength octets,
 // each made n octets long, CRLF included.
 var ttLimits = []struct {
 	name string
@@ -519,14 +519,14 @@ var ttLimits = []struct {
 func TestBuildLineLimit(t *testing.T) {
 	var tests []ttBuild
 	for _, l := range ttLimits {
-		at := l.make(MaxLineLength)
+		at := l.make(MaxCommandLineLength)
 		wire, err := at.Append(nil)
-		if err != nil || len(wire) != MaxLineLength {
+		if err != nil || len(wire) != MaxCommandLineLength {
 			t.Fatalf("%s at the limit: %d octets, %v", l.name, len(wire), err)
 		}
 		tests = append(tests,
 			ttBuild{name: l.name + " 512", cmd: at, want: string(wire)},
-			ttBuild{name: l.name + " 513", cmd: l.make(MaxLineLength + 1), err: ErrTooLong, arg: "line"})
+			ttBuild{name: l.name + " 513", cmd: l.make(MaxCommandLineLength + 1), err: ErrTooLong, arg: "line"})
 	}
 	ttRunBuild(t, tests)
 }

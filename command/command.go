@@ -6,12 +6,12 @@ import (
 	"unicode/utf8"
 )
 
-// MaxLineLength is the longest command line RFC 5321 §4.5.3.1.4 allows,
+// MaxCommandLineLength is the longest command line RFC 5321 §4.5.3.1.4 allows,
 // verb and CRLF included. MAIL and RCPT get more room for each extension
 // parameter they carry (see [Mail] and [Rcpt]); no other command does, not
 // even AUTH (RFC 4954 §4: a client whose initial response does not fit
 // sends it after the 334 instead).
-const MaxLineLength = 512
+const MaxCommandLineLength = 512
 
 // Command is one command line. Append appends its wire form, CRLF included,
 // to dst after checking every argument; on error it returns dst unchanged,
@@ -82,7 +82,7 @@ func appendHello(dst []byte, verb, domain string) ([]byte, error) {
 	dst = append(dst, verb...)
 	dst = append(dst, ' ')
 	dst = append(dst, domain...)
-	return finish(dst, start, MaxLineLength, verb)
+	return finish(dst, start, MaxCommandLineLength, verb)
 }
 
 // Data is "DATA" (RFC 5321 §4.1.1.4).
@@ -203,7 +203,7 @@ func appendStringCommand(dst []byte, verb, arg string, required, smtputf8 bool) 
 	if smtputf8 {
 		dst = append(dst, " SMTPUTF8"...)
 	}
-	return finish(dst, start, MaxLineLength, verb)
+	return finish(dst, start, MaxCommandLineLength, verb)
 }
 
 // checkText accepts printable text with spaces: ASCII, or UTF-8 when
@@ -260,5 +260,5 @@ func (c Raw) Append(dst []byte) ([]byte, error) {
 		dst = append(dst, ' ')
 		dst = append(dst, c.Args...)
 	}
-	return finish(dst, start, MaxLineLength, c.Name)
+	return finish(dst, start, MaxCommandLineLength, c.Name)
 }

@@ -9,7 +9,7 @@ import (
 // Mail is "MAIL FROM:" Reverse-path [SP Mail-parameters] (RFC 5321
 // §4.1.1.2), which starts a transaction.
 //
-// Its line may exceed [MaxLineLength] by the room each extension grants its
+// Its line may exceed [MaxCommandLineLength] by the room each extension grants its
 // parameter: SIZE 26 octets (RFC 1870), BODY 16 (RFC 6152), SMTPUTF8 10
 // (RFC 6531), RET and ENVID together 100 (RFC 3461), AUTH 500 (RFC 4954
 // §5); REQUIRETLS, MT-PRIORITY, BY and extension parameters get the room
@@ -126,7 +126,7 @@ func (c Mail) Append(dst []byte) ([]byte, error) {
 	if err != nil {
 		return dst[:start], err
 	}
-	limit := MaxLineLength + p.fixedAllowance()
+	limit := MaxCommandLineLength + p.fixedAllowance()
 	if p.Size > 0 {
 		dst = append(dst, " SIZE="...)
 		dst = strconv.AppendInt(dst, p.Size, 10)

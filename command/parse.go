@@ -106,10 +106,10 @@ func bare(verb string) Command {
 type parseState struct {
 	lenient bool
 	line    int // octets in the line, CRLF included
-	extra   int // room granted beyond MaxLineLength
+	extra   int // room granted beyond MaxCommandLineLength
 }
 
-func (ps *parseState) limit() int { return MaxLineLength + ps.extra }
+func (ps *parseState) limit() int { return MaxCommandLineLength + ps.extra }
 
 func (ps *parseState) hello(verb, args string) (Command, error) {
 	if args == "" {

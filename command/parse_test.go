@@ -320,7 +320,7 @@ func TestParseLineLimit(t *testing.T) {
 		{"XTEST", func(n int) string { return "XTEST " + strings.Repeat("r", n-8) } /* no CRLF: counted all the same */},
 		{"AUTH", func(n int) string { return "AUTH " + strings.Repeat("M", n-504) + " " + ir + "\r\n" }},
 	} {
-		at, over := l.line(MaxLineLength), l.line(MaxLineLength+1)
+		at, over := l.line(MaxCommandLineLength), l.line(MaxCommandLineLength+1)
 		want, err := Parser{Lenient: true}.Parse([]byte(over))
 		if err != nil {
 			t.Fatalf("lenient Parse(%.20q...): %v", over, err)

@@ -9,7 +9,7 @@ import (
 // Rcpt is "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" /
 // Forward-path ) [SP Rcpt-parameters] (RFC 5321 §4.1.1.3).
 //
-// Its line may exceed [MaxLineLength] by 500 octets for NOTIFY and ORCPT
+// Its line may exceed [MaxCommandLineLength] by 500 octets for NOTIFY and ORCPT
 // (RFC 3461), and by the room extension parameters take.
 type Rcpt struct {
 	// To is the recipient. Mailbox{Local: "Postmaster"}, with no domain,
@@ -120,7 +120,7 @@ func (c Rcpt) Append(dst []byte) ([]byte, error) {
 	if err != nil {
 		return dst[:start], err
 	}
-	limit := MaxLineLength + p.fixedAllowance()
+	limit := MaxCommandLineLength + p.fixedAllowance()
 	if p.Notify != 0 {
 		dst = append(dst, " NOTIFY="...)
 		dst = p.Notify.append(dst)
