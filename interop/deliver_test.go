@@ -1,13 +1,23 @@
 package interop
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -140,4 +150,97 @@ func TestDeliverDANEPostfix(t *testing.T) {
 func sha512Of(b []byte) []byte {
 	s := sha512.Sum512(b)
 	return s[:]
+}
+
+// policyServer serves an MTA-STS policy for example.org over HTTPS with a
+// certificate of its own CA, and returns a client that reaches it (on
+// loopback) and trusts that CA.
+func policyServer(t *testing.T, policy string) *http.Client {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mta-sts.example.org"},
+		DNSNames: []string{"mta-sts.example.org"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	web := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, policy)
+	}))
+	web.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	web.StartTLS()
+	t.Cleanup(web.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, web.Listener.Addr().String())
+		},
+	}}
+}
+
+// MTA-STS in enforce mode with Postfix as the MX host "localhost", the
+// name its certificate is for: the WebPKI (here, the interop CA) verifies
+// it; with roots that do not include that CA, nothing is sent.
+func TestDeliverMTASTSPostfix(t *testing.T) {
+	ctx := ctxFor(t)
+	for _, tt := range []struct {
+		name  string
+		caVar string
+		ok    bool
+	}{
+		{"verified", "SMTPKIT_POSTFIX_CA", true},
+		{"untrusted", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := peerEnv(t, "SMTPKIT_POSTFIX_ADDR")
+			_, portText, _ := net.SplitHostPort(addr)
+			port, _ := strconv.Atoi(portText)
+			dns := dnstest.NewServer()
+			t.Cleanup(dns.Close)
+			dns.AddMX("example.org", 10, "localhost")
+			dns.AddAddr("localhost", "127.0.0.1")
+			dns.AddTXT("_mta-sts.example.org", "v=STSv1; id=interop1;")
+			roots := caPool(t, filepath.Join(filepath.Dir(peerEnv(t, "SMTPKIT_POSTFIX_CA")), "wrong-ca.pem"))
+			if tt.caVar != "" {
+				roots = caPool(t, peerEnv(t, tt.caVar))
+			}
+			trace := &syncBuffer{}
+			d := &deliver.Deliverer{
+				Resolver:    &deliver.DNSClient{Server: dns.Addr, Timeout: 2 * time.Second},
+				Port:        port,
+				DisableDANE: true,
+				TLSConfig:   &tls.Config{RootCAs: roots},
+				HTTPClient:  policyServer(t, "version: STSv1\nmode: enforce\nmx: localhost\nmax_age: 86400\n"),
+				Session:     session.Options{LocalName: "client.example.org", Trace: trace},
+				Reporter:    &deliver.Reporter{},
+			}
+			marker := fmt.Sprintf("deliver-mta-sts-%d", time.Now().UnixNano())
+			rep, err := d.Deliver(ctx, "alice@client.example.org", []string{"bob@example.org"}, []byte("Subject: "+marker+"\r\n\r\nMTA-STS enforce.\r\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rep.Recipients[0]
+			if r.TLS.Policy != deliver.PolicySTS || r.TLS.Mode != deliver.ModeEnforce {
+				t.Fatalf("TLS %v, want sts/enforce", r.TLS)
+			}
+			if !tt.ok {
+				if r.Outcome != deliver.Deferred || r.TLS.Failure != deliver.ResultCertificateNotTrusted || strings.Contains(trace.String(), "MAIL FROM") {
+					t.Fatalf("got %v TLS %v err %v, want deferred before MAIL, certificate-not-trusted\n%s", r.Outcome, r.TLS, r.Err, trace.String())
+				}
+				return
+			}
+			if r.Outcome != deliver.Delivered || !r.TLS.Verified {
+				t.Fatalf("got %v TLS %v err %v\n%s", r.Outcome, r.TLS, r.Err, trace.String())
+			}
+			peers[0].waitDelivered(t, "bob", marker)
+		})
+	}
 }
