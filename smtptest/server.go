@@ -201,7 +201,9 @@ type Config struct {
 	// ends where the first of them (or <CRLF>.<CRLF>) starts, the longest
 	// one there; what follows is read as commands. Data is then the
 	// dot-unstuffed octets before the ending plus its leading CR and LF
-	// octets, Raw what was received through it. nil: only <CRLF>.<CRLF>.
+	// octets, Raw what was received through it; MaxMessageSize counts
+	// the octets received before the ending. NewServer panics on an
+	// ending longer than MaxDataEnding. nil: only <CRLF>.<CRLF>.
 	DataEndings []string
 	// BareNewline says what the server does with a bare CR or LF in the
 	// data after DATA (the ending it took included): keep it as data (the
