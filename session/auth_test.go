@@ -17,6 +17,7 @@ import (
 
 	"github.com/smtpkit/smtpkit/auth"
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
@@ -1691,7 +1692,7 @@ func TestAuthState(t *testing.T) {
 // an exchange ends the call at once and closes the connection, leaving no
 // goroutine behind.
 func TestAuthContext(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	// stall returns a scripted X-TEST server that challenges and then
 	// holds the client's answer until the test ends.
 	stall := func(t *testing.T) *smtptest.Server {
@@ -1722,7 +1723,7 @@ func TestAuthContext(t *testing.T) {
 				return c.Auth(ctx, &atMech{name: "X-TEST"})
 			},
 			cancel:  true,
-			check:   ftWantIs(context.Canceled),
+			check:   wantIs(context.Canceled),
 			answers: 1,
 		},
 		{
@@ -1734,7 +1735,7 @@ func TestAuthContext(t *testing.T) {
 				return c.Login(ctx, atUser, atPass)
 			},
 			cancel: true,
-			check:  ftWantIs(context.Canceled),
+			check:  wantIs(context.Canceled),
 		},
 		{
 			name:   "cancelled while the mechanism answers",
@@ -1745,7 +1746,7 @@ func TestAuthContext(t *testing.T) {
 					return []byte("late"), nil
 				}})
 			},
-			check: ftWantIs(context.Canceled),
+			check: wantIs(context.Canceled),
 		},
 		{
 			name:   "phase timeout",
@@ -1754,7 +1755,7 @@ func TestAuthContext(t *testing.T) {
 			call: func(ctx context.Context, _ func(), c *session.Client) error {
 				return c.Auth(ctx, &atMech{name: "X-TEST"})
 			},
-			check:   ftWantTimeout("AUTH", 200*time.Millisecond),
+			check:   wantTimeout("AUTH", 200*time.Millisecond),
 			answers: 1,
 		},
 	}
@@ -1783,7 +1784,7 @@ func TestAuthContext(t *testing.T) {
 			if errors.As(err, &ae) {
 				t.Errorf("err is an *AuthError: %v", err)
 			}
-			ftCheckUnusable(t, c, nil)
+			checkUnusable(t, c, nil)
 			cmds := srv.Commands()
 			i := 0
 			for i < len(cmds) && !strings.HasPrefix(cmds[i], "AUTH ") {

@@ -256,7 +256,7 @@ func newClient(conn net.Conn, o *Options, server string) *Client {
 func (c *Client) newReader(r io.Reader) *wire.Reader {
 	rd := wire.NewReader(r)
 	if n := c.opts.Limits.ReplyLineLength; n > 0 {
-		rd.SetMaxLineLength(n)
+		rd.SetMaxReplyLineLength(n)
 	}
 	if n := c.opts.Limits.ReplyLines; n > 0 {
 		rd.SetMaxReplyLines(n)

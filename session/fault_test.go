@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
@@ -145,7 +146,7 @@ var garbageReplies = map[string]struct {
 // leave the client unusable, and never leave the server with a message
 // the client was not told had been accepted.
 func TestFaults(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	type fcase struct {
 		name     string
 		faults   []smtptest.Fault
@@ -179,7 +180,7 @@ func TestFaults(t *testing.T) {
 				name:     "StallAt forever: phase timeout",
 				faults:   []smtptest.Fault{smtptest.StallAt(ph.verb, 0)},
 				timeouts: phaseTimeouts(ph.verb, shortTimeout, longTimeout),
-				check:    ftWantTimeout(ph.op, shortTimeout),
+				check:    wantTimeout(ph.op, shortTimeout),
 				min:      shortTimeout,
 				max:      shortTimeout + time.Second,
 				stepMin:  shortTimeout,
@@ -188,7 +189,7 @@ func TestFaults(t *testing.T) {
 				name:     "StallAt longer than the phase timeout",
 				faults:   []smtptest.Fault{smtptest.StallAt(ph.verb, longTimeout)},
 				timeouts: phaseTimeouts(ph.verb, shortTimeout, longTimeout),
-				check:    ftWantTimeout(ph.op, shortTimeout),
+				check:    wantTimeout(ph.op, shortTimeout),
 				min:      shortTimeout,
 				max:      shortTimeout + time.Second,
 				stepMin:  shortTimeout,
@@ -212,7 +213,7 @@ func TestFaults(t *testing.T) {
 					stop := time.AfterFunc(400*time.Millisecond, cancel)
 					return ctx, func() { stop.Stop(); cancel() }
 				},
-				check: ftWantIs(context.Canceled),
+				check: wantIs(context.Canceled),
 				min:   400 * time.Millisecond,
 				max:   1400 * time.Millisecond,
 			},
@@ -223,7 +224,7 @@ func TestFaults(t *testing.T) {
 				ctx: func() (context.Context, context.CancelFunc) {
 					return context.WithTimeout(context.Background(), shortTimeout)
 				},
-				check: ftWantIs(context.DeadlineExceeded),
+				check: wantIs(context.DeadlineExceeded),
 				min:   shortTimeout - 10*time.Millisecond, // the context's clock started first
 				max:   shortTimeout + time.Second,
 			},
@@ -240,7 +241,7 @@ func TestFaults(t *testing.T) {
 				name:     "GarbageAt, reply never finished",
 				faults:   []smtptest.Fault{smtptest.GarbageAt(ph.verb, []byte("250-the rest never comes\r\n"))},
 				timeouts: phaseTimeouts(ph.verb, shortTimeout, longTimeout),
-				check:    ftWantTimeout(ph.op, shortTimeout),
+				check:    wantTimeout(ph.op, shortTimeout),
 				min:      shortTimeout,
 				max:      shortTimeout + time.Second,
 				stepMin:  shortTimeout,
@@ -322,9 +323,9 @@ func TestFaults(t *testing.T) {
 				case r.c != nil:
 					later := tc.check
 					if r.step == "Quit" {
-						later = ftWantIs(session.ErrClosed) // Quit closes the client whatever happened
+						later = wantIs(session.ErrClosed) // Quit closes the client whatever happened
 					}
-					ftCheckUnusable(t, r.c, later)
+					checkUnusable(t, r.c, later)
 				}
 			}
 			rn.srv.Close()
@@ -336,7 +337,7 @@ func TestFaults(t *testing.T) {
 // TestFaultCloseAfter cuts the connection at a few byte counts around the
 // greeting and EHLO; TestKillAfterEveryOffset does every byte count.
 func TestFaultCloseAfter(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	ehlo := int64(len("EHLO " + localName + "\r\n"))
 	tests := []struct {
 		fault smtptest.Fault
@@ -367,7 +368,7 @@ func TestFaultCloseAfter(t *testing.T) {
 			}
 			wantDisconnected(tt.op)(t, r.err)
 			if r.c != nil {
-				ftCheckUnusable(t, r.c, wantDisconnected(tt.op))
+				checkUnusable(t, r.c, wantDisconnected(tt.op))
 			}
 			srv.Close()
 			checkMessages(t, srv, r.sent)
@@ -379,7 +380,7 @@ func TestFaultCloseAfter(t *testing.T) {
 // time (and a few at a time): the client must assemble them, the multiline
 // EHLO reply included.
 func TestFaultSplitWrites(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	for _, n := range []int{1, 2, 7} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			t.Parallel()
@@ -435,7 +436,7 @@ func TestFaultSplitWrites(t *testing.T) {
 // TestFaultLatency: each round trip pays the latency once, and a latency
 // above a phase's timeout is that phase's timeout.
 func TestFaultLatency(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	t.Run("whole session", func(t *testing.T) {
 		t.Parallel()
 		const lat = 40 * time.Millisecond
@@ -465,9 +466,9 @@ func TestFaultLatency(t *testing.T) {
 			if r.step != ph.step {
 				t.Fatalf("step %q failed (err %v), want %q", r.step, r.err, ph.step)
 			}
-			ftWantTimeout(ph.op, shortTimeout/2)(t, r.err)
+			wantTimeout(ph.op, shortTimeout/2)(t, r.err)
 			if r.c != nil {
-				ftCheckUnusable(t, r.c, ftWantTimeout(ph.op, shortTimeout/2))
+				checkUnusable(t, r.c, wantTimeout(ph.op, shortTimeout/2))
 			}
 		})
 	}
@@ -478,7 +479,7 @@ func TestFaultLatency(t *testing.T) {
 // ErrServerDisconnected, nothing more is written and no message is
 // recorded.
 func TestFault421(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	bye := response.New(421, "4.3.2 shutting down")
 	tests := []struct {
 		verb     string
@@ -528,7 +529,7 @@ func TestFault421(t *testing.T) {
 			if tt.check != nil {
 				tt.check(t, err)
 			}
-			ftCheckUnusable(t, c, ftWantIs(session.ErrServerDisconnected))
+			checkUnusable(t, c, wantIs(session.ErrServerDisconnected))
 			srv.Close()
 			checkMessages(t, srv, false)
 			v := verbs(srv)
@@ -567,7 +568,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 // server as a message, whatever had been written already. The client
 // aborts without the end of data.
 func TestFaultBodyReaderError(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	errBody := errors.New("disk on fire")
 	big := strings.Repeat("a line of the message that goes on for a while\r\n", 2000) // ~96 KiB: several flushes
 	tests := []struct {
@@ -598,7 +599,7 @@ func TestFaultBodyReaderError(t *testing.T) {
 			if d := time.Since(start); d > time.Second {
 				t.Errorf("Send took %v", d)
 			}
-			ftCheckUnusable(t, c, ftWantIs(errBody))
+			checkUnusable(t, c, wantIs(errBody))
 			srv.Close()
 			if m := srv.Messages(); len(m) != 0 {
 				t.Errorf("server recorded a message from a body that failed: %q", m[0].Data)
@@ -614,7 +615,7 @@ func TestFaultBodyReaderError(t *testing.T) {
 // STARTTLS reply, the client must refuse it, send nothing in plaintext,
 // and not fall back.
 func TestFaultStartTLSInjection(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	tests := []struct {
 		name   string
 		inject string
@@ -661,7 +662,7 @@ func TestFaultStartTLSInjection(t *testing.T) {
 			if _, ok := r.c.TLS(); ok {
 				t.Error("client reports TLS after a refused upgrade")
 			}
-			ftCheckUnusable(t, r.c, nil)
+			checkUnusable(t, r.c, nil)
 			srv.Close()
 			checkMessages(t, srv, false)
 			if got := strings.Join(verbs(srv), " "); got != "EHLO STARTTLS" {
@@ -675,7 +676,7 @@ func TestFaultStartTLSInjection(t *testing.T) {
 // passes the line limit, without the client reading (or keeping) much more
 // than the limit, whatever the server sends.
 func TestFaultEndlessReplyBounded(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	for _, limit := range []int{0, 1000, 100000} {
 		t.Run(fmt.Sprint(limit), func(t *testing.T) {
 			srv := newServer(t, smtptest.Config{Faults: []smtptest.Fault{smtptest.EndlessReplyAt("EHLO")}})
@@ -719,7 +720,7 @@ func TestFaultEndlessReplyBounded(t *testing.T) {
 			if max := uint64(3*want + 1<<20); alloc > max {
 				t.Errorf("allocated %d bytes while refusing a %d-octet line (want at most %d)", alloc, want, max)
 			}
-			ftCheckUnusable(t, c, wantProtocol(wire.ErrLineTooLong))
+			checkUnusable(t, c, wantProtocol(wire.ErrLineTooLong))
 		})
 	}
 }
@@ -771,7 +772,7 @@ func (c *countingConn) written() int64 {
 // closed like after any other cancellation: were it left open, the next
 // command would read the previous one's reply as its own.
 func TestFaultCancelAfterWrite(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	tests := []struct {
 		name    string
 		trigger func(p []byte) bool
@@ -917,7 +918,7 @@ func answerUntil(exts, stopAt string, stop func(nc net.Conn, br *bufio.Reader)) 
 // phase (see Timeouts), so it must give up after Timeouts.Command, not
 // only when the context runs out.
 func TestFaultStartTLSHandshakeStall(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	addr := handlerServer(t, answerUntil("250 STARTTLS\r\n", "STARTTLS", func(nc net.Conn, br *bufio.Reader) {
 		io.WriteString(nc, "220 go ahead\r\n")
 		io.Copy(io.Discard, br) // swallow the ClientHello, answer nothing
@@ -943,14 +944,14 @@ func TestFaultStartTLSHandshakeStall(t *testing.T) {
 		// TimeoutError's documentation promises it.
 		t.Errorf("%v (a %T wrapping %T) does not match os.ErrDeadlineExceeded", r.err, r.err, te.Err)
 	}
-	ftCheckUnusable(t, r.c, nil)
+	checkUnusable(t, r.c, nil)
 }
 
 // TestFaultDataBlockStall: the server answers 354 and then stops reading.
 // The client's writes block once the socket buffers are full; each write
 // is bounded by Timeouts.DataBlock.
 func TestFaultDataBlockStall(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	addr := handlerServer(t, answerUntil("250 8BITMIME\r\n", "DATA", func(nc net.Conn, br *bufio.Reader) {
 		io.WriteString(nc, "354 go\r\n")
 		var b [1]byte
@@ -971,11 +972,11 @@ func TestFaultDataBlockStall(t *testing.T) {
 	start := time.Now()
 	_, err = c.Send(ctx, sessionFrom, sessionTo, endlessBody{})
 	d := time.Since(start)
-	ftWantTimeout("message data", shortTimeout)(t, err)
+	wantTimeout("message data", shortTimeout)(t, err)
 	if d > 3*time.Second {
 		t.Errorf("Send took %v", d)
 	}
-	ftCheckUnusable(t, c, ftWantTimeout("message data", shortTimeout))
+	checkUnusable(t, c, wantTimeout("message data", shortTimeout))
 }
 
 // endlessBody is an endless message body.
@@ -998,7 +999,7 @@ func (endlessBody) Read(p []byte) (int, error) {
 // may get) has not accepted the recipient. The client must not report it
 // as accepted, nor tell the caller its message reached it.
 func TestFaultUnexpectedReplyClass(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	odd := response.New(354, "go ahead")
 	t.Run("Send, one recipient answered 354", func(t *testing.T) {
 		srv := newServer(t, smtptest.Config{Overrides: []smtptest.Override{{Verb: "RCPT", Match: "carol@", Reply: odd}}})
@@ -1064,7 +1065,7 @@ func TestFaultUnexpectedReplyClass(t *testing.T) {
 // ---- Failures on the pipelined paths and in SendStream ----
 
 func TestPipelineServerCloses(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	ehlo := int64(len("EHLO " + localName + "\r\n"))
 	data := string(normalise([]byte(markedBody)))
 	mail := int64(len("MAIL FROM:<alice@example.org> SIZE=" + strconv.Itoa(len(data)) + "\r\n"))
@@ -1148,7 +1149,7 @@ func (r *failingReader) Read(p []byte) (int, error) {
 // more than one flush of data) closes the connection before the end of
 // the message, on every path: the server never records it.
 func TestPipelineBodyReadError(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	for _, p := range sendPaths {
 		t.Run(p.name+"/Send", func(t *testing.T) {
 			srv := newServerOffering(t, p.exts(), smtptest.Config{})
@@ -1213,7 +1214,7 @@ func TestPipelineBodyReadError(t *testing.T) {
 }
 
 func TestSendStreamConnectionFailure(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	msgs := manyMessages(50)
 	for _, p := range sendPaths[1:] {
 		tr := measurePipeline(t, pipelineKill{exts: p.exts(), stream: true, msgs: msgs})
@@ -1264,7 +1265,7 @@ func TestSendStreamConnectionFailure(t *testing.T) {
 }
 
 func TestSendStreamCancel(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	for _, p := range sendPaths[1:] {
 		t.Run(p.name+"/in the loop", func(t *testing.T) {
 			srv := newServerOffering(t, p.exts(), smtptest.Config{})
@@ -1439,7 +1440,7 @@ func measureWire(t *testing.T) transcript {
 // than hang, and must never report success for a message the server did
 // not accept; the server must never accept a truncated message.
 func TestKillAfterEveryOffset(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	tr := measureWire(t)
 	if trace := measureTrace(t, false); trace.client != tr.client || trace.server != tr.server ||
 		trace.clientEOD != tr.clientEOD || trace.serverEOD != tr.serverEOD {
@@ -1452,7 +1453,7 @@ func TestKillAfterEveryOffset(t *testing.T) {
 // STARTTLS required: the offsets are of the SMTP octets, in plaintext
 // before the upgrade and inside TLS after it.
 func TestKillAfterEveryOffsetSTARTTLS(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	killEveryOffset(t, true, measureTrace(t, true))
 }
 
@@ -1914,22 +1915,22 @@ func killPipelineAt(t *testing.T, setup pipelineKill, side string, fault smtptes
 }
 
 func TestPipelineKillEveryOffsetBDAT(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	killPipelineEveryOffset(t, pipelineKill{exts: smtptest.DefaultExtensions(), msgs: killMessages})
 }
 
 func TestPipelineKillEveryOffsetDATA(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	killPipelineEveryOffset(t, pipelineKill{exts: pipelinedDataExtensions(), msgs: killMessages})
 }
 
 func TestSendStreamKillEveryOffsetBDAT(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	killPipelineEveryOffset(t, pipelineKill{exts: smtptest.DefaultExtensions(), stream: true, msgs: killMessages})
 }
 
 func TestSendStreamKillEveryOffsetDATA(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	killPipelineEveryOffset(t, pipelineKill{exts: pipelinedDataExtensions(), stream: true, msgs: killMessages})
 }
 
@@ -1940,7 +1941,7 @@ func TestSendStreamKillEveryOffsetDATA(t *testing.T) {
 // closed its side, the server's goroutine for that connection ends by
 // itself, before the server is closed. Only the accept loop remains.
 func TestFaultServerConnEndsWithClient(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	tests := []struct {
 		name   string
 		faults []smtptest.Fault
@@ -1968,7 +1969,7 @@ func TestFaultServerConnEndsWithClient(t *testing.T) {
 				t.Errorf("Close: %v", err)
 			}
 			// The server's accept loop is the only goroutine it may keep.
-			waitGoroutines(t, base+1, "once the client closed, with the server still open")
+			testfixture.WaitGoroutines(t, base+1, "once the client closed, with the server still open")
 			if got := srv.Conns(); got != 1 {
 				t.Errorf("server saw %d connections", got)
 			}
@@ -2010,11 +2011,11 @@ func TestFaultTablesLeaveNoGoroutines(t *testing.T) {
 		}
 		srv.Close()
 	}
-	waitGoroutines(t, before, "after every fault's client and server were closed")
+	testfixture.WaitGoroutines(t, before, "after every fault's client and server were closed")
 }
 
 func TestPipelineFailuresLeaveNoGoroutines(t *testing.T) {
-	ftNoLeaks(t)
+	testfixture.CheckGoroutines(t)
 	for _, f := range [][]smtptest.Fault{
 		{smtptest.StallAt("RCPT", 0)},
 		{smtptest.StallAt("BDAT", 0)},

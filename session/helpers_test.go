@@ -10,7 +10,6 @@ import (
 	"iter"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,12 +23,11 @@ import (
 )
 
 // The helpers shared by the tests of package session, by what they help
-// with: servers and clients, messages, sessions that fail, goroutines left
-// behind, a connection to a fixed script, and the scripted server.
+// with: servers and clients, messages, sessions that fail, a connection
+// to a fixed script, and the scripted server.
 //
-// ftCheckUnusable, ftWantTimeout, ftWantIs and ftNoLeaks keep the prefix
-// the other helpers lost (issue 22) while auth_test.go, which calls them,
-// is being reworked; they lose it with the calls there.
+// A test that must leave no goroutine behind calls
+// testfixture.CheckGoroutines first.
 
 // ---- Servers and clients ----
 
@@ -277,7 +275,7 @@ func runStream(ctx context.Context, c *session.Client, msgs []testMessage, each 
 // ---- Sessions that fail ----
 
 // The message of the fault tests' sessions (runSession) and of
-// ftCheckUnusable.
+// checkUnusable.
 const (
 	sessionFrom = "alice@example.org"
 	// sessionBody has CRLF line endings and lines that need dot-stuffing,
@@ -287,10 +285,10 @@ const (
 
 var sessionTo = []string{"bob@example.org", "carol@example.org"}
 
-// ftCheckUnusable checks that a Client broken by a fault stays broken:
+// checkUnusable checks that a Client broken by a fault stays broken:
 // a later call fails at once (with an error check accepts, when check is
 // not nil), Close succeeds, and calls after Close return ErrClosed.
-func ftCheckUnusable(t *testing.T, c *session.Client, check func(*testing.T, error)) {
+func checkUnusable(t *testing.T, c *session.Client, check func(*testing.T, error)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -332,7 +330,7 @@ func wantDisconnected(op string) func(*testing.T, error) {
 	}
 }
 
-func ftWantTimeout(op string, after time.Duration) func(*testing.T, error) {
+func wantTimeout(op string, after time.Duration) func(*testing.T, error) {
 	return func(t *testing.T, err error) {
 		t.Helper()
 		var te *session.TimeoutError
@@ -352,7 +350,7 @@ func ftWantTimeout(op string, after time.Duration) func(*testing.T, error) {
 	}
 }
 
-func ftWantIs(target error) func(*testing.T, error) {
+func wantIs(target error) func(*testing.T, error) {
 	return func(t *testing.T, err error) {
 		t.Helper()
 		if !errors.Is(err, target) {
@@ -380,54 +378,6 @@ func checkDisconnected(t testing.TB, what string, err error) {
 	var de *session.DisconnectedError
 	if !errors.As(err, &de) || !errors.Is(err, session.ErrServerDisconnected) {
 		t.Errorf("%s: err = %v (%T), want a *DisconnectedError", what, err, err)
-	}
-}
-
-// ---- Goroutines left behind ----
-
-// settleTime is how long a goroutine count may take to come back down: a
-// connection's goroutine ends a moment after its peer closes.
-const settleTime = 2 * time.Second
-
-// ftNoLeaks checks, once t and its subtests are over and every cleanup
-// registered after this call has run (servers closed, clients closed),
-// that no goroutine started during t is left. Call it first in a
-// top-level test that is not parallel: while it runs no other top-level
-// test does, so the count is the test's own.
-func ftNoLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() { waitGoroutines(t, before, "after the test") })
-}
-
-// waitGoroutines waits up to settleTime for the number of goroutines to be
-// at most limit, and fails t with every goroutine's stack if it stays
-// above.
-func waitGoroutines(t testing.TB, limit int, when string) {
-	t.Helper()
-	deadline := time.Now().Add(settleTime)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= limit {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("%d goroutine(s) left %s (%d, want at most %d):\n%s", n-limit, when, n, limit, goroutineStacks())
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// goroutineStacks returns the stacks of all goroutines.
-func goroutineStacks() string {
-	buf := make([]byte, 1<<16)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return string(buf[:n])
-		}
-		buf = make([]byte, 2*len(buf))
 	}
 }
 

@@ -94,7 +94,7 @@ func (t Timeouts) withDefaults() Timeouts {
 // Limits bound what the client reads. A zero field takes its default.
 type Limits struct {
 	// ReplyLineLength bounds one line of a reply, in octets with its line
-	// ending; default wire.DefaultMaxLineLength, 8192.
+	// ending; default wire.DefaultMaxReplyLineLength, 8192.
 	ReplyLineLength int
 	// ReplyLines bounds the lines of one reply; default
 	// wire.DefaultMaxReplyLines, 512.

@@ -97,7 +97,7 @@ func (c *conn) readData() (raw, data []byte, tooBig bool, err error) {
 func (c *conn) dotReader(r io.Reader) *wire.DotReader {
 	if c.dot == nil {
 		c.dot = wire.NewDotReader(r)
-		c.dot.SetMaxLineLength(math.MaxInt)
+		c.dot.SetMaxDataLineLength(math.MaxInt)
 	} else {
 		c.dot.Reset(r)
 	}

@@ -400,7 +400,7 @@ func dotRead(in string, oneByte bool, maxLine int) (data []byte, rest string, er
 	br := bufio.NewReaderSize(src, 16)
 	d := wire.NewDotReader(br)
 	if maxLine > 0 {
-		d.SetMaxLineLength(maxLine)
+		d.SetMaxDataLineLength(maxLine)
 	}
 	if oneByte {
 		data, err = readThroughOneByte(d)

@@ -61,9 +61,9 @@ func bufferedReader(r io.Reader) *bufio.Reader {
 	return bufio.NewReader(r)
 }
 
-// SetMaxLineLength sets the longest data line accepted, CRLF included
+// SetMaxDataLineLength sets the longest data line accepted, CRLF included
 // (at least 3: ".\r\n").
-func (d *DotReader) SetMaxLineLength(n int) { d.maxLine = max(n, 3) }
+func (d *DotReader) SetMaxDataLineLength(n int) { d.maxLine = max(n, 3) }
 
 // Read reads decoded message data. Line endings come out as they went in.
 func (d *DotReader) Read(p []byte) (int, error) {

@@ -70,8 +70,8 @@ var replySeeds = []string{
 	"",
 	"250 " + strings.Repeat("x", 9000) + "\r\n",
 	// At the default line limit and one over it.
-	replyLine(" ", wire.DefaultMaxLineLength),
-	replyLine(" ", wire.DefaultMaxLineLength+1),
+	replyLine(" ", wire.DefaultMaxReplyLineLength),
+	replyLine(" ", wire.DefaultMaxReplyLineLength+1),
 	// At the small limits FuzzReadReply sets (40 octets a line, 3 lines,
 	// 100 octets) and one over each.
 	replyLine(" ", 40),
@@ -178,7 +178,7 @@ func FuzzReadReply(f *testing.F) {
 			// are raised.
 			enc := wire.AppendReply(nil, reply)
 			r := wire.NewReader(bytes.NewReader(enc))
-			r.SetMaxLineLength(1 << 20)
+			r.SetMaxReplyLineLength(1 << 20)
 			r.SetMaxReplyBytes(1 << 24)
 			again, err := r.ReadReply()
 			if err != nil || again != reply {
@@ -218,7 +218,7 @@ func FuzzReadReply(f *testing.F) {
 			iotest.OneByteReader(bytes.NewReader(data)),
 		} {
 			r := wire.NewReader(src)
-			r.SetMaxLineLength(maxLine)
+			r.SetMaxReplyLineLength(maxLine)
 			r.SetMaxReplyLines(maxLines)
 			r.SetMaxReplyBytes(maxBytes)
 			small, _ := readRepliesUntilErr(r, len(data)+1)

@@ -201,7 +201,7 @@ func dotEncode(tb codecTB, writes ...[]byte) []byte {
 func dotDecode(s []byte) (data, rest []byte, err error) {
 	br := bufio.NewReader(bytes.NewReader(s))
 	d := wire.NewDotReader(br)
-	d.SetMaxLineLength(len(s) + 3)
+	d.SetMaxDataLineLength(len(s) + 3)
 	data, err = io.ReadAll(d)
 	if err != nil {
 		return data, nil, err

@@ -14,9 +14,9 @@ import (
 // rejections), so the line limit is generous and the reply limits keep the
 // total small.
 const (
-	DefaultMaxLineLength = 8192     // octets in one reply line, its line ending included
-	DefaultMaxReplyLines = 512      // lines in one reply
-	DefaultMaxReplyBytes = 64 << 10 // octets in one reply, line endings included
+	DefaultMaxReplyLineLength = 8192     // octets in one reply line, its line ending included
+	DefaultMaxReplyLines      = 512      // lines in one reply
+	DefaultMaxReplyBytes      = 64 << 10 // octets in one reply, line endings included
 )
 
 // Reader reads SMTP replies (RFC 5321 §4.2) from a stream:
@@ -49,16 +49,16 @@ type Reader struct {
 func NewReader(r io.Reader) *Reader {
 	return &Reader{
 		br:       bufferedReader(r),
-		maxLine:  DefaultMaxLineLength,
+		maxLine:  DefaultMaxReplyLineLength,
 		maxLines: DefaultMaxReplyLines,
 		maxBytes: DefaultMaxReplyBytes,
 	}
 }
 
-// SetMaxLineLength sets the longest reply line accepted, in octets with its
+// SetMaxReplyLineLength sets the longest reply line accepted, in octets with its
 // line ending. Values below 6 (the shortest line, "250\r\n", plus one) are
 // raised to 6.
-func (r *Reader) SetMaxLineLength(n int) { r.maxLine = max(n, 6) }
+func (r *Reader) SetMaxReplyLineLength(n int) { r.maxLine = max(n, 6) }
 
 // SetMaxReplyLines sets how many lines one reply may have (at least 1).
 func (r *Reader) SetMaxReplyLines(n int) { r.maxLines = max(n, 1) }

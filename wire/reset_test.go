@@ -30,7 +30,7 @@ func TestDotReaderReset(t *testing.T) {
 	const stream = "..first\r\n.\r\nsecond\r\n.\r\nQUIT\r\n"
 	br := bufio.NewReader(strings.NewReader(stream))
 	d := wire.NewDotReader(br)
-	d.SetMaxLineLength(10)
+	d.SetMaxDataLineLength(10)
 	buf := make([]byte, 64)
 	if got, err := readMessage(d, buf); err != nil || got != ".first\r\n" {
 		t.Fatalf("first message = %q, %v", got, err)
