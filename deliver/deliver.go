@@ -78,6 +78,11 @@ type Deliverer struct {
 	// DefaultPolicyFetchTimeout.
 	PolicyFetchTimeout time.Duration
 
+	// Parallel is how many domains are delivered to at once; 0 or 1
+	// means one after another. Session.Trace and Session.Logger then see
+	// the sessions interleaved.
+	Parallel int
+
 	// Reporter, when set, counts every TLS session by policy, for TLS
 	// reports (RFC 8460).
 	Reporter *Reporter
@@ -242,8 +247,8 @@ func (d *Deliverer) Deliver(ctx context.Context, from string, rcpts []string, ms
 	return d.DeliverMessage(ctx, &Message{From: from, To: rcpts, Data: msg})
 }
 
-// DeliverMessage delivers m to each recipient's domain, one domain after
-// another, and reports each recipient's outcome. The error is only for a
+// DeliverMessage delivers m to each recipient's domain (Parallel of them at
+// once) and reports each recipient's outcome. The error is only for a
 // message that could not be tried at all: no recipients (ErrNoRecipients)
 // or a reverse path that does not parse (*command.AddressError); what
 // happened to each recipient, failures included, is in the Report.
@@ -294,13 +299,22 @@ func (d *Deliverer) DeliverMessage(ctx context.Context, m *Message) (*Report, er
 		g.idx = append(g.idx, i)
 		g.boxes = append(g.boxes, box)
 	}
+	// Each domain writes its own recipients' entries, so domains can run
+	// at once without a lock.
+	sem := make(chan struct{}, max(d.Parallel, 1))
+	var wg sync.WaitGroup
 	for _, g := range groups {
-		results := d.deliverDomain(ctx, m, from, g.domain, g.boxes)
-		for j, i := range g.idx {
-			results[j].Recipient = m.To[i]
-			rep.Recipients[i] = results[j]
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			results := d.deliverDomain(ctx, m, from, g.domain, g.boxes)
+			for j, i := range g.idx {
+				results[j].Recipient = m.To[i]
+				rep.Recipients[i] = results[j]
+			}
+		})
 	}
+	wg.Wait()
 	return rep, nil
 }
 

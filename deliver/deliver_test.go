@@ -8,11 +8,13 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/smtpkit/smtpkit/command"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/smtptest"
 	"github.com/smtpkit/smtpkit/transport"
@@ -273,5 +275,45 @@ func TestOpportunisticFallsBackToPlaintext(t *testing.T) {
 	rep := d.Reporter.Report("example.test", "o", "c", "id", time.Now(), time.Now())
 	if len(rep.Policies) != 1 || rep.Policies[0].Summary != (Summary{Failed: 1}) {
 		t.Errorf("report %+v, want the failed handshake counted once", rep.Policies)
+	}
+}
+
+// With Parallel, two domains' sessions overlap: each server holds MAIL
+// until the other has one too.
+func TestParallelDomains(t *testing.T) {
+	n := newTestNet(t)
+	arrived := make(chan string, 2)
+	both := make(chan struct{})
+	var once sync.Once
+	barrier := func(name string) func(*smtptest.ConnState, string, command.Command) (response.Reply, bool) {
+		return func(_ *smtptest.ConnState, line string, _ command.Command) (response.Reply, bool) {
+			if !strings.HasPrefix(line, "MAIL") {
+				return response.Reply{}, false
+			}
+			arrived <- name
+			if len(arrived) == 2 {
+				once.Do(func() { close(both) })
+			}
+			select {
+			case <-both:
+				return response.Reply{}, false
+			case <-time.After(5 * time.Second):
+				return response.New(451, "4.3.0 the other domain never came"), true
+			}
+		}
+	}
+	a := smtpServer(t, smtptest.Config{Handler: barrier("a")}, nil)
+	b := smtpServer(t, smtptest.Config{Handler: barrier("b")}, nil)
+	n.dns.AddMX("a.test", 10, "mx.a.test")
+	n.dns.AddMX("b.test", 10, "mx.b.test")
+	n.host("mx.a.test", "127.0.0.33", a)
+	n.host("mx.b.test", "127.0.0.34", b)
+	d := n.deliverer()
+	d.Parallel = 2
+	rep := deliverOne(t, d, "1@a.test", "2@b.test")
+	for _, r := range rep.Recipients {
+		if r.Outcome != Delivered {
+			t.Errorf("%s: %v %v (the sessions did not overlap)", r.Recipient, r.Outcome, r.Reply)
+		}
 	}
 }

@@ -22,7 +22,8 @@
 // the MX host and address of the session that decided it, the TLS that
 // session had (TLSResult), the server's reply and the error.
 //
-// For each domain, the MX records are tried in preference order, equal ones
+// Domains are delivered to one after another, or Deliverer.Parallel at
+// once. For each domain, the MX records are tried in preference order, equal ones
 // shuffled (transport.LookupMX); a domain without MX records is its own MX
 // (RFC 5321 §5.1); a null MX (RFC 7505) refuses its recipients at once.
 // Each MX host's addresses are tried, IPv6 first, until one answers. A
