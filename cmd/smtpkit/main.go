@@ -186,9 +186,9 @@ usage: smtpkit COMMAND [flags]
 commands:
 `)
 	for _, c := range subcommands {
-		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, `  help   smtpkit help COMMAND shows a command's flags
+	fmt.Fprint(w, `  help    smtpkit help COMMAND shows a command's flags
 
 Flags are written --name value or --name=value. Exit status: 0 success,
 1 failure (nothing accepted), 2 usage error, 3 partial success (some
