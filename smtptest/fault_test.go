@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 )
 
 const greeting = "220 smtptest.localhost ESMTP smtptest\r\n"
@@ -252,7 +254,7 @@ func TestFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
 			cfg.Faults = tt.faults
-			cfg.Log = new(syncBuffer)
+			cfg.Log = new(testfixture.Buffer)
 			s := newServer(t, cfg)
 			tt.run(t, s)
 		})
@@ -274,10 +276,10 @@ func closeWithin(t *testing.T, s *Server, d time.Duration) {
 	}
 }
 
-// waitLog waits until the server's log (a *syncBuffer) contains want.
+// waitLog waits until the server's log (a *testfixture.Buffer) contains want.
 func waitLog(t *testing.T, s *Server, want string) {
 	t.Helper()
-	log := s.cfg.Log.(*syncBuffer)
+	log := s.cfg.Log.(*testfixture.Buffer)
 	for range 500 {
 		if strings.Contains(log.String(), want) {
 			return

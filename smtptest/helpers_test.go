@@ -8,9 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -161,37 +159,4 @@ func readAll(t testing.TB, nc net.Conn) []byte {
 			return b.Bytes()
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's Log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitGoroutines waits until no more than n goroutines run.
-func waitGoroutines(t testing.TB, n int) {
-	t.Helper()
-	var got int
-	for range 200 {
-		if got = runtime.NumGoroutine(); got <= n {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	t.Fatalf("%d goroutines, want at most %d:\n%s", got, n, buf)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/wire"
 )
@@ -669,7 +670,7 @@ func TestWaitMessages(t *testing.T) {
 }
 
 func TestLog(t *testing.T) {
-	var log syncBuffer
+	var log testfixture.Buffer
 	s := newServer(t, Config{Log: &log})
 	c := start(t, s)
 	c.cmd("EHLO c.example", "250")
@@ -710,7 +711,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // let the server reach those states
 	s.Close()
 	s.Close() // twice is fine
-	waitGoroutines(t, before)
+	testfixture.WaitGoroutines(t, before, "after Close")
 }
 
 func TestCloseWhileAccepting(t *testing.T) {
@@ -730,7 +731,7 @@ func TestCloseWhileAccepting(t *testing.T) {
 		s.Close()
 		<-done
 	}
-	waitGoroutines(t, before)
+	testfixture.WaitGoroutines(t, before, "after Close")
 }
 
 func TestPaths(t *testing.T) {
