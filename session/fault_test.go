@@ -254,8 +254,8 @@ func TestFaults(t *testing.T) {
 					t.Helper()
 					wantProtocol(wire.ErrLineTooLong)(t, err)
 					var pe *wire.ProtocolError
-					if errors.As(err, &pe) && pe.Limit != wire.DefaultMaxLineLength {
-						t.Errorf("limit %d, want %d", pe.Limit, wire.DefaultMaxLineLength)
+					if errors.As(err, &pe) && pe.Limit != wire.DefaultMaxReplyLineLength {
+						t.Errorf("limit %d, want %d", pe.Limit, wire.DefaultMaxReplyLineLength)
 					}
 				},
 				max: time.Second,
@@ -693,7 +693,7 @@ func TestFaultEndlessReplyBounded(t *testing.T) {
 			}
 			want := limit
 			if want == 0 {
-				want = wire.DefaultMaxLineLength
+				want = wire.DefaultMaxReplyLineLength
 			}
 			var ms0, ms1 runtime.MemStats
 			runtime.GC()
