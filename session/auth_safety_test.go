@@ -11,10 +11,10 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/smtpkit/smtpkit/auth"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
 	"github.com/smtpkit/smtpkit/transport"
@@ -272,40 +272,24 @@ func asProxied(t *testing.T, proxy transport.DialFunc) net.Conn {
 // connection it returns is spliced to target, the "remote" server.
 func asProxy(t *testing.T, target string, handshake func(c net.Conn, br *bufio.Reader) bool) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				if !handshake(c, br) {
-					return
-				}
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				done := make(chan struct{}, 2)
-				go func() { io.Copy(up, br); done <- struct{}{} }()
-				go func() { io.Copy(c, up); done <- struct{}{} }()
-				<-done
-				c.Close()
-				up.Close()
-				<-done
-			})
+	return testfixture.Serve(t, func(s *testfixture.Server, c net.Conn) {
+		br := bufio.NewReader(c)
+		if !handshake(c, br) {
+			return
 		}
-	})
-	return ln.Addr().String()
+		up, err := net.Dial("tcp", target)
+		if err != nil || !s.Track(up) {
+			return
+		}
+		defer up.Close()
+		done := make(chan struct{}, 2)
+		go func() { io.Copy(up, br); done <- struct{}{} }()
+		go func() { io.Copy(c, up); done <- struct{}{} }()
+		<-done
+		c.Close()
+		up.Close()
+		<-done
+	}).Addr
 }
 
 // asSOCKS5Proxy is a SOCKS5 proxy (RFC 1928, no authentication, CONNECT

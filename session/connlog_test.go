@@ -1,36 +1,22 @@
 package session_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
 )
 
-// syncBuffer is a bytes.Buffer several clients may log to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) records(t *testing.T) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// records decodes the JSON records several clients logged to buf.
+func records(t *testing.T, buf *testfixture.Buffer) []map[string]any {
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("%q: %v", line, err)
@@ -45,7 +31,7 @@ func (s *syncBuffer) records(t *testing.T) []map[string]any {
 // tells two concurrent connections apart.
 func TestLoggerRecordsNameServerAndConnection(t *testing.T) {
 	srv := newServer(t, smtptest.Config{})
-	var buf syncBuffer
+	var buf testfixture.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := &session.Options{Logger: logger}
 	c1, c2 := dial(t, srv, opts), dial(t, srv, opts)
@@ -55,7 +41,7 @@ func TestLoggerRecordsNameServerAndConnection(t *testing.T) {
 		}
 	}
 	conns := map[string]int{}
-	recs := buf.records(t)
+	recs := records(t, &buf)
 	for _, r := range recs {
 		if r["server"] != srv.Addr {
 			t.Errorf("record %v: server %v, want %s", r, r["server"], srv.Addr)
@@ -77,12 +63,12 @@ func TestLoggerRecordsNameServerAndConnection(t *testing.T) {
 	// Client gets an id of its own.
 	sock := filepath.Join(t.TempDir(), "s")
 	usrv := newServer(t, smtptest.Config{UnixSocket: sock})
-	buf = syncBuffer{}
+	buf = testfixture.Buffer{}
 	u1, u2 := dial(t, usrv, opts), dial(t, usrv, opts)
 	u1.Noop(testCtx(t))
 	u2.Noop(testCtx(t))
 	ids := map[string]bool{}
-	for _, r := range buf.records(t) {
+	for _, r := range records(t, &buf) {
 		if r["server"] != sock {
 			t.Errorf("record %v: server %v, want %s", r, r["server"], sock)
 		}

@@ -3,13 +3,13 @@ package session_test
 import (
 	"crypto/tls"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/smtpkit/smtpkit/auth"
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
@@ -34,13 +34,8 @@ func (r iotestErrReader) Read([]byte) (int, error) { return 0, r.err }
 // TestConnectErrorSaysAddressOnce: a refused connection names the address
 // once, without "dial tcp …: dial tcp …".
 func TestConnectErrorSaysAddressOnce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, err = session.Dial(testCtx(t), addr, nil)
+	addr := testfixture.RefusedAddr(t)
+	_, err := session.Dial(testCtx(t), addr, nil)
 	if !isA[*session.ConnectError](err) {
 		t.Fatalf("err = %v (%T)", err, err)
 	}

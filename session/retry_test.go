@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
@@ -290,13 +291,8 @@ func TestTemporaryPermanentScenarios(t *testing.T) {
 			return send(t, newServer(t, smtptest.Config{}), nil, "bob@example.org\r\nRSET")
 		}, func(err error) bool { return errors.Is(err, command.ErrIllegalChar) }, false},
 		{"connection refused", func(t *testing.T) error {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			ln.Close()
-			_, err = session.Dial(testCtx(t), addr, nil)
+			addr := testfixture.RefusedAddr(t)
+			_, err := session.Dial(testCtx(t), addr, nil)
 			return err
 		}, isA[*session.ConnectError], true},
 		{"wrong password", func(t *testing.T) error {
