@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smtpkit/smtpkit/fuzz"
 	"github.com/smtpkit/smtpkit/wire"
 	"pgregory.net/rapid"
 )
@@ -153,7 +154,8 @@ func genNormBody(maxLen int) *rapid.Generator[[]byte] {
 		}
 		return common.Draw(t, "octet")
 	})
-	return rapid.SliceOfN(b, 0, maxLen)
+	octets := rapid.SliceOfN(b, 0, maxLen)
+	return rapid.OneOf(octets, octets, fuzz.Body()) // and fuzz's bodies, made of larger pieces
 }
 
 // The CRLFWriter's output, its Written count, the BodyScan's answers and

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/smtpkit/smtpkit/fuzz"
 	"github.com/smtpkit/smtpkit/wire"
 	"pgregory.net/rapid"
 )
@@ -29,27 +30,8 @@ type codecTB interface {
 
 // refNormalise returns x with every CRLF, bare CR and bare LF turned into
 // CRLF, and a CRLF added when x is not empty and does not end with a line
-// ending.
-func refNormalise(x []byte) []byte {
-	out := make([]byte, 0, len(x)+len(x)/4+2)
-	for i := 0; i < len(x); i++ {
-		switch c := x[i]; c {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(x) && x[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	if n := len(out); n > 0 && !(n >= 2 && out[n-2] == '\r' && out[n-1] == '\n') {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
+// ending: package fuzz's reference, written apart from the encoder.
+var refNormalise = fuzz.Normalise
 
 // refDotEncode is the DATA encoding by the book: normalise, double the '.'
 // that starts a line, add ".\r\n".
@@ -278,8 +260,11 @@ func checkDotOutput(out []byte, emptyBody bool) error {
 	return nil
 }
 
-// genBody draws a message body made mostly of '.', CR, LF and 'a', with an
-// arbitrary byte now and then.
+// genBody draws a message body: two times in three one made mostly of
+// '.', CR, LF and 'a', with an arbitrary byte now and then (up to maxLen
+// octets, and quick to shrink); else one of fuzz.Body's, made of larger
+// pieces (every end-of-data lookalike, NUL, 8-bit octets, lines past 998
+// octets).
 func genBody(maxLen int) *rapid.Generator[[]byte] {
 	interesting := rapid.SampledFrom([]byte{'.', '.', '\r', '\r', '\n', '\n', 'a', 'a', 'a'})
 	b := rapid.Custom(func(t *rapid.T) byte {
@@ -288,7 +273,8 @@ func genBody(maxLen int) *rapid.Generator[[]byte] {
 		}
 		return interesting.Draw(t, "byte")
 	})
-	return rapid.SliceOfN(b, 0, maxLen)
+	octets := rapid.SliceOfN(b, 0, maxLen)
+	return rapid.OneOf(octets, octets, fuzz.Body())
 }
 
 // genSplits draws up to 8 offsets into a body of length n.
