@@ -835,48 +835,11 @@ func TestFaultCancelAfterWrite(t *testing.T) {
 }
 
 // handlerServer serves every connection with handle, on its own
-// goroutine; the cleanup closes the listener and the connections and waits
-// for the goroutines.
+// goroutine (a testfixture.Server: the cleanup closes the listener and the
+// connections and waits for the goroutines), and returns its address.
 func handlerServer(t *testing.T, handle func(nc net.Conn, br *bufio.Reader)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, nc)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer nc.Close()
-				handle(nc, bufio.NewReader(nc))
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, nc := range conns {
-			nc.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return testfixture.Serve(t, func(_ *testfixture.Server, nc net.Conn) { handle(nc, bufio.NewReader(nc)) }).Addr
 }
 
 // answerUntil answers the greeting, EHLO (with exts), MAIL, RCPT and DATA;
