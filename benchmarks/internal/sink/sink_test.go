@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smtpkit/smtpkit/fuzz"
+	smtpwire "github.com/smtpkit/smtpkit/wire"
 )
 
 func start(t *testing.T, cfg Config) *Sink {
@@ -317,24 +320,20 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 
 // TestReadDataSplits: whatever the reads look like, the sink finds the
 // end of data, removes exactly the stuffed dots and leaves what follows.
+// The bodies are package fuzz's (dot lines, every end-of-data lookalike,
+// bare CR and LF), encoded by wire.DotWriter; the sink must count the
+// message as fuzz.Normalise has it.
 func TestReadDataSplits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 9))
-	const pieces = ".\r\na"
+	bodies := fuzz.Body()
 	for i := range 2000 {
-		var msg []byte
-		for range rng.IntN(60) {
-			msg = append(msg, pieces[rng.IntN(len(pieces))])
-		}
-		msg = append(msg, "\r\n"...)
-		// Dot-stuff: a dot after any line feed (or first) is doubled.
-		var wire []byte
-		for j, c := range msg {
-			if c == '.' && (j == 0 || msg[j-1] == '\n') {
-				wire = append(wire, '.')
-			}
-			wire = append(wire, c)
-		}
-		wire = append(wire, ".\r\nNEXT"...)
+		body := bodies.Example(i)
+		msg := fuzz.Normalise(body)
+		var enc bytes.Buffer
+		dw := smtpwire.NewDotWriter(&enc)
+		dw.Write(body)
+		dw.Close()
+		wire := append(enc.Bytes(), "NEXT"...)
 		ss := &session{br: bufio.NewReaderSize(&chunkReader{data: wire, rng: rng}, 16)}
 		if err := ss.readData(); err != nil {
 			t.Fatalf("%d: %q: %v", i, wire, err)
