@@ -3,20 +3,16 @@ package auth
 import (
 	"bufio"
 	"cmp"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 )
 
 // scramVector is a published SCRAM exchange for user "user", password
@@ -890,31 +886,7 @@ func TestSCRAMNewServer(t *testing.T) {
 // handshake done, with TLS at most maxVersion.
 func scramTLSPair(t testing.TB, maxVersion uint16) (client, server *tls.Conn) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		DNSNames:              []string{"localhost"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
+	cert := testfixture.SelfSigned(t, "localhost")
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -934,7 +906,7 @@ func scramTLSPair(t testing.TB, maxVersion uint16) (client, server *tls.Conn) {
 		}
 		raw.SetDeadline(time.Now().Add(30 * time.Second))
 		conn := tls.Server(raw, &tls.Config{
-			Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+			Certificates: []tls.Certificate{cert.TLS},
 			MaxVersion:   maxVersion,
 		})
 		err = conn.Handshake()
@@ -945,7 +917,7 @@ func scramTLSPair(t testing.TB, maxVersion uint16) (client, server *tls.Conn) {
 		t.Fatal(err)
 	}
 	raw.SetDeadline(time.Now().Add(30 * time.Second))
-	client = tls.Client(raw, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+	client = tls.Client(raw, cert.ClientConfig("localhost"))
 	t.Cleanup(func() { client.Close() })
 	cerr := client.Handshake()
 	a := <-ch
