@@ -89,7 +89,7 @@ func (c *conn) authResult(sasl auth.Server, final []byte, err error) action {
 		return action{
 			reply: response.New(response.CodeAuthContinue, base64.StdEncoding.EncodeToString(final)),
 			then: func(response.Reply) error {
-				line, tooLong, err := c.readLine(MaxAuthLineLength)
+				line, tooLong, err := c.readLine(c.s.cfg.MaxAuthLineLength)
 				if err != nil {
 					return err
 				}
@@ -132,7 +132,7 @@ func (c *conn) recordAuthLine(line []byte) {
 // until the mechanism is done (RFC 4954 §4).
 func (c *conn) saslExchange(sasl auth.Server) error {
 	for {
-		line, tooLong, err := c.readLine(MaxAuthLineLength)
+		line, tooLong, err := c.readLine(c.s.cfg.MaxAuthLineLength)
 		if err != nil {
 			return err
 		}

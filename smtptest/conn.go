@@ -424,12 +424,12 @@ func (c *conn) next() error {
 	if c.werr != nil {
 		return c.werr // the client is not reading: do not read on
 	}
-	line, tooLong, err := c.readLine(MaxLineLength)
+	line, tooLong, err := c.readLine(c.s.cfg.MaxCommandLineLength)
 	if err != nil {
 		return err
 	}
 	if tooLong {
-		c.s.logf(c.id, "C: <line over %d octets>", MaxLineLength)
+		c.s.logf(c.id, "C: <line over %d octets>", c.s.cfg.MaxCommandLineLength)
 		c.queue(c.reply(response.CodeSyntaxError, "5.5.2", "Line too long"))
 		return nil
 	}

@@ -58,7 +58,7 @@
 //
 // and the refusals:
 //
-//	500 5.5.2 Line too long                      (over MaxLineLength octets)
+//	500 5.5.2 Line too long                      (over Config.MaxCommandLineLength)
 //	500 5.5.2 Syntax error, command unrecognized (a line that has no valid verb)
 //	500 5.5.2 Syntax error: <parser's error>     (a control character, bare LF or invalid UTF-8 in the line)
 //	500 5.5.1 Command unrecognized               (a well-formed verb the server does not know)
@@ -76,7 +76,7 @@
 //	501 5.0.0 Authentication canceled            (a "*" answer to 334)
 //	501 5.5.2 Cannot decode response             (an answer to 334 that is not base64, or "=")
 //	501 5.5.2 Malformed authentication exchange  (the mechanism cannot parse the client's message)
-//	500 5.5.6 Authentication exchange line is too long (over MaxAuthLineLength)
+//	500 5.5.6 Authentication exchange line is too long (over Config.MaxAuthLineLength)
 //	530 5.7.0 Must issue a STARTTLS command first (Config.RequireTLS)
 //	530 5.7.0 Authentication required            (Config.RequireAuth)
 //	421 4.7.0 <Hostname> Too many messages in this connection (MAIL past Config.MaxMessagesPerConnection)
@@ -152,7 +152,7 @@
 //     be sent; past that the server writes before it reads on, so a client
 //     that never reads stops being read, and then CommandTimeout closes it.
 //   - Lines: a command line is read into the 16 KiB read buffer and kept
-//     only up to MaxLineLength octets; a longer one is read and dropped.
+//     only up to Config.MaxCommandLineLength octets; a longer one is read and dropped.
 //   - Message data: read through a streaming decoder and kept once, as
 //     received (Raw). Data shares Raw's memory unless the client stuffed
 //     dots; only then is it a second copy, made at the end of the data.

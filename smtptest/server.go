@@ -19,13 +19,11 @@ import (
 	"github.com/smtpkit/smtpkit/wire"
 )
 
-// Limits on what a client sends, in octets without the line ending.
+// The defaults of Config.MaxCommandLineLength and Config.MaxAuthLineLength,
+// in octets without the line ending.
 const (
-	// MaxLineLength bounds a command line. A longer line is answered
-	// "500 5.5.2 Line too long" and skipped without being buffered whole.
-	MaxLineLength = 4096
-	// MaxAuthLineLength bounds an answer to a 334 challenge (RFC 4954 §4).
-	MaxAuthLineLength = 12288
+	DefaultMaxCommandLineLength = 4096
+	DefaultMaxAuthLineLength    = 12288
 )
 
 // Pseudo-verbs for the replies that answer no command line, for
@@ -105,6 +103,16 @@ type Config struct {
 	// accepted. 0 means no limit, and a client can then grow the
 	// transaction's memory with every RCPT it sends.
 	MaxRecipients int
+	// MaxCommandLineLength bounds a command line, in octets without its
+	// line ending: a longer one is answered "500 5.5.2 Line too long" and
+	// skipped without being buffered whole. 0 means
+	// DefaultMaxCommandLineLength, 4096, eight times RFC 5321's 512, so
+	// that a test sees the client's own limit first.
+	MaxCommandLineLength int
+	// MaxAuthLineLength bounds an answer to a 334 challenge (RFC 4954
+	// §4); a longer one is answered "500 5.5.6". 0 means
+	// DefaultMaxAuthLineLength, 12288, RFC 4954's limit.
+	MaxAuthLineLength int
 	// MaxConnections, when positive, is how many connections the server
 	// serves at once: one more gets "421 4.7.0 <Hostname> Too many
 	// connections" and is closed at once, unread (with ImplicitTLS the
@@ -404,6 +412,12 @@ func NewServer(cfg Config) *Server {
 	s.dataTimeout = timeout(cfg.DataTimeout, 10*time.Minute)
 	s.handshakeTimeout = timeout(cfg.TLSHandshakeTimeout, time.Minute)
 	s.refusing = make(chan struct{}, max(cfg.MaxConnections, 1))
+	if s.cfg.MaxCommandLineLength <= 0 {
+		s.cfg.MaxCommandLineLength = DefaultMaxCommandLineLength
+	}
+	if s.cfg.MaxAuthLineLength <= 0 {
+		s.cfg.MaxAuthLineLength = DefaultMaxAuthLineLength
+	}
 	s.cfg.Overrides = append([]Override(nil), cfg.Overrides...)
 	s.cfg.Faults = append([]Fault(nil), cfg.Faults...)
 	checkDataEndings(cfg.DataEndings)

@@ -301,7 +301,7 @@ func TestPipelining(t *testing.T) {
 }
 
 func TestLineTooLong(t *testing.T) {
-	for _, n := range []int{MaxLineLength + 1, 20000, 100000} {
+	for _, n := range []int{DefaultMaxCommandLineLength + 1, 20000, 100000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			s := newServer(t, Config{})
 			c := start(t, s)
@@ -316,7 +316,15 @@ func TestLineTooLong(t *testing.T) {
 	// parser's own RFC limit).
 	s := newServer(t, Config{})
 	c := start(t, s)
-	c.cmd("NOOP "+strings.Repeat("x", MaxLineLength-5), "501 5.5.4")
+	c.cmd("NOOP "+strings.Repeat("x", DefaultMaxCommandLineLength-5), "501 5.5.4")
+
+	// The bound is Config's: at 100 octets the line is a NOOP, at 101 it
+	// is too long.
+	s = newServer(t, Config{MaxCommandLineLength: 100})
+	c = start(t, s)
+	c.cmd("NOOP "+strings.Repeat("x", 95), "250")
+	c.cmd("NOOP "+strings.Repeat("x", 96), "500 5.5.2 Line too long")
+	c.cmd("NOOP", "250")
 }
 
 func TestOverrides(t *testing.T) {
@@ -590,7 +598,7 @@ func TestAuth(t *testing.T) {
 		{"cancel", []step{{send: "AUTH LOGIN", want: "334"}, {send: "*", want: "501 5.0.0 Authentication canceled"}}, ""},
 		{"not base64", []step{{send: "AUTH LOGIN", want: "334"}, {send: "!!!", want: "501 5.5.2"}}, ""},
 		{"= as an answer", []step{{send: "AUTH PLAIN", want: "334"}, {send: "=", want: "501 5.5.2"}}, ""},
-		{"answer too long", []step{{send: "AUTH LOGIN", want: "334"}, {send: strings.Repeat("A", MaxAuthLineLength+4), want: "500 5.5.6"}}, ""},
+		{"answer too long", []step{{send: "AUTH LOGIN", want: "334"}, {send: strings.Repeat("A", DefaultMaxAuthLineLength+4), want: "500 5.5.6"}}, ""},
 		{"long answer", []step{{send: "AUTH PLAIN", want: "334"}, {send: b64("\x00alice\x00" + strings.Repeat("p", 9000)), want: "535"}}, ""},
 		{"mechanism not offered", []step{{send: "AUTH XOAUTH2 " + b64("x"), want: "504 5.5.4"}}, ""},
 		{"twice", []step{{send: "AUTH PLAIN " + b64("\x00alice\x00s3cret"), want: "235"}, {send: "AUTH PLAIN " + b64("\x00alice\x00s3cret"), want: "503 5.5.1 Already authenticated"}}, "alice"},
@@ -613,7 +621,7 @@ func TestAuth(t *testing.T) {
 			// The credential lines are recorded as received.
 			cmds := s.Commands()
 			for _, st := range tt.steps {
-				if !slices.Contains(cmds, st.send) && len(st.send) <= MaxAuthLineLength {
+				if !slices.Contains(cmds, st.send) && len(st.send) <= DefaultMaxAuthLineLength {
 					t.Errorf("Commands() lacks %q", st.send)
 				}
 			}
