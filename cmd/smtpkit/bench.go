@@ -95,7 +95,7 @@ func setupBench(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
 	fs.IntVar(&f.messages, "messages", 1000, "`N` messages to send in all")
 	fs.IntVar(&f.size, "size", 1024, "`OCTETS` in each message, header included")
 	fs.IntVar(&f.rcpts, "rcpts", 1, "`K` recipients per message")
-	fs.IntVar(&f.conns, "connections", 4, "`C` connections sending at once")
+	fs.IntVar(&f.conns, "connections", 4, "at most `C` connections at once (the pool's MaxConnections)")
 	fs.StringVar(&f.pipelining, "pipelining", "auto", "use PIPELINING (RFC 2920) when the server offers it, or never (`auto|off`)")
 	fs.StringVar(&f.chunking, "chunking", "auto", "use CHUNKING/BDAT (RFC 3030) when the server offers it, or never (`auto|off`)")
 	fs.DurationVar(&f.duration, "duration", 0, "stop handing out messages after `D` (a duration: 30s, 5m), even before N (default: no limit)")
