@@ -8,44 +8,41 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpkit/smtpkit/fuzz"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
 	"pgregory.net/rapid"
 )
 
-// TestPropertySend sends random envelopes and bodies over one connection,
-// with random recipients refused: the server must record exactly the
-// accepted recipients, in order, and the body as normalised, and the
-// result must say which recipients were refused.
+// TestPropertySend sends random envelopes (package fuzz's mailboxes:
+// quoted local parts, address literals, lengths at the limits) and bodies
+// (fuzz.Body: dot lines, bare CR and LF, NUL, 8-bit octets, every
+// end-of-data lookalike; lines up to 998 octets) over one connection,
+// with random recipients refused: the server must record exactly the accepted
+// recipients, in order, and the body as fuzz.Normalise has it (a
+// reference written apart from the encoder), and the result must say
+// which recipients were refused.
 func TestPropertySend(t *testing.T) {
 	srv := newServer(t, smtptest.Config{Overrides: []smtptest.Override{
-		{Verb: "RCPT", Match: "<refuse", Reply: response.New(550, "5.1.1 refused")},
+		{Verb: "RCPT", Match: "@refuse.example>", Reply: response.New(550, "5.1.1 refused")},
 	}})
 	c := dial(t, srv, nil)
 	sent := 0
 	rapid.Check(t, func(t *rapid.T) {
-		local := rapid.StringMatching(`[a-z0-9]{1,8}(\.[a-z0-9]{1,8}){0,2}`)
-		from := local.Draw(t, "from") + "@example.org"
+		from := fuzz.Mailbox(false).Draw(t, "from").String()
 		n := rapid.IntRange(1, 6).Draw(t, "rcpts")
 		var to, accepted []string
 		for range n {
-			addr := local.Draw(t, "to") + "@example.net"
+			m := fuzz.Mailbox(false).Draw(t, "to")
 			if rapid.Bool().Draw(t, "refuse") {
-				addr = "refuse" + addr
+				m.Domain = "refuse.example"
 			} else {
-				accepted = append(accepted, addr)
+				accepted = append(accepted, m.String())
 			}
-			to = append(to, addr)
+			to = append(to, m.String())
 		}
-		// Bodies rich in what the encoder must handle: dots at line
-		// starts, bare CR and LF, CRLF.CRLF inside the text, 8-bit octets.
-		piece := rapid.SampledFrom([]string{".", "..", "\r\n", "\n", "\r", "\r\n.\r\n", "\n.\n", "x", "line of text", "é", "\x00"})
-		var body bytes.Buffer
-		for range rapid.IntRange(0, 40).Draw(t, "pieces") {
-			body.WriteString(piece.Draw(t, "piece"))
-		}
-		raw := body.Bytes()
+		raw := shortLineBody().Draw(t, "body")
 
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -68,14 +65,14 @@ func TestPropertySend(t *testing.T) {
 		if m.From != from || strings.Join(m.To, ",") != strings.Join(accepted, ",") {
 			t.Fatalf("envelope %q -> %q, want %q -> %q", m.From, m.To, from, accepted)
 		}
-		if want := normalise(raw); !bytes.Equal(m.Data, want) {
+		if want := fuzz.Normalise(raw); !bytes.Equal(m.Data, want) {
 			t.Fatalf("server got %q, want %q", m.Data, want)
 		}
 		if len(res.Refused()) != len(to)-len(accepted) {
 			t.Fatalf("Refused() = %+v", res.Refused())
 		}
 		for i, r := range res.Recipients {
-			if r.Address != to[i] || r.Accepted == strings.HasPrefix(to[i], "refuse") {
+			if r.Address != to[i] || r.Accepted == strings.HasSuffix(to[i], "@refuse.example") {
 				t.Fatalf("result %d = %+v for %q", i, r, to[i])
 			}
 		}
@@ -113,11 +110,7 @@ func TestPipelinePropertyBDATLineEndings(t *testing.T) {
 	c := dialHello(t, srv, &session.Options{ChunkSize: 7})
 	sent := 0
 	rapid.Check(t, func(t *rapid.T) {
-		piece := rapid.SampledFrom([]string{"\r", "\n", "\r\n", ".", "x", "é", "\r\n.\r\n", "line"})
-		var body []byte
-		for range rapid.IntRange(0, 30).Draw(t, "pieces") {
-			body = append(body, piece.Draw(t, "piece")...)
-		}
+		body := shortLineBody().Draw(t, "body")
 		var r io.Reader = bytes.NewReader(body)
 		if rapid.Bool().Draw(t, "split") {
 			r = &splitReader{data: body, sizes: rapid.SliceOfN(rapid.IntRange(1, 9), 1, 5).Draw(t, "sizes")}
@@ -133,11 +126,25 @@ func TestPipelinePropertyBDATLineEndings(t *testing.T) {
 			t.Fatalf("server has %d messages, want %d", len(m), sent)
 		}
 		got := m[sent-1]
-		if want := normalise(body); !bytes.Equal(got.Data, want) {
+		if want := fuzz.Normalise(body); !bytes.Equal(got.Data, want) {
 			t.Fatalf("server got %q, want %q", got.Data, want)
 		}
 		if sz := got.Mail.Params.Size; sz != 0 && sz != int64(len(got.Data)) {
 			t.Fatalf("SIZE=%d for %d octets", sz, len(got.Data))
 		}
+	})
+}
+
+// shortLineBody draws fuzz.Body's bodies whose lines, as sent, fit RFC
+// 5322's 998 octets: the session refuses longer ones by default (see
+// Options.LongLines), which other tests cover.
+func shortLineBody() *rapid.Generator[[]byte] {
+	return fuzz.Body().Filter(func(b []byte) bool {
+		for line := range bytes.SplitSeq(fuzz.Normalise(b), []byte("\r\n")) {
+			if len(line) > 998 {
+				return false
+			}
+		}
+		return true
 	})
 }
