@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/lmtp"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
@@ -320,34 +321,21 @@ func TestTotalFailure(t *testing.T) {
 // message (DATA or BDAT), sends answer per-recipient replies and closes
 // the connection.
 type ltScripted struct {
-	Addr     string
-	exts     []string
-	answer   int
-	lines    chan []string
-	listener net.Listener
+	Addr   string
+	exts   []string
+	answer int
+	lines  chan []string // the lines of the first connection, once it ends
 }
 
 func ltStartScripted(t *testing.T, exts []string, answer int) *ltScripted {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &ltScripted{Addr: ln.Addr().String(), exts: exts, answer: answer, lines: make(chan []string, 1), listener: ln}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		nc, err := ln.Accept()
-		if err != nil {
-			s.lines <- nil
-			return
+	s := &ltScripted{exts: exts, answer: answer, lines: make(chan []string, 1)}
+	s.Addr = testfixture.Serve(t, func(_ *testfixture.Server, nc net.Conn) {
+		select {
+		case s.lines <- s.serve(nc):
+		default: // a connection after the first
 		}
-		s.lines <- s.serve(nc)
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-	})
+	}).Addr
 	return s
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/pool"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
@@ -246,13 +246,7 @@ func TestBehindClosingReplyFree(t *testing.T) {
 // will not is reported at once.
 func TestDialFailures(t *testing.T) {
 	t.Run("connection refused", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		p, err := pool.New(addr, &pool.Options{MaxAttempts: 3, Backoff: time.Millisecond})
+		p, err := pool.New(testfixture.RefusedAddr(t), &pool.Options{MaxAttempts: 3, Backoff: time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
