@@ -61,13 +61,7 @@ func NewCertificate(subject pkix.Name, names ...string) (*Certificate, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
+	addNames(tmpl, names)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return nil, err
@@ -92,6 +86,54 @@ func SelfSigned(t T, names ...string) *Certificate {
 		t.Fatalf("testfixture: certificate: %v", err)
 	}
 	return c
+}
+
+// Issue makes a certificate for names signed by c, as a CA, valid from two
+// days ago until notAfter (in the past for an expired one), for server
+// authentication, with c's certificate after it in the chain, as a server
+// sends an intermediate (DANE-TA, RFC 7671 §5.2.2, needs it there). Names
+// are as for [NewCertificate]; the subject's CommonName is the first.
+func (c *Certificate) Issue(t T, notAfter time.Time, names ...string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("testfixture: key: %v", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		t.Fatalf("testfixture: serial: %v", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		NotBefore:    time.Now().Add(-48 * time.Hour),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if len(names) > 0 {
+		tmpl.Subject.CommonName = names[0]
+	}
+	addNames(tmpl, names)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.TLS.Leaf, &key.PublicKey, c.TLS.PrivateKey)
+	if err != nil {
+		t.Fatalf("testfixture: certificate: %v", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("testfixture: certificate: %v", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der, c.TLS.Leaf.Raw}, PrivateKey: key, Leaf: leaf}
+}
+
+// addNames puts each of names in tmpl's IP addresses or DNS names.
+func addNames(tmpl *x509.Certificate, names []string) {
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
 }
 
 // ServerConfig is a server's TLS configuration presenting c, TLS 1.2 or

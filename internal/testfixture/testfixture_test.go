@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The default certificate verifies for each default name through its own
@@ -56,6 +57,29 @@ func TestNewCertificateNames(t *testing.T) {
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: cert.Pool, DNSName: "localhost"}); err == nil {
 		t.Error("a certificate without localhost verified for it")
+	}
+}
+
+// An issued certificate verifies through its CA's pool for its names,
+// with the CA's certificate in its chain; an expired one does not.
+func TestIssue(t *testing.T) {
+	ca := SelfSigned(t)
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test", "192.0.2.25")
+	if len(cert.Certificate) != 2 || string(cert.Certificate[1]) != string(ca.TLS.Leaf.Raw) {
+		t.Errorf("chain of %d, want the leaf and the CA's", len(cert.Certificate))
+	}
+	for _, name := range []string{"mx.example.test", "192.0.2.25"} {
+		if _, err := cert.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool, DNSName: name}); err != nil {
+			t.Errorf("verify for %s: %v", name, err)
+		}
+	}
+	if _, err := cert.Leaf.Verify(x509.VerifyOptions{Roots: SelfSigned(t).Pool}); err == nil {
+		t.Error("verified through another CA's pool")
+	}
+	expired := ca.Issue(t, time.Now().Add(-time.Hour), "mx.example.test")
+	var ie x509.CertificateInvalidError
+	if _, err := expired.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool}); !errors.As(err, &ie) || ie.Reason != x509.Expired {
+		t.Errorf("expired: %v", err)
 	}
 }
 
