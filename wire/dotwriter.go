@@ -93,7 +93,7 @@ func ownBuffer(w io.Writer, own *bufio.Writer) (bufferedWriter, *bufio.Writer) {
 		return bw, own
 	}
 	if own == nil {
-		own = bufio.NewWriterSize(w, DataFlushSize)
+		own = bufio.NewWriterSize(w, DefaultDataFlushSize)
 	} else {
 		own.Reset(w)
 	}

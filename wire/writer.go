@@ -4,9 +4,12 @@ import (
 	"io"
 )
 
-// DataFlushSize is how much message data a [Writer] holds before it writes it
-// out by itself, with any command lines queued before it.
-const DataFlushSize = 32 << 10
+// DefaultDataFlushSize is how much message data a [Writer] holds, unless
+// told otherwise ([Writer.SetDataFlushSize]), before it writes it out by
+// itself with any command lines queued before it: 32 KiB, a few TCP
+// segments' worth, so that each write system call carries enough to be
+// cheap and a message streams in bounded memory.
+const DefaultDataFlushSize = 32 << 10
 
 // Writer writes command lines, each followed by CRLF, into a buffer of its
 // own that goes out only on [Writer.Flush], in a single Write. So a pipelined
@@ -16,7 +19,7 @@ const DataFlushSize = 32 << 10
 //
 // Writer is also an io.Writer for message data, which [DotWriter] and
 // [BDATWriter] write into directly: data is buffered behind any pending
-// command lines and written out whenever DataFlushSize is reached, so a
+// command lines and written out whenever the data flush size is reached, so a
 // message of any size streams in bounded memory, and its end can share one
 // write with the commands that follow it.
 //
@@ -25,6 +28,7 @@ const DataFlushSize = 32 << 10
 type Writer struct {
 	w            io.Writer
 	buf          []byte
+	flushSize    int
 	allowIllegal bool
 	err          error
 }
@@ -33,6 +37,19 @@ type Writer struct {
 func NewWriter(w io.Writer) *Writer {
 	return &Writer{w: w, buf: make([]byte, 0, 4096)}
 }
+
+// flushAt is the data flush size in force.
+func (w *Writer) flushAt() int {
+	if w.flushSize == 0 {
+		return DefaultDataFlushSize
+	}
+	return w.flushSize
+}
+
+// SetDataFlushSize sets how much message data the Writer holds before it
+// writes it out by itself (at least 512 octets); the default is
+// DefaultDataFlushSize.
+func (w *Writer) SetDataFlushSize(n int) { w.flushSize = max(n, 512) }
 
 // Reset discards anything buffered and any error, and makes the Writer write
 // to w, keeping its buffer.
@@ -106,11 +123,11 @@ func (w *Writer) writeOut(p []byte) (int, error) {
 func (w *Writer) Buffered() int { return len(w.buf) }
 
 // Write buffers message data (no line checks: that is the encoders' job),
-// writing out what is buffered whenever DataFlushSize would be passed. A p of
-// DataFlushSize or more goes straight to the underlying writer, after what
-// was buffered before it.
+// writing out what is buffered whenever the data flush size would be
+// passed. A p of that size or more goes straight to the underlying writer,
+// after what was buffered before it.
 func (w *Writer) Write(p []byte) (int, error) {
-	if len(p) < DataFlushSize || w.err != nil {
+	if len(p) < w.flushAt() || w.err != nil {
 		return bufferData(w, p)
 	}
 	if err := w.Flush(); err != nil {
@@ -122,11 +139,11 @@ func (w *Writer) Write(p []byte) (int, error) {
 // WriteString is Write for a string.
 func (w *Writer) WriteString(s string) (int, error) {
 	total := len(s)
-	for len(s) > DataFlushSize {
-		if _, err := bufferData(w, s[:DataFlushSize]); err != nil {
+	for len(s) > w.flushAt() {
+		if _, err := bufferData(w, s[:w.flushAt()]); err != nil {
 			return total - len(s), err
 		}
-		s = s[DataFlushSize:]
+		s = s[w.flushAt():]
 	}
 	if _, err := bufferData(w, s); err != nil {
 		return total - len(s), err
@@ -135,12 +152,12 @@ func (w *Writer) WriteString(s string) (int, error) {
 }
 
 // bufferData appends p to the buffer, first writing out what is buffered
-// when p would take it past DataFlushSize.
+// when p would take it past the data flush size.
 func bufferData[T string | []byte](w *Writer, p T) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if len(w.buf)+len(p) > DataFlushSize {
+	if len(w.buf)+len(p) > w.flushAt() {
 		if err := w.Flush(); err != nil {
 			return 0, err
 		}
@@ -154,7 +171,7 @@ func (w *Writer) WriteByte(c byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	if len(w.buf) >= DataFlushSize {
+	if len(w.buf) >= w.flushAt() {
 		if err := w.Flush(); err != nil {
 			return err
 		}

@@ -423,7 +423,7 @@ func TestWriterData(t *testing.T) {
 // first, in one write.
 func TestWriterDataFlushSize(t *testing.T) {
 	const cmd = "BDAT 32768 LAST"
-	data := strings.Repeat("d", wire.DataFlushSize-len(cmd)-2)
+	data := strings.Repeat("d", wire.DefaultDataFlushSize-len(cmd)-2)
 	for _, dw := range dataWriters {
 		t.Run(dw.name, func(t *testing.T) {
 			rec := new(writeRecorder)
@@ -432,8 +432,8 @@ func TestWriterDataFlushSize(t *testing.T) {
 			if err := dw.write(w, data); err != nil {
 				t.Fatal(err)
 			}
-			if len(rec.writes) != 0 || w.Buffered() != wire.DataFlushSize {
-				t.Fatalf("with DataFlushSize buffered: %d writes, Buffered() = %d; want 0 writes, %d", len(rec.writes), w.Buffered(), wire.DataFlushSize)
+			if len(rec.writes) != 0 || w.Buffered() != wire.DefaultDataFlushSize {
+				t.Fatalf("with DataFlushSize buffered: %d writes, Buffered() = %d; want 0 writes, %d", len(rec.writes), w.Buffered(), wire.DefaultDataFlushSize)
 			}
 			if err := dw.write(w, "e"); err != nil {
 				t.Fatal(err)
@@ -461,8 +461,8 @@ func TestWriterDataStreaming(t *testing.T) {
 		piece int
 	}{
 		{name: "small writes", piece: 1000},
-		{name: "writes of DataFlushSize", piece: wire.DataFlushSize},
-		{name: "large writes", piece: 3 * wire.DataFlushSize},
+		{name: "writes of DataFlushSize", piece: wire.DefaultDataFlushSize},
+		{name: "large writes", piece: 3 * wire.DefaultDataFlushSize},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -475,8 +475,8 @@ func TestWriterDataStreaming(t *testing.T) {
 					t.Fatal(err)
 				}
 				rest = rest[n:]
-				if got := w.Buffered(); got > wire.DataFlushSize {
-					t.Fatalf("Buffered() = %d, want at most DataFlushSize (%d)", got, wire.DataFlushSize)
+				if got := w.Buffered(); got > wire.DefaultDataFlushSize {
+					t.Fatalf("Buffered() = %d, want at most DataFlushSize (%d)", got, wire.DefaultDataFlushSize)
 				}
 			}
 			w.WriteLineString("QUIT")
@@ -488,10 +488,31 @@ func TestWriterDataStreaming(t *testing.T) {
 				t.Errorf("output differs from the input: %d octets, want %d", len(got), len(want))
 			}
 			for i, wr := range rec.writes {
-				if len(wr) > max(tt.piece, wire.DataFlushSize) {
-					t.Errorf("write %d has %d octets, want at most %d", i, len(wr), max(tt.piece, wire.DataFlushSize))
+				if len(wr) > max(tt.piece, wire.DefaultDataFlushSize) {
+					t.Errorf("write %d has %d octets, want at most %d", i, len(wr), max(tt.piece, wire.DefaultDataFlushSize))
 				}
 			}
 		})
+	}
+}
+
+// TestWriterSetDataFlushSize: the flush size is the Writer's option, not a
+// fixed constant (issue 22).
+func TestWriterSetDataFlushSize(t *testing.T) {
+	var out strings.Builder
+	w := wire.NewWriter(&out)
+	w.SetDataFlushSize(1024)
+	w.Write([]byte(strings.Repeat("d", 1000)))
+	if out.Len() != 0 || w.Buffered() != 1000 {
+		t.Fatalf("1000 octets under a 1024 flush size: %d written, %d buffered", out.Len(), w.Buffered())
+	}
+	w.Write([]byte(strings.Repeat("d", 100)))
+	if out.Len() != 1000 || w.Buffered() != 100 {
+		t.Errorf("past the flush size: %d written, %d buffered; want 1000, 100", out.Len(), w.Buffered())
+	}
+	w.SetDataFlushSize(1) // raised to the floor of 512
+	w.Write([]byte(strings.Repeat("d", 400)))
+	if w.Buffered() != 500 {
+		t.Errorf("Buffered() = %d, want 500 (floor 512)", w.Buffered())
 	}
 }
