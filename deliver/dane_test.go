@@ -82,8 +82,8 @@ func mustHex(s string) []byte {
 // Each selector and matching type against a real certificate.
 func TestTLSAMatches(t *testing.T) {
 	ca := newCA(t, "ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test").Leaf
-	other := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test").Leaf
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test").Leaf
+	other := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test").Leaf
 	s512 := sha512.Sum512(cert.Raw)
 	for _, r := range []TLSA{
 		{3, 0, 0, cert.Raw},
@@ -112,7 +112,7 @@ func daneNet(t *testing.T, cert *smtptest.Server) (*testNet, *smtptest.Server) {
 func TestDANEEEMatch(t *testing.T) {
 	ca := newCA(t, "unknown ca")
 	// Expired and for another name: DANE-EE ignores both (RFC 7672 §3.1.1).
-	cert := ca.leaf(t, time.Now().Add(-time.Hour), "other.name.test")
+	cert := ca.Issue(t, time.Now().Add(-time.Hour), "other.name.test")
 	n, srv := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
 	n.dns.AddTLSA("_25._tcp.mx.example.test", 3, 1, 1, spkiSHA256(cert.Leaf))
 	rep := &Reporter{}
@@ -133,8 +133,8 @@ func TestDANEEEMatch(t *testing.T) {
 
 func TestDANEEEMismatch(t *testing.T) {
 	ca := newCA(t, "ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
-	wrong := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
+	wrong := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
 	n, srv := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
 	n.dns.AddTLSA("_25._tcp.mx.example.test", 3, 1, 1, spkiSHA256(wrong.Leaf))
 	rep := &Reporter{}
@@ -159,8 +159,8 @@ func TestDANEEEMismatch(t *testing.T) {
 
 func TestDANETA(t *testing.T) {
 	ca := newCA(t, "private ca")
-	good := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
-	wrongName := ca.leaf(t, time.Now().Add(time.Hour), "elsewhere.test")
+	good := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
+	wrongName := ca.Issue(t, time.Now().Add(time.Hour), "elsewhere.test")
 	other := newCA(t, "other ca")
 	for _, tt := range []struct {
 		name   string
@@ -168,9 +168,9 @@ func TestDANETA(t *testing.T) {
 		anchor *x509.Certificate
 		ok     bool
 	}{
-		{"chain to the anchor, right name", smtpServer(t, smtptest.Config{}, &good), ca.cert, true},
-		{"chain to the anchor, wrong name", smtpServer(t, smtptest.Config{}, &wrongName), ca.cert, false},
-		{"another anchor", smtpServer(t, smtptest.Config{}, &good), other.cert, false},
+		{"chain to the anchor, right name", smtpServer(t, smtptest.Config{}, &good), ca.TLS.Leaf, true},
+		{"chain to the anchor, wrong name", smtpServer(t, smtptest.Config{}, &wrongName), ca.TLS.Leaf, false},
+		{"another anchor", smtpServer(t, smtptest.Config{}, &good), other.TLS.Leaf, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n, _ := daneNet(t, tt.cert)
@@ -186,9 +186,9 @@ func TestDANETA(t *testing.T) {
 // The domain name is a reference identifier too (RFC 7672 §3.2.2).
 func TestDANETADomainName(t *testing.T) {
 	ca := newCA(t, "private ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "example.test")
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "example.test")
 	n, _ := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
-	n.dns.AddTLSA("_25._tcp.mx.example.test", 2, 1, 1, spkiSHA256(ca.cert))
+	n.dns.AddTLSA("_25._tcp.mx.example.test", 2, 1, 1, spkiSHA256(ca.TLS.Leaf))
 	if r := deliverOne(t, n.deliverer(), "b@example.test").Recipients[0]; r.Outcome != Delivered {
 		t.Fatalf("got %v %v, want delivered: the certificate names the next-hop domain", r.Outcome, r.Err)
 	}
@@ -196,7 +196,7 @@ func TestDANETADomainName(t *testing.T) {
 
 func TestDANEUnauthenticatedTLSAIgnored(t *testing.T) {
 	ca := newCA(t, "ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
 	n, _ := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
 	n.dns.AddTLSA("_25._tcp.mx.example.test", 3, 1, 1, make([]byte, 32)) // matches nothing
 	n.dns.SetInsecure("_25._tcp.mx.example.test")
@@ -208,7 +208,7 @@ func TestDANEUnauthenticatedTLSAIgnored(t *testing.T) {
 
 func TestDANEInsecureMXNotUsed(t *testing.T) {
 	ca := newCA(t, "ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
 	n, _ := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
 	n.dns.AddTLSA("_25._tcp.mx.example.test", 3, 1, 1, make([]byte, 32))
 	n.dns.SetInsecure("example.test") // the MX RRset is unsigned
@@ -225,7 +225,7 @@ func TestDANEInsecureMXNotUsed(t *testing.T) {
 
 func TestDANEAllUnusableIsOpportunistic(t *testing.T) {
 	ca := newCA(t, "ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
 	n, _ := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
 	n.dns.AddTLSA("_25._tcp.mx.example.test", 1, 1, 1, make([]byte, 32)) // PKIX-EE: unusable
 	n.dns.AddTLSA("_25._tcp.mx.example.test", 3, 1, 1, make([]byte, 20)) // wrong digest length
@@ -252,7 +252,7 @@ func TestDANEAllUnusableIsOpportunistic(t *testing.T) {
 // next one is tried.
 func TestDANETLSAServfail(t *testing.T) {
 	ca := newCA(t, "ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx2.example.test")
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "mx2.example.test")
 	first := smtpServer(t, smtptest.Config{}, &cert)
 	second := smtpServer(t, smtptest.Config{}, &cert)
 	n := newTestNet(t)
@@ -302,7 +302,7 @@ func sha256Of(b []byte) []byte {
 // for at the expanded name first, then at the original name.
 func TestDANECNAME(t *testing.T) {
 	ca := newCA(t, "ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "real.example.test")
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "real.example.test")
 	for _, tt := range []struct {
 		name, tlsaAt string
 	}{
@@ -328,7 +328,7 @@ func TestDANECNAME(t *testing.T) {
 	n.dns.AddMX("example.test", 10, "mx.example.test")
 	n.dns.AddCNAME("mx.example.test", "real.example.test")
 	n.host("real.example.test", "127.0.0.63", srv)
-	n.dns.AddTLSA("_25._tcp.real.example.test", 2, 0, 1, sha256Of(ca.cert.Raw))
+	n.dns.AddTLSA("_25._tcp.real.example.test", 2, 0, 1, sha256Of(ca.TLS.Leaf.Raw))
 	if r := deliverOne(t, n.deliverer(), "b@example.test").Recipients[0]; r.Outcome != Delivered || !r.TLS.Verified {
 		t.Fatalf("DANE-TA for the expanded name: got %v TLS %v err %v", r.Outcome, r.TLS, r.Err)
 	}
@@ -336,7 +336,7 @@ func TestDANECNAME(t *testing.T) {
 
 func TestDANEInsecureAddressNotUsed(t *testing.T) {
 	ca := newCA(t, "ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
 	n, _ := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
 	n.dns.AddTLSA("_25._tcp.mx.example.test", 3, 1, 1, make([]byte, 32))
 	n.dns.SetInsecure("mx.example.test") // its address records are unsigned
@@ -349,16 +349,16 @@ func TestDANEInsecureAddressNotUsed(t *testing.T) {
 // A "2 0 0" record carries the anchor itself: the server need not send it.
 func TestDANETAFullCertificateNotSent(t *testing.T) {
 	ca := newCA(t, "private ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
 	cert.Certificate = cert.Certificate[:1] // the leaf alone
 	n, _ := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
-	n.dns.AddTLSA("_25._tcp.mx.example.test", 2, 0, 0, ca.cert.Raw)
+	n.dns.AddTLSA("_25._tcp.mx.example.test", 2, 0, 0, ca.TLS.Leaf.Raw)
 	if r := deliverOne(t, n.deliverer(), "b@example.test").Recipients[0]; r.Outcome != Delivered || !r.TLS.Verified {
 		t.Fatalf("got %v TLS %v err %v, want delivered with the anchor from DNS", r.Outcome, r.TLS, r.Err)
 	}
 	// A digest of the anchor is not enough when the server does not send it.
 	n2, _ := daneNet(t, smtpServer(t, smtptest.Config{}, &cert))
-	n2.dns.AddTLSA("_25._tcp.mx.example.test", 2, 0, 1, sha256Of(ca.cert.Raw))
+	n2.dns.AddTLSA("_25._tcp.mx.example.test", 2, 0, 1, sha256Of(ca.TLS.Leaf.Raw))
 	if r := deliverOne(t, n2.deliverer(), "b@example.test").Recipients[0]; r.Outcome != Deferred {
 		t.Fatalf("got %v, want deferred: the anchor cannot be found", r.Outcome)
 	}

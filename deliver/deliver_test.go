@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/smtptest"
 	"github.com/smtpkit/smtpkit/transport"
@@ -221,21 +222,10 @@ func TestPermanentDataRefusal(t *testing.T) {
 	}
 }
 
-// brokenTLSServer offers STARTTLS and then sends bytes that are not TLS,
-// once; the test network sends the next connection to fallback.
-func brokenTLSServer(t *testing.T) net.Listener {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+// brokenTLSServer offers STARTTLS and then sends bytes that are not TLS;
+// the test dials it once, and the next connection goes to the fallback.
+func brokenTLSServer(t *testing.T) *testfixture.Server {
+	return testfixture.Serve(t, func(_ *testfixture.Server, c net.Conn) {
 		r := bufio.NewReader(c)
 		c.Write([]byte("220 broken ESMTP\r\n"))
 		r.ReadString('\n') // EHLO
@@ -245,8 +235,7 @@ func brokenTLSServer(t *testing.T) net.Listener {
 		time.Sleep(50 * time.Millisecond) // after the reply, so it is the handshake that reads this
 		c.Write([]byte("this is not a TLS record\r\n"))
 		io.Copy(io.Discard, r)
-	}()
-	return ln
+	})
 }
 
 // RFC 7435: without a policy, a failed handshake falls back to plaintext,
@@ -263,7 +252,7 @@ func TestOpportunisticFallsBackToPlaintext(t *testing.T) {
 	d.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		to := srv.Addr
 		if first {
-			first, to = false, broken.Addr().String()
+			first, to = false, broken.Addr
 		}
 		var nd net.Dialer
 		return nd.DialContext(ctx, network, to)

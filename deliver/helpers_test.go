@@ -2,71 +2,31 @@ package deliver
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/smtpkit/smtpkit/internal/dnstest"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-var serial int64 = 100
-
-func newCA(t testing.TB, name string) *testCA {
+// newCA makes a certificate authority for one test, named name: its
+// Issue makes the MX hosts' certificates.
+func newCA(t testing.TB, name string) *testfixture.Certificate {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	ca, err := testfixture.NewCertificate(pkix.Name{CommonName: name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// leaf issues a server certificate for names, valid until notAfter; the
-// chain it returns includes the CA's certificate, as DANE-TA needs.
-func (ca *testCA) leaf(t testing.TB, notAfter time.Time, names ...string) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: names[0]},
-		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: notAfter,
-		DNSNames: names, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: key, Leaf: leaf}
+	return ca
 }
 
 // spkiSHA256 is the data of a "3 1 1" record for cert.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/smtptest"
 )
 
@@ -105,7 +106,7 @@ func TestParseSTSRecord(t *testing.T) {
 // and a WebPKI of its own.
 type stsNet struct {
 	*testNet
-	ca      *testCA
+	ca      *testfixture.Certificate
 	mu      sync.Mutex
 	policy  string
 	ctype   string
@@ -127,7 +128,7 @@ func newSTSNet(t *testing.T, policy string) *stsNet {
 		w.Header().Set("Content-Type", s.ctype)
 		w.Write([]byte(s.policy))
 	}))
-	cert := s.ca.leaf(t, time.Now().Add(time.Hour), "mta-sts.example.test")
+	cert := s.ca.Issue(t, time.Now().Add(time.Hour), "mta-sts.example.test")
 	s.web.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	s.web.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what some tests want
 	s.web.StartTLS()
@@ -138,7 +139,7 @@ func newSTSNet(t *testing.T, policy string) *stsNet {
 
 func (s *stsNet) httpClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: s.ca.pool},
+		TLSClientConfig: &tls.Config{RootCAs: s.ca.Pool},
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, s.web.Listener.Addr().String()) // loopback
@@ -149,7 +150,7 @@ func (s *stsNet) httpClient() *http.Client {
 func (s *stsNet) deliverer() *Deliverer {
 	d := s.testNet.deliverer()
 	d.HTTPClient = s.httpClient()
-	d.TLSConfig = &tls.Config{RootCAs: s.ca.pool}
+	d.TLSConfig = &tls.Config{RootCAs: s.ca.Pool}
 	d.Now = func() time.Time { s.mu.Lock(); defer s.mu.Unlock(); return s.now }
 	d.PolicyCache = &MemoryPolicyCache{}
 	d.Reporter = &Reporter{}
@@ -172,7 +173,7 @@ func stsPolicyText(mode string, mx ...string) string {
 
 func TestMTASTSEnforce(t *testing.T) {
 	s := newSTSNet(t, stsPolicyText("enforce", "*.example.test"))
-	cert := s.ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert := s.ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
 	srv := smtpServer(t, smtptest.Config{}, &cert)
 	s.dns.AddMX("example.test", 10, "mx.example.test")
 	s.host("mx.example.test", "127.0.0.70", srv)
@@ -190,7 +191,7 @@ func TestMTASTSEnforce(t *testing.T) {
 
 func TestMTASTSEnforceSkipsMXNotInPolicy(t *testing.T) {
 	s := newSTSNet(t, stsPolicyText("enforce", "good.example.test"))
-	cert := s.ca.leaf(t, time.Now().Add(time.Hour), "good.example.test")
+	cert := s.ca.Issue(t, time.Now().Add(time.Hour), "good.example.test")
 	bad := smtpServer(t, smtptest.Config{}, &cert)
 	good := smtpServer(t, smtptest.Config{}, &cert)
 	s.dns.AddMX("example.test", 10, "evil.example.test")
@@ -208,7 +209,7 @@ func TestMTASTSEnforceSkipsMXNotInPolicy(t *testing.T) {
 
 func TestMTASTSEnforceOnlyMismatchingMX(t *testing.T) {
 	s := newSTSNet(t, stsPolicyText("enforce", "good.example.test"))
-	cert := s.ca.leaf(t, time.Now().Add(time.Hour), "evil.example.test")
+	cert := s.ca.Issue(t, time.Now().Add(time.Hour), "evil.example.test")
 	srv := smtpServer(t, smtptest.Config{}, &cert)
 	s.dns.AddMX("example.test", 10, "evil.example.test")
 	s.host("evil.example.test", "127.0.0.71", srv)
@@ -231,9 +232,9 @@ func TestMTASTSBadCertificate(t *testing.T) {
 		cert func(s *stsNet) tls.Certificate
 		want ResultType
 	}{
-		{"wrong name", func(s *stsNet) tls.Certificate { return s.ca.leaf(t, time.Now().Add(time.Hour), "elsewhere.test") }, ResultCertificateHostMismatch},
-		{"expired", func(s *stsNet) tls.Certificate { return s.ca.leaf(t, time.Now().Add(-time.Hour), "mx.example.test") }, ResultCertificateExpired},
-		{"untrusted", func(*stsNet) tls.Certificate { return other.leaf(t, time.Now().Add(time.Hour), "mx.example.test") }, ResultCertificateNotTrusted},
+		{"wrong name", func(s *stsNet) tls.Certificate { return s.ca.Issue(t, time.Now().Add(time.Hour), "elsewhere.test") }, ResultCertificateHostMismatch},
+		{"expired", func(s *stsNet) tls.Certificate { return s.ca.Issue(t, time.Now().Add(-time.Hour), "mx.example.test") }, ResultCertificateExpired},
+		{"untrusted", func(*stsNet) tls.Certificate { return other.Issue(t, time.Now().Add(time.Hour), "mx.example.test") }, ResultCertificateNotTrusted},
 	} {
 		for _, mode := range []Mode{ModeEnforce, ModeTesting} {
 			t.Run(tt.name+"/"+string(mode), func(t *testing.T) {
@@ -265,7 +266,7 @@ func TestMTASTSBadCertificate(t *testing.T) {
 
 func TestMTASTSTestingMismatchDelivers(t *testing.T) {
 	s := newSTSNet(t, stsPolicyText("testing", "good.example.test"))
-	cert := s.ca.leaf(t, time.Now().Add(time.Hour), "evil.example.test")
+	cert := s.ca.Issue(t, time.Now().Add(time.Hour), "evil.example.test")
 	srv := smtpServer(t, smtptest.Config{}, &cert)
 	s.dns.AddMX("example.test", 10, "evil.example.test")
 	s.host("evil.example.test", "127.0.0.74", srv)
@@ -310,7 +311,7 @@ func TestMTASTSEnforceWithoutSTARTTLS(t *testing.T) {
 func TestDANEOverridesMTASTS(t *testing.T) {
 	s := newSTSNet(t, stsPolicyText("enforce", "mx.example.test"))
 	other := newCA(t, "not in the WebPKI")
-	cert := other.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert := other.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
 	srv := smtpServer(t, smtptest.Config{}, &cert)
 	s.dns.AddMX("example.test", 10, "mx.example.test")
 	s.host("mx.example.test", "127.0.0.77", srv)
@@ -323,7 +324,7 @@ func TestDANEOverridesMTASTS(t *testing.T) {
 
 func TestMTASTSCache(t *testing.T) {
 	s := newSTSNet(t, stsPolicyText("enforce", "mx.example.test"))
-	cert := s.ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert := s.ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
 	srv := smtpServer(t, smtptest.Config{}, &cert)
 	s.dns.AddMX("example.test", 10, "mx.example.test")
 	s.host("mx.example.test", "127.0.0.78", srv)
@@ -381,7 +382,7 @@ func TestMTASTSPolicyServerUntrusted(t *testing.T) {
 	s.dns.AddMX("example.test", 10, "mx.example.test")
 	s.host("mx.example.test", "127.0.0.80", srv)
 	d := s.deliverer()
-	d.HTTPClient.Transport.(*http.Transport).TLSClientConfig.RootCAs = newCA(t, "other").pool
+	d.HTTPClient.Transport.(*http.Transport).TLSClientConfig.RootCAs = newCA(t, "other").Pool
 	r := deliverOne(t, d, "b@example.test").Recipients[0]
 	if r.Outcome != Delivered || r.TLS.Policy != PolicyNotFound {
 		t.Fatalf("got %v TLS %v: a policy from a server that fails the WebPKI must not apply", r.Outcome, r.TLS)

@@ -34,7 +34,7 @@ func requireTLSServer(t *testing.T, cert *tls.Certificate, offer bool) *smtptest
 
 func TestRequireTLSRefusedWithoutAuthenticatedMX(t *testing.T) {
 	ca := newCA(t, "ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
 	n := newTestNet(t)
 	srv := requireTLSServer(t, &cert, true)
 	n.dns.AddMX("example.test", 10, "mx.example.test")
@@ -51,7 +51,7 @@ func TestRequireTLSRefusedWithoutAuthenticatedMX(t *testing.T) {
 
 func TestRequireTLSUnderDANE(t *testing.T) {
 	ca := newCA(t, "ca")
-	cert := ca.leaf(t, time.Now().Add(time.Hour), "mx.example.test")
+	cert := ca.Issue(t, time.Now().Add(time.Hour), "mx.example.test")
 	for _, offer := range []bool{true, false} {
 		n := newTestNet(t)
 		srv := requireTLSServer(t, &cert, offer)
@@ -88,13 +88,13 @@ func TestRequireTLSWebPKI(t *testing.T) {
 		ok   bool
 	}{{"verified", "mx.example.test", true}, {"wrong name", "elsewhere.test", false}} {
 		t.Run(tt.name, func(t *testing.T) {
-			cert := ca.leaf(t, time.Now().Add(time.Hour), tt.host)
+			cert := ca.Issue(t, time.Now().Add(time.Hour), tt.host)
 			n := newTestNet(t)
 			srv := requireTLSServer(t, &cert, true)
 			n.dns.AddMX("example.test", 10, "mx.example.test")
 			n.host("mx.example.test", "127.0.0.92", srv)
 			d := n.deliverer()
-			d.TLSConfig = &tls.Config{RootCAs: ca.pool}
+			d.TLSConfig = &tls.Config{RootCAs: ca.Pool}
 			r := deliverRequireTLS(t, d)
 			if (r.Outcome == Delivered) != tt.ok || (len(srv.Messages()) == 1) != tt.ok {
 				t.Fatalf("got %v %v TLS %v, want delivered=%v", r.Outcome, r.Err, r.TLS, tt.ok)
