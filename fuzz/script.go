@@ -18,9 +18,10 @@ const (
 	PermFail            // a 5yz reply
 	Shutdown            // 421, then the server closes the connection
 	HangUp              // no reply: the server closes the connection
+	Garbage             // a line that is no reply, then the server closes the connection
 )
 
-func (a Act) ends() bool { return a == Shutdown || a == HangUp }
+func (a Act) ends() bool { return a == Shutdown || a == HangUp || a == Garbage }
 
 func (a Act) String() string {
 	switch a {
@@ -34,6 +35,8 @@ func (a Act) String() string {
 		return "421"
 	case HangUp:
 		return "hang-up"
+	case Garbage:
+		return "garbage"
 	}
 	return fmt.Sprintf("Act(%d)", uint8(a))
 }
@@ -68,29 +71,33 @@ type ScriptOptions struct {
 	Transactions int  // how many; 1 when zero
 	LMTP         bool // answer the end of data once per accepted recipient
 	Surplus      bool // let transactions end with a reply too many
+	Garbage      bool // let the server answer with a line that is no reply
 }
 
 // ServerScript draws the replies a server gives a client under test:
 // each place of each transaction (MAIL, every RCPT, DATA, every BDAT
 // chunk, the end of data, LMTP's replies per recipient) gets a 2yz, a
-// 4yz, a 5yz, a 421 followed by a close, or a close without a reply,
-// mostly 2yz so that scripts get deep; with opts.Surplus, one transaction
-// in ten ends with a reply nobody asked for. Serve it with Answer and
+// 4yz, a 5yz, a 421 followed by a close, a close without a reply, or
+// with opts.Garbage a line that is no reply followed by a close; mostly
+// 2yz, so that scripts get deep. With opts.Surplus, one transaction in
+// ten ends with a reply nobody asked for. Serve it with Answer and
 // judge the client with Implied.
 func ServerScript(opts ScriptOptions) *rapid.Generator[Script] {
 	n := max(opts.Transactions, 1)
 	return rapid.Custom(func(t *rapid.T) Script {
 		s := Script{LMTP: opts.LMTP}
 		for i := range n {
-			s.Transactions = append(s.Transactions, drawTransaction(t, i, opts.Surplus))
+			s.Transactions = append(s.Transactions, drawTransaction(t, i, opts))
 		}
 		return s
 	})
 }
 
 // drawAct draws an act, mostly Accept; it shrinks towards Accept.
-func drawAct(t *rapid.T, label string) Act {
+func drawAct(t *rapid.T, label string, garbage bool) Act {
 	switch n := rapid.IntRange(0, 99).Draw(t, label); {
+	case garbage && n >= 97:
+		return Garbage
 	case n < 70:
 		return Accept
 	case n < 78:
@@ -103,25 +110,25 @@ func drawAct(t *rapid.T, label string) Act {
 	return HangUp
 }
 
-func drawTransaction(t *rapid.T, i int, surplus bool) Transaction {
+func drawTransaction(t *rapid.T, i int, opts ScriptOptions) Transaction {
 	p := fmt.Sprintf("m%d ", i)
 	m := Transaction{
 		Rcpts:  rapid.IntRange(1, 3).Draw(t, p+"rcpts"),
 		Chunks: rapid.IntRange(1, 3).Draw(t, p+"chunks"),
-		Mail:   drawAct(t, p+"MAIL"),
+		Mail:   drawAct(t, p+"MAIL", opts.Garbage),
 	}
 	for j := range m.Rcpts {
-		m.Rcpt = append(m.Rcpt, drawAct(t, fmt.Sprintf("%sRCPT %d", p, j)))
+		m.Rcpt = append(m.Rcpt, drawAct(t, fmt.Sprintf("%sRCPT %d", p, j), opts.Garbage))
 	}
-	m.Data = drawAct(t, p+"DATA")
+	m.Data = drawAct(t, p+"DATA", opts.Garbage)
 	for j := range m.Chunks - 1 {
-		m.Chunk = append(m.Chunk, drawAct(t, fmt.Sprintf("%sBDAT %d", p, j)))
+		m.Chunk = append(m.Chunk, drawAct(t, fmt.Sprintf("%sBDAT %d", p, j), opts.Garbage))
 	}
-	m.End = drawAct(t, p+"end")
+	m.End = drawAct(t, p+"end", opts.Garbage)
 	for j := range m.Rcpts {
-		m.PerRcpt = append(m.PerRcpt, drawAct(t, fmt.Sprintf("%sLMTP %d", p, j)))
+		m.PerRcpt = append(m.PerRcpt, drawAct(t, fmt.Sprintf("%sLMTP %d", p, j), opts.Garbage))
 	}
-	if surplus {
+	if opts.Surplus {
 		m.Surplus = rapid.IntRange(0, 9).Draw(t, p+"surplus") == 0
 	}
 	return m
@@ -231,6 +238,8 @@ func reply(a Act, tag, ok, temp, perm string) Answer {
 		return Answer{Reply: perm + " " + tag}
 	case Shutdown:
 		return Answer{Reply: "421 4.7.0 closing " + tag, Close: true}
+	case Garbage:
+		return Answer{Reply: "garbage, no reply " + tag, Close: true}
 	}
 	return Answer{Close: true}
 }
@@ -341,7 +350,9 @@ type Path struct {
 //   - otherwise Delivered.
 //
 // MaybeDelivered is implied for an unanswered message whose end the
-// client wrote, when the server closed the connection without a 421.
+// client wrote, when the server closed the connection without a 421; it
+// is left to the client (CheckMaybe unset) when a line that is no reply
+// came. Such a line counts as no reply.
 // Replies that came after the server closed its side (Late) do not count.
 func Implied(log []Exchange, msg int, t Transaction, p Path) Outcome {
 	var (
@@ -353,10 +364,15 @@ func Implied(log []Exchange, msg int, t Transaction, p Path) Outcome {
 		surplus        bool
 		endWritten     bool
 		closedSilently bool
+		garbled        bool // a line that is no reply came: the client can only give up
 	)
 	for _, e := range log {
 		if e.Close && !e.Late && e.Reply == "" {
 			closedSilently = true
+		}
+		if !e.Late && e.Reply != "" && !isReply(e.Reply) {
+			garbled = true
+			e.Reply = ""
 		}
 		if e.Msg != msg {
 			continue
@@ -386,7 +402,7 @@ func Implied(log []Exchange, msg int, t Transaction, p Path) Outcome {
 			per[e.Index] = e.Reply
 		}
 	}
-	o := Outcome{Mail: mail, Rcpts: rcpts, CheckMaybe: true}
+	o := Outcome{Mail: mail, Rcpts: rcpts, CheckMaybe: !garbled}
 	unanswered := func(cmd string, last bool) Outcome {
 		o.Kind, o.Command, o.Last = Unanswered, cmd, last
 		o.MaybeDelivered = endWritten && closedSilently && end == ""
@@ -460,7 +476,7 @@ func Implied(log []Exchange, msg int, t Transaction, p Path) Outcome {
 		o.Missing = missing
 		// With some recipients answered, whether the message may have
 		// been delivered is the client's call: only none is checked.
-		o.CheckMaybe = len(missing) == len(accepted)
+		o.CheckMaybe = !garbled && len(missing) == len(accepted)
 		o.MaybeDelivered = o.MaybeDelivered && o.CheckMaybe
 		return o
 	case !delivered:
@@ -472,6 +488,11 @@ func Implied(log []Exchange, msg int, t Transaction, p Path) Outcome {
 }
 
 func positive(reply string) bool { return reply != "" && reply[0] == '2' }
+
+// isReply reports whether s starts as a reply does, with three digits.
+func isReply(s string) bool {
+	return len(s) >= 3 && digits([]byte(s[:3]))
+}
 
 // Diff says how the outcome a client reported (got) differs from the one
 // the script implies (want), "" when it does not; this is the oracle that

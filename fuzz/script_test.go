@@ -34,6 +34,7 @@ func TestImplied(t *testing.T) {
 		{"a 421 to the RCPT", []fuzz.Exchange{mail, {Query: q("RCPT", 0), Reply: "421 bye", Close: true}}, tr, fuzz.Path{}, fuzz.RecipientsRefused, "", false},
 		{"a reply too many", []fuzz.Exchange{mail, rcpt, data, {Query: q("END", 0), Reply: "250 queued", Surplus: true}}, tr, fuzz.Path{}, fuzz.Desynchronised, "", false},
 		{"a chunk refused", []fuzz.Exchange{mail, rcpt, {Query: q("BDAT", 0), Reply: "552 too big"}}, fuzz.Transaction{Rcpts: 1, Chunks: 2}, fuzz.Path{BDAT: true}, fuzz.DataRefused, "BDAT", false},
+		{"garbage for the end", []fuzz.Exchange{mail, rcpt, data, {Query: q("END", 0), Reply: "no reply at all", Close: true}}, tr, fuzz.Path{}, fuzz.Unanswered, "end of data", false},
 		{"LMTP, none delivered", []fuzz.Exchange{mail, rcpt, data, {Query: q("END", 0), Reply: "550 full"}}, tr, fuzz.Path{LMTP: true}, fuzz.NotDelivered, "", false},
 		{"LMTP, a reply missing", []fuzz.Exchange{mail, rcpt, data}, tr, fuzz.Path{LMTP: true}, fuzz.Unanswered, "end of data", false},
 	} {

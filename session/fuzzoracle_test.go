@@ -20,7 +20,7 @@ import (
 // TestPropertyFuzzOracle is package fuzz's cross-path oracle run over the
 // session: a scripted server answers from a fuzz.ServerScript (any reply
 // at any place of a transaction: 2yz, 4yz, 5yz, a 421 and a close, a close
-// without a reply, a reply nobody asked for), the client sends to
+// without a reply, a line that is no reply, a reply nobody asked for), the client sends to
 // addresses fuzz.Mailbox draws, sequentially, pipelined, with BDAT, as a
 // SendStream of several messages, with the low-level calls, or over LMTP,
 // and each message's outcome must be the one fuzz.Implied reads from the
@@ -87,7 +87,7 @@ func foCase(rt *rapid.T, p foPath) {
 	if p.stream {
 		n = rapid.IntRange(2, 4).Draw(rt, "messages")
 	}
-	script := fuzz.ServerScript(fuzz.ScriptOptions{Transactions: n, LMTP: p.lmtp, Surplus: !p.stream}).Draw(rt, "script")
+	script := fuzz.ServerScript(fuzz.ScriptOptions{Transactions: n, LMTP: p.lmtp, Surplus: !p.stream, Garbage: true}).Draw(rt, "script")
 	envs := make([]session.Envelope, n)
 	for i, tr := range script.Transactions {
 		envs[i] = foEnvelope(rt, i, tr)
@@ -311,12 +311,15 @@ func foReason(err error, log []fuzz.Exchange) string {
 		return "no error"
 	case !closed:
 		return fmt.Sprintf("%v, but the server never closed the connection", err)
-	case strings.HasPrefix(closing, "421") && (!errors.As(err, &re) || re.Reply.Code != 421):
-		return fmt.Sprintf("%v does not unwrap to the server's 421", err)
-	case !strings.HasPrefix(closing, "421") && !errors.Is(err, session.ErrServerDisconnected):
-		return fmt.Sprintf("%v does not match ErrServerDisconnected", err)
 	case strings.Contains(err.Error(), "use of closed network connection"):
 		return "the client's own close reported as the server's"
+	case strings.HasPrefix(closing, "421") && (!errors.As(err, &re) || re.Reply.Code != 421):
+		return fmt.Sprintf("%v does not unwrap to the server's 421", err)
+	case closing != "" && !strings.HasPrefix(closing, "4"):
+		// A line that is no reply: the session ends on a protocol
+		// error, whatever it unwraps to.
+	case closing == "" && !errors.Is(err, session.ErrServerDisconnected):
+		return fmt.Sprintf("%v does not match ErrServerDisconnected", err)
 	}
 	return ""
 }
