@@ -15,7 +15,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-// knownVerbs are the verbs Parse gives a type of its own; a command.Raw command
+// knownVerbs are the verbs Parse gives a type of their own; a Raw command
 // must not be named after one of them.
 var knownVerbs = []string{
 	"HELO", "EHLO", "LHLO", "MAIL", "RCPT", "DATA", "RSET", "QUIT", "STARTTLS",
@@ -323,7 +323,9 @@ func LocalPart(utf8 bool) *rapid.Generator[string] {
 
 // Mailbox draws a canonical mailbox with a domain: one that command's
 // Append accepts in a MAIL or RCPT and Parse gives back field for field,
-// from LocalPart and Domain. With utf8 unset it is all ASCII (an
+// from LocalPart and Domain, and one time in sixteen one at RFC 5321
+// §4.5.3.1's limits (a 64-octet local part, 63-octet labels, a 256-octet
+// path, or one octet short of them). With utf8 unset it is all ASCII (an
 // internationalised domain appears only as Domain(true) draws it); with it
 // set, the local part and the domain may be UTF-8 (SMTPUTF8 needed).
 func Mailbox(utf8 bool) *rapid.Generator[command.Mailbox] {

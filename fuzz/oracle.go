@@ -171,11 +171,12 @@ func CheckGroup(cmds []command.Command, replies []response.Reply) error {
 }
 
 // Plausible returns a *Finding of kind BadReply when r is a reply that
-// the command named by verb cannot have (RFC 5321 §4.2, §4.3.2): a 3yz but
-// to DATA (354), AUTH (334) and an LMTP or SMTP end of data (never); a
-// 2yz to DATA; anything but 221 to QUIT; anything but 250 to RSET and
-// NOOP (or 421, 5yz). Other codes are left to the server: this checks only
-// what would desynchronise a client.
+// the command named by verb cannot have (RFC 5321 §4.2, §4.3.2): a 3yz to
+// anything but DATA (354) and AUTH (334), the end of data ("END")
+// included; a 2yz to DATA; anything but 221 to QUIT; anything but 250 or
+// a 5yz to RSET and NOOP. A 421 is plausible anywhere. Other codes are
+// left to the server: this checks only what would desynchronise a
+// client.
 func Plausible(verb string, r response.Reply) error {
 	c, class := int(r.Code), int(r.Code)/100
 	bad := func() error {
@@ -224,18 +225,25 @@ func CheckStored(body, stored []byte) error {
 			return nil
 		}
 	}
+	// Show where they part: from the start of the message in stored (its
+	// first line found there), compared in the stored line endings.
+	if bytes.IndexByte(stored, '\r') < 0 {
+		want = lf
+	}
+	first, _, _ := bytes.Cut(want, []byte("\n"))
+	at := max(bytes.Index(stored, first), 0)
+	got := stored[at:]
 	i := 0
-	for i < len(stored) && i < len(want) && stored[len(stored)-1-i] == want[len(want)-1-i] {
+	for i < len(got) && i < len(want) && got[i] == want[i] {
 		i++
 	}
-	return findingf(Stored, "stored %d octets, want %d (Normalise of the body, after any trace fields); they differ %d octets from the end: stored %s, sent %s",
-		len(stored), len(want), i, quote(tail(stored, i)), quote(tail(want, i)))
+	return findingf(Stored, "stored %d octets where %d were due (Normalise of the body, after any trace fields); from octet %d of the message the server has %s, the client sent %s",
+		len(got), len(want), i, quote(window(got, i)), quote(window(want, i)))
 }
 
-// tail returns up to 40 octets of b before its last n.
-func tail(b []byte, n int) []byte {
-	end := len(b) - n
-	return b[max(0, end-40):end]
+// window returns up to 40 octets of b from i.
+func window(b []byte, i int) []byte {
+	return b[i:min(len(b), i+40)]
 }
 
 // headerFields reports whether b is nothing but header fields, each line

@@ -72,12 +72,14 @@ func (s ClientSession) Steps() []Step {
 
 // Session draws a client session that follows the server's state machine
 // (RFC 5321 §4.1.4, RFC 2920, RFC 3030): EHLO (LHLO) first; then up to
-// four episodes, each a transaction (MAIL with or without parameters, one
-// to three RCPTs to Mailbox addresses, DATA with a Body or one to three
+// four episodes, each a transaction (MAIL from a Mailbox or the null
+// sender, with SMTPUTF8 when f allows it and the draw says so, one to
+// three RCPTs to Mailbox addresses, DATA with a Body or one to three
 // BDAT chunks), a run of RSET, NOOP, VRFY and HELP, a STARTTLS followed by
 // a new EHLO, or an AUTH PLAIN; QUIT last. With f.Pipelining a transaction
 // is one group (MAIL, the RCPTs and DATA, or with the chunks), and so is a
-// run; without it every step is a group of its own. See Features for
+// run up to its first NOOP, VRFY or HELP (which RFC 2920 allows only last
+// in a group); without it every step is a group of its own. See Features for
 // what else f changes.
 func Session(f Features) *rapid.Generator[ClientSession] {
 	return rapid.Custom(func(t *rapid.T) ClientSession {
@@ -108,14 +110,15 @@ func Session(f Features) *rapid.Generator[ClientSession] {
 	})
 }
 
-// groups makes steps one group when pipelined, else a group each; a
-// pipelined DATA ends its group (RFC 2920 §3.1), and so does BDAT LAST.
+// groups makes steps one group when pipelined, else a group each. The
+// commands RFC 2920 §3.1 allows only last in a group (DATA, VRFY, EXPN,
+// NOOP, and HELP to be safe) end theirs.
 func groups(pipelined bool, steps []Step) []Group {
 	var out []Group
 	var cur Group
 	for _, st := range steps {
 		cur = append(cur, st)
-		if !pipelined || st.Verb == "DATA" {
+		if !pipelined || lastInGroup(st.Verb) {
 			out = append(out, cur)
 			cur = nil
 		}
@@ -124,6 +127,14 @@ func groups(pipelined bool, steps []Step) []Group {
 		out = append(out, cur)
 	}
 	return out
+}
+
+func lastInGroup(verb string) bool {
+	switch verb {
+	case "DATA", "VRFY", "EXPN", "NOOP", "HELP":
+		return true
+	}
+	return false
 }
 
 func line(t *rapid.T, c command.Command, f Features) Step {
