@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/smtpkit/smtpkit/benchmarks/internal/sink"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/session"
 )
 
@@ -30,7 +31,7 @@ type textReader struct {
 }
 
 func newTextReader(size int64) *textReader {
-	return &textReader{block: textLines(100, "\r\n"), left: size}
+	return &textReader{block: testfixture.Text(100, "\r\n"), left: size}
 }
 
 func (r *textReader) Read(p []byte) (int, error) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/smtp"
 	"runtime"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/smtpkit/smtpkit/benchmarks/internal/sink"
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/session"
 )
 
@@ -311,30 +311,9 @@ func benchMessage(size int) []byte {
 	return m.Bytes()
 }
 
-// textLines returns n lines of 76-column printable text, one in a
-// hundred starting with '.', each ending in eol: wire's benchmark body
-// (its realisticBody), here in whole lines so that a size is exact.
-func textLines(n int, eol string) []byte {
-	rng := rand.New(rand.NewPCG(1, 2))
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789      ,;:-=()"
-	body := make([]byte, 0, n*(76+len(eol)))
-	line := make([]byte, 76)
-	for range n {
-		for i := range line {
-			line[i] = alphabet[rng.IntN(len(alphabet))]
-		}
-		if rng.IntN(100) == 0 {
-			line[0] = '.'
-		}
-		body = append(body, line...)
-		body = append(body, eol...)
-	}
-	return body
-}
-
 // largeBody is the large message: as many 78-octet CRLF lines as fit in
 // 8 MiB. Built on first use only, so that the tests (the heap check)
 // never see it.
 var largeBody = sync.OnceValue(func() []byte {
-	return textLines(largeSize/78, "\r\n")
+	return testfixture.Text(largeSize/78, "\r\n")
 })

@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"math/rand/v2"
 	"net/textproto"
 	"sync"
 	"testing"
+
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 )
 
 // The DATA-path and reply-reading benchmarks, each beside the standard
@@ -17,11 +18,8 @@ import (
 //	go test -run=NONE -bench=. -benchmem -count=6 ./wire | tee new.txt
 //	benchstat -col /impl new.txt
 
-const (
-	benchBodySize  = 64 << 20
-	benchChunkSize = 32 << 10 // what io.Copy hands a writer
-	benchBufSize   = 64 << 10
-)
+// benchBodySize is the size of the DATA benchmarks' bodies.
+const benchBodySize = 64 << 20
 
 var (
 	benchBodyOnce sync.Once
@@ -29,43 +27,14 @@ var (
 	benchBodyLF   []byte
 )
 
-// realisticBody returns about size bytes of 76-column printable text, one
-// line in a hundred starting with '.', lines ending in eol.
-func realisticBody(size int, eol string) []byte {
-	rng := rand.New(rand.NewPCG(1, 2))
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789      ,;:-=()"
-	body := make([]byte, 0, size+100)
-	line := make([]byte, 76)
-	for len(body) < size {
-		for i := range line {
-			line[i] = alphabet[rng.IntN(len(alphabet))]
-		}
-		if rng.IntN(100) == 0 {
-			line[0] = '.'
-		}
-		body = append(body, line...)
-		body = append(body, eol...)
-	}
-	return body
-}
-
+// benchBodies returns benchBodySize of testfixture's text with CRLF and
+// with LF line ends, made once.
 func benchBodies() ([]byte, []byte) {
 	benchBodyOnce.Do(func() {
-		benchBodyCRLF = realisticBody(benchBodySize, "\r\n")
-		benchBodyLF = realisticBody(benchBodySize, "\n")
+		benchBodyCRLF = testfixture.TextAtLeast(benchBodySize, "\r\n")
+		benchBodyLF = testfixture.TextAtLeast(benchBodySize, "\n")
 	})
 	return benchBodyCRLF, benchBodyLF
-}
-
-// writeChunks writes body to w in io.Copy-sized pieces.
-func writeChunks(b *testing.B, w io.Writer, body []byte) {
-	for p := body; len(p) > 0; {
-		n := min(len(p), benchChunkSize)
-		if _, err := w.Write(p[:n]); err != nil {
-			b.Fatal(err)
-		}
-		p = p[n:]
-	}
 }
 
 func BenchmarkDotWriter(b *testing.B) {
@@ -76,11 +45,11 @@ func BenchmarkDotWriter(b *testing.B) {
 	}{{"crlf", crlf}, {"lf", lf}} {
 		// Every implementation must put out exactly what the encoder does
 		// once here, checked after every run.
-		var encoded countingWriter
+		var encoded testfixture.CountingWriter
 		enc := NewDotWriter(&encoded)
 		enc.Write(body.data)
 		enc.Close()
-		want := encoded.n
+		want := encoded.N
 
 		// smtpkit's encoder into the two buffers a session would give it.
 		for _, sink := range []struct {
@@ -88,7 +57,7 @@ func BenchmarkDotWriter(b *testing.B) {
 			new  func(io.Writer) (io.Writer, func() error)
 		}{
 			{"smtpkit", func(w io.Writer) (io.Writer, func() error) {
-				bw := bufio.NewWriterSize(w, benchBufSize)
+				bw := bufio.NewWriterSize(w, testfixture.BufSize)
 				return bw, bw.Flush
 			}},
 			{"smtpkit-wire.Writer", func(w io.Writer) (io.Writer, func() error) {
@@ -97,36 +66,36 @@ func BenchmarkDotWriter(b *testing.B) {
 			}},
 		} {
 			b.Run("body="+body.name+"/impl="+sink.name, func(b *testing.B) {
-				var out countingWriter
+				var out testfixture.CountingWriter
 				w, flush := sink.new(&out)
 				d := NewDotWriter(w)
 				b.SetBytes(int64(len(body.data)))
 				b.ReportAllocs()
 				for b.Loop() {
-					out.n = 0
+					out.N = 0
 					d.Reset(w)
-					writeChunks(b, d, body.data)
+					testfixture.WriteChunks(b, d, body.data)
 					if err := d.Close(); err != nil {
 						b.Fatal(err)
 					}
-					if err := flush(); err != nil || out.n != want {
-						b.Fatalf("wrote %d bytes, want %d (flush: %v)", out.n, want, err)
+					if err := flush(); err != nil || out.N != want {
+						b.Fatalf("wrote %d bytes, want %d (flush: %v)", out.N, want, err)
 					}
 				}
 			})
 		}
 		b.Run("body="+body.name+"/impl=textproto", func(b *testing.B) {
-			var out countingWriter
-			bw := bufio.NewWriterSize(&out, benchBufSize)
+			var out testfixture.CountingWriter
+			bw := bufio.NewWriterSize(&out, testfixture.BufSize)
 			tw := textproto.NewWriter(bw)
 			b.SetBytes(int64(len(body.data)))
 			b.ReportAllocs()
 			for b.Loop() {
-				out.n = 0
+				out.N = 0
 				d := tw.DotWriter()
-				writeChunks(b, d, body.data)
-				if err := d.Close(); err != nil || out.n+int64(bw.Buffered()) != want {
-					b.Fatalf("wrote %d bytes, want %d (close: %v)", out.n+int64(bw.Buffered()), want, err)
+				testfixture.WriteChunks(b, d, body.data)
+				if err := d.Close(); err != nil || out.N+int64(bw.Buffered()) != want {
+					b.Fatalf("wrote %d bytes, want %d (close: %v)", out.N+int64(bw.Buffered()), want, err)
 				}
 			}
 		})
@@ -149,7 +118,7 @@ func BenchmarkDotReader(b *testing.B) {
 	d.Write(crlf)
 	d.Close()
 	encoded := enc.Bytes()
-	buf := make([]byte, benchChunkSize)
+	buf := make([]byte, testfixture.ChunkSize)
 	for _, impl := range []struct {
 		name string
 		new  func(*bufio.Reader) io.Reader
@@ -163,7 +132,7 @@ func BenchmarkDotReader(b *testing.B) {
 	} {
 		b.Run("impl="+impl.name, func(b *testing.B) {
 			src := bytes.NewReader(encoded)
-			br := bufio.NewReaderSize(src, benchBufSize)
+			br := bufio.NewReaderSize(src, testfixture.BufSize)
 			b.SetBytes(int64(len(crlf)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -177,71 +146,31 @@ func BenchmarkDotReader(b *testing.B) {
 	}
 }
 
-// countingWriter discards what it is given and counts it, so that a
-// benchmark can check that all of the output was produced.
-type countingWriter struct{ n int64 }
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	c.n += int64(len(p))
-	return len(p), nil
-}
-
 // onlyReader hides WriterTo so that io.CopyBuffer uses the buffer it is given.
 type onlyReader struct{ io.Reader }
 
 func BenchmarkBDATWriter(b *testing.B) {
 	crlf, _ := benchBodies()
-	bw := bufio.NewWriterSize(io.Discard, benchBufSize)
+	bw := bufio.NewWriterSize(io.Discard, testfixture.BufSize)
 	w := NewBDATWriter(bw, 0)
 	b.SetBytes(int64(len(crlf)))
 	b.ReportAllocs()
 	for b.Loop() {
 		w.Reset(bw, 0)
-		writeChunks(b, w, crlf)
+		testfixture.WriteChunks(b, w, crlf)
 		if err := w.Close(); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-const (
-	ehloReply = "250-mx.example.org Hello client.example.org [127.0.0.1]\r\n" +
-		"250-PIPELINING\r\n" +
-		"250-SIZE 10240000\r\n" +
-		"250-VRFY\r\n" +
-		"250-ETRN\r\n" +
-		"250-STARTTLS\r\n" +
-		"250-AUTH PLAIN LOGIN\r\n" +
-		"250-ENHANCEDSTATUSCODES\r\n" +
-		"250-8BITMIME\r\n" +
-		"250 CHUNKING\r\n"
-	okReply = "250 2.1.0 Ok\r\n"
-)
-
-// repeatReader returns its bytes over and over, forever: a server that never
-// stops replying, with no set-up cost inside the benchmark loop.
-type repeatReader struct {
-	data []byte
-	off  int
-}
-
-func (r *repeatReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		m := copy(p[n:], r.data[r.off:])
-		n += m
-		r.off = (r.off + m) % len(r.data)
-	}
-	return n, nil
-}
-
 func BenchmarkReadReply(b *testing.B) {
 	for _, tc := range []struct{ name, reply string }{
-		{"ehlo10", ehloReply},
-		{"line1", okReply},
+		{"ehlo10", testfixture.EHLOReply},
+		{"line1", testfixture.OKReply},
 	} {
 		b.Run("reply="+tc.name+"/impl=smtpkit", func(b *testing.B) {
-			r := NewReader(bufio.NewReader(&repeatReader{data: []byte(tc.reply)}))
+			r := NewReader(bufio.NewReader(&testfixture.RepeatReader{Data: []byte(tc.reply)}))
 			b.SetBytes(int64(len(tc.reply)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -251,7 +180,7 @@ func BenchmarkReadReply(b *testing.B) {
 			}
 		})
 		b.Run("reply="+tc.name+"/impl=textproto", func(b *testing.B) {
-			r := textproto.NewReader(bufio.NewReader(&repeatReader{data: []byte(tc.reply)}))
+			r := textproto.NewReader(bufio.NewReader(&testfixture.RepeatReader{Data: []byte(tc.reply)}))
 			b.SetBytes(int64(len(tc.reply)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -279,8 +208,8 @@ func benchNormBodies() []struct {
 	data []byte
 } {
 	benchNormOnce.Do(func() {
-		benchNormCRLF = realisticBody(benchNormBodySize, "\r\n")
-		benchNormLF = realisticBody(benchNormBodySize, "\n")
+		benchNormCRLF = testfixture.TextAtLeast(benchNormBodySize, "\r\n")
+		benchNormLF = testfixture.TextAtLeast(benchNormBodySize, "\n")
 	})
 	return []struct {
 		name string
@@ -299,12 +228,12 @@ func BenchmarkCRLFWriter(b *testing.B) {
 			{"plain", func(w io.Writer) (io.Writer, func() error) { return w, func() error { return nil } }},
 			// The session's buffer: added octets go in with WriteByte.
 			{"bufio", func(w io.Writer) (io.Writer, func() error) {
-				bw := bufio.NewWriterSize(w, benchBufSize)
+				bw := bufio.NewWriterSize(w, testfixture.BufSize)
 				return bw, bw.Flush
 			}},
 			// Where session puts it: in front of the BDAT framing.
 			{"bdat", func(w io.Writer) (io.Writer, func() error) {
-				bw := bufio.NewWriterSize(w, benchBufSize)
+				bw := bufio.NewWriterSize(w, testfixture.BufSize)
 				bd := NewBDATWriter(bw, 0)
 				return bd, func() error {
 					if err := bd.Close(); err != nil {
@@ -316,12 +245,12 @@ func BenchmarkCRLFWriter(b *testing.B) {
 			}},
 		} {
 			b.Run("body="+body.name+"/sink="+sink.name, func(b *testing.B) {
-				var out countingWriter
+				var out testfixture.CountingWriter
 				w, finish := sink.new(&out)
 				x := NewCRLFWriter(w)
 				send := func() {
 					x.Reset(w)
-					writeChunks(b, x, body.data)
+					testfixture.WriteChunks(b, x, body.data)
 					if err := x.Close(); err != nil {
 						b.Fatal(err)
 					}
@@ -349,7 +278,7 @@ func BenchmarkBodyScan(b *testing.B) {
 			for b.Loop() {
 				var s BodyScan
 				for p := body.data; len(p) > 0; {
-					n := min(len(p), benchChunkSize)
+					n := min(len(p), testfixture.ChunkSize)
 					s.Scan(p[:n])
 					p = p[n:]
 				}
