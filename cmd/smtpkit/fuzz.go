@@ -222,10 +222,9 @@ func (f *fuzzFlags) fuzzer(ctx context.Context, st stdio) (*fuzzer, int) {
 
 // waitStored polls store for the message holding token, for up to wait.
 func waitStored(ctx context.Context, store smuggleStore, token string, wait time.Duration) ([]byte, error) {
-	field := []byte(fuzz.TokenField + ": " + token)
 	deadline := time.Now().Add(wait)
 	for {
-		b, err := store.find(ctx, string(field))
+		b, err := store.find(ctx, token)
 		if err != nil {
 			return nil, err
 		}
@@ -382,7 +381,7 @@ func (fz *fuzzer) fuzz(ctx context.Context, st stdio) int {
 	sessions := 0
 	for batch := uint64(0); ctx.Err() == nil; batch++ {
 		shrink := max(time.Until(deadline)/3, time.Second)
-		res := fz.check(ctx, seed+batch*1_000_003, shrink, deadline)
+		res := fz.check(ctx, st.out, seed+batch*1_000_003, shrink, deadline)
 		sessions += res.sessions
 		if res.err != nil {
 			if ctx.Err() != nil {
@@ -452,7 +451,7 @@ var seedRE = regexp.MustCompile(`-rapid\.seed=(\d+)`)
 // shrinks a failing one. The property fails with the finding's kind
 // alone, so that rapid keeps to sessions that fail the same way while it
 // shrinks; the details are kept here.
-func (fz *fuzzer) check(ctx context.Context, seed uint64, shrink time.Duration, deadline time.Time) checkResult {
+func (fz *fuzzer) check(ctx context.Context, out io.Writer, seed uint64, shrink time.Duration, deadline time.Time) checkResult {
 	rapidFlags(seed, shrink)
 	var (
 		res     checkResult
@@ -470,7 +469,7 @@ func (fz *fuzzer) check(ctx context.Context, seed uint64, shrink time.Duration, 
 		err := d.Run(ctx, s)
 		if fz.f.verbose {
 			for _, l := range transcript {
-				fmt.Println(l)
+				fmt.Fprintln(out, l)
 			}
 		}
 		var f *fuzz.Finding

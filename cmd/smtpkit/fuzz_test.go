@@ -369,3 +369,24 @@ func TestFuzzUsage(t *testing.T) {
 		})
 	}
 }
+
+// --check CMD finds the stored message by its token, $1: against a
+// conforming server nothing is found; against one that keeps dots
+// doubled, the stored message is.
+func TestFuzzCheckCommand(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		fault string
+		code  int
+	}{{faultNone, exitOK}, {faultUnstuffed, exitPartial}} {
+		dir := t.TempDir()
+		maildir := filepath.Join(dir, "maildir")
+		srv := startFaultServer(t, tc.fault, maildir)
+		check := `grep -rlZ -- "$1" '` + filepath.Join(maildir, "new") + `' | xargs -0 -r cat`
+		r := smtpkit(t, nil, "fuzz", "--server", srv.addr, "--seed", "1", "--duration", "4s", "--timeout", "2s", "--out", dir, "--check", check, "--wait", "1s")
+		r.want(t, tc.code)
+		if tc.code == exitPartial && !strings.Contains(r.stdout, "FOUND stored:") {
+			t.Errorf("%s: stdout:\n%s", tc.fault, r.stdout)
+		}
+	}
+}
