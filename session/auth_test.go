@@ -1827,3 +1827,34 @@ func TestAuthSuccessWith250(t *testing.T) {
 		t.Errorf("second Login after a 250: %v, want ErrBadSequence (already authenticated)", err)
 	}
 }
+
+// TestLoginRegressionReplyBeforeAUTH is FuzzAuthExchange's finding
+// 0ba581af746cfbe8, kept in testdata/fuzz: a server that sends a 200 right
+// after its EHLO reply, before the client has written AUTH. The client
+// took that 200 for the answer to AUTH LOGIN and reported success (the
+// fuzz invariant, which then wanted a 235, caught it; commit 1dd15ea
+// relaxed it to "any 2yz", as smtp-sink answers 250). Since replies are
+// matched to commands through one queue, octets left after the EHLO reply
+// with no command awaiting one are a *DesyncError: Login fails without
+// writing AUTH, and the connection is closed.
+func TestLoginRegressionReplyBeforeAUTH(t *testing.T) {
+	const early = "200 000000000000000000000000000000000000\n"
+	conn := &scriptConn{r: bytes.NewReader([]byte("220 \n250-\n250 AUTH LOGIN \n" + early))}
+	ctx := testCtx(t)
+	c, err := session.NewClient(ctx, conn, &session.Options{LocalName: "client.example.org", TLS: session.TLSOff, AllowInsecureAuth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Login(ctx, "user", "pencil")
+	var de *session.DesyncError
+	if !errors.As(err, &de) || de.After != "EHLO" || de.Buffered != len(early) {
+		t.Fatalf("Login = %v (%T), want a *DesyncError after EHLO with %d octets left", err, err, len(early))
+	}
+	if w := conn.written.String(); w != "EHLO client.example.org\r\n" {
+		t.Errorf("the client wrote %q, want only its EHLO", w)
+	}
+	if _, err := c.Noop(ctx); err == nil {
+		t.Error("NOOP after the desync succeeded")
+	}
+}
