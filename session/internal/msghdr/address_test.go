@@ -215,3 +215,26 @@ func TestReadIOError(t *testing.T) {
 		}
 	}
 }
+
+// TestParseAddressListRegressionAtInDomainLiteral is FuzzAddressList's
+// finding, kept as testdata/fuzz/FuzzAddressList/domain-literal-at:
+// "0@[@]" came back as "\"0@[\"@]". formatAddr split the address at its
+// last "@", which for a domain literal is inside the brackets, so part of
+// the literal was quoted as the local part; the address must come back as
+// it was, and parse again to itself.
+func TestParseAddressListRegressionAtInDomainLiteral(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"0@[@]", "0@[@]"},
+		{`"a b"@[@]`, `"a b"@[@]`},
+		{"x <0@[a@b]>", "0@[a@b]"},
+	} {
+		got, err := parseAddressList(tc.in)
+		if err != nil || len(got) != 1 || got[0] != tc.want {
+			t.Errorf("parseAddressList(%q) = %q, %v; want [%q]", tc.in, got, err, tc.want)
+			continue
+		}
+		if again, err := parseAddressList(got[0]); err != nil || len(again) != 1 || again[0] != got[0] {
+			t.Errorf("parseAddressList(%q) = %q, %v; want it back", got[0], again, err)
+		}
+	}
+}
