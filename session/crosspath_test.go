@@ -11,16 +11,18 @@ import (
 	"time"
 
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/fuzz"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/session"
 	"pgregory.net/rapid"
 )
 
-// TestPropertyCrossPath plays random server scripts (any reply at any
-// place in a transaction: 2yz, 4yz, 5yz, a 421 and a hang-up, a hang-up
-// without a reply; a reply nobody asked for after the last one) through
-// every way a message can go, and checks each outcome against what the
-// script implies, by one rule for all of them (see cpTruth). The server
+// TestPropertyCrossPath plays random server scripts (fuzz.ServerScript:
+// any reply at any place in a transaction: 2yz, 4yz, 5yz, a 421 and a
+// hang-up, a hang-up without a reply; a reply nobody asked for after the
+// last one) through every way a message can go, and checks each outcome
+// against what the script implies, by one rule for all of them
+// (fuzz.Implied; see also TestPropertyFuzzOracle). The server
 // also checks that the client never writes what it could only write after
 // seeing the server hang up, and the client side that it never writes
 // after reading the end of the stream. Each path is one rapid.Check
@@ -34,83 +36,19 @@ func TestPropertyCrossPath(t *testing.T) {
 	}
 }
 
-// cpAct is what the scripted server does at one place in a transaction.
-type cpAct int
-
-const (
-	cpOK    cpAct = iota // a 2yz reply (354 to DATA)
-	cpTemp               // a 4yz reply
-	cpPerm               // a 5yz reply
-	cp421                // 421, then the server hangs up
-	cpClose              // no reply: the server hangs up
-)
-
-func (a cpAct) fatal() bool { return a == cp421 || a == cpClose }
-
-// cpDrawAct draws an action, mostly cpOK so that scripts get deep into
-// their transactions; it shrinks towards cpOK.
-func cpDrawAct(t *rapid.T, label string) cpAct {
-	switch n := rapid.IntRange(0, 99).Draw(t, label); {
-	case n < 70:
-		return cpOK
-	case n < 78:
-		return cpTemp
-	case n < 86:
-		return cpPerm
-	case n < 93:
-		return cp421
-	}
-	return cpClose
-}
-
 // cpChunk is the BDAT chunk size the client is given: message bodies are
 // 1 to 3 chunks long.
 const cpChunk = 32
 
-// cpMsg is the script for one message, and the message.
-type cpMsg struct {
-	rcpts  int   // recipients
-	chunks int   // BDAT chunks the body takes
-	mail   cpAct // the reply to MAIL
-	rcpt   []cpAct
-	data   cpAct
-	chunk  []cpAct // the chunks before the LAST one
-	end    cpAct   // the end of data, or BDAT LAST
-	per    []cpAct // LMTP: the reply for each accepted recipient after the message
-	// surplus sends an extra reply right after the last one of the
-	// transaction, in the same write.
-	surplus bool
-}
-
-func cpDrawMsg(t *rapid.T, i int, surplus bool) cpMsg {
-	p := fmt.Sprintf("m%d ", i)
-	m := cpMsg{
-		rcpts:  rapid.IntRange(1, 3).Draw(t, p+"rcpts"),
-		chunks: rapid.IntRange(1, 3).Draw(t, p+"chunks"),
-		mail:   cpDrawAct(t, p+"MAIL"),
-	}
-	for j := range m.rcpts {
-		m.rcpt = append(m.rcpt, cpDrawAct(t, fmt.Sprintf("%sRCPT %d", p, j)))
-	}
-	m.data = cpDrawAct(t, p+"DATA")
-	for j := range m.chunks - 1 {
-		m.chunk = append(m.chunk, cpDrawAct(t, fmt.Sprintf("%sBDAT %d", p, j)))
-	}
-	m.end = cpDrawAct(t, p+"end")
-	for j := range m.rcpts {
-		m.per = append(m.per, cpDrawAct(t, fmt.Sprintf("%sLMTP %d", p, j)))
-	}
-	if surplus {
-		m.surplus = rapid.IntRange(0, 9).Draw(t, p+"surplus") == 0
-	}
-	return m
-}
+// cpMsg is the script for one message (package fuzz's), and the
+// message.
+type cpMsg struct{ fuzz.Transaction }
 
 func (m cpMsg) from(i int) string { return fmt.Sprintf("s%d@example.org", i) }
 
 func (m cpMsg) to(i int) []string {
 	var out []string
-	for j := range m.rcpts {
+	for j := range m.Rcpts {
 		out = append(out, fmt.Sprintf("r%d.%d@example.net", i, j))
 	}
 	return out
@@ -128,101 +66,13 @@ func (m cpMsg) envelope(i int) session.Envelope {
 // binary), so that its length as sent is known and not a multiple of
 // cpChunk.
 func (m cpMsg) body(i int, binary bool) string {
-	n := cpChunk*(m.chunks-1) + 24
+	n := cpChunk*(m.Chunks-1) + 24
 	head := fmt.Sprintf("Subject: m%d\r\n\r\n", i)
 	fill := []byte(strings.Repeat("x", n-len(head)-2))
 	if binary {
 		fill[0] = 0
 	}
 	return head + string(fill) + "\r\n"
-}
-
-// cpScript answers the scripted server's commands from the scripts.
-type cpScript struct {
-	msgs []cpMsg
-	lmtp bool
-}
-
-// cpReply is the reply for an action; tag names the place, so that a
-// reply read for the wrong command shows.
-func cpReply(a cpAct, tag, ok, temp, perm string) scriptedAnswer {
-	switch a {
-	case cpOK:
-		return scriptedAnswer{Reply: ok + " " + tag}
-	case cpTemp:
-		return scriptedAnswer{Reply: temp + " " + tag}
-	case cpPerm:
-		return scriptedAnswer{Reply: perm + " " + tag}
-	case cp421:
-		return scriptedAnswer{Reply: "421 4.7.0 closing " + tag, HangUp: true}
-	}
-	return scriptedAnswer{HangUp: true}
-}
-
-func (s *cpScript) answer(cmd scriptedCmd) scriptedAnswer {
-	if cmd.Msg < 0 || cmd.Msg >= len(s.msgs) {
-		return acceptEverything(cmd)
-	}
-	m := s.msgs[cmd.Msg]
-	tag := fmt.Sprintf("m%d", cmd.Msg)
-	// A server answers a command out of place as servers do (a 421 or a
-	// hang-up can come anywhere): nothing accepted for a transaction that
-	// is not open, and no data without a recipient.
-	misplaced := func(a cpAct) (scriptedAnswer, bool) {
-		switch {
-		case a.fatal():
-			return scriptedAnswer{}, false
-		case !cmd.Open:
-			return scriptedAnswer{Reply: "503 5.5.1 need MAIL " + tag}, true
-		case cmd.Accepted == 0:
-			return scriptedAnswer{Reply: "554 5.5.1 no valid recipients " + tag}, true
-		}
-		return scriptedAnswer{}, false
-	}
-	at := func(acts []cpAct, i int) cpAct {
-		if i >= 0 && i < len(acts) {
-			return acts[i]
-		}
-		return cpOK
-	}
-	switch cmd.Verb {
-	case "MAIL":
-		return cpReply(m.mail, tag, "250 2.1.0 sender ok", "451 4.3.0 sender later", "550 5.7.1 sender refused")
-	case "RCPT":
-		a := at(m.rcpt, cmd.Index)
-		tag += fmt.Sprintf(" rcpt%d", cmd.Index)
-		if !cmd.Open && !a.fatal() {
-			return scriptedAnswer{Reply: "503 5.5.1 need MAIL " + tag}
-		}
-		return cpReply(a, tag, "250 2.1.5 recipient ok", "450 4.2.1 recipient busy", "550 5.1.1 recipient unknown")
-	case "DATA":
-		if r, ok := misplaced(m.data); ok {
-			return r
-		}
-		return cpReply(m.data, tag+" data", "354 go ahead", "451 4.3.0 data later", "554 5.3.0 data refused")
-	case "BDAT":
-		a := at(m.chunk, cmd.Index)
-		if r, ok := misplaced(a); ok {
-			return r
-		}
-		return cpReply(a, tag+fmt.Sprintf(" chunk%d", cmd.Index), "250 2.0.0 chunk ok", "452 4.3.1 chunk later", "552 5.3.4 chunk refused")
-	case "END":
-		a := m.end
-		last := true
-		if s.lmtp && cmd.Index >= 0 {
-			a = at(m.per, cmd.Index)
-			last = cmd.Index == cmd.Accepted-1
-		}
-		r, ok := misplaced(a)
-		if !ok {
-			r = cpReply(a, tag+fmt.Sprintf(" end%d", cmd.Index), "250 2.0.0 delivered", "451 4.3.0 end later", "554 5.6.0 end refused")
-		}
-		if m.surplus && last && !a.fatal() {
-			r.Surplus = "250 2.0.0 surplus " + tag
-		}
-		return r
-	}
-	return acceptEverything(cmd)
 }
 
 // cpPath is one way a message goes; the extensions offered are drawn from
@@ -263,9 +113,7 @@ type cpOutcome struct {
 	missing []string // LMTP, unanswered: the recipients without a reply
 	// maybe is MaybeDelivered, checked when checkMaybe.
 	maybe, checkMaybe bool
-	// last: the unanswered or refused command is the message's end.
-	last bool
-	err  error // the client's error
+	err               error // the client's error
 }
 
 func (o cpOutcome) String() string {
@@ -305,11 +153,15 @@ func cpCase(t *rapid.T, p cpPath) {
 	if p.stream {
 		n = rapid.IntRange(2, 4).Draw(t, "messages")
 	}
+	script := fuzz.ServerScript(fuzz.ScriptOptions{Transactions: n, LMTP: p.lmtp, Surplus: !p.stream}).Draw(t, "script")
 	msgs := make([]cpMsg, n)
-	for i := range msgs {
-		msgs[i] = cpDrawMsg(t, i, !p.stream)
+	for i, tr := range script.Transactions {
+		msgs[i] = cpMsg{tr}
 	}
-	srv := startScripted(scriptedConfig{LMTP: p.lmtp, Exts: exts, Answer: (&cpScript{msgs: msgs, lmtp: p.lmtp}).answer})
+	srv := startScripted(scriptedConfig{LMTP: p.lmtp, Exts: exts, Answer: func(c scriptedCmd) scriptedAnswer {
+		a := script.Answer(fuzz.Query{Verb: c.Verb, Msg: c.Msg, Index: c.Index, Open: c.Open, Accepted: c.Accepted})
+		return scriptedAnswer{Reply: a.Reply, Surplus: a.Surplus, HangUp: a.Close}
+	}})
 	defer srv.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -365,8 +217,7 @@ func cpCase(t *rapid.T, p cpPath) {
 	}
 	evs := srv.events()
 	for i := range taken {
-		want := cpTruth(evs, i, msgs[i], run)
-		if msg := cpCompare(want, got[i], run); msg != "" {
+		if msg, want := cpCompare(evs, i, msgs[i], got[i], run); msg != "" {
 			t.Errorf("message %d: %s\n got  %v\n want %v", i, msg, got[i], want)
 		}
 	}
@@ -554,210 +405,55 @@ func cpObserve(res *session.Result, err error) cpOutcome {
 	return o
 }
 
-// cpTruth is message i's outcome as the server's log implies it, by the
-// rule every path follows, the first that applies:
-//
-//   - a reply the client did not ask for: the call fails desynchronised;
-//   - MAIL refused: *SenderRefusedError; MAIL unanswered: unanswered;
-//   - an RCPT unanswered: unanswered; none accepted: every recipient refused;
-//   - DATA (DATA paths) unanswered, or answered other than 354: unanswered,
-//     *DataError;
-//   - a chunk before the LAST one (BDAT paths) unanswered or refused;
-//   - the end of data (or BDAT LAST) unanswered or refused; in LMTP,
-//     recipients without their reply after the message (unanswered), or
-//     none delivered (*DeliveryError);
-//   - otherwise delivered.
-//
-// MaybeDelivered is true for an unanswered message whose end the client
-// wrote, when the server hung up without a 421.
-func cpTruth(evs []scriptedEvent, i int, m cpMsg, run cpRun) cpOutcome {
-	var (
-		mail, data string
-		rcpts      = make([]string, m.rcpts)
-		chunks     = make([]string, m.chunks)
-		end        string
-		per        = map[int]string{}
-		surplus    bool
-		endWritten bool
-	)
+// cpCompare holds what the client reported for message i to the outcome
+// the server's log implies by package fuzz's rule, one for every path
+// (see fuzz.Implied): it returns how they differ ("" when they do not)
+// and the implied outcome.
+func cpCompare(evs []scriptedEvent, i int, m cpMsg, got cpOutcome, run cpRun) (string, fuzz.Outcome) {
+	path := fuzz.Path{BDAT: run.bdat, LMTP: run.lmtp}
+	var log []fuzz.Exchange
 	for _, e := range evs {
-		if e.Cmd.Msg != i {
-			continue
-		}
-		if e.Cmd.Verb == "END" {
-			endWritten = true
-		}
-		if e.Late {
-			continue
-		}
-		surplus = surplus || e.Surplus
-		switch e.Cmd.Verb {
-		case "MAIL":
-			mail = e.Reply
-		case "RCPT":
-			if e.Cmd.Index < len(rcpts) {
-				rcpts[e.Cmd.Index] = e.Reply
-			}
-		case "DATA":
-			data = e.Reply
-		case "BDAT":
-			if e.Cmd.Index < len(chunks) {
-				chunks[e.Cmd.Index] = e.Reply
-			}
-		case "END":
-			end = e.Reply
-			per[e.Cmd.Index] = e.Reply
-		}
+		log = append(log, fuzz.Exchange{
+			Query: fuzz.Query{Verb: e.Cmd.Verb, Msg: e.Cmd.Msg, Index: e.Cmd.Index, Open: e.Cmd.Open, Accepted: e.Cmd.Accepted},
+			Reply: e.Reply, Surplus: e.Surplus, Close: e.HangUp, Late: e.Late,
+		})
 	}
-	o := cpOutcome{mail: mail, rcpts: rcpts, checkMaybe: true}
-	unanswered := func(cmd string, last bool) cpOutcome {
-		o.kind, o.command, o.last = "unanswered", cmd, last
-		o.maybe = endWritten && run.hang == "close" && end == ""
-		return o
-	}
-	refused := func(kind, cmd, reply string, last bool) cpOutcome {
-		o.kind, o.command, o.reply, o.last = kind, cmd, reply, last
-		return o
-	}
-	switch {
-	case surplus:
-		return cpOutcome{kind: "desync"}
-	case mail == "":
-		return unanswered("MAIL", false)
-	case !positive(mail):
-		return refused("sender", "", mail, false)
-	}
-	var accepted []int
-	for j, r := range rcpts {
-		if r == "" {
-			return unanswered("RCPT", false)
-		}
-		if positive(r) {
-			accepted = append(accepted, j)
-		}
-	}
-	if len(accepted) == 0 {
-		return refused("recipients", "", "", false)
-	}
-	if !run.bdat {
-		switch {
-		case data == "":
-			return unanswered("DATA", false)
-		case replyCode(data) != 354:
-			return refused("data", "DATA", data, false)
-		}
-	} else {
-		for _, r := range chunks[:m.chunks-1] {
-			switch {
-			case r == "":
-				return unanswered("BDAT", false)
-			case !positive(r):
-				return refused("data", "BDAT", r, false)
-			}
-		}
-	}
-	if !run.lmtp {
-		switch {
-		case end == "":
-			return unanswered("end of data", true)
-		case !positive(end):
-			return refused("data", "end of data", end, true)
-		}
-		o.kind, o.end = "delivered", end
-		return o
-	}
-	o.per = make([]string, m.rcpts)
-	delivered := false
-	to := m.to(i)
-	for k, j := range accepted {
-		r := per[k]
-		o.per[j] = r
-		if r == "" {
-			o.missing = append(o.missing, to[j])
-		}
-		delivered = delivered || positive(r)
-	}
-	switch {
-	case len(o.missing) > 0:
-		o = unanswered("end of data", true)
-		// MaybeDelivered when some recipients did answer is the
-		// engine's call: only the case with none is checked.
-		o.checkMaybe = len(o.missing) == len(accepted)
-		o.maybe = endWritten && run.hang == "close" && len(o.missing) == len(accepted)
-		return o
-	case !delivered:
-		o.kind = "delivery"
-		return o
-	}
-	o.kind = "delivered"
-	return o
-}
-
-// cpCompare returns how got differs from want, "" when it does not.
-func cpCompare(want, got cpOutcome, run cpRun) string {
+	want := fuzz.Implied(log, i, m.Transaction, path)
 	if got.err != nil && strings.Contains(got.err.Error(), "use of closed network connection") {
-		return "the client's own close reported as the server's"
+		return "the client's own close reported as the server's", want
 	}
-	if got.kind != want.kind {
-		return "wrong outcome"
+	if msg := want.Diff(got.fuzz(m, i), path); msg != "" {
+		return msg, want
 	}
-	switch want.kind {
-	case "sender":
-		if got.reply != want.reply {
-			return "wrong MAIL reply"
-		}
-	case "recipients":
-		if !slices.Equal(got.rcpts, want.rcpts) {
-			return fmt.Sprintf("recipients' replies %q, want %q", got.rcpts, want.rcpts)
-		}
-	case "data":
-		if got.reply != want.reply {
-			return "wrong reply"
-		}
-		if !cpSameCommand(got.command, want.command, want.last, run) {
-			return fmt.Sprintf("DataError.Command %q, want %q", got.command, want.command)
-		}
-	case "delivery":
-		if !slices.Equal(got.per, want.per) {
-			return fmt.Sprintf("replies after the message %q, want %q", got.per, want.per)
-		}
-	case "unanswered":
+	if want.Kind == fuzz.Unanswered {
 		if run.hang == "" {
-			return "unanswered, though the server never hung up"
-		}
-		if !cpSameCommand(got.command, want.command, want.last, run) {
-			return fmt.Sprintf("UnansweredError.Command %q, want %q", got.command, want.command)
-		}
-		if want.checkMaybe && got.checkMaybe && got.maybe != want.maybe {
-			return fmt.Sprintf("MaybeDelivered %v, want %v", got.maybe, want.maybe)
-		}
-		if run.lmtp && want.command == "end of data" && !slices.Equal(got.missing, want.missing) {
-			return fmt.Sprintf("UnansweredError.Recipients %q, want %q", got.missing, want.missing)
+			return "unanswered, though the server never hung up", want
 		}
 		if msg := cpReason(got.err, run); msg != "" {
-			return msg
-		}
-	case "delivered":
-		if got.mail != want.mail || !slices.Equal(got.rcpts, want.rcpts) {
-			return fmt.Sprintf("MAIL and RCPT replies %q %q, want %q %q", got.mail, got.rcpts, want.mail, want.rcpts)
-		}
-		if !run.lmtp && got.end != want.end {
-			return fmt.Sprintf("end-of-data reply %q, want %q", got.end, want.end)
-		}
-		if run.lmtp && got.per != nil && !slices.Equal(got.per, want.per) {
-			return fmt.Sprintf("replies after the message %q, want %q", got.per, want.per)
+			return msg, want
 		}
 	}
-	return ""
+	return "", want
 }
 
-// cpSameCommand: on the BDAT paths the message's end is BDAT LAST, which
-// an engine may name either way.
-func cpSameCommand(got, want string, last bool, run cpRun) bool {
-	if got == want {
-		return true
+// fuzz is o in package fuzz's terms, for message i.
+func (o cpOutcome) fuzz(m cpMsg, i int) fuzz.Outcome {
+	kinds := map[string]fuzz.OutcomeKind{
+		"delivered": fuzz.Delivered, "sender": fuzz.SenderRefused, "recipients": fuzz.RecipientsRefused,
+		"data": fuzz.DataRefused, "delivery": fuzz.NotDelivered, "unanswered": fuzz.Unanswered, "desync": fuzz.Desynchronised,
 	}
-	return last && run.bdat && (got == "BDAT" || got == "end of data")
+	kind, ok := kinds[o.kind]
+	if !ok {
+		kind = fuzz.OutcomeKind(o.kind) // "untyped", "other", "nil result": wrong whatever was due
+	}
+	f := fuzz.Outcome{
+		Kind: kind, Command: o.command, Reply: o.reply, Mail: o.mail, Rcpts: o.rcpts, End: o.end, PerRcpt: o.per,
+		MaybeDelivered: o.maybe, CheckMaybe: o.checkMaybe,
+	}
+	for _, a := range o.missing {
+		f.Missing = append(f.Missing, slices.Index(m.to(i), a))
+	}
+	return f
 }
 
 // cpReason checks that err says why the session ended: the 421 itself,
