@@ -235,6 +235,60 @@ func TestLongLineInSendStream(t *testing.T) {
 	}
 }
 
+// TestLongLineStreamedInSendStream: in a SendStream, a streamed body is
+// stopped at its long line. Over BDAT the stream goes on (RSET, then the
+// next message); over DATA the connection is closed and the stream takes
+// no more: the message after it is left not Done, never reported sent.
+func TestLongLineStreamedInSendStream(t *testing.T) {
+	for _, p := range sendPaths {
+		t.Run(p.name, func(t *testing.T) {
+			srv := newServerOffering(t, p.exts(), smtptest.Config{})
+			c := dialHello(t, srv, &session.Options{ChunkSize: 64})
+			msgs := manyMessages(3)
+			long := strings.Repeat("a short line\r\n", 20) + longBody(4000)
+			var sms []*session.Message
+			for i, m := range msgs {
+				sms = append(sms, m.message())
+				if i == 1 {
+					sms[i].Body = streamed{strings.NewReader(long)}
+				}
+			}
+			seq := func(yield func(*session.Message) bool) {
+				for _, sm := range sms {
+					if !yield(sm) {
+						return
+					}
+				}
+			}
+			var errs []error
+			for _, err := range c.SendStream(testCtx(t), seq) {
+				errs = append(errs, err)
+			}
+			if len(errs) < 2 || errs[0] != nil {
+				t.Fatalf("results %v", errs)
+			}
+			var le *session.LineTooLongError
+			if !errors.As(errs[1], &le) || le.Line != 23 {
+				t.Fatalf("the long message: %v, want a *LineTooLongError for line 23", errs[1])
+			}
+			recorded := srv.Messages()
+			if p.bdat {
+				if len(errs) != 3 || errs[2] != nil || len(recorded) != 2 || recorded[1].From != msgs[2].from {
+					t.Fatalf("after the refusal: %v, %d messages recorded", errs, len(recorded))
+				}
+				return
+			}
+			if !errors.Is(errs[1], session.ErrAborted) || len(errs) != 2 || sms[2].Done {
+				t.Fatalf("over DATA: %v (third Done: %v); want ErrAborted and the stream ended", errs, sms[2].Done)
+			}
+			srv.Close()
+			if len(srv.Messages()) != 1 {
+				t.Fatalf("%d messages recorded, want the first only", len(srv.Messages()))
+			}
+		})
+	}
+}
+
 // TestLongLineDataWriter: the low-level DataWriter applies the policy
 // too: a refused line closes the connection (the message cannot be ended
 // without the server taking it) and nothing is recorded.
