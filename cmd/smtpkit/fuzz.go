@@ -82,7 +82,7 @@ func setupFuzz(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
 	fs.DurationVar(&f.duration, "duration", time.Minute, "how long to fuzz, shrinking included")
 	fs.Uint64Var(&f.seed, "seed", 0, "`N` to start from (0: a random one, printed)")
 	fs.StringVar(&f.out, "out", "", "`DIR` for the findings, one JSON file each (default: the current directory)")
-	fs.DurationVar(&f.timeout, "timeout", 5*time.Second, "how long a reply may take before it is a hang")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Second, "how long a reply may take before it is a hang (RFC 5321 gives servers minutes;\na server that slows down clients on purpose, as Postfix does after errors, needs more)")
 	fs.StringVar(&f.maildir, "maildir", "", "`DIR` where the server stores the messages: each must be stored as sent")
 	fs.StringVar(&f.check, "check", "", "`CMD` that prints the stored message holding the token $1 (run with sh -c)")
 	fs.DurationVar(&f.wait, "wait", 5*time.Second, "how long to wait for a message to be stored, with --maildir or --check")
