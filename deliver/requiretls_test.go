@@ -102,3 +102,24 @@ func TestRequireTLSWebPKI(t *testing.T) {
 		})
 	}
 }
+
+// REQUIRETLS turns an MTA-STS policy in testing mode into enforcement: a
+// certificate that fails the WebPKI stops the message.
+func TestRequireTLSEnforcesTestingPolicy(t *testing.T) {
+	for _, good := range []bool{true, false} {
+		s := newSTSNet(t, stsPolicyText("testing", "mx.example.test"))
+		name := "mx.example.test"
+		if !good {
+			name = "elsewhere.test"
+		}
+		cert := s.ca.Issue(t, time.Now().Add(time.Hour), name)
+		srv := requireTLSServer(t, &cert, true)
+		s.dns.AddMX("example.test", 10, "mx.example.test")
+		s.dns.SetInsecure("example.test") // MTA-STS, not DNSSEC, vouches for the MX
+		s.host("mx.example.test", "127.0.0.93", srv)
+		r := deliverRequireTLS(t, s.deliverer())
+		if (r.Outcome == Delivered) != good || (len(srv.Messages()) == 1) != good {
+			t.Errorf("certificate for %s: got %v TLS %v err %v", name, r.Outcome, r.TLS, r.Err)
+		}
+	}
+}
