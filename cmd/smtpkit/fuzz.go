@@ -78,7 +78,7 @@ func setupFuzz(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
 	f := &fuzzFlags{fs: fs}
 	fs.StringVar(&f.server, "server", "", "`ADDR` to fuzz (required): host (port 25, or 465 with --tls implicit), host:port,\n[v6]:port, or /unix/socket/path; replay takes it from the file when not given")
 	fs.BoolVar(&f.lmtp, "lmtp", false, "speak LMTP: LHLO, and one reply per accepted recipient after the data")
-	f.tls.register(fs, "every session starts with STARTTLS (a certificate that verifies, or --insecure)", "sessions say STARTTLS now and then when it is offered")
+	f.tls.register(fs, "every session starts with STARTTLS (a certificate that verifies, or --insecure)", "in some sessions (never over a Unix socket)")
 	fs.DurationVar(&f.duration, "duration", time.Minute, "how long to fuzz, shrinking included")
 	fs.Uint64Var(&f.seed, "seed", 0, "`N` to start from (0: a random one, printed)")
 	fs.StringVar(&f.out, "out", "", "`DIR` for the findings, one JSON file each (default: the current directory)")
@@ -88,7 +88,7 @@ func setupFuzz(fs *flag.FlagSet) func(context.Context, stdio, []string) int {
 	fs.DurationVar(&f.wait, "wait", 5*time.Second, "how long to wait for a message to be stored, with --maildir or --check")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "fuzz a server that is not on a loopback address or a Unix socket")
 	fs.BoolVar(&f.keepGoing, "keep-going", false, "go on after a finding, until --duration (one finding of each kind)")
-	fs.BoolVar(&f.verbose, "v", false, "print every session's transcript")
+	fs.BoolVar(&f.verbose, "verbose", false, "print every session's transcript")
 	return f.run
 }
 
