@@ -2,15 +2,10 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -18,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/smtptest"
 )
@@ -53,27 +49,12 @@ func checkTerminalSafe(t *testing.T, what, out string) {
 // names carry escape sequences and a bidi override.
 func hostileCert(t *testing.T) *tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	name := pkix.Name{CommonName: "evil" + osc + "cn", Organization: []string{"org" + rlo + "gnp.exe" + c1 + "x"}}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(17),
-		Subject:               name,
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"mx" + csi + ".example", "ok\roverwritten.example"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	c, err := testfixture.NewCertificate(name, "mx"+csi+".example", "ok\roverwritten.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return &c.TLS
 }
 
 // TestProbeEscapesPeerText is the regression test for issue 17 item 3 in
