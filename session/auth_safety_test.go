@@ -71,26 +71,26 @@ func TestNewClientThroughProxyIsNotLoopback(t *testing.T) {
 			if tt.unix {
 				cfg.UnixSocket = t.TempDir() + "/s"
 			}
-			srv := atServer(t, "PLAIN", false, cfg)
+			srv := authServer(t, "PLAIN", false, cfg)
 			nc := tt.conn(t, srv)
-			c, err := session.NewClient(testCtx(t), nc, &session.Options{LocalName: atLocal, AllowInsecureAuth: tt.allow})
+			c, err := session.NewClient(testCtx(t), nc, &session.Options{LocalName: clientName, AllowInsecureAuth: tt.allow})
 			if err != nil {
 				t.Fatalf("NewClient: %v", err)
 			}
 			t.Cleanup(func() { c.Close() })
-			err = c.Login(testCtx(t), atUser, atPass)
+			err = c.Login(testCtx(t), authUser, authPassword)
 			if tt.allowed {
 				if err != nil {
 					t.Fatalf("Login: %v", err)
 				}
-				atSend(t, c, srv, false)
+				sendAuthenticated(t, c, srv, false)
 				return
 			}
 			if !errors.Is(err, session.ErrInsecureAuth) {
 				t.Fatalf("Login through a proxy with remote address %v: err = %v, want ErrInsecureAuth", nc.RemoteAddr(), err)
 			}
-			atWantAuthError(t, err, "PLAIN", 0)
-			if lines := atAuthLines(srv); len(lines) != 0 {
+			wantAuthError(t, err, "PLAIN", 0)
+			if lines := authLines(srv); len(lines) != 0 {
 				t.Errorf("the server got %q", lines)
 			}
 			if _, err := c.Noop(testCtx(t)); err != nil {
@@ -111,21 +111,21 @@ func TestPasswordMechanismsRefusedWithoutTLS(t *testing.T) {
 		name string
 		m    func() auth.Mechanism
 	}{
-		{"PLAIN", func() auth.Mechanism { return auth.Plain("", atUser, atPass) }},
-		{"LOGIN", func() auth.Mechanism { return auth.Login(atUser, atPass) }},
-		{"CRAM-MD5", func() auth.Mechanism { return auth.CRAMMD5(atUser, atPass) }},
-		{"SCRAM-SHA-1", func() auth.Mechanism { return auth.SCRAMSHA1(atUser, atPass) }},
-		{"SCRAM-SHA-256", func() auth.Mechanism { return auth.SCRAMSHA256(atUser, atPass) }},
+		{"PLAIN", func() auth.Mechanism { return auth.Plain("", authUser, authPassword) }},
+		{"LOGIN", func() auth.Mechanism { return auth.Login(authUser, authPassword) }},
+		{"CRAM-MD5", func() auth.Mechanism { return auth.CRAMMD5(authUser, authPassword) }},
+		{"SCRAM-SHA-1", func() auth.Mechanism { return auth.SCRAMSHA1(authUser, authPassword) }},
+		{"SCRAM-SHA-256", func() auth.Mechanism { return auth.SCRAMSHA256(authUser, authPassword) }},
 	}
 	conns := []struct {
 		name    string
 		connect func(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client
 	}{
 		{"NewClient over TCP to 127.0.0.1", func(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client {
-			return atNewClient(t, srv, opts, func(nc net.Conn) net.Conn { return nc })
+			return newClientOver(t, srv, opts, func(nc net.Conn) net.Conn { return nc })
 		}},
 		{"NewClient, remote 192.0.2.1", func(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client {
-			return atNewClient(t, srv, opts, func(nc net.Conn) net.Conn { return &atConn{Conn: nc, remote: atFar} })
+			return newClientOver(t, srv, opts, func(nc net.Conn) net.Conn { return &middleConn{Conn: nc, remote: farAddr} })
 		}},
 		{"Dial through a SOCKS5 proxy", func(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client {
 			opts.Dialer = &transport.Dialer{Proxy: transport.SOCKS5(asSOCKS5Proxy(t, srv.Addr), nil, nil)}
@@ -141,19 +141,19 @@ func TestPasswordMechanismsRefusedWithoutTLS(t *testing.T) {
 		for _, ct := range conns {
 			for _, how := range []string{"Login", "Auth"} {
 				t.Run(mt.name+"/"+ct.name+"/"+how, func(t *testing.T) {
-					srv := atServer(t, mt.name, false, smtptest.Config{})
-					c := ct.connect(t, srv, &session.Options{LocalName: atLocal})
+					srv := authServer(t, mt.name, false, smtptest.Config{})
+					c := ct.connect(t, srv, &session.Options{LocalName: clientName})
 					var err error
 					if how == "Login" {
-						err = c.Login(testCtx(t), atUser, atPass)
+						err = c.Login(testCtx(t), authUser, authPassword)
 					} else {
 						err = c.Auth(testCtx(t), mt.m())
 					}
 					if !errors.Is(err, session.ErrInsecureAuth) {
 						t.Fatalf("err = %v, want ErrInsecureAuth", err)
 					}
-					atWantAuthError(t, err, mt.name, 0)
-					if lines := atAuthLines(srv); len(lines) != 0 {
+					wantAuthError(t, err, mt.name, 0)
+					if lines := authLines(srv); len(lines) != 0 {
 						t.Errorf("the server got %q", lines)
 					}
 					if _, err := c.Noop(testCtx(t)); err != nil {
@@ -164,21 +164,21 @@ func TestPasswordMechanismsRefusedWithoutTLS(t *testing.T) {
 		}
 		for _, how := range []string{"Login", "Auth"} {
 			t.Run(mt.name+"/AllowInsecureAuth/"+how, func(t *testing.T) {
-				srv := atServer(t, mt.name, false, smtptest.Config{})
-				c := atFarClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true})
+				srv := authServer(t, mt.name, false, smtptest.Config{})
+				c := farClient(t, srv, &session.Options{LocalName: clientName, AllowInsecureAuth: true})
 				var err error
 				if how == "Login" {
-					err = c.Login(testCtx(t), atUser, atPass)
+					err = c.Login(testCtx(t), authUser, authPassword)
 				} else {
 					err = c.Auth(testCtx(t), mt.m())
 				}
 				if err != nil {
 					t.Fatalf("%s: %v", how, err)
 				}
-				if lines := atAuthLines(srv); len(lines) != 1 || strings.Fields(lines[0])[1] != mt.name {
+				if lines := authLines(srv); len(lines) != 1 || strings.Fields(lines[0])[1] != mt.name {
 					t.Errorf("AUTH lines %q, want %s", lines, mt.name)
 				}
-				atSend(t, c, srv, false)
+				sendAuthenticated(t, c, srv, false)
 			})
 		}
 	}
@@ -192,29 +192,29 @@ func TestPasswordMechanismsRefusedWithoutTLS(t *testing.T) {
 // never sends its proof.
 func TestLoginSCRAMStrippedAndLowIterations(t *testing.T) {
 	t.Run("STARTTLS stripped", func(t *testing.T) {
-		srv := atServer(t, "SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5", true, smtptest.Config{})
-		c := atNewClient(t, srv, &session.Options{LocalName: atLocal}, func(nc net.Conn) net.Conn {
-			return &atConn{Conn: nc, rewrite: func(line string) string {
+		srv := authServer(t, "SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5", true, smtptest.Config{})
+		c := newClientOver(t, srv, &session.Options{LocalName: clientName}, func(nc net.Conn) net.Conn {
+			return &middleConn{Conn: nc, rewrite: func(line string) string {
 				return strings.Replace(line, "STARTTLS", "XSTRIPPED", 1)
 			}}
 		})
-		err := c.Login(testCtx(t), atUser, atPass)
+		err := c.Login(testCtx(t), authUser, authPassword)
 		if !errors.Is(err, session.ErrInsecureAuth) {
 			t.Fatalf("err = %v, want ErrInsecureAuth", err)
 		}
-		atWantAuthError(t, err, "SCRAM-SHA-256", 0)
+		wantAuthError(t, err, "SCRAM-SHA-256", 0)
 		if hasCommand(srv, "AUTH") || hasCommand(srv, "STARTTLS") {
 			t.Errorf("commands %q", srv.Commands())
 		}
 	})
 	for _, iter := range []int{1, 4095} {
 		t.Run("i="+strconv.Itoa(iter)+", AllowInsecureAuth", func(t *testing.T) {
-			srv := atServer(t, "SCRAM-SHA-256", false, smtptest.Config{})
-			c := atNewClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn {
-				return &atConn{Conn: nc, rewrite: asSetIterations(iter)}
+			srv := authServer(t, "SCRAM-SHA-256", false, smtptest.Config{})
+			c := newClientOver(t, srv, &session.Options{LocalName: clientName, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn {
+				return &middleConn{Conn: nc, rewrite: asSetIterations(iter)}
 			})
-			err := c.Login(testCtx(t), atUser, atPass)
-			atWantAuthError(t, err, "SCRAM-SHA-256", 501)
+			err := c.Login(testCtx(t), authUser, authPassword)
+			wantAuthError(t, err, "SCRAM-SHA-256", 501)
 			var ie *auth.SCRAMIterationError
 			if !errors.As(err, &ie) || ie.Iterations != iter || ie.Min != auth.DefaultSCRAMMinIterations {
 				t.Fatalf("err = %v, want *auth.SCRAMIterationError for %d", err, iter)

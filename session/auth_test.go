@@ -25,22 +25,22 @@ import (
 )
 
 const (
-	atUser  = "alice@example.org"
-	atPass  = "correct horse battery staple"
-	atLocal = "client.example.org"
+	authUser     = "alice@example.org"
+	authPassword = "correct horse battery staple"
+	clientName   = "client.example.org"
 )
 
-// atFar is a remote address that is not loopback (TEST-NET-1).
-var atFar = &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 25}
+// farAddr is a remote address that is not loopback (TEST-NET-1).
+var farAddr = &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 25}
 
-func atUsers() map[string]string { return map[string]string{atUser: atPass} }
+func authUsers() map[string]string { return map[string]string{authUser: authPassword} }
 
-func atB64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-// atExts returns the extension lines of a server that offers the AUTH
-// mechanisms listed in auth ("" for no AUTH line), with STARTTLS when
-// starttls is set.
-func atExts(authLine string, starttls bool) []string {
+// authExtensions returns the extension lines of a server that offers the
+// AUTH mechanisms listed in authLine ("" for no AUTH line), with STARTTLS
+// when starttls is set.
+func authExtensions(authLine string, starttls bool) []string {
 	exts := []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"}
 	if starttls {
 		exts = append(exts, "STARTTLS")
@@ -51,37 +51,37 @@ func atExts(authLine string, starttls bool) []string {
 	return exts
 }
 
-// atServer starts an smtptest server that knows atUser, offering the AUTH
-// mechanisms in authLine.
-func atServer(t *testing.T, authLine string, starttls bool, cfg smtptest.Config) *smtptest.Server {
+// authServer starts an smtptest server that knows authUser, offering the
+// AUTH mechanisms in authLine.
+func authServer(t *testing.T, authLine string, starttls bool, cfg smtptest.Config) *smtptest.Server {
 	t.Helper()
 	if cfg.Users == nil {
-		cfg.Users = atUsers()
+		cfg.Users = authUsers()
 	}
 	if cfg.Extensions == nil {
-		cfg.Extensions = atExts(authLine, starttls)
+		cfg.Extensions = authExtensions(authLine, starttls)
 	}
 	return newServer(t, cfg)
 }
 
-// atOpts returns Options trusting srv's certificate.
-func atOpts(srv *smtptest.Server) *session.Options {
-	return &session.Options{LocalName: atLocal, TLSConfig: srv.ClientTLSConfig()}
+// trustingOptions returns Options trusting srv's certificate.
+func trustingOptions(srv *smtptest.Server) *session.Options {
+	return &session.Options{LocalName: clientName, TLSConfig: srv.ClientTLSConfig()}
 }
 
-// atDial dials srv with opts (atOpts(srv) when nil).
-func atDial(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client {
+// dialTrusting dials srv with opts (trustingOptions(srv) when nil).
+func dialTrusting(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client {
 	t.Helper()
 	if opts == nil {
-		opts = atOpts(srv)
+		opts = trustingOptions(srv)
 	}
 	return dial(t, srv, opts)
 }
 
-// atConn is a connection with a different remote address (remote, when
+// middleConn is a connection with a different remote address (remote, when
 // set) and, when rewrite is set, with each line the server sends replaced
 // by rewrite's result before the client reads it: a man in the middle.
-type atConn struct {
+type middleConn struct {
 	net.Conn
 	remote  net.Addr
 	rewrite func(line string) string
@@ -90,14 +90,14 @@ type atConn struct {
 	pending []byte
 }
 
-func (c *atConn) RemoteAddr() net.Addr {
+func (c *middleConn) RemoteAddr() net.Addr {
 	if c.remote != nil {
 		return c.remote
 	}
 	return c.Conn.RemoteAddr()
 }
 
-func (c *atConn) Read(p []byte) (int, error) {
+func (c *middleConn) Read(p []byte) (int, error) {
 	if c.rewrite == nil {
 		return c.Conn.Read(p)
 	}
@@ -116,9 +116,9 @@ func (c *atConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// atNewClient connects to srv itself and starts a session with
+// newClientOver connects to srv itself and starts a session with
 // session.NewClient over the connection as wrap makes it.
-func atNewClient(t *testing.T, srv *smtptest.Server, opts *session.Options, wrap func(net.Conn) net.Conn) *session.Client {
+func newClientOver(t *testing.T, srv *smtptest.Server, opts *session.Options, wrap func(net.Conn) net.Conn) *session.Client {
 	t.Helper()
 	nc, err := net.Dial("tcp", srv.Addr)
 	if err != nil {
@@ -132,21 +132,21 @@ func atNewClient(t *testing.T, srv *smtptest.Server, opts *session.Options, wrap
 	return c
 }
 
-// atFarClient is atNewClient over a connection whose RemoteAddr is not
+// farClient is newClientOver with a connection whose RemoteAddr is not
 // loopback. Its TLSConfig verifies the server as "localhost".
-func atFarClient(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client {
+func farClient(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client {
 	t.Helper()
 	if opts == nil {
-		opts = &session.Options{LocalName: atLocal}
+		opts = &session.Options{LocalName: clientName}
 	}
 	tc := srv.ClientTLSConfig()
 	tc.ServerName = "localhost"
 	opts.TLSConfig = tc
-	return atNewClient(t, srv, opts, func(nc net.Conn) net.Conn { return &atConn{Conn: nc, remote: atFar} })
+	return newClientOver(t, srv, opts, func(nc net.Conn) net.Conn { return &middleConn{Conn: nc, remote: farAddr} })
 }
 
-// atAuthLines returns the AUTH command lines srv received.
-func atAuthLines(srv *smtptest.Server) []string {
+// authLines returns the AUTH command lines srv received.
+func authLines(srv *smtptest.Server) []string {
 	var out []string
 	for _, l := range srv.Commands() {
 		if strings.HasPrefix(strings.ToUpper(l), "AUTH ") || strings.EqualFold(l, "AUTH") {
@@ -156,8 +156,8 @@ func atAuthLines(srv *smtptest.Server) []string {
 	return out
 }
 
-// atLast returns the last command line srv received.
-func atLast(srv *smtptest.Server) string {
+// lastCommand returns the last command line srv received.
+func lastCommand(srv *smtptest.Server) string {
 	cmds := srv.Commands()
 	if len(cmds) == 0 {
 		return ""
@@ -165,9 +165,9 @@ func atLast(srv *smtptest.Server) string {
 	return cmds[len(cmds)-1]
 }
 
-// atSend sends a message and checks the server recorded it as sent by
-// atUser.
-func atSend(t *testing.T, c *session.Client, srv *smtptest.Server, wantTLS bool) {
+// sendAuthenticated sends a message and checks the server recorded it as
+// sent by authUser.
+func sendAuthenticated(t *testing.T, c *session.Client, srv *smtptest.Server, wantTLS bool) {
 	t.Helper()
 	if _, err := c.Send(testCtx(t), "alice@example.org", []string{"bob@example.org"}, strings.NewReader(testBody)); err != nil {
 		t.Fatalf("Send after AUTH: %v", err)
@@ -177,17 +177,17 @@ func atSend(t *testing.T, c *session.Client, srv *smtptest.Server, wantTLS bool)
 		t.Fatal("no message recorded")
 	}
 	m := msgs[len(msgs)-1]
-	if m.AuthUser != atUser {
-		t.Errorf("Messages()[%d].AuthUser = %q, want %q", len(msgs)-1, m.AuthUser, atUser)
+	if m.AuthUser != authUser {
+		t.Errorf("Messages()[%d].AuthUser = %q, want %q", len(msgs)-1, m.AuthUser, authUser)
 	}
 	if m.TLS != wantTLS {
 		t.Errorf("message TLS = %v, want %v", m.TLS, wantTLS)
 	}
 }
 
-// atGS2 returns the gs2 header of the SCRAM client-first message in an
+// gs2Header returns the gs2 header of the SCRAM client-first message in an
 // AUTH line ("p=tls-exporter,," and so on).
-func atGS2(t *testing.T, line string) string {
+func gs2Header(t *testing.T, line string) string {
 	t.Helper()
 	f := strings.Fields(line)
 	if len(f) != 3 {
@@ -204,15 +204,15 @@ func atGS2(t *testing.T, line string) string {
 	return string(b[:i])
 }
 
-// atHandler is the type of smtptest.Config.Handler.
-type atHandler = func(*smtptest.ConnState, string, command.Command) (response.Reply, bool)
+// handlerFunc is the type of smtptest.Config.Handler.
+type handlerFunc = func(*smtptest.ConnState, string, command.Command) (response.Reply, bool)
 
-// atScript returns a Config.Handler that takes over the exchange of AUTH
+// scriptAuth returns a Config.Handler that takes over the exchange of AUTH
 // mech: reply(0, line) answers the AUTH line and reply(i, line) the
 // client's i-th line after it, for as long as the replies are 334. It is
 // for mechanisms smtptest does not verify (whose default reply is a 504),
 // so that no exchange of smtptest's own runs beside it.
-func atScript(mech string, reply func(i int, line string) response.Reply) atHandler {
+func scriptAuth(mech string, reply func(i int, line string) response.Reply) handlerFunc {
 	var mu sync.Mutex
 	step := -1
 	return func(_ *smtptest.ConnState, line string, cmd command.Command) (response.Reply, bool) {
@@ -234,27 +234,27 @@ func atScript(mech string, reply func(i int, line string) response.Reply) atHand
 }
 
 var (
-	atOK       = response.New(235, "2.7.0 Authentication successful")
-	atBad      = response.New(535, "5.7.8 Authentication credentials invalid")
-	atCanceled = response.New(501, "5.0.0 Authentication canceled")
+	authOK       = response.New(235, "2.7.0 Authentication successful")
+	authBad      = response.New(535, "5.7.8 Authentication credentials invalid")
+	authCanceled = response.New(501, "5.0.0 Authentication canceled")
 )
 
-// atChallenge is a 334 reply carrying data.
-func atChallenge(data string) response.Reply { return response.New(334, atB64(data)) }
+// challengeReply is a 334 reply carrying data.
+func challengeReply(data string) response.Reply { return response.New(334, b64(data)) }
 
-// atMech is a scriptable test mechanism: Start returns name and ir, Next
+// testMech is a scriptable test mechanism: Start returns name and ir, Next
 // records each challenge and returns answer's result ("ok" without one).
 // It does not reveal a secret.
-type atMech struct {
+type testMech struct {
 	name       string
 	ir         []byte
 	answer     func(challenge []byte) ([]byte, error)
 	challenges [][]byte
 }
 
-func (m *atMech) Start() (string, []byte, error) { return m.name, m.ir, nil }
+func (m *testMech) Start() (string, []byte, error) { return m.name, m.ir, nil }
 
-func (m *atMech) Next(challenge []byte) ([]byte, error) {
+func (m *testMech) Next(challenge []byte) ([]byte, error) {
 	m.challenges = append(m.challenges, bytes.Clone(challenge))
 	if m.answer == nil {
 		return []byte("ok"), nil
@@ -262,15 +262,15 @@ func (m *atMech) Next(challenge []byte) ([]byte, error) {
 	return m.answer(challenge)
 }
 
-func (m *atMech) RevealsSecret() bool { return false }
+func (m *testMech) RevealsSecret() bool { return false }
 
-// atOpaque hides every method of a Mechanism but Start and Next, so that
+// opaqueMech hides every method of a Mechanism but Start and Next, so that
 // it does not say whether it reveals a secret.
-type atOpaque struct{ auth.Mechanism }
+type opaqueMech struct{ auth.Mechanism }
 
-// atWantAuthError checks err is an *AuthError for mech with reply code
+// wantAuthError checks err is an *AuthError for mech with reply code
 // (0: no reply) and returns it.
-func atWantAuthError(t *testing.T, err error, mech string, code response.Code) *session.AuthError {
+func wantAuthError(t *testing.T, err error, mech string, code response.Code) *session.AuthError {
 	t.Helper()
 	var ae *session.AuthError
 	if !errors.As(err, &ae) {
@@ -328,8 +328,8 @@ func TestLoginEachMechanism(t *testing.T) {
 			name += " TLS1.2"
 		}
 		t.Run(name, func(t *testing.T) {
-			srv := atServer(t, tt.mech, tt.mode == "starttls", smtptest.Config{ImplicitTLS: tt.mode == "implicit"})
-			opts := atOpts(srv)
+			srv := authServer(t, tt.mech, tt.mode == "starttls", smtptest.Config{ImplicitTLS: tt.mode == "implicit"})
+			opts := trustingOptions(srv)
 			opts.TLSConfig.MaxVersion = tt.tlsMax
 			switch tt.mode {
 			case "starttls":
@@ -337,11 +337,11 @@ func TestLoginEachMechanism(t *testing.T) {
 			case "implicit":
 				opts.TLS = session.TLSImplicit
 			}
-			c := atDial(t, srv, opts)
-			if err := c.Login(testCtx(t), atUser, atPass); err != nil {
+			c := dialTrusting(t, srv, opts)
+			if err := c.Login(testCtx(t), authUser, authPassword); err != nil {
 				t.Fatalf("Login: %v (commands %q)", err, srv.Commands())
 			}
-			lines := atAuthLines(srv)
+			lines := authLines(srv)
 			if len(lines) != 1 {
 				t.Fatalf("AUTH lines %q, want one", lines)
 			}
@@ -351,14 +351,14 @@ func TestLoginEachMechanism(t *testing.T) {
 					t.Errorf("AUTH line %q, want %q", lines[0], tt.wantLine)
 				}
 			case tt.mech == "PLAIN":
-				if want := "AUTH PLAIN " + atB64("\x00"+atUser+"\x00"+atPass); lines[0] != want {
+				if want := "AUTH PLAIN " + b64("\x00"+authUser+"\x00"+authPassword); lines[0] != want {
 					t.Errorf("AUTH line %q, want %q", lines[0], want)
 				}
 			default:
 				if !strings.HasPrefix(lines[0], "AUTH "+tt.mech+" ") {
 					t.Errorf("AUTH line %q, want AUTH %s", lines[0], tt.mech)
 				}
-				if got := atGS2(t, lines[0]); got != tt.wantGS2 {
+				if got := gs2Header(t, lines[0]); got != tt.wantGS2 {
 					t.Errorf("gs2 header %q, want %q", got, tt.wantGS2)
 				}
 			}
@@ -372,7 +372,7 @@ func TestLoginEachMechanism(t *testing.T) {
 			if tt.tlsMax != 0 && st.Version != tt.tlsMax {
 				t.Errorf("TLS version %x, want %x", st.Version, tt.tlsMax)
 			}
-			atSend(t, c, srv, tt.mode != "plain")
+			sendAuthenticated(t, c, srv, tt.mode != "plain")
 		})
 	}
 }
@@ -399,12 +399,12 @@ func TestLoginPicksStrongest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := atServer(t, tt.offered, tt.starttls, smtptest.Config{})
-			c := atDial(t, srv, nil)
-			if err := c.Login(testCtx(t), atUser, atPass); err != nil {
+			srv := authServer(t, tt.offered, tt.starttls, smtptest.Config{})
+			c := dialTrusting(t, srv, nil)
+			if err := c.Login(testCtx(t), authUser, authPassword); err != nil {
 				t.Fatalf("Login: %v (commands %q)", err, srv.Commands())
 			}
-			lines := atAuthLines(srv)
+			lines := authLines(srv)
 			if len(lines) != 1 {
 				t.Fatalf("AUTH lines %q, want one", lines)
 			}
@@ -414,7 +414,7 @@ func TestLoginPicksStrongest(t *testing.T) {
 			if v := verbs(srv); tt.starttls && (len(v) < 4 || strings.Join(v[:4], " ") != "EHLO STARTTLS EHLO AUTH") {
 				t.Errorf("verbs %q, want EHLO STARTTLS EHLO AUTH first", v)
 			}
-			atSend(t, c, srv, tt.starttls)
+			sendAuthenticated(t, c, srv, tt.starttls)
 		})
 	}
 }
@@ -436,20 +436,20 @@ func TestAuthSCRAMChannelBindingFlag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := atServer(t, tt.offered, tt.starttls, smtptest.Config{})
-			c := atDial(t, srv, nil)
-			err := c.Auth(testCtx(t), auth.SCRAMSHA256(atUser, atPass))
-			lines := atAuthLines(srv)
+			srv := authServer(t, tt.offered, tt.starttls, smtptest.Config{})
+			c := dialTrusting(t, srv, nil)
+			err := c.Auth(testCtx(t), auth.SCRAMSHA256(authUser, authPassword))
+			lines := authLines(srv)
 			if len(lines) != 1 {
 				t.Fatalf("AUTH lines %q (err %v)", lines, err)
 			}
-			if got := atGS2(t, lines[0]); got != tt.wantGS2 {
+			if got := gs2Header(t, lines[0]); got != tt.wantGS2 {
 				t.Errorf("gs2 header %q, want %q", got, tt.wantGS2)
 			}
 			if err != nil {
 				t.Fatalf("Auth: %v (commands %q)", err, srv.Commands())
 			}
-			atSend(t, c, srv, tt.starttls)
+			sendAuthenticated(t, c, srv, tt.starttls)
 		})
 	}
 }
@@ -461,22 +461,22 @@ func TestLoginWrongPassword(t *testing.T) {
 		offered, mech string
 		user          string
 	}{
-		{"PLAIN", "PLAIN", atUser},
-		{"LOGIN", "LOGIN", atUser},
-		{"CRAM-MD5", "CRAM-MD5", atUser},
-		{"SCRAM-SHA-1", "SCRAM-SHA-1", atUser},
-		{"SCRAM-SHA-256", "SCRAM-SHA-256", atUser},
+		{"PLAIN", "PLAIN", authUser},
+		{"LOGIN", "LOGIN", authUser},
+		{"CRAM-MD5", "CRAM-MD5", authUser},
+		{"SCRAM-SHA-1", "SCRAM-SHA-1", authUser},
+		{"SCRAM-SHA-256", "SCRAM-SHA-256", authUser},
 		{"SCRAM-SHA-256", "SCRAM-SHA-256", "nobody@example.org"},
 		{"PLAIN", "PLAIN", "nobody@example.org"},
-		{"PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256", "SCRAM-SHA-256", atUser},
+		{"PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256", "SCRAM-SHA-256", authUser},
 	}
 	for _, tt := range tests {
 		t.Run(tt.offered+" "+tt.user, func(t *testing.T) {
-			srv := atServer(t, tt.offered, false, smtptest.Config{})
-			c := atDial(t, srv, nil)
+			srv := authServer(t, tt.offered, false, smtptest.Config{})
+			c := dialTrusting(t, srv, nil)
 			ctx := testCtx(t)
 			err := c.Login(ctx, tt.user, "wrong password")
-			ae := atWantAuthError(t, err, tt.mech, 535)
+			ae := wantAuthError(t, err, tt.mech, 535)
 			if ae.Reply.Enhanced.String() != "5.7.8" {
 				t.Errorf("enhanced code %v", ae.Reply.Enhanced)
 			}
@@ -487,16 +487,16 @@ func TestLoginWrongPassword(t *testing.T) {
 			if strings.Contains(err.Error(), "wrong password") {
 				t.Errorf("error shows the password: %v", err)
 			}
-			if n := len(atAuthLines(srv)); n != 1 {
-				t.Errorf("%d AUTH lines after a 535 (%q): Login tried another mechanism", n, atAuthLines(srv))
+			if n := len(authLines(srv)); n != 1 {
+				t.Errorf("%d AUTH lines after a 535 (%q): Login tried another mechanism", n, authLines(srv))
 			}
 			if _, err := c.Noop(ctx); err != nil {
 				t.Fatalf("Noop after a failed AUTH: %v", err)
 			}
-			if err := c.Login(ctx, atUser, atPass); err != nil {
+			if err := c.Login(ctx, authUser, authPassword); err != nil {
 				t.Fatalf("second Login with the right password: %v", err)
 			}
-			atSend(t, c, srv, false)
+			sendAuthenticated(t, c, srv, false)
 		})
 	}
 }
@@ -504,59 +504,59 @@ func TestLoginWrongPassword(t *testing.T) {
 // TestLoginServerRefusals: replies other than 235 and 535 to AUTH.
 func TestLoginServerRefusals(t *testing.T) {
 	t.Run("454 temporary failure", func(t *testing.T) {
-		srv := atServer(t, "CRAM-MD5 PLAIN", false, smtptest.Config{Overrides: []smtptest.Override{
+		srv := authServer(t, "CRAM-MD5 PLAIN", false, smtptest.Config{Overrides: []smtptest.Override{
 			{Verb: "AUTH", Reply: response.New(454, "4.7.0 Temporary authentication failure")},
 		}})
-		c := atDial(t, srv, nil)
-		err := c.Login(testCtx(t), atUser, atPass)
-		atWantAuthError(t, err, "CRAM-MD5", 454)
+		c := dialTrusting(t, srv, nil)
+		err := c.Login(testCtx(t), authUser, authPassword)
+		wantAuthError(t, err, "CRAM-MD5", 454)
 		var re *response.Error
 		if !errors.As(err, &re) || !re.Temporary() {
 			t.Errorf("454 not Temporary: %v", re)
 		}
-		if n := len(atAuthLines(srv)); n != 1 {
-			t.Errorf("AUTH lines %q: Login went on after a 454", atAuthLines(srv))
+		if n := len(authLines(srv)); n != 1 {
+			t.Errorf("AUTH lines %q: Login went on after a 454", authLines(srv))
 		}
 		if _, err := c.Noop(testCtx(t)); err != nil {
 			t.Errorf("Noop after a 454: %v", err)
 		}
 	})
 	t.Run("504 for the first mechanism: the next is tried", func(t *testing.T) {
-		srv := atServer(t, "SCRAM-SHA-256 CRAM-MD5 PLAIN", false, smtptest.Config{Overrides: []smtptest.Override{
+		srv := authServer(t, "SCRAM-SHA-256 CRAM-MD5 PLAIN", false, smtptest.Config{Overrides: []smtptest.Override{
 			{Verb: "AUTH", Match: "SCRAM-SHA-256", Reply: response.New(504, "5.5.4 Not really")},
 		}})
-		c := atDial(t, srv, nil)
-		if err := c.Login(testCtx(t), atUser, atPass); err != nil {
+		c := dialTrusting(t, srv, nil)
+		if err := c.Login(testCtx(t), authUser, authPassword); err != nil {
 			t.Fatalf("Login: %v", err)
 		}
-		lines := atAuthLines(srv)
+		lines := authLines(srv)
 		if len(lines) != 2 || !strings.HasPrefix(lines[0], "AUTH SCRAM-SHA-256 ") || lines[1] != "AUTH CRAM-MD5" {
 			t.Errorf("AUTH lines %q, want SCRAM-SHA-256 then CRAM-MD5", lines)
 		}
-		atSend(t, c, srv, false)
+		sendAuthenticated(t, c, srv, false)
 	})
 	t.Run("504 for every mechanism", func(t *testing.T) {
-		srv := atServer(t, "CRAM-MD5 PLAIN", false, smtptest.Config{Overrides: []smtptest.Override{
+		srv := authServer(t, "CRAM-MD5 PLAIN", false, smtptest.Config{Overrides: []smtptest.Override{
 			{Verb: "AUTH", Reply: response.New(504, "5.5.4 Not really")},
 		}})
-		c := atDial(t, srv, nil)
-		err := c.Login(testCtx(t), atUser, atPass)
-		atWantAuthError(t, err, "PLAIN", 504)
-		if n := len(atAuthLines(srv)); n != 2 {
-			t.Errorf("AUTH lines %q", atAuthLines(srv))
+		c := dialTrusting(t, srv, nil)
+		err := c.Login(testCtx(t), authUser, authPassword)
+		wantAuthError(t, err, "PLAIN", 504)
+		if n := len(authLines(srv)); n != 2 {
+			t.Errorf("AUTH lines %q", authLines(srv))
 		}
 	})
 	t.Run("530 before TLS", func(t *testing.T) {
-		srv := atServer(t, "PLAIN", false, smtptest.Config{RequireTLS: true})
-		c := atDial(t, srv, nil)
-		atWantAuthError(t, c.Login(testCtx(t), atUser, atPass), "PLAIN", 530)
+		srv := authServer(t, "PLAIN", false, smtptest.Config{RequireTLS: true})
+		c := dialTrusting(t, srv, nil)
+		wantAuthError(t, c.Login(testCtx(t), authUser, authPassword), "PLAIN", 530)
 	})
 	t.Run("421 closes the session", func(t *testing.T) {
-		srv := atServer(t, "PLAIN", false, smtptest.Config{Overrides: []smtptest.Override{
+		srv := authServer(t, "PLAIN", false, smtptest.Config{Overrides: []smtptest.Override{
 			{Verb: "AUTH", Reply: response.New(421, "4.3.2 Going down")},
 		}})
-		c := atDial(t, srv, nil)
-		atWantAuthError(t, c.Login(testCtx(t), atUser, atPass), "PLAIN", 421)
+		c := dialTrusting(t, srv, nil)
+		wantAuthError(t, c.Login(testCtx(t), authUser, authPassword), "PLAIN", 421)
 		if _, err := c.Noop(testCtx(t)); !errors.Is(err, session.ErrServerDisconnected) {
 			t.Errorf("Noop after 421: %v, want ErrServerDisconnected", err)
 		}
@@ -574,7 +574,7 @@ func TestAuthOddServers(t *testing.T) {
 		ir     []byte // the mechanism's initial response
 		answer func([]byte) ([]byte, error)
 		// check looks at the error, the mechanism and the server's record.
-		check func(t *testing.T, err error, m *atMech, srv *smtptest.Server)
+		check func(t *testing.T, err error, m *testMech, srv *smtptest.Server)
 		// usable says whether the session must still work afterwards.
 		usable bool
 		// wantStar says whether the client's last line is the cancel, "*".
@@ -587,10 +587,10 @@ func TestAuthOddServers(t *testing.T) {
 				if i == 0 {
 					return response.New(334, "this is not base64!")
 				}
-				return atCanceled
+				return authCanceled
 			},
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
-				ae := atWantAuthError(t, err, "X-TEST", 501)
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
+				ae := wantAuthError(t, err, "X-TEST", 501)
 				var pe *auth.ProtocolError
 				if ae.Err == nil || !errors.As(err, &pe) {
 					t.Errorf("AuthError.Err = %v, want a *auth.ProtocolError", ae.Err)
@@ -606,12 +606,12 @@ func TestAuthOddServers(t *testing.T) {
 			wantStar: true,
 			reply: func(i int, line string) response.Reply {
 				if i == 0 {
-					return response.New(334, atB64("a"), atB64("b"))
+					return response.New(334, b64("a"), b64("b"))
 				}
-				return atCanceled
+				return authCanceled
 			},
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
-				ae := atWantAuthError(t, err, "X-TEST", 501)
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
+				ae := wantAuthError(t, err, "X-TEST", 501)
 				if ae.Err == nil {
 					t.Error("AuthError.Err is nil")
 				}
@@ -623,12 +623,12 @@ func TestAuthOddServers(t *testing.T) {
 			wantStar: true,
 			reply: func(i int, line string) response.Reply {
 				if line == "*" {
-					return atCanceled
+					return authCanceled
 				}
-				return atChallenge("again")
+				return challengeReply("again")
 			},
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
-				ae := atWantAuthError(t, err, "X-TEST", 501)
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
+				ae := wantAuthError(t, err, "X-TEST", 501)
 				if ae.Err == nil {
 					t.Error("AuthError.Err is nil")
 				}
@@ -647,12 +647,12 @@ func TestAuthOddServers(t *testing.T) {
 			wantStar: true,
 			reply: func(i int, line string) response.Reply {
 				if i == 0 {
-					return atChallenge(tooLong)
+					return challengeReply(tooLong)
 				}
-				return atCanceled
+				return authCanceled
 			},
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
-				atWantAuthError(t, err, "X-TEST", 501)
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
+				wantAuthError(t, err, "X-TEST", 501)
 				if !errors.Is(err, auth.ErrChallengeTooLong) {
 					t.Errorf("err = %v, want ErrChallengeTooLong", err)
 				}
@@ -666,19 +666,19 @@ func TestAuthOddServers(t *testing.T) {
 			name: "challenge of exactly MaxChallengeLength",
 			reply: func(i int, line string) response.Reply {
 				if i == 0 {
-					return atChallenge(longest)
+					return challengeReply(longest)
 				}
-				return atOK
+				return authOK
 			},
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
 				if err != nil {
 					t.Fatalf("Auth: %v", err)
 				}
 				if len(m.challenges) != 1 || string(m.challenges[0]) != longest {
 					t.Errorf("mechanism got %d challenges", len(m.challenges))
 				}
-				if atLast(srv) != atB64("ok") {
-					t.Errorf("answer %q", atLast(srv))
+				if lastCommand(srv) != b64("ok") {
+					t.Errorf("answer %q", lastCommand(srv))
 				}
 			},
 			usable: true,
@@ -688,13 +688,13 @@ func TestAuthOddServers(t *testing.T) {
 			wantStar: true,
 			reply: func(i int, line string) response.Reply {
 				if i == 0 {
-					return atChallenge("question")
+					return challengeReply("question")
 				}
-				return atCanceled
+				return authCanceled
 			},
 			answer: func([]byte) ([]byte, error) { return nil, mechErr },
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
-				ae := atWantAuthError(t, err, "X-TEST", 501)
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
+				ae := wantAuthError(t, err, "X-TEST", 501)
 				if !errors.Is(err, mechErr) || ae.Err != mechErr {
 					t.Errorf("err = %v, want the mechanism's", err)
 				}
@@ -705,16 +705,16 @@ func TestAuthOddServers(t *testing.T) {
 			name: "mechanism answers and explains",
 			reply: func(i int, line string) response.Reply {
 				if i == 0 {
-					return atChallenge(`{"status":"401"}`)
+					return challengeReply(`{"status":"401"}`)
 				}
 				if line != "" {
 					return response.New(501, "5.5.2 want an empty line")
 				}
-				return atBad
+				return authBad
 			},
 			answer: func([]byte) ([]byte, error) { return []byte{}, mechErr },
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
-				ae := atWantAuthError(t, err, "X-TEST", 535)
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
+				ae := wantAuthError(t, err, "X-TEST", 535)
 				if ae.Err != mechErr {
 					t.Errorf("AuthError.Err = %v, want the mechanism's", ae.Err)
 				}
@@ -729,13 +729,13 @@ func TestAuthOddServers(t *testing.T) {
 			wantStar: true,
 			reply: func(i int, line string) response.Reply {
 				if i == 0 {
-					return atChallenge("q")
+					return challengeReply("q")
 				}
-				return atCanceled
+				return authCanceled
 			},
 			answer: func([]byte) ([]byte, error) { return bytes.Repeat([]byte("z"), command.MaxAuthResponseLength), nil },
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
-				atWantAuthError(t, err, "X-TEST", 501)
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
+				wantAuthError(t, err, "X-TEST", 501)
 				if !errors.Is(err, command.ErrTooLong) {
 					t.Errorf("err = %v, want command.ErrTooLong", err)
 				}
@@ -748,7 +748,7 @@ func TestAuthOddServers(t *testing.T) {
 			reply: func(i int, line string) response.Reply {
 				return response.New(334, "not base64 either!")
 			},
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
 				var ue *session.UnexpectedReplyError
 				if !errors.As(err, &ue) || ue.Reply.Code != 334 {
 					t.Errorf("err = %v (%T), want *UnexpectedReplyError 334", err, err)
@@ -762,9 +762,9 @@ func TestAuthOddServers(t *testing.T) {
 				if i == 0 {
 					return response.New(334, "not base64!")
 				}
-				return atOK
+				return authOK
 			},
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
 				var ue *session.UnexpectedReplyError
 				if !errors.As(err, &ue) || ue.Reply.Code != 235 {
 					t.Errorf("err = %v (%T), want *UnexpectedReplyError 235", err, err)
@@ -779,11 +779,11 @@ func TestAuthOddServers(t *testing.T) {
 				case i == 0 && line == "AUTH X-TEST":
 					return response.New(334, "")
 				case i == 1 && line == base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("i"), 600)):
-					return atOK
+					return authOK
 				}
-				return atBad
+				return authBad
 			},
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
 				if err != nil {
 					t.Fatalf("Auth: %v (commands %q)", err, srv.Commands())
 				}
@@ -799,12 +799,12 @@ func TestAuthOddServers(t *testing.T) {
 			ir:       bytes.Repeat([]byte("i"), 600),
 			reply: func(i int, line string) response.Reply {
 				if i == 0 {
-					return atChallenge("not empty")
+					return challengeReply("not empty")
 				}
-				return atCanceled
+				return authCanceled
 			},
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
-				ae := atWantAuthError(t, err, "X-TEST", 501)
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
+				ae := wantAuthError(t, err, "X-TEST", 501)
 				var pe *auth.ProtocolError
 				if !errors.As(ae.Err, &pe) {
 					t.Errorf("AuthError.Err = %v, want *auth.ProtocolError", ae.Err)
@@ -817,11 +817,11 @@ func TestAuthOddServers(t *testing.T) {
 			ir:   []byte{},
 			reply: func(i int, line string) response.Reply {
 				if line == "AUTH X-TEST =" {
-					return atOK
+					return authOK
 				}
-				return atBad
+				return authBad
 			},
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
 				if err != nil {
 					t.Fatalf("Auth: %v (commands %q)", err, srv.Commands())
 				}
@@ -832,24 +832,24 @@ func TestAuthOddServers(t *testing.T) {
 			name: "421 in the middle",
 			reply: func(i int, line string) response.Reply {
 				if i == 0 {
-					return atChallenge("q")
+					return challengeReply("q")
 				}
 				return response.New(421, "4.3.2 Going down")
 			},
-			check: func(t *testing.T, err error, m *atMech, srv *smtptest.Server) {
-				atWantAuthError(t, err, "X-TEST", 421)
+			check: func(t *testing.T, err error, m *testMech, srv *smtptest.Server) {
+				wantAuthError(t, err, "X-TEST", 421)
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := atServer(t, "X-TEST", false, smtptest.Config{Handler: atScript("X-TEST", tt.reply)})
-			c := atDial(t, srv, nil)
-			m := &atMech{name: "X-TEST", ir: tt.ir, answer: tt.answer}
+			srv := authServer(t, "X-TEST", false, smtptest.Config{Handler: scriptAuth("X-TEST", tt.reply)})
+			c := dialTrusting(t, srv, nil)
+			m := &testMech{name: "X-TEST", ir: tt.ir, answer: tt.answer}
 			err := c.Auth(testCtx(t), m)
 			tt.check(t, err, m, srv)
-			if got := atLast(srv) == "*"; got != tt.wantStar {
-				t.Errorf("last line %q; want the cancel \"*\": %v (commands %q)", atLast(srv), tt.wantStar, srv.Commands())
+			if got := lastCommand(srv) == "*"; got != tt.wantStar {
+				t.Errorf("last line %q; want the cancel \"*\": %v (commands %q)", lastCommand(srv), tt.wantStar, srv.Commands())
 			}
 			_, nerr := c.Noop(testCtx(t))
 			switch {
@@ -871,23 +871,23 @@ func TestAuthEXTERNALAnonymous(t *testing.T) {
 		want string
 	}{
 		{"EXTERNAL, empty identity", auth.External(""), "AUTH EXTERNAL ="},
-		{"EXTERNAL as bob", auth.External("bob@example.org"), "AUTH EXTERNAL " + atB64("bob@example.org")},
+		{"EXTERNAL as bob", auth.External("bob@example.org"), "AUTH EXTERNAL " + b64("bob@example.org")},
 		{"ANONYMOUS, no trace", auth.Anonymous(""), "AUTH ANONYMOUS ="},
-		{"ANONYMOUS with trace", auth.Anonymous("trace@example.org"), "AUTH ANONYMOUS " + atB64("trace@example.org")},
+		{"ANONYMOUS with trace", auth.Anonymous("trace@example.org"), "AUTH ANONYMOUS " + b64("trace@example.org")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := atServer(t, "EXTERNAL ANONYMOUS", false, smtptest.Config{Handler: func(_ *smtptest.ConnState, line string, cmd command.Command) (response.Reply, bool) {
+			srv := authServer(t, "EXTERNAL ANONYMOUS", false, smtptest.Config{Handler: func(_ *smtptest.ConnState, line string, cmd command.Command) (response.Reply, bool) {
 				if _, ok := cmd.(command.Auth); ok {
-					return atOK, true
+					return authOK, true
 				}
 				return response.Reply{}, false
 			}})
-			c := atFarClient(t, srv, nil)
+			c := farClient(t, srv, nil)
 			if err := c.Auth(testCtx(t), tt.m); err != nil {
 				t.Fatalf("Auth: %v", err)
 			}
-			if lines := atAuthLines(srv); len(lines) != 1 || lines[0] != tt.want {
+			if lines := authLines(srv); len(lines) != 1 || lines[0] != tt.want {
 				t.Errorf("AUTH lines %q, want %q", lines, tt.want)
 			}
 			err := c.Auth(testCtx(t), auth.Anonymous(""))
@@ -898,27 +898,27 @@ func TestAuthEXTERNALAnonymous(t *testing.T) {
 		})
 	}
 	t.Run("EXTERNAL challenged", func(t *testing.T) {
-		srv := atServer(t, "EXTERNAL", false, smtptest.Config{Handler: atScript("EXTERNAL", func(i int, line string) response.Reply {
+		srv := authServer(t, "EXTERNAL", false, smtptest.Config{Handler: scriptAuth("EXTERNAL", func(i int, line string) response.Reply {
 			if i == 0 {
 				return response.New(334, "")
 			}
-			return atCanceled
+			return authCanceled
 		})})
-		c := atDial(t, srv, nil)
+		c := dialTrusting(t, srv, nil)
 		err := c.Auth(testCtx(t), auth.External(""))
-		atWantAuthError(t, err, "EXTERNAL", 501)
+		wantAuthError(t, err, "EXTERNAL", 501)
 		if !errors.Is(err, auth.ErrUnexpectedChallenge) {
 			t.Errorf("err = %v, want ErrUnexpectedChallenge", err)
 		}
-		if atLast(srv) != "*" {
-			t.Errorf("last line %q, want \"*\"", atLast(srv))
+		if lastCommand(srv) != "*" {
+			t.Errorf("last line %q, want \"*\"", lastCommand(srv))
 		}
 	})
 }
 
-// atSCRAMTamper returns a rewrite for atConn that changes the SCRAM
+// tamperSCRAMFinal returns a rewrite for middleConn that changes the SCRAM
 // server-final message (a 334 whose text decodes to "v=...") with f.
-func atSCRAMTamper(f func(serverFinal string) string) func(string) string {
+func tamperSCRAMFinal(f func(serverFinal string) string) func(string) string {
 	return func(line string) string {
 		text, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "334 ")
 		if !ok {
@@ -946,44 +946,44 @@ func TestAuthSCRAMServerNotVerified(t *testing.T) {
 	}{
 		{
 			name:      "235 at once, without server-final",
-			overrides: []smtptest.Override{{Verb: "AUTH", Reply: atOK}},
+			overrides: []smtptest.Override{{Verb: "AUTH", Reply: authOK}},
 			wantCode:  235,
 			closed:    true,
 		},
 		{
 			name:     "235 in place of server-final",
-			rewrite:  atSCRAMTamper(func(string) string { return "235 2.7.0 Authentication successful\r\n" }),
+			rewrite:  tamperSCRAMFinal(func(string) string { return "235 2.7.0 Authentication successful\r\n" }),
 			wantCode: 235,
 			closed:   true,
 		},
 		{
 			name:     "forged server signature",
-			rewrite:  atSCRAMTamper(func(string) string { return "334 " + atB64(forged) + "\r\n" }),
+			rewrite:  tamperSCRAMFinal(func(string) string { return "334 " + b64(forged) + "\r\n" }),
 			wantCode: 501,
 			wantStar: true,
 		},
 		{
 			name:     "server signature of the wrong length",
-			rewrite:  atSCRAMTamper(func(string) string { return "334 " + atB64("v=AAAA") + "\r\n" }),
+			rewrite:  tamperSCRAMFinal(func(string) string { return "334 " + b64("v=AAAA") + "\r\n" }),
 			wantCode: 501,
 			wantStar: true,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := atServer(t, "SCRAM-SHA-256", false, smtptest.Config{Overrides: tt.overrides})
+			srv := authServer(t, "SCRAM-SHA-256", false, smtptest.Config{Overrides: tt.overrides})
 			// A connection NewClient is given never counts as loopback:
 			// the test, which made it, says it stays on the machine.
-			c := atNewClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn {
-				return &atConn{Conn: nc, rewrite: tt.rewrite}
+			c := newClientOver(t, srv, &session.Options{LocalName: clientName, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn {
+				return &middleConn{Conn: nc, rewrite: tt.rewrite}
 			})
-			err := c.Login(testCtx(t), atUser, atPass)
-			atWantAuthError(t, err, "SCRAM-SHA-256", tt.wantCode)
+			err := c.Login(testCtx(t), authUser, authPassword)
+			wantAuthError(t, err, "SCRAM-SHA-256", tt.wantCode)
 			if !errors.Is(err, auth.ErrServerSignature) {
 				t.Errorf("err = %v, want ErrServerSignature", err)
 			}
-			if got := atLast(srv) == "*"; got != tt.wantStar {
-				t.Errorf("last line %q; want \"*\": %v", atLast(srv), tt.wantStar)
+			if got := lastCommand(srv) == "*"; got != tt.wantStar {
+				t.Errorf("last line %q; want \"*\": %v", lastCommand(srv), tt.wantStar)
 			}
 			_, nerr := c.Noop(testCtx(t))
 			if tt.closed && nerr == nil {
@@ -1002,18 +1002,18 @@ func TestAuthSCRAMServerNotVerified(t *testing.T) {
 // TestAuthSCRAMServerError: a server-final message with e= cancels the
 // exchange and reports the server's reason.
 func TestAuthSCRAMServerError(t *testing.T) {
-	srv := atServer(t, "SCRAM-SHA-1", false, smtptest.Config{})
-	c := atNewClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn {
-		return &atConn{Conn: nc, rewrite: atSCRAMTamper(func(string) string { return "334 " + atB64("e=other-error") + "\r\n" })}
+	srv := authServer(t, "SCRAM-SHA-1", false, smtptest.Config{})
+	c := newClientOver(t, srv, &session.Options{LocalName: clientName, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn {
+		return &middleConn{Conn: nc, rewrite: tamperSCRAMFinal(func(string) string { return "334 " + b64("e=other-error") + "\r\n" })}
 	})
-	err := c.Login(testCtx(t), atUser, atPass)
-	atWantAuthError(t, err, "SCRAM-SHA-1", 501)
+	err := c.Login(testCtx(t), authUser, authPassword)
+	wantAuthError(t, err, "SCRAM-SHA-1", 501)
 	var se *auth.SCRAMError
 	if !errors.As(err, &se) || se.Value != "other-error" {
 		t.Errorf("err = %v, want *auth.SCRAMError other-error", err)
 	}
-	if atLast(srv) != "*" {
-		t.Errorf("last line %q, want \"*\"", atLast(srv))
+	if lastCommand(srv) != "*" {
+		t.Errorf("last line %q, want \"*\"", lastCommand(srv))
 	}
 	if _, err := c.Noop(testCtx(t)); err != nil {
 		t.Errorf("Noop after a cancelled exchange: %v", err)
@@ -1030,7 +1030,7 @@ func TestAuthImplicitTLSToRemoteHost(t *testing.T) {
 			name = "proxy"
 		}
 		t.Run(name, func(t *testing.T) {
-			srv := atServer(t, "PLAIN LOGIN", false, smtptest.Config{ImplicitTLS: true})
+			srv := authServer(t, "PLAIN LOGIN", false, smtptest.Config{ImplicitTLS: true})
 			dialSrv := func(ctx context.Context, _, _ string) (net.Conn, error) {
 				var d net.Dialer
 				return d.DialContext(ctx, "tcp", srv.Addr)
@@ -1041,7 +1041,7 @@ func TestAuthImplicitTLSToRemoteHost(t *testing.T) {
 			}
 			tc := srv.ClientTLSConfig()
 			tc.ServerName = "localhost"
-			c, err := session.Dial(testCtx(t), "mx.example.org", &session.Options{LocalName: atLocal, TLS: session.TLSImplicit, TLSConfig: tc, Dialer: d})
+			c, err := session.Dial(testCtx(t), "mx.example.org", &session.Options{LocalName: clientName, TLS: session.TLSImplicit, TLSConfig: tc, Dialer: d})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1049,10 +1049,10 @@ func TestAuthImplicitTLSToRemoteHost(t *testing.T) {
 			if _, ok := c.TLS(); !ok {
 				t.Fatal("not TLS")
 			}
-			if err := c.Login(testCtx(t), atUser, atPass); err != nil {
+			if err := c.Login(testCtx(t), authUser, authPassword); err != nil {
 				t.Fatalf("Login over implicit TLS: %v", err)
 			}
-			atSend(t, c, srv, true)
+			sendAuthenticated(t, c, srv, true)
 		})
 	}
 }
@@ -1064,7 +1064,7 @@ func TestAuthImplicitTLSToRemoteHost(t *testing.T) {
 func TestAuthRefusedInPlaintext(t *testing.T) {
 	xoauth := func(_ *smtptest.ConnState, line string, cmd command.Command) (response.Reply, bool) {
 		if a, ok := cmd.(command.Auth); ok && (a.Mechanism == "XOAUTH2" || a.Mechanism == "EXTERNAL" || a.Mechanism == "ANONYMOUS") {
-			return atOK, true
+			return authOK, true
 		}
 		return response.Reply{}, false
 	}
@@ -1074,29 +1074,29 @@ func TestAuthRefusedInPlaintext(t *testing.T) {
 		m       func() auth.Mechanism
 		refused bool
 	}{
-		{"PLAIN", func() auth.Mechanism { return auth.Plain("", atUser, atPass) }, true},
-		{"LOGIN", func() auth.Mechanism { return auth.Login(atUser, atPass) }, true},
-		{"XOAUTH2", func() auth.Mechanism { return auth.XOAUTH2(atUser, "ya29.token") }, true},
-		{"OAUTHBEARER", func() auth.Mechanism { return auth.OAuthBearer(atUser, "ya29.token", "", 0) }, true},
-		{"X-TEST", func() auth.Mechanism { return atOpaque{&atMech{name: "X-TEST", ir: []byte("secret")}} }, true},
-		{"CRAM-MD5", func() auth.Mechanism { return auth.CRAMMD5(atUser, atPass) }, true},
-		{"SCRAM-SHA-1", func() auth.Mechanism { return auth.SCRAMSHA1(atUser, atPass) }, true},
-		{"SCRAM-SHA-256", func() auth.Mechanism { return auth.SCRAMSHA256(atUser, atPass) }, true},
+		{"PLAIN", func() auth.Mechanism { return auth.Plain("", authUser, authPassword) }, true},
+		{"LOGIN", func() auth.Mechanism { return auth.Login(authUser, authPassword) }, true},
+		{"XOAUTH2", func() auth.Mechanism { return auth.XOAUTH2(authUser, "ya29.token") }, true},
+		{"OAUTHBEARER", func() auth.Mechanism { return auth.OAuthBearer(authUser, "ya29.token", "", 0) }, true},
+		{"X-TEST", func() auth.Mechanism { return opaqueMech{&testMech{name: "X-TEST", ir: []byte("secret")}} }, true},
+		{"CRAM-MD5", func() auth.Mechanism { return auth.CRAMMD5(authUser, authPassword) }, true},
+		{"SCRAM-SHA-1", func() auth.Mechanism { return auth.SCRAMSHA1(authUser, authPassword) }, true},
+		{"SCRAM-SHA-256", func() auth.Mechanism { return auth.SCRAMSHA256(authUser, authPassword) }, true},
 		// Says it reveals no secret, not that it needs no confidentiality.
-		{"X-NOSECRET", func() auth.Mechanism { return &atMech{name: "X-NOSECRET", ir: []byte("proof")} }, true},
+		{"X-NOSECRET", func() auth.Mechanism { return &testMech{name: "X-NOSECRET", ir: []byte("proof")} }, true},
 		{"EXTERNAL", func() auth.Mechanism { return auth.External("") }, false},
 		{"ANONYMOUS", func() auth.Mechanism { return auth.Anonymous("trace") }, false},
 	}
 	for _, mt := range mechs {
 		t.Run(mt.name, func(t *testing.T) {
-			srv := atServer(t, offered, false, smtptest.Config{Handler: xoauth})
-			c := atFarClient(t, srv, nil)
+			srv := authServer(t, offered, false, smtptest.Config{Handler: xoauth})
+			c := farClient(t, srv, nil)
 			err := c.Auth(testCtx(t), mt.m())
 			if !mt.refused {
 				if err != nil {
 					t.Fatalf("Auth: %v", err)
 				}
-				if lines := atAuthLines(srv); len(lines) != 1 || !strings.HasPrefix(lines[0], "AUTH "+mt.name) {
+				if lines := authLines(srv); len(lines) != 1 || !strings.HasPrefix(lines[0], "AUTH "+mt.name) {
 					t.Errorf("AUTH lines %q", lines)
 				}
 				return
@@ -1104,8 +1104,8 @@ func TestAuthRefusedInPlaintext(t *testing.T) {
 			if !errors.Is(err, session.ErrInsecureAuth) {
 				t.Fatalf("err = %v, want ErrInsecureAuth", err)
 			}
-			atWantAuthError(t, err, mt.name, 0)
-			if lines := atAuthLines(srv); len(lines) != 0 {
+			wantAuthError(t, err, mt.name, 0)
+			if lines := authLines(srv); len(lines) != 0 {
 				t.Errorf("AUTH sent: %q", lines)
 			}
 			if _, err := c.Noop(testCtx(t)); err != nil {
@@ -1115,8 +1115,8 @@ func TestAuthRefusedInPlaintext(t *testing.T) {
 	}
 	for _, name := range []string{"PLAIN", "LOGIN", "XOAUTH2"} {
 		t.Run(name+" with AllowInsecureAuth", func(t *testing.T) {
-			srv := atServer(t, offered, false, smtptest.Config{Handler: xoauth})
-			c := atFarClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true})
+			srv := authServer(t, offered, false, smtptest.Config{Handler: xoauth})
+			c := farClient(t, srv, &session.Options{LocalName: clientName, AllowInsecureAuth: true})
 			var m auth.Mechanism
 			for _, mt := range mechs {
 				if mt.name == name {
@@ -1126,13 +1126,13 @@ func TestAuthRefusedInPlaintext(t *testing.T) {
 			if err := c.Auth(testCtx(t), m); err != nil {
 				t.Fatalf("Auth: %v", err)
 			}
-			if lines := atAuthLines(srv); len(lines) != 1 || !strings.HasPrefix(lines[0], "AUTH "+name) {
+			if lines := authLines(srv); len(lines) != 1 || !strings.HasPrefix(lines[0], "AUTH "+name) {
 				t.Errorf("AUTH lines %q", lines)
 			}
 		})
 		t.Run(name+" over STARTTLS", func(t *testing.T) {
-			srv := atServer(t, offered, true, smtptest.Config{Handler: xoauth})
-			c := atFarClient(t, srv, nil)
+			srv := authServer(t, offered, true, smtptest.Config{Handler: xoauth})
+			c := farClient(t, srv, nil)
 			var m auth.Mechanism
 			for _, mt := range mechs {
 				if mt.name == name {
@@ -1169,32 +1169,32 @@ func TestAuthRefusedInPlaintext(t *testing.T) {
 	}
 	for _, tt := range loginTests {
 		t.Run("Login "+tt.name, func(t *testing.T) {
-			srv := atServer(t, tt.offered, tt.starttls, smtptest.Config{})
+			srv := authServer(t, tt.offered, tt.starttls, smtptest.Config{})
 			var c *session.Client
 			if tt.strip {
-				c = atNewClient(t, srv, &session.Options{LocalName: atLocal}, func(nc net.Conn) net.Conn {
-					return &atConn{Conn: nc, remote: atFar, rewrite: func(line string) string {
+				c = newClientOver(t, srv, &session.Options{LocalName: clientName}, func(nc net.Conn) net.Conn {
+					return &middleConn{Conn: nc, remote: farAddr, rewrite: func(line string) string {
 						return strings.Replace(line, "STARTTLS", "XSTRIPPED", 1)
 					}}
 				})
 			} else {
-				c = atFarClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: tt.allow})
+				c = farClient(t, srv, &session.Options{LocalName: clientName, AllowInsecureAuth: tt.allow})
 			}
-			err := c.Login(testCtx(t), atUser, atPass)
+			err := c.Login(testCtx(t), authUser, authPassword)
 			if tt.wantMech != "" {
 				if err != nil {
 					t.Fatalf("Login: %v", err)
 				}
-				if lines := atAuthLines(srv); len(lines) != 1 || strings.Fields(lines[0])[1] != tt.wantMech {
+				if lines := authLines(srv); len(lines) != 1 || strings.Fields(lines[0])[1] != tt.wantMech {
 					t.Errorf("AUTH lines %q, want %s", lines, tt.wantMech)
 				}
-				atSend(t, c, srv, tt.starttls)
+				sendAuthenticated(t, c, srv, tt.starttls)
 				return
 			}
 			if !errors.Is(err, session.ErrInsecureAuth) {
 				t.Fatalf("err = %v, want ErrInsecureAuth", err)
 			}
-			atWantAuthError(t, err, tt.refused, 0)
+			wantAuthError(t, err, tt.refused, 0)
 			if hasCommand(srv, "AUTH") || hasCommand(srv, "STARTTLS") {
 				t.Errorf("commands %q", srv.Commands())
 			}
@@ -1224,10 +1224,10 @@ func TestAuthLoopbackDetection(t *testing.T) {
 		allowed bool
 	}{
 		{"Dial 127.0.0.1", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			return atDial(t, srv, nil)
+			return dialTrusting(t, srv, nil)
 		}, true},
 		{"Dial localhost", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			c, err := session.Dial(testCtx(t), "localhost:"+port(srv), &session.Options{LocalName: atLocal, Dialer: &transport.Dialer{Dial: via(srv)}})
+			c, err := session.Dial(testCtx(t), "localhost:"+port(srv), &session.Options{LocalName: clientName, Dialer: &transport.Dialer{Dial: via(srv)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1235,20 +1235,20 @@ func TestAuthLoopbackDetection(t *testing.T) {
 			return c
 		}, true},
 		{"Unix socket", true, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			return atDial(t, srv, nil)
+			return dialTrusting(t, srv, nil)
 		}, true},
 		{"NewClient to 127.0.0.1", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn { return nc })
+			return newClientOver(t, srv, nil, func(nc net.Conn) net.Conn { return nc })
 		}, false},
 		{"NewClient to 127.0.0.1, AllowInsecureAuth", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			return atNewClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn { return nc })
+			return newClientOver(t, srv, &session.Options{LocalName: clientName, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn { return nc })
 		}, true},
 		{"NewClient over a *net.UnixConn", true, func(t *testing.T, srv *smtptest.Server) *session.Client {
 			nc, err := net.Dial("unix", srv.Addr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := session.NewClient(testCtx(t), nc, &session.Options{LocalName: atLocal})
+			c, err := session.NewClient(testCtx(t), nc, &session.Options{LocalName: clientName})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1256,40 +1256,40 @@ func TestAuthLoopbackDetection(t *testing.T) {
 			return c
 		}, true},
 		{"NewClient, remote address not loopback", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			return atFarClient(t, srv, nil)
+			return farClient(t, srv, nil)
 		}, false},
 		{"NewClient, remote 127.0.0.2", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn {
-				return &atConn{Conn: nc, remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 25}}
+			return newClientOver(t, srv, nil, func(nc net.Conn) net.Conn {
+				return &middleConn{Conn: nc, remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 25}}
 			})
 		}, false},
 		{"NewClient, remote ::1", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn {
-				return &atConn{Conn: nc, remote: &net.TCPAddr{IP: net.IPv6loopback, Port: 25}}
+			return newClientOver(t, srv, nil, func(nc net.Conn) net.Conn {
+				return &middleConn{Conn: nc, remote: &net.TCPAddr{IP: net.IPv6loopback, Port: 25}}
 			})
 		}, false},
 		{"NewClient, remote ::ffff:127.0.0.1", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn {
-				return &atConn{Conn: nc, remote: &net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.1"), Port: 25}}
+			return newClientOver(t, srv, nil, func(nc net.Conn) net.Conn {
+				return &middleConn{Conn: nc, remote: &net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.1"), Port: 25}}
 			})
 		}, false},
 		{"NewClient, remote ::ffff:192.0.2.1", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn {
-				return &atConn{Conn: nc, remote: &net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 25}}
+			return newClientOver(t, srv, nil, func(nc net.Conn) net.Conn {
+				return &middleConn{Conn: nc, remote: &net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 25}}
 			})
 		}, false},
 		{"NewClient, remote 10.0.0.1", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn {
-				return &atConn{Conn: nc, remote: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 25}}
+			return newClientOver(t, srv, nil, func(nc net.Conn) net.Conn {
+				return &middleConn{Conn: nc, remote: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 25}}
 			})
 		}, false},
 		{"NewClient, Unix socket address", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			return atNewClient(t, srv, nil, func(nc net.Conn) net.Conn {
-				return &atConn{Conn: nc, remote: &net.UnixAddr{Name: "/run/smtp.sock", Net: "unix"}}
+			return newClientOver(t, srv, nil, func(nc net.Conn) net.Conn {
+				return &middleConn{Conn: nc, remote: &net.UnixAddr{Name: "/run/smtp.sock", Net: "unix"}}
 			})
 		}, false},
 		{"Dial through a proxy", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			c, err := session.Dial(testCtx(t), srv.Addr, &session.Options{LocalName: atLocal, Dialer: &transport.Dialer{Proxy: via(srv)}})
+			c, err := session.Dial(testCtx(t), srv.Addr, &session.Options{LocalName: clientName, Dialer: &transport.Dialer{Proxy: via(srv)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1297,7 +1297,7 @@ func TestAuthLoopbackDetection(t *testing.T) {
 			return c
 		}, false},
 		{"Dial a remote name with a custom dial function", false, func(t *testing.T, srv *smtptest.Server) *session.Client {
-			c, err := session.Dial(testCtx(t), "mx.example.org:25", &session.Options{LocalName: atLocal, Dialer: &transport.Dialer{Dial: via(srv)}})
+			c, err := session.Dial(testCtx(t), "mx.example.org:25", &session.Options{LocalName: clientName, Dialer: &transport.Dialer{Dial: via(srv)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1311,14 +1311,14 @@ func TestAuthLoopbackDetection(t *testing.T) {
 			if tt.unix {
 				cfg.UnixSocket = t.TempDir() + "/s"
 			}
-			srv := atServer(t, "PLAIN", false, cfg)
+			srv := authServer(t, "PLAIN", false, cfg)
 			c := tt.connect(t, srv)
-			err := c.Auth(testCtx(t), auth.Plain("", atUser, atPass))
+			err := c.Auth(testCtx(t), auth.Plain("", authUser, authPassword))
 			if tt.allowed {
 				if err != nil {
 					t.Fatalf("Auth: %v", err)
 				}
-				atSend(t, c, srv, false)
+				sendAuthenticated(t, c, srv, false)
 				return
 			}
 			if !errors.Is(err, session.ErrInsecureAuth) {
@@ -1337,29 +1337,29 @@ func TestAuthTraceRedaction(t *testing.T) {
 	const token = "ya29.a0Af-secret-token_value"
 	longPass := strings.Repeat("p4ss-", 120) // the AUTH PLAIN line would be over 512 octets
 	longToken := strings.Repeat("T0k3n", 120)
-	xoIR := func(tok string) string { return "user=" + atUser + "\x01auth=Bearer " + tok + "\x01\x01" }
-	xoHandler := func(wantToken string, refuse bool) atHandler {
-		return atScript("XOAUTH2", func(i int, line string) response.Reply {
+	xoIR := func(tok string) string { return "user=" + authUser + "\x01auth=Bearer " + tok + "\x01\x01" }
+	xoHandler := func(wantToken string, refuse bool) handlerFunc {
+		return scriptAuth("XOAUTH2", func(i int, line string) response.Reply {
 			f := strings.Fields(line)
 			switch {
 			case i == 0 && len(f) == 2:
 				return response.New(334, "")
-			case i == 0 && !refuse && f[2] == atB64(xoIR(wantToken)):
-				return atOK
+			case i == 0 && !refuse && f[2] == b64(xoIR(wantToken)):
+				return authOK
 			case i == 0 && refuse:
-				return atChallenge(`{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}`)
-			case i == 1 && !refuse && line == atB64(xoIR(wantToken)):
-				return atOK
+				return challengeReply(`{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}`)
+			case i == 1 && !refuse && line == b64(xoIR(wantToken)):
+				return authOK
 			}
-			return atBad
+			return authBad
 		})
 	}
 	tests := []struct {
 		name     string
 		offered  string
 		starttls bool
-		handler  atHandler
-		password string // atUser's on the server; atPass when empty
+		handler  handlerFunc
+		password string // authUser's on the server; authPassword when empty
 		run      func(ctx context.Context, c *session.Client) error
 		wantErr  bool
 		secrets  []string
@@ -1367,111 +1367,111 @@ func TestAuthTraceRedaction(t *testing.T) {
 	}{
 		{
 			name: "PLAIN", offered: "PLAIN",
-			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, atUser, atPass) },
-			secrets: []string{atPass, atB64(atPass), atB64("\x00" + atUser + "\x00" + atPass)},
+			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, authUser, authPassword) },
+			secrets: []string{authPassword, b64(authPassword), b64("\x00" + authUser + "\x00" + authPassword)},
 			want:    []string{"C: AUTH PLAIN [redacted]\n", "S: 235 "},
 		},
 		{
 			name: "PLAIN wrong password", offered: "PLAIN",
-			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, atUser, "Wr0ng-Pa55") },
+			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, authUser, "Wr0ng-Pa55") },
 			wantErr: true,
-			secrets: []string{"Wr0ng-Pa55", atB64("Wr0ng-Pa55"), atB64("\x00" + atUser + "\x00Wr0ng-Pa55")},
+			secrets: []string{"Wr0ng-Pa55", b64("Wr0ng-Pa55"), b64("\x00" + authUser + "\x00Wr0ng-Pa55")},
 			want:    []string{"C: AUTH PLAIN [redacted]\n", "S: 535 "},
 		},
 		{
 			name: "PLAIN, initial response after an empty 334", offered: "PLAIN", password: longPass,
-			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, atUser, longPass) },
-			secrets: []string{longPass, atB64(longPass), atB64("\x00" + atUser + "\x00" + longPass), longPass[:40]},
+			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, authUser, longPass) },
+			secrets: []string{longPass, b64(longPass), b64("\x00" + authUser + "\x00" + longPass), longPass[:40]},
 			want:    []string{"C: AUTH PLAIN\n", "S: 334 [redacted]\n", "C: [redacted]\n", "S: 235 "},
 		},
 		{
 			name: "LOGIN", offered: "LOGIN",
-			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, atUser, atPass) },
-			secrets: []string{atPass, atB64(atPass)},
+			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, authUser, authPassword) },
+			secrets: []string{authPassword, b64(authPassword)},
 			want:    []string{"C: AUTH LOGIN\n", "S: 334 [redacted]\n", "C: [redacted]\n", "S: 235 "},
 		},
 		{
 			name: "LOGIN wrong password", offered: "LOGIN",
-			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, atUser, "Wr0ng-Pa55") },
+			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, authUser, "Wr0ng-Pa55") },
 			wantErr: true,
-			secrets: []string{"Wr0ng-Pa55", atB64("Wr0ng-Pa55")},
+			secrets: []string{"Wr0ng-Pa55", b64("Wr0ng-Pa55")},
 			want:    []string{"C: AUTH LOGIN\n", "S: 334 [redacted]\n", "C: [redacted]\n", "S: 535 "},
 		},
 		{
 			name: "CRAM-MD5", offered: "CRAM-MD5",
-			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, atUser, atPass) },
-			secrets: []string{atPass, atB64(atPass)},
+			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, authUser, authPassword) },
+			secrets: []string{authPassword, b64(authPassword)},
 			want:    []string{"C: AUTH CRAM-MD5\n", "S: 334 [redacted]\n", "C: [redacted]\n", "S: 235 "},
 		},
 		{
 			name: "SCRAM-SHA-256", offered: "SCRAM-SHA-256",
-			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, atUser, atPass) },
-			secrets: []string{atPass, atB64(atPass)},
+			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, authUser, authPassword) },
+			secrets: []string{authPassword, b64(authPassword)},
 			want:    []string{"C: AUTH SCRAM-SHA-256 [redacted]\n", "S: 334 [redacted]\n", "C: [redacted]\n", "S: 235 "},
 		},
 		{
 			name: "SCRAM-SHA-256 wrong password", offered: "SCRAM-SHA-256",
-			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, atUser, "Wr0ng-Pa55") },
+			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, authUser, "Wr0ng-Pa55") },
 			wantErr: true,
-			secrets: []string{"Wr0ng-Pa55", atB64("Wr0ng-Pa55")},
+			secrets: []string{"Wr0ng-Pa55", b64("Wr0ng-Pa55")},
 			want:    []string{"C: AUTH SCRAM-SHA-256 [redacted]\n", "S: 334 [redacted]\n", "C: [redacted]\n", "S: 535 "},
 		},
 		{
 			name: "SCRAM-SHA-256-PLUS over STARTTLS", offered: "SCRAM-SHA-256-PLUS", starttls: true,
-			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, atUser, atPass) },
-			secrets: []string{atPass, atB64(atPass)},
+			run:     func(ctx context.Context, c *session.Client) error { return c.Login(ctx, authUser, authPassword) },
+			secrets: []string{authPassword, b64(authPassword)},
 			want:    []string{"C: STARTTLS\n", "C: AUTH SCRAM-SHA-256-PLUS [redacted]\n", "S: 334 [redacted]\n", "C: [redacted]\n", "S: 235 "},
 		},
 		{
 			name: "X-TEST cancelled", offered: "X-TEST",
-			handler: atScript("X-TEST", func(i int, line string) response.Reply {
+			handler: scriptAuth("X-TEST", func(i int, line string) response.Reply {
 				if i == 0 {
 					return response.New(334, "s3cr3t-challenge, not base64")
 				}
-				return atCanceled
+				return authCanceled
 			}),
 			run: func(ctx context.Context, c *session.Client) error {
-				return c.Auth(ctx, &atMech{name: "X-TEST", ir: []byte("s3cr3t-ir")})
+				return c.Auth(ctx, &testMech{name: "X-TEST", ir: []byte("s3cr3t-ir")})
 			},
 			wantErr: true,
-			secrets: []string{"s3cr3t-ir", atB64("s3cr3t-ir"), "s3cr3t-challenge"},
+			secrets: []string{"s3cr3t-ir", b64("s3cr3t-ir"), "s3cr3t-challenge"},
 			want:    []string{"C: AUTH X-TEST [redacted]\n", "S: 334 [redacted]\n", "C: *\n", "S: 501 "},
 		},
 		{
 			name: "XOAUTH2", offered: "XOAUTH2", handler: xoHandler(token, false),
-			run:     func(ctx context.Context, c *session.Client) error { return c.Auth(ctx, auth.XOAUTH2(atUser, token)) },
-			secrets: []string{token, atB64(token), atB64(xoIR(token))},
+			run:     func(ctx context.Context, c *session.Client) error { return c.Auth(ctx, auth.XOAUTH2(authUser, token)) },
+			secrets: []string{token, b64(token), b64(xoIR(token))},
 			want:    []string{"C: AUTH XOAUTH2 [redacted]\n", "S: 235 "},
 		},
 		{
 			name: "XOAUTH2 refused", offered: "XOAUTH2", handler: xoHandler(token, true),
-			run:     func(ctx context.Context, c *session.Client) error { return c.Auth(ctx, auth.XOAUTH2(atUser, token)) },
+			run:     func(ctx context.Context, c *session.Client) error { return c.Auth(ctx, auth.XOAUTH2(authUser, token)) },
 			wantErr: true,
-			secrets: []string{token, atB64(token), atB64(xoIR(token))},
+			secrets: []string{token, b64(token), b64(xoIR(token))},
 			want:    []string{"C: AUTH XOAUTH2 [redacted]\n", "S: 334 [redacted]\n", "C: [redacted]\n", "S: 535 "},
 		},
 		{
 			name: "XOAUTH2, initial response after an empty 334", offered: "XOAUTH2", handler: xoHandler(longToken, false),
 			run: func(ctx context.Context, c *session.Client) error {
-				return c.Auth(ctx, auth.XOAUTH2(atUser, longToken))
+				return c.Auth(ctx, auth.XOAUTH2(authUser, longToken))
 			},
-			secrets: []string{longToken, longToken[:40], atB64(xoIR(longToken))},
+			secrets: []string{longToken, longToken[:40], b64(xoIR(longToken))},
 			want:    []string{"C: AUTH XOAUTH2\n", "S: 334 [redacted]\n", "C: [redacted]\n", "S: 235 "},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var srvLog bytes.Buffer
-			srv := atServer(t, tt.offered, tt.starttls, smtptest.Config{
-				Users:   map[string]string{atUser: cmp.Or(tt.password, atPass)},
+			srv := authServer(t, tt.offered, tt.starttls, smtptest.Config{
+				Users:   map[string]string{authUser: cmp.Or(tt.password, authPassword)},
 				Handler: tt.handler,
 				Log:     &srvLog,
 			})
 			var trace, logBuf bytes.Buffer
-			opts := atOpts(srv)
+			opts := trustingOptions(srv)
 			opts.Trace = &trace
 			opts.Logger = slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			c := atDial(t, srv, opts)
+			c := dialTrusting(t, srv, opts)
 			err := tt.run(testCtx(t), c)
 			if tt.wantErr != (err != nil) {
 				t.Fatalf("err = %v, want error: %v", err, tt.wantErr)
@@ -1536,11 +1536,11 @@ func TestAuthTraceRedaction(t *testing.T) {
 // TestAuthState: when AUTH may be sent.
 func TestAuthState(t *testing.T) {
 	t.Run("AUTH not offered", func(t *testing.T) {
-		srv := atServer(t, "", false, smtptest.Config{})
-		c := atDial(t, srv, nil)
+		srv := authServer(t, "", false, smtptest.Config{})
+		c := dialTrusting(t, srv, nil)
 		for _, call := range []func() error{
-			func() error { return c.Login(testCtx(t), atUser, atPass) },
-			func() error { return c.Auth(testCtx(t), auth.CRAMMD5(atUser, atPass)) },
+			func() error { return c.Login(testCtx(t), authUser, authPassword) },
+			func() error { return c.Auth(testCtx(t), auth.CRAMMD5(authUser, authPassword)) },
 		} {
 			var ne *session.NotSupportedError
 			if err := call(); !errors.As(err, &ne) || ne.Extension != "AUTH" {
@@ -1552,18 +1552,18 @@ func TestAuthState(t *testing.T) {
 		}
 	})
 	t.Run("HELO only", func(t *testing.T) {
-		srv := atServer(t, "PLAIN", false, smtptest.Config{DisableEHLO: true})
-		c := atDial(t, srv, nil)
+		srv := authServer(t, "PLAIN", false, smtptest.Config{DisableEHLO: true})
+		c := dialTrusting(t, srv, nil)
 		var ne *session.NotSupportedError
-		if err := c.Login(testCtx(t), atUser, atPass); !errors.As(err, &ne) {
+		if err := c.Login(testCtx(t), authUser, authPassword); !errors.As(err, &ne) {
 			t.Errorf("err = %v, want *NotSupportedError", err)
 		}
 	})
 	t.Run("no mechanism Login implements", func(t *testing.T) {
-		srv := atServer(t, "GSSAPI NTLM XOAUTH2", false, smtptest.Config{})
-		c := atDial(t, srv, nil)
+		srv := authServer(t, "GSSAPI NTLM XOAUTH2", false, smtptest.Config{})
+		c := dialTrusting(t, srv, nil)
 		var ne *session.NotSupportedError
-		if err := c.Login(testCtx(t), atUser, atPass); !errors.As(err, &ne) {
+		if err := c.Login(testCtx(t), authUser, authPassword); !errors.As(err, &ne) {
 			t.Errorf("err = %v, want *NotSupportedError", err)
 		}
 		if hasCommand(srv, "AUTH") {
@@ -1571,13 +1571,13 @@ func TestAuthState(t *testing.T) {
 		}
 	})
 	t.Run("mechanism not listed", func(t *testing.T) {
-		srv := atServer(t, "PLAIN LOGIN", false, smtptest.Config{})
-		c := atDial(t, srv, nil)
+		srv := authServer(t, "PLAIN LOGIN", false, smtptest.Config{})
+		c := dialTrusting(t, srv, nil)
 		if err := c.Hello(testCtx(t)); err != nil {
 			t.Fatal(err)
 		}
 		before := len(srv.Commands())
-		for _, m := range []auth.Mechanism{auth.CRAMMD5(atUser, atPass), auth.SCRAMSHA256(atUser, atPass), &atMech{name: "X-TEST"}} {
+		for _, m := range []auth.Mechanism{auth.CRAMMD5(authUser, authPassword), auth.SCRAMSHA256(authUser, authPassword), &testMech{name: "X-TEST"}} {
 			var ne *session.NotSupportedError
 			if err := c.Auth(testCtx(t), m); !errors.As(err, &ne) {
 				t.Errorf("err = %v, want *NotSupportedError", err)
@@ -1586,20 +1586,20 @@ func TestAuthState(t *testing.T) {
 		if n := len(srv.Commands()); n != before {
 			t.Errorf("refused Auth sent %q", srv.Commands()[before:])
 		}
-		if err := c.Auth(testCtx(t), auth.Plain("", atUser, atPass)); err != nil {
+		if err := c.Auth(testCtx(t), auth.Plain("", authUser, authPassword)); err != nil {
 			t.Errorf("Auth PLAIN afterwards: %v", err)
 		}
 	})
 	t.Run("inside a mail transaction", func(t *testing.T) {
-		srv := atServer(t, "PLAIN", false, smtptest.Config{})
-		c := atDial(t, srv, nil)
+		srv := authServer(t, "PLAIN", false, smtptest.Config{})
+		c := dialTrusting(t, srv, nil)
 		ctx := testCtx(t)
 		if _, err := c.Mail(ctx, command.Mail{From: command.Mailbox{Local: "alice", Domain: "example.org"}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, call := range []func() error{
-			func() error { return c.Login(ctx, atUser, atPass) },
-			func() error { return c.Auth(ctx, auth.Plain("", atUser, atPass)) },
+			func() error { return c.Login(ctx, authUser, authPassword) },
+			func() error { return c.Auth(ctx, auth.Plain("", authUser, authPassword)) },
 		} {
 			var se *session.StateError
 			if err := call(); !errors.As(err, &se) || !errors.Is(err, session.ErrBadSequence) {
@@ -1613,7 +1613,7 @@ func TestAuthState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Login(ctx, atUser, atPass); !errors.Is(err, session.ErrBadSequence) {
+		if err := c.Login(ctx, authUser, authPassword); !errors.Is(err, session.ErrBadSequence) {
 			t.Errorf("Login during DATA: %v, want ErrBadSequence", err)
 		}
 		w.Write([]byte("Subject: x\r\n\r\nx\r\n"))
@@ -1623,51 +1623,51 @@ func TestAuthState(t *testing.T) {
 		if hasCommand(srv, "AUTH") {
 			t.Errorf("AUTH sent inside a transaction: %q", srv.Commands())
 		}
-		if err := c.Login(ctx, atUser, atPass); err != nil {
+		if err := c.Login(ctx, authUser, authPassword); err != nil {
 			t.Errorf("Login after the transaction: %v", err)
 		}
 	})
 	t.Run("after a successful AUTH", func(t *testing.T) {
-		srv := atServer(t, "PLAIN CRAM-MD5", false, smtptest.Config{})
-		c := atDial(t, srv, nil)
+		srv := authServer(t, "PLAIN CRAM-MD5", false, smtptest.Config{})
+		c := dialTrusting(t, srv, nil)
 		ctx := testCtx(t)
-		if err := c.Login(ctx, atUser, atPass); err != nil {
+		if err := c.Login(ctx, authUser, authPassword); err != nil {
 			t.Fatal(err)
 		}
 		for _, call := range []func() error{
-			func() error { return c.Login(ctx, atUser, atPass) },
-			func() error { return c.Auth(ctx, auth.Plain("", atUser, atPass)) },
+			func() error { return c.Login(ctx, authUser, authPassword) },
+			func() error { return c.Auth(ctx, auth.Plain("", authUser, authPassword)) },
 		} {
 			var se *session.StateError
 			if err := call(); !errors.As(err, &se) || !errors.Is(err, session.ErrBadSequence) {
 				t.Errorf("err = %v, want *StateError", err)
 			}
 		}
-		if n := len(atAuthLines(srv)); n != 1 {
-			t.Errorf("AUTH lines %q", atAuthLines(srv))
+		if n := len(authLines(srv)); n != 1 {
+			t.Errorf("AUTH lines %q", authLines(srv))
 		}
-		atSend(t, c, srv, false)
+		sendAuthenticated(t, c, srv, false)
 	})
 	t.Run("TLSRequired: STARTTLS before AUTH", func(t *testing.T) {
-		srv := atServer(t, "PLAIN LOGIN", true, smtptest.Config{RequireTLS: true})
-		opts := atOpts(srv)
+		srv := authServer(t, "PLAIN LOGIN", true, smtptest.Config{RequireTLS: true})
+		opts := trustingOptions(srv)
 		opts.TLS = session.TLSRequired
-		c := atDial(t, srv, opts)
-		if err := c.Login(testCtx(t), atUser, atPass); err != nil {
+		c := dialTrusting(t, srv, opts)
+		if err := c.Login(testCtx(t), authUser, authPassword); err != nil {
 			t.Fatal(err)
 		}
 		if got := strings.Join(verbs(srv), " "); got != "EHLO STARTTLS EHLO AUTH" {
 			t.Errorf("verbs %q, want EHLO STARTTLS EHLO AUTH", got)
 		}
-		atSend(t, c, srv, true)
+		sendAuthenticated(t, c, srv, true)
 	})
 	t.Run("TLSRequired, STARTTLS not offered", func(t *testing.T) {
-		srv := atServer(t, "PLAIN", false, smtptest.Config{})
-		opts := atOpts(srv)
+		srv := authServer(t, "PLAIN", false, smtptest.Config{})
+		opts := trustingOptions(srv)
 		opts.TLS = session.TLSRequired
-		c := atDial(t, srv, opts)
+		c := dialTrusting(t, srv, opts)
 		var ne *session.NotSupportedError
-		if err := c.Login(testCtx(t), atUser, atPass); !errors.As(err, &ne) || ne.Extension != "STARTTLS" {
+		if err := c.Login(testCtx(t), authUser, authPassword); !errors.As(err, &ne) || ne.Extension != "STARTTLS" {
 			t.Errorf("err = %v, want *NotSupportedError for STARTTLS", err)
 		}
 		if hasCommand(srv, "AUTH") {
@@ -1675,9 +1675,9 @@ func TestAuthState(t *testing.T) {
 		}
 	})
 	t.Run("mechanism that cannot start", func(t *testing.T) {
-		srv := atServer(t, "PLAIN", false, smtptest.Config{})
-		c := atDial(t, srv, nil)
-		err := c.Auth(testCtx(t), auth.Plain("", "", atPass))
+		srv := authServer(t, "PLAIN", false, smtptest.Config{})
+		c := dialTrusting(t, srv, nil)
+		err := c.Auth(testCtx(t), auth.Plain("", "", authPassword))
 		var ae *session.AuthError
 		if !errors.As(err, &ae) || !errors.Is(err, auth.ErrBadInput) {
 			t.Errorf("err = %v, want an *AuthError matching auth.ErrBadInput", err)
@@ -1697,12 +1697,12 @@ func TestAuthContext(t *testing.T) {
 	// holds the client's answer until the test ends.
 	stall := func(t *testing.T) *smtptest.Server {
 		release := make(chan struct{})
-		srv := atServer(t, "X-TEST PLAIN", false, smtptest.Config{Handler: atScript("X-TEST", func(i int, line string) response.Reply {
+		srv := authServer(t, "X-TEST PLAIN", false, smtptest.Config{Handler: scriptAuth("X-TEST", func(i int, line string) response.Reply {
 			if i == 0 {
-				return atChallenge("q")
+				return challengeReply("q")
 			}
 			<-release
-			return atBad
+			return authBad
 		})})
 		t.Cleanup(func() { close(release) }) // runs before srv.Close
 		return srv
@@ -1720,7 +1720,7 @@ func TestAuthContext(t *testing.T) {
 			name:   "server stalls on the client's answer",
 			server: stall,
 			call: func(ctx context.Context, _ func(), c *session.Client) error {
-				return c.Auth(ctx, &atMech{name: "X-TEST"})
+				return c.Auth(ctx, &testMech{name: "X-TEST"})
 			},
 			cancel:  true,
 			check:   wantIs(context.Canceled),
@@ -1729,10 +1729,10 @@ func TestAuthContext(t *testing.T) {
 		{
 			name: "server stalls on AUTH",
 			server: func(t *testing.T) *smtptest.Server {
-				return atServer(t, "PLAIN", false, smtptest.Config{Faults: []smtptest.Fault{smtptest.StallAt("AUTH", 0)}})
+				return authServer(t, "PLAIN", false, smtptest.Config{Faults: []smtptest.Fault{smtptest.StallAt("AUTH", 0)}})
 			},
 			call: func(ctx context.Context, _ func(), c *session.Client) error {
-				return c.Login(ctx, atUser, atPass)
+				return c.Login(ctx, authUser, authPassword)
 			},
 			cancel: true,
 			check:  wantIs(context.Canceled),
@@ -1741,7 +1741,7 @@ func TestAuthContext(t *testing.T) {
 			name:   "cancelled while the mechanism answers",
 			server: stall,
 			call: func(ctx context.Context, cancel func(), c *session.Client) error {
-				return c.Auth(ctx, &atMech{name: "X-TEST", answer: func([]byte) ([]byte, error) {
+				return c.Auth(ctx, &testMech{name: "X-TEST", answer: func([]byte) ([]byte, error) {
 					cancel()
 					return []byte("late"), nil
 				}})
@@ -1753,7 +1753,7 @@ func TestAuthContext(t *testing.T) {
 			server: stall,
 			opts:   session.Options{Timeouts: session.Timeouts{Command: 200 * time.Millisecond}},
 			call: func(ctx context.Context, _ func(), c *session.Client) error {
-				return c.Auth(ctx, &atMech{name: "X-TEST"})
+				return c.Auth(ctx, &testMech{name: "X-TEST"})
 			},
 			check:   wantTimeout("AUTH", 200*time.Millisecond),
 			answers: 1,
@@ -1763,8 +1763,8 @@ func TestAuthContext(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := tt.server(t)
 			opts := tt.opts
-			opts.LocalName = atLocal
-			c := atDial(t, srv, &opts)
+			opts.LocalName = clientName
+			c := dialTrusting(t, srv, &opts)
 			if err := c.Hello(testCtx(t)); err != nil {
 				t.Fatal(err)
 			}
@@ -1799,11 +1799,11 @@ func TestAuthContext(t *testing.T) {
 		})
 	}
 	t.Run("context cancelled before the call", func(t *testing.T) {
-		srv := atServer(t, "PLAIN", false, smtptest.Config{})
-		c := atDial(t, srv, nil)
+		srv := authServer(t, "PLAIN", false, smtptest.Config{})
+		c := dialTrusting(t, srv, nil)
 		ctx, cancel := context.WithCancel(testCtx(t))
 		cancel()
-		if err := c.Login(ctx, atUser, atPass); !errors.Is(err, context.Canceled) {
+		if err := c.Login(ctx, authUser, authPassword); !errors.Is(err, context.Canceled) {
 			t.Errorf("err = %v, want context.Canceled", err)
 		}
 		if hasCommand(srv, "AUTH") {

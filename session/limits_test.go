@@ -42,7 +42,7 @@ func TestLimitsAuthChallenges(t *testing.T) {
 		if line == "*" {
 			return response.New(501, "5.0.0 cancelled")
 		}
-		return atChallenge("more")
+		return challengeReply("more")
 	}
 	for _, tt := range []struct {
 		limit, want int // want: challenges answered before the client gives up
@@ -50,10 +50,10 @@ func TestLimitsAuthChallenges(t *testing.T) {
 		{0, 16}, // the default
 		{3, 3},
 	} {
-		srv := atServer(t, "X-TEST", false, smtptest.Config{Handler: atScript("X-TEST", endless)})
-		c := atFarClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true,
+		srv := authServer(t, "X-TEST", false, smtptest.Config{Handler: scriptAuth("X-TEST", endless)})
+		c := farClient(t, srv, &session.Options{LocalName: clientName, AllowInsecureAuth: true,
 			Limits: session.Limits{AuthChallenges: tt.limit}})
-		m := &atMech{name: "X-TEST"}
+		m := &testMech{name: "X-TEST"}
 		err := c.Auth(testCtx(t), m)
 		if err == nil || !strings.Contains(err.Error(), "too many AUTH challenges") {
 			t.Errorf("limit %d: %v, want the exchange cut off", tt.limit, err)
@@ -74,7 +74,7 @@ func TestLimitsAuthChallengeLength(t *testing.T) {
 		case line == "*":
 			return response.New(501, "5.0.0 cancelled")
 		case i == 0:
-			return atChallenge(big)
+			return challengeReply(big)
 		}
 		return response.New(235, "2.7.0 ok")
 	}
@@ -85,9 +85,9 @@ func TestLimitsAuthChallengeLength(t *testing.T) {
 		{session.Limits{}, false},
 		{session.Limits{AuthChallengeLength: 8192, ReplyLineLength: 16384}, true},
 	} {
-		srv := atServer(t, "X-TEST", false, smtptest.Config{Handler: atScript("X-TEST", script)})
-		c := atFarClient(t, srv, &session.Options{LocalName: atLocal, AllowInsecureAuth: true, Limits: tt.limits})
-		m := &atMech{name: "X-TEST"}
+		srv := authServer(t, "X-TEST", false, smtptest.Config{Handler: scriptAuth("X-TEST", script)})
+		c := farClient(t, srv, &session.Options{LocalName: clientName, AllowInsecureAuth: true, Limits: tt.limits})
+		m := &testMech{name: "X-TEST"}
 		err := c.Auth(testCtx(t), m)
 		if tt.ok {
 			if err != nil || len(m.challenges) != 1 || len(m.challenges[0]) != len(big) {
