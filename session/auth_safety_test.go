@@ -39,13 +39,13 @@ func TestNewClientThroughProxyIsNotLoopback(t *testing.T) {
 		allowed bool
 	}{
 		{name: "SOCKS5 proxy on loopback", conn: func(t *testing.T, srv *smtptest.Server) net.Conn {
-			return asProxied(t, transport.SOCKS5(asSOCKS5Proxy(t, srv.Addr), nil, nil))
+			return dialProxied(t, transport.SOCKS5(socks5Proxy(t, srv.Addr), nil, nil))
 		}},
 		{name: "HTTP CONNECT proxy on loopback", conn: func(t *testing.T, srv *smtptest.Server) net.Conn {
-			return asProxied(t, transport.HTTPConnect(asConnectProxy(t, srv.Addr), nil, nil))
+			return dialProxied(t, transport.HTTPConnect(connectProxy(t, srv.Addr), nil, nil))
 		}},
 		{name: "SOCKS5 proxy, AllowInsecureAuth", allow: true, allowed: true, conn: func(t *testing.T, srv *smtptest.Server) net.Conn {
-			return asProxied(t, transport.SOCKS5(asSOCKS5Proxy(t, srv.Addr), nil, nil))
+			return dialProxied(t, transport.SOCKS5(socks5Proxy(t, srv.Addr), nil, nil))
 		}},
 		{name: "TCP to 127.0.0.1, AllowInsecureAuth", allow: true, allowed: true, conn: func(t *testing.T, srv *smtptest.Server) net.Conn {
 			nc, err := net.Dial("tcp", srv.Addr)
@@ -128,7 +128,7 @@ func TestPasswordMechanismsRefusedWithoutTLS(t *testing.T) {
 			return newClientOver(t, srv, opts, func(nc net.Conn) net.Conn { return &middleConn{Conn: nc, remote: farAddr} })
 		}},
 		{"Dial through a SOCKS5 proxy", func(t *testing.T, srv *smtptest.Server, opts *session.Options) *session.Client {
-			opts.Dialer = &transport.Dialer{Proxy: transport.SOCKS5(asSOCKS5Proxy(t, srv.Addr), nil, nil)}
+			opts.Dialer = &transport.Dialer{Proxy: transport.SOCKS5(socks5Proxy(t, srv.Addr), nil, nil)}
 			c, err := session.Dial(testCtx(t), "mx.example.org:25", opts)
 			if err != nil {
 				t.Fatal(err)
@@ -211,7 +211,7 @@ func TestLoginSCRAMStrippedAndLowIterations(t *testing.T) {
 		t.Run("i="+strconv.Itoa(iter)+", AllowInsecureAuth", func(t *testing.T) {
 			srv := authServer(t, "SCRAM-SHA-256", false, smtptest.Config{})
 			c := newClientOver(t, srv, &session.Options{LocalName: clientName, AllowInsecureAuth: true}, func(nc net.Conn) net.Conn {
-				return &middleConn{Conn: nc, rewrite: asSetIterations(iter)}
+				return &middleConn{Conn: nc, rewrite: setSCRAMIterations(iter)}
 			})
 			err := c.Login(testCtx(t), authUser, authPassword)
 			wantAuthError(t, err, "SCRAM-SHA-256", 501)
@@ -230,9 +230,9 @@ func TestLoginSCRAMStrippedAndLowIterations(t *testing.T) {
 	}
 }
 
-// asSetIterations rewrites the iteration count of a SCRAM server-first
+// setSCRAMIterations rewrites the iteration count of a SCRAM server-first
 // message passing from server to client.
-func asSetIterations(iter int) func(string) string {
+func setSCRAMIterations(iter int) func(string) string {
 	return func(line string) string {
 		text, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "334 ")
 		if !ok {
@@ -252,9 +252,9 @@ func asSetIterations(iter int) func(string) string {
 	}
 }
 
-// asProxied connects to "mx.example.org:25" through proxy and checks the
+// dialProxied connects to "mx.example.org:25" through proxy and checks the
 // connection looks local: its remote address is the proxy's loopback one.
-func asProxied(t *testing.T, proxy transport.DialFunc) net.Conn {
+func dialProxied(t *testing.T, proxy transport.DialFunc) net.Conn {
 	t.Helper()
 	nc, err := proxy(testCtx(t), "tcp", "mx.example.org:25")
 	if err != nil {
@@ -268,9 +268,9 @@ func asProxied(t *testing.T, proxy transport.DialFunc) net.Conn {
 	return nc
 }
 
-// asProxy listens on 127.0.0.1 and runs handshake on each connection; a
+// spliceProxy listens on 127.0.0.1 and runs handshake on each connection; a
 // connection it returns is spliced to target, the "remote" server.
-func asProxy(t *testing.T, target string, handshake func(c net.Conn, br *bufio.Reader) bool) string {
+func spliceProxy(t *testing.T, target string, handshake func(c net.Conn, br *bufio.Reader) bool) string {
 	t.Helper()
 	return testfixture.Serve(t, func(s *testfixture.Server, c net.Conn) {
 		br := bufio.NewReader(c)
@@ -292,10 +292,10 @@ func asProxy(t *testing.T, target string, handshake func(c net.Conn, br *bufio.R
 	}).Addr
 }
 
-// asSOCKS5Proxy is a SOCKS5 proxy (RFC 1928, no authentication, CONNECT
+// socks5Proxy is a SOCKS5 proxy (RFC 1928, no authentication, CONNECT
 // only) on loopback that takes every connection to target.
-func asSOCKS5Proxy(t *testing.T, target string) string {
-	return asProxy(t, target, func(c net.Conn, br *bufio.Reader) bool {
+func socks5Proxy(t *testing.T, target string) string {
+	return spliceProxy(t, target, func(c net.Conn, br *bufio.Reader) bool {
 		var hdr [2]byte
 		if _, err := io.ReadFull(br, hdr[:]); err != nil || hdr[0] != 5 {
 			return false
@@ -333,10 +333,10 @@ func asSOCKS5Proxy(t *testing.T, target string) string {
 	})
 }
 
-// asConnectProxy is an HTTP CONNECT proxy on loopback that takes every
+// connectProxy is an HTTP CONNECT proxy on loopback that takes every
 // connection to target.
-func asConnectProxy(t *testing.T, target string) string {
-	return asProxy(t, target, func(c net.Conn, br *bufio.Reader) bool {
+func connectProxy(t *testing.T, target string) string {
+	return spliceProxy(t, target, func(c net.Conn, br *bufio.Reader) bool {
 		req, err := http.ReadRequest(br)
 		if err != nil || req.Method != http.MethodConnect {
 			return false
