@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/lmtp"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/transport"
@@ -235,23 +236,9 @@ func needIn(t *testing.T, p *peer, ext session.Extensions, keyword string) {
 	}
 }
 
-// syncBuffer is a trace that the race detector has no quarrel with.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a trace that the race detector has no quarrel with, and
+// that can say whether it holds a line.
+type syncBuffer struct{ testfixture.Buffer }
 
 // has reports whether the trace holds a line starting with prefix.
 func (s *syncBuffer) has(prefix string) bool {
