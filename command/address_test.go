@@ -10,14 +10,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// ttAny in a want-Verb or want-Arg field skips that check.
-const ttAny = "\x00any"
+// anyReason in a want-Verb or want-Arg field skips that check.
+const anyReason = "\x00any"
 
-// ttCheckErr checks that err is of kind want (nil: no error). For a kind,
+// checkErr checks that err is of kind want (nil: no error). For a kind,
 // err must also be an *Error whose Verb is verb and whose Arg is arg;
-// either may be ttAny to leave it unchecked, and with both ttAny err need
+// either may be anyReason to leave it unchecked, and with both anyReason err need
 // not be an *Error.
-func ttCheckErr(t *testing.T, err, want error, verb, arg string) {
+func checkErr(t *testing.T, err, want error, verb, arg string) {
 	t.Helper()
 	if want == nil {
 		if err != nil {
@@ -28,25 +28,25 @@ func ttCheckErr(t *testing.T, err, want error, verb, arg string) {
 	if !errors.Is(err, want) {
 		t.Fatalf("error = %v, want kind %q", err, want)
 	}
-	if verb == ttAny && arg == ttAny {
+	if verb == anyReason && arg == anyReason {
 		return
 	}
 	var ce *Error
 	if !errors.As(err, &ce) {
 		t.Fatalf("error %v (%T) is not an *Error", err, err)
 	}
-	if verb != ttAny && ce.Verb != verb {
+	if verb != anyReason && ce.Verb != verb {
 		t.Errorf("Error.Verb = %q, want %q", ce.Verb, verb)
 	}
-	if arg != ttAny && ce.Arg != arg {
+	if arg != anyReason && ce.Arg != arg {
 		t.Errorf("Error.Arg = %q, want %q", ce.Arg, arg)
 	}
 }
 
-// ttCheckAddrErr checks that err is an *AddressError for the input in, of
+// checkAddrErr checks that err is an *AddressError for the input in, of
 // kind want, at offset off, whose Reason holds reason, and whose message
 // names the address, the offset and the reason.
-func ttCheckAddrErr(t *testing.T, err error, in string, want error, off int, reason string) {
+func checkAddrErr(t *testing.T, err error, in string, want error, off int, reason string) {
 	t.Helper()
 	var ae *AddressError
 	if !errors.As(err, &ae) {
@@ -76,22 +76,22 @@ func ttCheckAddrErr(t *testing.T, err error, in string, want error, off int, rea
 	}
 }
 
-// ttDomain returns a valid ASCII domain name of exactly n octets (n >= 1),
+// domainOfLength returns a valid ASCII domain name of exactly n octets (n >= 1),
 // made of labels of at most 10 octets.
-func ttDomain(n int) string {
+func domainOfLength(n int) string {
 	k := (n - 1) / 10
 	return strings.Repeat("abcdefghi.", k) + strings.Repeat("z", n-10*k)
 }
 
 func TestTTDomain(t *testing.T) {
 	for _, n := range []int{1, 9, 10, 11, 63, 64, 189, 255, 256} {
-		d := ttDomain(n)
+		d := domainOfLength(n)
 		if len(d) != n {
-			t.Errorf("len(ttDomain(%d)) = %d", n, len(d))
+			t.Errorf("len(domainOfLength(%d)) = %d", n, len(d))
 		}
 		if n <= MaxDomainLength {
 			if err := checkDomain(d); err != nil {
-				t.Errorf("ttDomain(%d) = %q is not a valid domain: %v", n, d, err)
+				t.Errorf("domainOfLength(%d) = %q is not a valid domain: %v", n, d, err)
 			}
 		}
 	}
@@ -157,19 +157,19 @@ func TestParseMailbox(t *testing.T) {
 		{name: "UTF-8 local 66 octets", in: strings.Repeat("é", 33) + "@example.org", err: ErrTooLong, off: 64, reason: "the local part is 66 octets"},
 		{name: "label 63", in: "a@" + label63 + ".org", want: Mailbox{"a", label63 + ".org"}},
 		{name: "label 64", in: "a@" + label63 + "b.org", err: ErrTooLong, off: 65, reason: "a label of the domain is 64 octets; DNS allows 63"},
-		{name: "domain 256", in: "a@" + ttDomain(256), err: ErrTooLong, off: 257, reason: "the domain is 256 octets; RFC 5321 §4.5.3.1.2 allows 255"},
-		{name: "domain over four times 255", in: "a@" + ttDomain(1021), err: ErrTooLong, off: 257, reason: "the domain is 1021 octets"},
-		{name: "domain 256 as A-labels", in: "a@bücher." + ttDomain(242), err: ErrTooLong, off: 2, reason: "the domain is 256 octets as A-labels"},
+		{name: "domain 256", in: "a@" + domainOfLength(256), err: ErrTooLong, off: 257, reason: "the domain is 256 octets; RFC 5321 §4.5.3.1.2 allows 255"},
+		{name: "domain over four times 255", in: "a@" + domainOfLength(1021), err: ErrTooLong, off: 257, reason: "the domain is 1021 octets"},
+		{name: "domain 256 as A-labels", in: "a@bücher." + domainOfLength(242), err: ErrTooLong, off: 2, reason: "the domain is 256 octets as A-labels"},
 		// The path, "<" mailbox ">", in the form the mailbox is sent in.
-		{name: "path 256", in: "a@" + ttDomain(252), want: Mailbox{"a", ttDomain(252)}},
-		{name: "path 257", in: "a@" + ttDomain(253), err: ErrTooLong, off: 0, reason: "the path <local@domain> is 257 octets; RFC 5321 §4.5.3.1.3 allows 256"},
-		{name: "domain 255 makes a path of 259", in: "a@" + ttDomain(255), err: ErrTooLong, off: 0, reason: "is 259 octets"},
-		{name: "UTF-8 path 256", in: strings.Repeat("é", 32) + "@" + ttDomain(189), want: Mailbox{strings.Repeat("é", 32), ttDomain(189)}, needsUTF8: true},
-		{name: "UTF-8 path 257", in: strings.Repeat("é", 32) + "@" + ttDomain(190), err: ErrTooLong, off: 0, reason: "is 257 octets;"},
+		{name: "path 256", in: "a@" + domainOfLength(252), want: Mailbox{"a", domainOfLength(252)}},
+		{name: "path 257", in: "a@" + domainOfLength(253), err: ErrTooLong, off: 0, reason: "the path <local@domain> is 257 octets; RFC 5321 §4.5.3.1.3 allows 256"},
+		{name: "domain 255 makes a path of 259", in: "a@" + domainOfLength(255), err: ErrTooLong, off: 0, reason: "is 259 octets"},
+		{name: "UTF-8 path 256", in: strings.Repeat("é", 32) + "@" + domainOfLength(189), want: Mailbox{strings.Repeat("é", 32), domainOfLength(189)}, needsUTF8: true},
+		{name: "UTF-8 path 257", in: strings.Repeat("é", 32) + "@" + domainOfLength(190), err: ErrTooLong, off: 0, reason: "is 257 octets;"},
 		// "bücher." is 8 octets, "xn--bcher-kva." 14: without SMTPUTF8,
 		// the A-labels are sent.
-		{name: "A-label path 256", in: "a@bücher." + ttDomain(238), want: Mailbox{"a", "bücher." + ttDomain(238)}},
-		{name: "A-label path 257", in: "a@bücher." + ttDomain(239), err: ErrTooLong, off: 0, reason: "is 257 octets with A-labels"},
+		{name: "A-label path 256", in: "a@bücher." + domainOfLength(238), want: Mailbox{"a", "bücher." + domainOfLength(238)}},
+		{name: "A-label path 257", in: "a@bücher." + domainOfLength(239), err: ErrTooLong, off: 0, reason: "is 257 octets with A-labels"},
 
 		// Missing parts.
 		{name: "empty", in: "", err: ErrMissing, off: 0, reason: "the address is empty"},
@@ -255,7 +255,7 @@ func TestParseMailbox(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseMailbox(tc.in)
 			if tc.err != nil {
-				ttCheckAddrErr(t, err, tc.in, tc.err, tc.off, tc.reason)
+				checkAddrErr(t, err, tc.in, tc.err, tc.off, tc.reason)
 				if got != (Mailbox{}) {
 					t.Errorf("ParseMailbox returned %#v with the error", got)
 				}
@@ -350,26 +350,26 @@ func TestMailboxPredicates(t *testing.T) {
 func TestPathLength(t *testing.T) {
 	local64 := strings.Repeat("l", 64)
 	// "<" + 64 + "@" + d + ">" = 67 + len(d)
-	mb := func(d int) Mailbox { return Mailbox{local64, ttDomain(d)} }
-	path := func(d int) string { return "<" + local64 + "@" + ttDomain(d) + ">" }
-	tests := []ttBuild{
+	mb := func(d int) Mailbox { return Mailbox{local64, domainOfLength(d)} }
+	path := func(d int) string { return "<" + local64 + "@" + domainOfLength(d) + ">" }
+	tests := []build{
 		{name: "MAIL path 256", cmd: Mail{From: mb(189)}, want: "MAIL FROM:" + path(189) + "\r\n"},
 		{name: "MAIL path 257", cmd: Mail{From: mb(190)}, err: ErrTooLong, arg: "FROM"},
 		{name: "RCPT path 256", cmd: Rcpt{To: mb(189)}, want: "RCPT TO:" + path(189) + "\r\n"},
 		{name: "RCPT path 257", cmd: Rcpt{To: mb(190)}, err: ErrTooLong, arg: "TO"},
-		{name: "RCPT quoted path 256", cmd: Rcpt{To: Mailbox{strings.Repeat("q", 61) + " ", ttDomain(189)}},
-			want: `RCPT TO:<"` + strings.Repeat("q", 61) + ` "@` + ttDomain(189) + ">\r\n"},
-		{name: "RCPT quoted path 257", cmd: Rcpt{To: Mailbox{strings.Repeat("q", 61) + " ", ttDomain(190)}}, err: ErrTooLong, arg: "TO"},
+		{name: "RCPT quoted path 256", cmd: Rcpt{To: Mailbox{strings.Repeat("q", 61) + " ", domainOfLength(189)}},
+			want: `RCPT TO:<"` + strings.Repeat("q", 61) + ` "@` + domainOfLength(189) + ">\r\n"},
+		{name: "RCPT quoted path 257", cmd: Rcpt{To: Mailbox{strings.Repeat("q", 61) + " ", domainOfLength(190)}}, err: ErrTooLong, arg: "TO"},
 		// "bücher" is 7 octets in UTF-8 and 16 as "xn--bcher-kva": the
 		// A-label form is what counts without SMTPUTF8.
-		{name: "A-label path 257", cmd: Rcpt{To: Mailbox{local64, "bücher." + ttDomain(176)}}, err: ErrTooLong, arg: "TO"},
-		{name: "A-label path 256", cmd: Rcpt{To: Mailbox{local64, "bücher." + ttDomain(175)}},
-			want: "RCPT TO:<" + local64 + "@xn--bcher-kva." + ttDomain(175) + ">\r\n",
-			back: Rcpt{To: Mailbox{local64, "xn--bcher-kva." + ttDomain(175)}}},
-		{name: "U-label path with SMTPUTF8", cmd: Rcpt{To: Mailbox{local64, "bücher." + ttDomain(176)}, SMTPUTF8: true},
-			want: "RCPT TO:<" + local64 + "@bücher." + ttDomain(176) + ">\r\n"},
+		{name: "A-label path 257", cmd: Rcpt{To: Mailbox{local64, "bücher." + domainOfLength(176)}}, err: ErrTooLong, arg: "TO"},
+		{name: "A-label path 256", cmd: Rcpt{To: Mailbox{local64, "bücher." + domainOfLength(175)}},
+			want: "RCPT TO:<" + local64 + "@xn--bcher-kva." + domainOfLength(175) + ">\r\n",
+			back: Rcpt{To: Mailbox{local64, "xn--bcher-kva." + domainOfLength(175)}}},
+		{name: "U-label path with SMTPUTF8", cmd: Rcpt{To: Mailbox{local64, "bücher." + domainOfLength(176)}, SMTPUTF8: true},
+			want: "RCPT TO:<" + local64 + "@bücher." + domainOfLength(176) + ">\r\n"},
 	}
-	ttRunBuild(t, tests)
+	runBuild(t, tests)
 }
 
 // TestDomainLengthAsSent: RFC 5321 limits count octets as sent (the
@@ -381,14 +381,14 @@ func TestDomainLengthAsSent(t *testing.T) {
 	a := "xn--fiq" + strings.Repeat("a", 49)
 	uDomain := u + "." + u + ".cn" // 304 octets
 	aDomain := a + "." + a + ".cn" // 116 octets
-	tests := []ttBuild{
+	tests := []build{
 		{name: "EHLO U-labels over 255 octets, A-labels under", cmd: Ehlo{Domain: uDomain},
 			want: "EHLO " + aDomain + "\r\n", back: Ehlo{Domain: aDomain}},
 		{name: "RCPT without SMTPUTF8", cmd: Rcpt{To: Mailbox{"a", uDomain}},
 			want: "RCPT TO:<a@" + aDomain + ">\r\n", back: Rcpt{To: Mailbox{"a", aDomain}}},
-		{name: "RCPT with SMTPUTF8 sends 304 octets", cmd: Rcpt{To: Mailbox{"a", uDomain}, SMTPUTF8: true}, err: ErrTooLong, arg: ttAny},
+		{name: "RCPT with SMTPUTF8 sends 304 octets", cmd: Rcpt{To: Mailbox{"a", uDomain}, SMTPUTF8: true}, err: ErrTooLong, arg: anyReason},
 	}
-	ttRunBuild(t, tests)
+	runBuild(t, tests)
 }
 
 // Issue 18: ParseMailbox("Bob <bob@example.org>") said "command: address
@@ -445,7 +445,7 @@ func TestAddressErrorMessage(t *testing.T) {
 func TestParseMailboxRegressionNULAfterSyntaxError(t *testing.T) {
 	const in = "0000 000\x00"
 	m, err := ParseMailbox(in)
-	ttCheckAddrErr(t, err, in, ErrIllegalChar, 8, `control character "\x00" (NUL)`)
+	checkAddrErr(t, err, in, ErrIllegalChar, 8, `control character "\x00" (NUL)`)
 	if m != (Mailbox{}) {
 		t.Errorf("ParseMailbox(%q) = %#v with the error, want the zero Mailbox", in, m)
 	}

@@ -10,29 +10,29 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// ttBuild is one Append case. On success the wire form must be want and
+// build is one Append case. On success the wire form must be want and
 // Parse must give back back (cmd when back is nil); on error Append must
 // return its dst unchanged.
-type ttBuild struct {
+type build struct {
 	name    string
 	cmd     Command
 	want    string // the line, CRLF included
 	err     error
-	arg     string  // Error.Arg when err != nil (ttAny: not checked)
+	arg     string  // Error.Arg when err != nil (anyReason: not checked)
 	back    Command // what Parse returns, when it is not cmd
 	noParse bool    // Parse is not meant to give cmd back (Raw that Parse refuses)
 }
 
-// ttPrefix stands for what a pipelining client already has in its buffer.
-const ttPrefix = "EHLO client.example\r\nMAIL FROM:<>\r\n"
+// sessionPrefix stands for what a pipelining client already has in its buffer.
+const sessionPrefix = "EHLO client.example\r\nMAIL FROM:<>\r\n"
 
-// ttAppend calls Append twice: on a buffer with plenty of room and on one
-// with none, both holding ttPrefix, and checks that both calls agree.
-func ttAppend(t *testing.T, c Command) ([]byte, error) {
+// appendChecked calls Append twice: on a buffer with plenty of room and on one
+// with none, both holding sessionPrefix, and checks that both calls agree.
+func appendChecked(t *testing.T, c Command) ([]byte, error) {
 	t.Helper()
-	roomy := append(make([]byte, 0, 8192), ttPrefix...)
+	roomy := append(make([]byte, 0, 8192), sessionPrefix...)
 	got1, err1 := c.Append(roomy)
-	tight := []byte(ttPrefix)
+	tight := []byte(sessionPrefix)
 	tight = tight[:len(tight):len(tight)]
 	got2, err2 := c.Append(tight)
 	if !bytes.Equal(got1, got2) || (err1 == nil) != (err2 == nil) {
@@ -41,32 +41,32 @@ func ttAppend(t *testing.T, c Command) ([]byte, error) {
 	return got1, err1
 }
 
-// ttCheckUnchanged checks what Append returned with an error: ttPrefix,
+// checkUnchanged checks what Append returned with an error: sessionPrefix,
 // byte for byte, and an error message that is safe to log.
-func ttCheckUnchanged(t *testing.T, got []byte, err error) {
+func checkUnchanged(t *testing.T, got []byte, err error) {
 	t.Helper()
-	if string(got) != ttPrefix {
-		t.Errorf("Append changed dst on error: returned %q, want %q", got, ttPrefix)
+	if string(got) != sessionPrefix {
+		t.Errorf("Append changed dst on error: returned %q, want %q", got, sessionPrefix)
 	}
 	if err != nil && strings.ContainsAny(err.Error(), "\r\n\x00") {
 		t.Errorf("error message %q holds CR, LF or NUL", err.Error())
 	}
 }
 
-func ttRunBuild(t *testing.T, tests []ttBuild) {
+func runBuild(t *testing.T, tests []build) {
 	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ttAppend(t, tc.cmd)
+			got, err := appendChecked(t, tc.cmd)
 			if tc.err != nil {
-				ttCheckErr(t, err, tc.err, tc.cmd.Verb(), tc.arg)
-				ttCheckUnchanged(t, got, err)
+				checkErr(t, err, tc.err, tc.cmd.Verb(), tc.arg)
+				checkUnchanged(t, got, err)
 				return
 			}
 			if err != nil {
 				t.Fatalf("Append: %v", err)
 			}
-			if diff := cmp.Diff(ttPrefix+tc.want, string(got)); diff != "" {
+			if diff := cmp.Diff(sessionPrefix+tc.want, string(got)); diff != "" {
 				t.Fatalf("Append (-want +got):\n%s", diff)
 			}
 			if tc.noParse {
@@ -89,10 +89,10 @@ func ttRunBuild(t *testing.T, tests []ttBuild) {
 	}
 }
 
-func ttInt(n int) *int { return &n }
+func intPtr(n int) *int { return &n }
 
 func TestBuildHello(t *testing.T) {
-	ttRunBuild(t, []ttBuild{
+	runBuild(t, []build{
 		{name: "HELO", cmd: Helo{"client.example"}, want: "HELO client.example\r\n"},
 		{name: "EHLO", cmd: Ehlo{"mx1.Example.ORG"}, want: "EHLO mx1.Example.ORG\r\n"},
 		{name: "LHLO", cmd: Lhlo{"lmtp.example"}, want: "LHLO lmtp.example\r\n"},
@@ -102,8 +102,8 @@ func TestBuildHello(t *testing.T) {
 		{name: "HELO U-label mapped", cmd: Helo{"BÜCHER.DE"}, want: "HELO xn--bcher-kva.de\r\n", back: Helo{"xn--bcher-kva.de"}},
 		{name: "LHLO CJK", cmd: Lhlo{"例子.测试"}, want: "LHLO xn--fsqu00a.xn--0zwm56d\r\n", back: Lhlo{"xn--fsqu00a.xn--0zwm56d"}},
 		{name: "EHLO Greek", cmd: Ehlo{"εχαμπλε.ψομ"}, want: "EHLO xn--mxahbxey0c.xn--xxaf0a\r\n", back: Ehlo{"xn--mxahbxey0c.xn--xxaf0a"}},
-		{name: "EHLO domain 255", cmd: Ehlo{ttDomain(255)}, want: "EHLO " + ttDomain(255) + "\r\n"},
-		{name: "EHLO domain 256", cmd: Ehlo{ttDomain(256)}, err: ErrTooLong, arg: "domain"},
+		{name: "EHLO domain 255", cmd: Ehlo{domainOfLength(255)}, want: "EHLO " + domainOfLength(255) + "\r\n"},
+		{name: "EHLO domain 256", cmd: Ehlo{domainOfLength(256)}, err: ErrTooLong, arg: "domain"},
 		{name: "EHLO missing", cmd: Ehlo{}, err: ErrMissing, arg: "domain"},
 		{name: "HELO missing", cmd: Helo{}, err: ErrMissing, arg: "domain"},
 		{name: "LHLO missing", cmd: Lhlo{}, err: ErrMissing, arg: "domain"},
@@ -119,7 +119,7 @@ func TestBuildMail(t *testing.T) {
 	john := Mailbox{"john", "example.org"}
 	const johnLine = "MAIL FROM:<john@example.org>"
 	mail := func(p MailParams) Mail { return Mail{From: john, Params: p} }
-	ttRunBuild(t, []ttBuild{
+	runBuild(t, []build{
 		// Reverse-paths.
 		{name: "null path", cmd: Mail{}, want: "MAIL FROM:<>\r\n"},
 		{name: "null path with SIZE", cmd: Mail{Params: MailParams{Size: 10}}, want: "MAIL FROM:<> SIZE=10\r\n"},
@@ -132,7 +132,7 @@ func TestBuildMail(t *testing.T) {
 		{name: "no domain", cmd: Mail{From: Mailbox{Local: "john"}}, err: ErrMissing, arg: "FROM domain"},
 		// RFC 5321 §4.1.1.3 gives "<Postmaster>" to RCPT only; Parse
 		// refuses it in MAIL, so Append must too.
-		{name: "Postmaster is no reverse-path", cmd: Mail{From: Mailbox{Local: "Postmaster"}}, err: ErrMissing, arg: ttAny},
+		{name: "Postmaster is no reverse-path", cmd: Mail{From: Mailbox{Local: "Postmaster"}}, err: ErrMissing, arg: anyReason},
 		{name: "bad domain", cmd: Mail{From: Mailbox{"a", "a..org"}}, err: ErrSyntax, arg: "FROM domain"},
 		{name: "bad literal", cmd: Mail{From: Mailbox{"a", "[1.2.3]"}}, err: ErrSyntax, arg: "FROM domain"},
 		{name: "local 65", cmd: Mail{From: Mailbox{strings.Repeat("a", 65), "example.org"}}, err: ErrTooLong, arg: "FROM local part"},
@@ -180,19 +180,19 @@ func TestBuildMail(t *testing.T) {
 		{name: "AUTH unknown submitter", cmd: mail(MailParams{Auth: "<>"}), want: johnLine + " AUTH=<>\r\n"},
 		{name: "AUTH quoted local", cmd: mail(MailParams{Auth: `"a b"@example.org`}), want: johnLine + " AUTH=\"a+20b\"@example.org\r\n"},
 		{name: "AUTH UTF-8 as xtext", cmd: mail(MailParams{Auth: "Pelé@example.com"}), want: johnLine + " AUTH=Pel+C3+A9@example.com\r\n"},
-		{name: "AUTH 448 as xtext", cmd: mail(MailParams{Auth: strings.Repeat("=", 64) + "@" + ttDomain(255)}),
-			want: johnLine + " AUTH=" + strings.Repeat("+3D", 64) + "@" + ttDomain(255) + "\r\n"},
+		{name: "AUTH 448 as xtext", cmd: mail(MailParams{Auth: strings.Repeat("=", 64) + "@" + domainOfLength(255)}),
+			want: johnLine + " AUTH=" + strings.Repeat("+3D", 64) + "@" + domainOfLength(255) + "\r\n"},
 		{name: "AUTH 501 as xtext", cmd: mail(MailParams{Auth: strings.Repeat("=", 167)}), err: ErrTooLong, arg: "AUTH"},
 		{name: "AUTH not an address", cmd: mail(MailParams{Auth: "john"}), err: ErrSyntax, arg: "AUTH"},
 		{name: "AUTH with brackets", cmd: mail(MailParams{Auth: "<john@example.org>"}), err: ErrSyntax, arg: "AUTH"},
 
 		// REQUIRETLS (RFC 8689), MT-PRIORITY (RFC 6710), BY (RFC 2852).
 		{name: "REQUIRETLS", cmd: mail(MailParams{RequireTLS: true}), want: johnLine + " REQUIRETLS\r\n"},
-		{name: "MT-PRIORITY -9", cmd: mail(MailParams{MTPriority: ttInt(-9)}), want: johnLine + " MT-PRIORITY=-9\r\n"},
-		{name: "MT-PRIORITY 0", cmd: mail(MailParams{MTPriority: ttInt(0)}), want: johnLine + " MT-PRIORITY=0\r\n"},
-		{name: "MT-PRIORITY 9", cmd: mail(MailParams{MTPriority: ttInt(9)}), want: johnLine + " MT-PRIORITY=9\r\n"},
-		{name: "MT-PRIORITY 10", cmd: mail(MailParams{MTPriority: ttInt(10)}), err: ErrRange, arg: "MT-PRIORITY"},
-		{name: "MT-PRIORITY -10", cmd: mail(MailParams{MTPriority: ttInt(-10)}), err: ErrRange, arg: "MT-PRIORITY"},
+		{name: "MT-PRIORITY -9", cmd: mail(MailParams{MTPriority: intPtr(-9)}), want: johnLine + " MT-PRIORITY=-9\r\n"},
+		{name: "MT-PRIORITY 0", cmd: mail(MailParams{MTPriority: intPtr(0)}), want: johnLine + " MT-PRIORITY=0\r\n"},
+		{name: "MT-PRIORITY 9", cmd: mail(MailParams{MTPriority: intPtr(9)}), want: johnLine + " MT-PRIORITY=9\r\n"},
+		{name: "MT-PRIORITY 10", cmd: mail(MailParams{MTPriority: intPtr(10)}), err: ErrRange, arg: "MT-PRIORITY"},
+		{name: "MT-PRIORITY -10", cmd: mail(MailParams{MTPriority: intPtr(-10)}), err: ErrRange, arg: "MT-PRIORITY"},
 		{name: "BY notify", cmd: mail(MailParams{By: &DeliverBy{Time: 120, Mode: ByNotify}}), want: johnLine + " BY=120;N\r\n"},
 		{name: "BY return trace", cmd: mail(MailParams{By: &DeliverBy{Time: 3600, Mode: ByReturn, Trace: true}}), want: johnLine + " BY=3600;RT\r\n"},
 		{name: "BY notify trace", cmd: mail(MailParams{By: &DeliverBy{Time: 1, Mode: ByNotify, Trace: true}}), want: johnLine + " BY=1;NT\r\n"},
@@ -223,7 +223,7 @@ func TestBuildMail(t *testing.T) {
 		// Everything, in the documented order.
 		{name: "every parameter", cmd: Mail{From: Mailbox{"a", "b.example"}, Params: MailParams{
 			Size: 1, Body: Body8BitMIME, SMTPUTF8: true, Ret: RetFull, EnvID: "x", Auth: "a@b.example",
-			RequireTLS: true, MTPriority: ttInt(3), By: &DeliverBy{Time: 60, Mode: ByNotify, Trace: true},
+			RequireTLS: true, MTPriority: intPtr(3), By: &DeliverBy{Time: 60, Mode: ByNotify, Trace: true},
 			Extra: []Param{{"X-A", "1"}},
 		}}, want: "MAIL FROM:<a@b.example> SIZE=1 BODY=8BITMIME SMTPUTF8 RET=FULL ENVID=x AUTH=a@b.example REQUIRETLS MT-PRIORITY=3 BY=60;NT X-A=1\r\n"},
 	})
@@ -235,7 +235,7 @@ func TestBuildRcpt(t *testing.T) {
 	rcpt := func(p RcptParams) Rcpt { return Rcpt{To: bob, Params: p} }
 	const utf8Addr = "用户@例子.测试"
 	const utf8XAddr = `\x{7528}\x{6237}@\x{4F8B}\x{5B50}.\x{6D4B}\x{8BD5}`
-	ttRunBuild(t, []ttBuild{
+	runBuild(t, []build{
 		{name: "plain", cmd: Rcpt{To: bob}, want: bobLine + "\r\n"},
 		{name: "Postmaster", cmd: Rcpt{To: Mailbox{Local: "Postmaster"}}, want: "RCPT TO:<Postmaster>\r\n"},
 		{name: "postmaster lower case", cmd: Rcpt{To: Mailbox{Local: "postmaster"}}, want: "RCPT TO:<postmaster>\r\n"},
@@ -308,7 +308,7 @@ func TestBuildRcpt(t *testing.T) {
 }
 
 func TestBuildStringCommands(t *testing.T) {
-	ttRunBuild(t, []ttBuild{
+	runBuild(t, []build{
 		{name: "VRFY token", cmd: Vrfy{Arg: "john"}, want: "VRFY john\r\n"},
 		{name: "VRFY mailbox", cmd: Vrfy{Arg: "john@example.org"}, want: "VRFY john@example.org\r\n"},
 		{name: "VRFY quoted", cmd: Vrfy{Arg: "John Smith"}, want: "VRFY \"John Smith\"\r\n"},
@@ -380,7 +380,7 @@ func TestMailRcptNeedsSMTPUTF8(t *testing.T) {
 
 func TestBuildOthers(t *testing.T) {
 	ir := []byte("test\x00test\x001234") // RFC 4954 §4's PLAIN example
-	ttRunBuild(t, []ttBuild{
+	runBuild(t, []build{
 		{name: "DATA", cmd: Data{}, want: "DATA\r\n"},
 		{name: "RSET", cmd: Rset{}, want: "RSET\r\n"},
 		{name: "QUIT", cmd: Quit{}, want: "QUIT\r\n"},
@@ -433,16 +433,16 @@ func TestAppendAuthResponse(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := AppendAuthResponse([]byte(ttPrefix), tc.data)
-			ttCheckErr(t, err, tc.err, "AUTH", "response")
+			got, err := AppendAuthResponse([]byte(sessionPrefix), tc.data)
+			checkErr(t, err, tc.err, "AUTH", "response")
 			if tc.err != nil {
-				ttCheckUnchanged(t, got, err)
+				checkUnchanged(t, got, err)
 				return
 			}
-			if diff := cmp.Diff(ttPrefix+tc.want, string(got)); diff != "" {
+			if diff := cmp.Diff(sessionPrefix+tc.want, string(got)); diff != "" {
 				t.Errorf("AppendAuthResponse (-want +got):\n%s", diff)
 			}
-			back, err := ParseAuthResponse(got[len(ttPrefix):])
+			back, err := ParseAuthResponse(got[len(sessionPrefix):])
 			if err != nil {
 				t.Fatalf("ParseAuthResponse: %v", err)
 			}
@@ -451,7 +451,7 @@ func TestAppendAuthResponse(t *testing.T) {
 			}
 		})
 	}
-	if got := AppendAuthCancel([]byte(ttPrefix)); string(got) != ttPrefix+"*\r\n" {
+	if got := AppendAuthCancel([]byte(sessionPrefix)); string(got) != sessionPrefix+"*\r\n" {
 		t.Errorf("AppendAuthCancel = %q", got)
 	}
 }
@@ -464,8 +464,8 @@ func TestParseAuthResponse(t *testing.T) {
 		err  error
 		arg  string
 	}{
-		{"cancel", "*", nil, ErrAuthCanceled, ttAny},
-		{"cancel CRLF", "*\r\n", nil, ErrAuthCanceled, ttAny},
+		{"cancel", "*", nil, ErrAuthCanceled, anyReason},
+		{"cancel CRLF", "*\r\n", nil, ErrAuthCanceled, anyReason},
 		{"empty response", "=", []byte{}, nil, ""},
 		{"empty response CRLF", "=\r\n", []byte{}, nil, ""},
 		{"data", "dGVzdAB0ZXN0ADEyMzQ=\r\n", []byte("test\x00test\x001234"), nil, ""},
@@ -485,9 +485,9 @@ func TestParseAuthResponse(t *testing.T) {
 			got, err := ParseAuthResponse([]byte(tc.line))
 			verb := "AUTH"
 			if tc.err == ErrAuthCanceled {
-				verb = ttAny
+				verb = anyReason
 			}
-			ttCheckErr(t, err, tc.err, verb, tc.arg)
+			checkErr(t, err, tc.err, verb, tc.arg)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("ParseAuthResponse(%q) (-want +got):\n%s", tc.line, diff)
 			}
@@ -495,9 +495,9 @@ func TestParseAuthResponse(t *testing.T) {
 	}
 }
 
-// ttLimits are commands whose line may be at most MaxCommandLineLength octets,
+// limits are commands whose line may be at most MaxCommandLineLength octets,
 // each made n octets long, CRLF included.
-var ttLimits = []struct {
+var limits = []struct {
 	name string
 	make func(n int) Command
 }{
@@ -517,18 +517,18 @@ var ttLimits = []struct {
 }
 
 func TestBuildLineLimit(t *testing.T) {
-	var tests []ttBuild
-	for _, l := range ttLimits {
+	var tests []build
+	for _, l := range limits {
 		at := l.make(MaxCommandLineLength)
 		wire, err := at.Append(nil)
 		if err != nil || len(wire) != MaxCommandLineLength {
 			t.Fatalf("%s at the limit: %d octets, %v", l.name, len(wire), err)
 		}
 		tests = append(tests,
-			ttBuild{name: l.name + " 512", cmd: at, want: string(wire)},
-			ttBuild{name: l.name + " 513", cmd: l.make(MaxCommandLineLength + 1), err: ErrTooLong, arg: "line"})
+			build{name: l.name + " 512", cmd: at, want: string(wire)},
+			build{name: l.name + " 513", cmd: l.make(MaxCommandLineLength + 1), err: ErrTooLong, arg: "line"})
 	}
-	ttRunBuild(t, tests)
+	runBuild(t, tests)
 }
 
 // TestBuildMailRcptAllowances: MAIL and RCPT lines may pass 512 octets by
@@ -536,19 +536,19 @@ func TestBuildLineLimit(t *testing.T) {
 // MAIL or RCPT line that Append can build reaches its limit: this checks
 // that the largest of them are accepted.
 func TestBuildMailRcptAllowances(t *testing.T) {
-	from := Mailbox{strings.Repeat("l", 64), ttDomain(189)} // path 256
+	from := Mailbox{strings.Repeat("l", 64), domainOfLength(189)} // path 256
 	path := "<" + from.Local + "@" + from.Domain + ">"
 	big := strings.Repeat("x", 2000)
 	maxMail := Mail{From: from, Params: MailParams{
 		Size: math.MaxInt64, Body: BodyBinaryMIME, SMTPUTF8: true, Ret: RetHeaders,
 		EnvID:      strings.Repeat("+", 33) + "x",
-		Auth:       strings.Repeat("=", 64) + "@" + ttDomain(255),
-		RequireTLS: true, MTPriority: ttInt(-9), By: &DeliverBy{Time: -999999999, Mode: ByReturn, Trace: true},
+		Auth:       strings.Repeat("=", 64) + "@" + domainOfLength(255),
+		RequireTLS: true, MTPriority: intPtr(-9), By: &DeliverBy{Time: -999999999, Mode: ByReturn, Trace: true},
 		Extra: []Param{{"X-BIG", big}},
 	}}
 	maxMailLine := "MAIL FROM:" + path + " SIZE=9223372036854775807 BODY=BINARYMIME SMTPUTF8 RET=HDRS" +
 		" ENVID=" + strings.Repeat("+2B", 33) + "x" +
-		" AUTH=" + strings.Repeat("+3D", 64) + "@" + ttDomain(255) +
+		" AUTH=" + strings.Repeat("+3D", 64) + "@" + domainOfLength(255) +
 		" REQUIRETLS MT-PRIORITY=-9 BY=-999999999;RT X-BIG=" + big + "\r\n"
 	maxRcpt := Rcpt{To: from, Params: RcptParams{
 		Notify: NotifySuccess | NotifyFailure | NotifyDelay,
@@ -556,7 +556,7 @@ func TestBuildMailRcptAllowances(t *testing.T) {
 		Extra:  []Param{{"X-BIG", big}},
 	}}
 	maxRcptLine := "RCPT TO:" + path + " NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;" + strings.Repeat("o", 493) + " X-BIG=" + big + "\r\n"
-	ttRunBuild(t, []ttBuild{
+	runBuild(t, []build{
 		{name: "MAIL every parameter at its largest", cmd: maxMail, want: maxMailLine},
 		{name: "RCPT every parameter at its largest", cmd: maxRcpt, want: maxRcptLine},
 		{name: "MAIL long extension parameter", cmd: Mail{Params: MailParams{Extra: []Param{{"X-BIG", big}}}}, want: "MAIL FROM:<> X-BIG=" + big + "\r\n"},
@@ -565,8 +565,8 @@ func TestBuildMailRcptAllowances(t *testing.T) {
 	})
 }
 
-// ttInjections are the byte sequences that could end a command line early.
-var ttInjections = []struct{ name, s string }{
+// injections are the byte sequences that could end a command line early.
+var injections = []struct{ name, s string }{
 	{"CRLF", "\r\n"},
 	{"CR", "\r"},
 	{"LF", "\n"},
@@ -574,9 +574,9 @@ var ttInjections = []struct{ name, s string }{
 	{"CRLF command", "\r\nRSET\r\n"},
 }
 
-// ttTargets are every argument of every command, each with a valid value
+// targets are every argument of every command, each with a valid value
 // that the injection is put into.
-var ttTargets = []struct {
+var targets = []struct {
 	name, base string
 	make       func(string) Command
 }{
@@ -624,35 +624,35 @@ var ttTargets = []struct {
 	{"Raw args", "ADDR=192.0.2.1", func(s string) Command { return Raw{Name: "XCLIENT", Args: s} }},
 }
 
-// TestBuildInjection puts each of ttInjections at the start, in the middle
+// TestBuildInjection puts each of injections at the start, in the middle
 // and at the end of each argument: Append must refuse it as ErrIllegalChar
 // and leave dst as it was.
 func TestBuildInjection(t *testing.T) {
-	for _, tg := range ttTargets {
+	for _, tg := range targets {
 		verb := tg.make(tg.base).Verb()
 		if _, err := tg.make(tg.base).Append(nil); err != nil {
 			t.Fatalf("%s: the base value %q is refused: %v", tg.name, tg.base, err)
 		}
 		if tg.name == "Raw name" {
-			verb = ttAny // the verb is the injected name
+			verb = anyReason // the verb is the injected name
 		}
 		mid := len(tg.base) / 2
 		for !utf8.RuneStart(tg.base[mid]) {
 			mid++
 		}
-		for _, inj := range ttInjections {
+		for _, inj := range injections {
 			for _, pos := range []struct{ name, s string }{
 				{"start", inj.s + tg.base},
 				{"middle", tg.base[:mid] + inj.s + tg.base[mid:]},
 				{"end", tg.base + inj.s},
 			} {
 				t.Run(tg.name+"/"+inj.name+"/"+pos.name, func(t *testing.T) {
-					got, err := ttAppend(t, tg.make(pos.s))
+					got, err := appendChecked(t, tg.make(pos.s))
 					if err == nil {
 						t.Fatalf("Append accepted %q: %q", pos.s, got)
 					}
-					ttCheckUnchanged(t, got, err)
-					ttCheckErr(t, err, ErrIllegalChar, verb, ttAny)
+					checkUnchanged(t, got, err)
+					checkErr(t, err, ErrIllegalChar, verb, anyReason)
 				})
 			}
 		}

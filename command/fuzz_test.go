@@ -30,16 +30,16 @@ import (
 // implies lenient acceptance with the same result; a strictly parsed
 // command appends to one clean line, which parses back to it (parse,
 // append, parse is a fixed point); no non-ASCII character is folded into
-// ASCII. See ptCheckParseLine.
+// ASCII. See checkParseLine.
 func FuzzParse(f *testing.F) {
 	fuzz.SeedCommands(f)
 	f.Fuzz(func(t *testing.T, line []byte) {
-		ptCheckParseLine(t, line)
+		checkParseLine(t, line)
 	})
 }
 
 // FuzzParseMailbox: ParseMailbox accepts what a path of Parse accepts
-// (ptWireMailbox), but for a path over 256 octets, and refuses with an
+// (wireMailbox), but for a path over 256 octets, and refuses with an
 // *AddressError that names the address, an offset in it and a reason; what
 // it accepts prints back (String) to
 // something it parses to the same Mailbox, and goes on the wire in RCPT TO
@@ -48,11 +48,11 @@ func FuzzParse(f *testing.F) {
 func FuzzParseMailbox(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := ParseMailbox(s)
-		wire, werr := ptWireMailbox(s)
+		wire, werr := wireMailbox(s)
 		if err != nil {
 			// The type, offset and message are checked here; the reasons
 			// are pinned by TestParseMailbox.
-			ptCheckAddressError(t, "ParseMailbox", s, err)
+			checkAddressError(t, "ParseMailbox", s, err)
 			var ae *AddressError
 			if werr == nil && (!errors.As(err, &ae) || ae.Err != ErrTooLong || ae.Offset != 0) {
 				t.Fatalf("ParseMailbox(%q): %v; but a path holds it: %#v", s, err, wire)
@@ -68,7 +68,7 @@ func FuzzParseMailbox(f *testing.F) {
 		if strings.ContainsAny(s, "\r\n\x00") || !utf8.ValidString(s) {
 			t.Fatalf("ParseMailbox(%q) = %#v: accepted CR, LF, NUL or bad UTF-8", s, m)
 		}
-		if m.NeedsSMTPUTF8() != !ptIsASCII(m.Local) {
+		if m.NeedsSMTPUTF8() != !isASCII(m.Local) {
 			t.Fatalf("ParseMailbox(%q) = %#v: NeedsSMTPUTF8() = %v", s, m, m.NeedsSMTPUTF8())
 		}
 		str := m.String()
@@ -83,24 +83,24 @@ func FuzzParseMailbox(f *testing.F) {
 			t.Fatalf("ParseMailbox(%q): String() = %q, then %q", s, str, again)
 		}
 
-		utf8 := m.NeedsSMTPUTF8() || !ptIsASCII(m.Domain)
+		utf8 := m.NeedsSMTPUTF8() || !isASCII(m.Domain)
 		pathLen := len(str) + 2
-		ptCheckMailboxOnWire(t, Rcpt{To: m, SMTPUTF8: utf8}, pathLen)
-		ptCheckMailboxOnWire(t, Mail{From: m, Params: MailParams{SMTPUTF8: utf8}}, pathLen)
+		checkMailboxOnWire(t, Rcpt{To: m, SMTPUTF8: utf8}, pathLen)
+		checkMailboxOnWire(t, Mail{From: m, Params: MailParams{SMTPUTF8: utf8}}, pathLen)
 		if !m.NeedsSMTPUTF8() {
 			// Without SMTPUTF8: the same mailbox with A-labels. Only a
 			// non-ASCII name goes through IDNA ("00--0" is a fine
 			// RFC 5321 label that IDNA would refuse; seed a6c4a47f664e13a0).
 			a := m.Domain
-			if !ptIsASCII(a) {
+			if !isASCII(a) {
 				var err error
 				if a, err = idna.Lookup.ToASCII(a); err != nil {
 					t.Fatalf("ParseMailbox(%q) = %#v, whose domain idna refuses: %v", s, m, err)
 				}
 			}
 			alen := len(Mailbox{m.Local, a}.String()) + 2
-			ptCheckMailboxOnWire(t, Rcpt{To: m}, alen)
-			ptCheckMailboxOnWire(t, Mail{From: m}, alen)
+			checkMailboxOnWire(t, Rcpt{To: m}, alen)
+			checkMailboxOnWire(t, Mail{From: m}, alen)
 		}
 	})
 }
@@ -110,7 +110,7 @@ func FuzzParseMailbox(f *testing.F) {
 // returns a mailbox whose String ParseMailbox and ParseAddress give back,
 // bare or after a display name; it takes every addr-spec ParseMailbox
 // takes, and where net/mail takes the input too, both find the same
-// mailbox. See ptCheckParseAddress. Seeded with the forms users paste and
+// mailbox. See checkParseAddress. Seeded with the forms users paste and
 // the ones it refuses.
 func FuzzParseAddress(f *testing.F) {
 	for _, s := range []string{
@@ -126,15 +126,15 @@ func FuzzParseAddress(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		ptCheckParseAddress(t, s)
+		checkParseAddress(t, s)
 	})
 }
 
-// ptCheckMailboxOnWire appends c, a MAIL or RCPT whose path is pathLen
+// checkMailboxOnWire appends c, a MAIL or RCPT whose path is pathLen
 // octets on the wire: Append refuses it only when that is over
 // MaxPathLength, and otherwise Parse gives back c, with A-labels where it
 // had U-labels without SMTPUTF8.
-func ptCheckMailboxOnWire(t *testing.T, c Command, pathLen int) {
+func checkMailboxOnWire(t *testing.T, c Command, pathLen int) {
 	t.Helper()
 	line, err := c.Append(nil)
 	if err != nil {
@@ -146,12 +146,12 @@ func ptCheckMailboxOnWire(t *testing.T, c Command, pathLen int) {
 	if pathLen > MaxPathLength {
 		t.Fatalf("Append(%#v) = %q: path of %d octets accepted", c, line, pathLen)
 	}
-	ptCheckWireLine(t, c, line)
+	checkWireLine(t, c, line)
 	got, err := Parse(line)
 	if err != nil {
 		t.Fatalf("Append(%#v) = %q; Parse: %v", c, line, err)
 	}
-	if d := cmp.Diff(ptCanon(c), got); d != "" {
+	if d := cmp.Diff(canonical(c), got); d != "" {
 		t.Fatalf("Parse(Append(%#v)) (-want +got):\n%s", c, d)
 	}
 }
@@ -161,8 +161,8 @@ func ptCheckMailboxOnWire(t *testing.T, c Command, pathLen int) {
 // re-encodes to the input with its optional hexchars folded.
 func FuzzXtext(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
-		ptCheckXtext(t, s)
-		ptCheckDecodeXtext(t, s)
+		checkXtext(t, s)
+		checkDecodeXtext(t, s)
 	})
 }
 
@@ -191,7 +191,7 @@ func TestParseTruncated(t *testing.T) {
 			t.Fatalf("%s: %v", e.Name(), err)
 		}
 		for n := 0; n <= len(line); n++ {
-			ptCheckParseLine(t, []byte(line[:n]))
+			checkParseLine(t, []byte(line[:n]))
 		}
 		lines++
 	}

@@ -15,13 +15,13 @@ import (
 	"pgregory.net/rapid"
 )
 
-// ptThroughNetMail returns m as it comes back through net/mail (see the
+// throughNetMail returns m as it comes back through net/mail (see the
 // notes in netmail.go), or false for what net/mail cannot carry: an empty
 // local part, a general address literal, an IPv4 literal with a leading
 // zero (net.ParseIP refuses "01.2.3.4"). An IPv6 literal comes back with
 // its tag written "IPv6:", and so does a general literal whose text is an
 // IPv6 address ("[a::]", tag "a").
-func ptThroughNetMail(m Mailbox) (Mailbox, bool) {
+func throughNetMail(m Mailbox) (Mailbox, bool) {
 	if m.Local == "" {
 		return m, false
 	}
@@ -53,7 +53,7 @@ func TestPropertyNetMailRoundTrip(t *testing.T) {
 		name := strings.Join(rapid.SliceOfN(word, 0, 3).Draw(t, "name"), " ")
 		a := m.MailAddress(name)
 		s := a.String()
-		want, carried := ptThroughNetMail(m)
+		want, carried := throughNetMail(m)
 		b, err := mail.ParseAddress(s)
 		if err != nil {
 			if !carried {

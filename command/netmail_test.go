@@ -43,7 +43,7 @@ func TestMailboxFromAddress(t *testing.T) {
 		{name: "local part 65 once quoted", addr: &mail.Address{Address: strings.Repeat("l", 62) + " @example.org"}, err: ErrTooLong, off: 63, reason: "the local part is 65 octets as sent"},
 		{name: "bad domain", addr: &mail.Address{Address: "bob@exa_mple.org"}, err: ErrSyntax, off: 7, reason: `"_" is not allowed in a domain name`},
 		{name: "bad literal", addr: &mail.Address{Address: "bob@[1.2.3]"}, err: ErrSyntax, off: 5, reason: `"1.2.3" has 3 numbers`},
-		{name: "path 257", addr: &mail.Address{Address: "a@" + ttDomain(253)}, err: ErrTooLong, off: 0, reason: "the path <local@domain> is 257 octets"},
+		{name: "path 257", addr: &mail.Address{Address: "a@" + domainOfLength(253)}, err: ErrTooLong, off: 0, reason: "the path <local@domain> is 257 octets"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,7 +60,7 @@ func TestMailboxFromAddress(t *testing.T) {
 				if a != nil {
 					in = a.Address
 				}
-				ttCheckAddrErr(t, err, in, tc.err, tc.off, tc.reason)
+				checkAddrErr(t, err, in, tc.err, tc.off, tc.reason)
 				return
 			}
 			if err != nil {

@@ -104,7 +104,7 @@ func TestParseAddress(t *testing.T) {
 		{name: "trailing dot", in: "Bob <bob.@example.org>", err: ErrSyntax, off: 8, reason: "the local part ends with a dot"},
 		{name: "bad domain character", in: "Bob <bob@exa_mple.org>", err: ErrSyntax, off: 12, reason: `"_" is not allowed in a domain name`},
 		{name: "local part 65", in: "Bob <" + local65 + "@example.org>", err: ErrTooLong, off: 69, reason: "the local part is 65 octets"},
-		{name: "path 257", in: "Bob <a@" + ttDomain(253) + ">", err: ErrTooLong, off: 5, reason: "the path <local@domain> is 257 octets"}, // the whole addr-spec
+		{name: "path 257", in: "Bob <a@" + domainOfLength(253) + ">", err: ErrTooLong, off: 5, reason: "the path <local@domain> is 257 octets"}, // the whole addr-spec
 		{name: "bad literal", in: "Bob <bob@[IPv6:1.2.3.4]>", err: ErrSyntax, off: 10, reason: "an IPv4 address takes no IPv6: tag"},
 		{name: "bad IDN", in: "Bob <bob@b\u00a0c.org>", err: ErrSyntax, off: 9, reason: "is not a valid internationalized domain label: disallowed rune U+00A0"},
 
@@ -121,7 +121,7 @@ func TestParseAddress(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseAddress(tc.in)
 			if tc.err != nil {
-				ttCheckAddrErr(t, err, tc.in, tc.err, tc.off, tc.reason)
+				checkAddrErr(t, err, tc.in, tc.err, tc.off, tc.reason)
 				if got != (Mailbox{}) {
 					t.Errorf("ParseAddress returned %#v with the error", got)
 				}

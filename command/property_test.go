@@ -1,8 +1,8 @@
 package command_test
 
 // Property tests, with rapid, for Append and Parse. The generators are
-// package fuzz's (an external test package, since fuzz imports command); the checks that the fuzz targets share (ptCheckParseLine,
-// ptCheckWireLine, ptCheckXtext...) are here.
+// package fuzz's (an external test package, since fuzz imports command); the checks that the fuzz targets share (checkParseLine,
+// checkWireLine, checkXtext...) are here.
 //
 //	1. Parse(Append(c)) == c for every canonical command of every type.
 //	2. A U-label domain sent without SMTPUTF8 comes back as its A-label.
@@ -41,27 +41,27 @@ import (
 	"pgregory.net/rapid"
 )
 
-// ptTB is what the checks need of a *testing.T or a *rapid.T, so that the
+// failer is what the checks need of a *testing.T or a *rapid.T, so that the
 // properties and the fuzz targets share them.
-type ptTB interface {
+type failer interface {
 	Helper()
 	Fatalf(format string, args ...any)
 }
 
-// ptErrKinds are the kinds every *Error must wrap.
-var ptErrKinds = []error{
+// errKinds are the kinds every *Error must wrap.
+var errKinds = []error{
 	ErrIllegalChar, ErrNeedsSMTPUTF8, ErrTooLong, ErrSyntax, ErrMissing, ErrDuplicate, ErrRange, ErrAuthCanceled,
 }
 
-// ptCheckError fails unless err is an *Error of one of the documented
+// checkError fails unless err is an *Error of one of the documented
 // kinds.
-func ptCheckError(t ptTB, what string, err error) {
+func checkError(t failer, what string, err error) {
 	t.Helper()
 	var ce *Error
 	if !errors.As(err, &ce) {
 		t.Fatalf("%s: error %v (%T) is not a *command.Error", what, err, err)
 	}
-	for _, k := range ptErrKinds {
+	for _, k := range errKinds {
 		if errors.Is(err, k) {
 			return
 		}
@@ -69,15 +69,15 @@ func ptCheckError(t ptTB, what string, err error) {
 	t.Fatalf("%s: error %v wraps no documented kind", what, err)
 }
 
-// ptAddrKinds are the kinds an *AddressError may have.
-var ptAddrKinds = []error{ErrSyntax, ErrIllegalChar, ErrTooLong, ErrMissing}
+// addrKinds are the kinds an *AddressError may have.
+var addrKinds = []error{ErrSyntax, ErrIllegalChar, ErrTooLong, ErrMissing}
 
-// ptCheckAddressError fails unless err is the *AddressError of a parser
+// checkAddressError fails unless err is the *AddressError of a parser
 // (what) given in: of a documented kind, at an offset within in, with a
 // reason, and a message that names the address, the offset and the reason
 // and holds no control character. CR, LF and NUL in the input are always
 // what is reported, as ErrIllegalChar.
-func ptCheckAddressError(t ptTB, what, in string, err error) {
+func checkAddressError(t failer, what, in string, err error) {
 	t.Helper()
 	var ae *AddressError
 	if !errors.As(err, &ae) {
@@ -92,7 +92,7 @@ func ptCheckAddressError(t ptTB, what, in string, err error) {
 	if ae.Reason == "" {
 		t.Fatalf("%s(%q): no Reason (%v)", what, in, err)
 	}
-	if !slices.ContainsFunc(ptAddrKinds, func(k error) bool { return ae.Err == k }) {
+	if !slices.ContainsFunc(addrKinds, func(k error) bool { return ae.Err == k }) {
 		t.Fatalf("%s(%q): kind %v is not one of an AddressError's", what, in, ae.Err)
 	}
 	if strings.ContainsAny(in, "\r\n\x00") && ae.Err != ErrIllegalChar {
@@ -113,9 +113,9 @@ func ptCheckAddressError(t ptTB, what, in string, err error) {
 	}
 }
 
-// ptWireMailbox reads s as Parse reads the mailbox of a path, with the
+// wireMailbox reads s as Parse reads the mailbox of a path, with the
 // same helpers: the reference for what ParseMailbox accepts.
-func ptWireMailbox(s string) (Mailbox, error) {
+func wireMailbox(s string) (Mailbox, error) {
 	if s == "" {
 		return Mailbox{}, ErrMissing
 	}
@@ -132,9 +132,9 @@ func ptWireMailbox(s string) (Mailbox, error) {
 	return m, nil
 }
 
-// ptAppend appends c to a fresh prefix and returns the line alone, failing
+// mustAppend appends c to a fresh prefix and returns the line alone, failing
 // the test if Append refuses it or touches the prefix.
-func ptAppend(t ptTB, c Command) []byte {
+func mustAppend(t failer, c Command) []byte {
 	t.Helper()
 	prefix := []byte("250 OK\r\n")
 	out, err := c.Append(slices.Clip(prefix))
@@ -147,9 +147,9 @@ func ptAppend(t ptTB, c Command) []byte {
 	return out[len(prefix):]
 }
 
-// ptCheckWireLine fails unless line is one command line: CRLF at the end
+// checkWireLine fails unless line is one command line: CRLF at the end
 // and no other CR, LF, nor any NUL.
-func ptCheckWireLine(t ptTB, c any, line []byte) {
+func checkWireLine(t failer, c any, line []byte) {
 	t.Helper()
 	if !bytes.HasSuffix(line, []byte("\r\n")) {
 		t.Fatalf("Append(%#v) = %q: no CRLF at the end", c, line)
@@ -159,10 +159,10 @@ func ptCheckWireLine(t ptTB, c any, line []byte) {
 	}
 }
 
-// ptALabel is d with its U-labels turned into A-labels, as Append sends a
+// toALabel is d with its U-labels turned into A-labels, as Append sends a
 // domain without SMTPUTF8.
-func ptALabel(d string) string {
-	if ptIsASCII(d) {
+func toALabel(d string) string {
+	if isASCII(d) {
 		return d
 	}
 	a, err := idna.Lookup.ToASCII(d)
@@ -172,43 +172,43 @@ func ptALabel(d string) string {
 	return a
 }
 
-// ptCanon returns c as Parse gives it back once Append has sent it: the
+// canonical returns c as Parse gives it back once Append has sent it: the
 // documented A-label conversion of a domain sent without SMTPUTF8, and
 // Rcpt.SMTPUTF8 set from what the line holds.
-func ptCanon(c Command) Command {
+func canonical(c Command) Command {
 	switch v := c.(type) {
 	case Helo:
-		v.Domain = ptALabel(v.Domain)
+		v.Domain = toALabel(v.Domain)
 		return v
 	case Ehlo:
-		v.Domain = ptALabel(v.Domain)
+		v.Domain = toALabel(v.Domain)
 		return v
 	case Lhlo:
-		v.Domain = ptALabel(v.Domain)
+		v.Domain = toALabel(v.Domain)
 		return v
 	case Mail:
 		if !v.Params.SMTPUTF8 {
-			v.From.Domain = ptALabel(v.From.Domain)
+			v.From.Domain = toALabel(v.From.Domain)
 		}
 		return v
 	case Rcpt:
 		if !v.SMTPUTF8 {
-			v.To.Domain = ptALabel(v.To.Domain)
+			v.To.Domain = toALabel(v.To.Domain)
 		}
-		v.SMTPUTF8 = !ptIsASCII(v.To.Local) || !ptIsASCII(v.To.Domain)
+		v.SMTPUTF8 = !isASCII(v.To.Local) || !isASCII(v.To.Domain)
 		for _, p := range v.Params.Extra {
-			v.SMTPUTF8 = v.SMTPUTF8 || !ptIsASCII(p.Value)
+			v.SMTPUTF8 = v.SMTPUTF8 || !isASCII(p.Value)
 		}
 		return v
 	}
 	return c
 }
 
-// ptLenientView is what the lenient Parser returns for a line that strict
+// lenientView is what the lenient Parser returns for a line that strict
 // Parse returned c for. They differ in one place: the lenient Parser trims
 // the spaces around a Raw command's arguments, where the strict one keeps
 // them.
-func ptLenientView(c Command) Command {
+func lenientView(c Command) Command {
 	if r, ok := c.(Raw); ok {
 		r.Args = strings.Trim(r.Args, " ")
 		return r
@@ -216,31 +216,31 @@ func ptLenientView(c Command) Command {
 	return c
 }
 
-// ptStrings collects every string field of v, recursively.
-func ptStrings(v reflect.Value, out *[]string) {
+// collectStrings collects every string field of v, recursively.
+func collectStrings(v reflect.Value, out *[]string) {
 	switch v.Kind() {
 	case reflect.String:
 		*out = append(*out, v.String())
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
-			ptStrings(v.Field(i), out)
+			collectStrings(v.Field(i), out)
 		}
 	case reflect.Slice:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
 			return
 		}
 		for i := 0; i < v.Len(); i++ {
-			ptStrings(v.Index(i), out)
+			collectStrings(v.Index(i), out)
 		}
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() {
-			ptStrings(v.Elem(), out)
+			collectStrings(v.Elem(), out)
 		}
 	}
 }
 
-// ptNonASCII counts the non-ASCII runes of s.
-func ptNonASCII(s string, into map[rune]int) {
+// nonASCII counts the non-ASCII runes of s.
+func nonASCII(s string, into map[rune]int) {
 	for _, r := range s {
 		if r >= utf8.RuneSelf {
 			into[r]++
@@ -248,9 +248,9 @@ func ptNonASCII(s string, into map[rune]int) {
 	}
 }
 
-// ptStripRoute removes the source route of a MAIL or RCPT line ("<@a,@b:"
+// stripRoute removes the source route of a MAIL or RCPT line ("<@a,@b:"
 // becomes "<"), which Parse drops by design.
-func ptStripRoute(line string, c Command) string {
+func stripRoute(line string, c Command) string {
 	switch c.(type) {
 	case Mail, Rcpt:
 	default:
@@ -267,22 +267,22 @@ func ptStripRoute(line string, c Command) string {
 	return line[:i+1] + line[i+colon+1:]
 }
 
-// ptCheckRunesKept fails when strict Parse returned c for line but a
+// checkRunesKept fails when strict Parse returned c for line but a
 // non-ASCII character of the line is in none of c's fields: it was folded
 // into ASCII (a verb, a keyword or a value matched with Unicode case
 // folding) or dropped.
-func ptCheckRunesKept(t ptTB, line []byte, c Command) {
+func checkRunesKept(t failer, line []byte, c Command) {
 	t.Helper()
 	inLine := map[rune]int{}
-	ptNonASCII(ptStripRoute(string(line), c), inLine)
+	nonASCII(stripRoute(string(line), c), inLine)
 	if len(inLine) == 0 {
 		return
 	}
 	var fields []string
-	ptStrings(reflect.ValueOf(c), &fields)
+	collectStrings(reflect.ValueOf(c), &fields)
 	inFields := map[rune]int{}
 	for _, f := range fields {
-		ptNonASCII(f, inFields)
+		nonASCII(f, inFields)
 	}
 	for r, n := range inLine {
 		if inFields[r] < n {
@@ -291,11 +291,11 @@ func ptCheckRunesKept(t ptTB, line []byte, c Command) {
 	}
 }
 
-// ptParamKeywords returns the upper-cased keywords of the parameters of a
+// paramKeywords returns the upper-cased keywords of the parameters of a
 // strictly parsed MAIL or RCPT line, in order; SIZE with a zero value is
 // left out (Size 0 is "absent" by design). It finds the end of the path
 // by the grammar: quoted-strings and address literals may hold '>'.
-func ptParamKeywords(line string) []string {
+func paramKeywords(line string) []string {
 	line = strings.TrimSuffix(line, "\r\n")
 	i := strings.IndexByte(line, '<')
 	if i < 0 {
@@ -328,23 +328,23 @@ func ptParamKeywords(line string) []string {
 	return kws
 }
 
-// ptCheckParamsKept fails when a parameter of a strictly parsed MAIL or
+// checkParamsKept fails when a parameter of a strictly parsed MAIL or
 // RCPT line has no counterpart in the result, so that it is missing from
 // the line Append writes back: it was accepted and then lost.
-func ptCheckParamsKept(t ptTB, line, built []byte, c Command) {
+func checkParamsKept(t failer, line, built []byte, c Command) {
 	t.Helper()
 	switch c.(type) {
 	case Mail, Rcpt:
 	default:
 		return
 	}
-	if a, b := ptParamKeywords(string(line)), ptParamKeywords(string(built)); !slices.Equal(a, b) {
+	if a, b := paramKeywords(string(line)), paramKeywords(string(built)); !slices.Equal(a, b) {
 		t.Fatalf("strict Parse(%q) = %#v: parameters %q, but Append writes %q with %q", line, c, a, built, b)
 	}
 }
 
-// ptBody is the line without its line ending, as Parse strips it.
-func ptBody(line []byte, lenient bool) []byte {
+// lineBody is the line without its line ending, as Parse strips it.
+func lineBody(line []byte, lenient bool) []byte {
 	switch n := len(line); {
 	case n >= 2 && line[n-2] == '\r' && line[n-1] == '\n':
 		return line[:n-2]
@@ -354,11 +354,11 @@ func ptBody(line []byte, lenient bool) []byte {
 	return line
 }
 
-// ptCheckParseLine is property 5 and the invariant of FuzzParse for one
+// checkParseLine is property 5 and the invariant of FuzzParse for one
 // line: neither Parser panics, errors are typed, CR/LF/NUL and bad UTF-8
 // are ErrIllegalChar, what strict Parse accepts the lenient Parser accepts
 // alike, and parse, append, parse is a fixed point whose line is clean.
-func ptCheckParseLine(t ptTB, line []byte) {
+func checkParseLine(t failer, line []byte) {
 	t.Helper()
 	orig := bytes.Clone(line)
 	c, err := Parse(line)
@@ -370,14 +370,14 @@ func ptCheckParseLine(t ptTB, line []byte) {
 		lenient bool
 		err     error
 	}{{false, err}, {true, lerr}} {
-		body := ptBody(line, mode.lenient)
+		body := lineBody(line, mode.lenient)
 		if bytes.ContainsAny(body, "\r\n\x00") || !utf8.Valid(body) {
 			if !errors.Is(mode.err, ErrIllegalChar) {
 				t.Fatalf("Parse(%q) (lenient %v): %v, want ErrIllegalChar", line, mode.lenient, mode.err)
 			}
 		}
 		if mode.err != nil {
-			ptCheckError(t, fmt.Sprintf("Parse(%q) (lenient %v)", line, mode.lenient), mode.err)
+			checkError(t, fmt.Sprintf("Parse(%q) (lenient %v)", line, mode.lenient), mode.err)
 		}
 	}
 	if err != nil {
@@ -386,33 +386,33 @@ func ptCheckParseLine(t ptTB, line []byte) {
 	if lerr != nil {
 		t.Fatalf("strict Parse(%q) = %#v, but the lenient Parser refuses it: %v", line, c, lerr)
 	}
-	if d := cmp.Diff(ptLenientView(c), lc); d != "" {
+	if d := cmp.Diff(lenientView(c), lc); d != "" {
 		t.Fatalf("Parse(%q): lenient result differs from strict (-strict +lenient):\n%s", line, d)
 	}
-	ptCheckRunesKept(t, line, c)
+	checkRunesKept(t, line, c)
 
-	built := ptAppend(t, c)
-	ptCheckWireLine(t, c, built)
-	ptCheckParamsKept(t, line, built, c)
+	built := mustAppend(t, c)
+	checkWireLine(t, c, built)
+	checkParamsKept(t, line, built, c)
 	c2, err := Parse(built)
 	if err != nil {
 		t.Fatalf("Parse(%q) = %#v; Append = %q, which Parse refuses: %v", line, c, built, err)
 	}
-	if d := cmp.Diff(ptCanon(c), c2); d != "" {
+	if d := cmp.Diff(canonical(c), c2); d != "" {
 		t.Fatalf("Parse(%q) = %#v; Append = %q; Parse of that differs (-want +got):\n%s", line, c, built, d)
 	}
-	if again := ptAppend(t, c2); !bytes.Equal(again, built) {
+	if again := mustAppend(t, c2); !bytes.Equal(again, built) {
 		t.Fatalf("Parse(%q): Append of the parsed line is %q, then %q", line, built, again)
 	}
 }
 
 // ---- property 1 ----
 
-// ptCheckRoundTrip checks Parse(Append(c)) == c, strict and lenient.
-func ptCheckRoundTrip(t ptTB, c Command) {
+// checkRoundTrip checks Parse(Append(c)) == c, strict and lenient.
+func checkRoundTrip(t failer, c Command) {
 	t.Helper()
-	line := ptAppend(t, c)
-	ptCheckWireLine(t, c, line)
+	line := mustAppend(t, c)
+	checkWireLine(t, c, line)
 	got, err := Parse(line)
 	if err != nil {
 		t.Fatalf("Parse(%q) of %#v: %v", line, c, err)
@@ -424,7 +424,7 @@ func ptCheckRoundTrip(t ptTB, c Command) {
 	if err != nil {
 		t.Fatalf("lenient Parse(%q) of %#v: %v", line, c, err)
 	}
-	if d := cmp.Diff(ptLenientView(c), lgot); d != "" {
+	if d := cmp.Diff(lenientView(c), lgot); d != "" {
 		t.Fatalf("lenient Parse(Append(c)) != c; line %q (-c +parsed):\n%s", line, d)
 	}
 	if c.Verb() != got.Verb() {
@@ -434,7 +434,7 @@ func ptCheckRoundTrip(t ptTB, c Command) {
 
 func TestPropertyRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		ptCheckRoundTrip(t, fuzz.Command().Draw(t, "c"))
+		checkRoundTrip(t, fuzz.Command().Draw(t, "c"))
 	})
 }
 
@@ -442,13 +442,13 @@ func TestPropertyRoundTrip(t *testing.T) {
 // own.
 func TestPropertyRoundTripMail(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		ptCheckRoundTrip(t, fuzz.Mail().Draw(t, "c"))
+		checkRoundTrip(t, fuzz.Mail().Draw(t, "c"))
 	})
 }
 
 func TestPropertyRoundTripRcpt(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		ptCheckRoundTrip(t, fuzz.Rcpt().Draw(t, "c"))
+		checkRoundTrip(t, fuzz.Rcpt().Draw(t, "c"))
 	})
 }
 
@@ -463,7 +463,7 @@ func TestPropertyMailboxStringRoundTrip(t *testing.T) {
 		if d := cmp.Diff(m, got); d != "" {
 			t.Fatalf("ParseMailbox(%q) (-want +got):\n%s", m.String(), d)
 		}
-		if m.NeedsSMTPUTF8() != !ptIsASCII(m.Local) {
+		if m.NeedsSMTPUTF8() != !isASCII(m.Local) {
 			t.Fatalf("%#v.NeedsSMTPUTF8() = %v", m, m.NeedsSMTPUTF8())
 		}
 	})
@@ -492,25 +492,25 @@ func TestPropertyParseAddressRoundTrip(t *testing.T) {
 // or an *AddressError that names the input, an offset in it and a reason.
 func TestPropertyParseAddressHostile(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		ptCheckParseAddress(t, fuzz.HostileAddress().Draw(t, "s"))
+		checkParseAddress(t, fuzz.HostileAddress().Draw(t, "s"))
 	})
 }
 
-// ptCheckParseAddress holds ParseAddress and ParseMailbox to what they
+// checkParseAddress holds ParseAddress and ParseMailbox to what they
 // promise for any input s; FuzzParseAddress shares it. When net/mail takes
 // s too, it must find the same mailbox.
-func ptCheckParseAddress(t ptTB, s string) {
+func checkParseAddress(t failer, s string) {
 	t.Helper()
 	m, err := ParseAddress(s)
 	pm, perr := ParseMailbox(s)
 	if perr != nil {
-		ptCheckAddressError(t, "ParseMailbox", s, perr)
+		checkAddressError(t, "ParseMailbox", s, perr)
 	} else if err != nil || pm != m {
 		// An addr-spec ParseMailbox takes is an address ParseAddress takes.
 		t.Fatalf("ParseMailbox(%q) = %#v, but ParseAddress: %#v, %v", s, pm, m, err)
 	}
 	if err != nil {
-		ptCheckAddressError(t, "ParseAddress", s, err)
+		checkAddressError(t, "ParseAddress", s, err)
 		return
 	}
 	if m.IsNull() || m.Domain == "" {
@@ -555,9 +555,9 @@ func TestPropertyULabelWithoutSMTPUTF8(t *testing.T) {
 			{Rcpt{To: Mailbox{local, d}, Params: rp}, Rcpt{To: Mailbox{local, want}, Params: rp}},
 		}
 		for _, tc := range cases {
-			line := ptAppend(t, tc.in)
-			ptCheckWireLine(t, tc.in, line)
-			if !ptIsASCII(string(line)) {
+			line := mustAppend(t, tc.in)
+			checkWireLine(t, tc.in, line)
+			if !isASCII(string(line)) {
 				t.Fatalf("Append(%#v) = %q: not ASCII without SMTPUTF8", tc.in, line)
 			}
 			got, err := Parse(line)
@@ -573,16 +573,16 @@ func TestPropertyULabelWithoutSMTPUTF8(t *testing.T) {
 
 // ---- property 3 ----
 
-// ptXtextByte draws any byte, favouring those xtext has to encode or that
+// xtextByte draws any byte, favouring those xtext has to encode or that
 // sit at the edges of xchar.
-func ptXtextByte() *rapid.Generator[byte] {
+func xtextByte() *rapid.Generator[byte] {
 	return rapid.OneOf(rapid.Byte(), rapid.SampledFrom([]byte{'+', '=', ' ', '!', '~', 0x7f, 0x80, 0xff, 0, '\r', '\n', 'A', 'f'}))
 }
 
-// ptCheckXtext checks the encoding of s: it decodes back to s, holds only
+// checkXtext checks the encoding of s: it decodes back to s, holds only
 // xchars and "+" with two upper-case hex digits, has the length xtextLen
 // says, and leaves the prefix alone.
-func ptCheckXtext(t ptTB, s string) {
+func checkXtext(t failer, s string) {
 	t.Helper()
 	enc := AppendXtext([]byte("pre"), s)
 	if !bytes.HasPrefix(enc, []byte("pre")) {
@@ -595,14 +595,14 @@ func ptCheckXtext(t ptTB, s string) {
 			t.Fatalf("AppendXtext(%q) = %q: byte %q at %d", s, enc, c, i)
 		}
 		if c == '+' {
-			if i+2 >= len(enc) || !ptIsUpperHex(enc[i+1]) || !ptIsUpperHex(enc[i+2]) {
+			if i+2 >= len(enc) || !isUpperHex(enc[i+1]) || !isUpperHex(enc[i+2]) {
 				t.Fatalf("AppendXtext(%q) = %q: '+' at %d without two upper-case hex digits", s, enc, i)
 			}
 			i += 2
 		}
 	}
-	if len(enc) != ptXtextLen(s) || len(enc) != XtextLen(s) {
-		t.Fatalf("AppendXtext(%q) = %q: length %d, xtextLen %d, reference %d", s, enc, len(enc), XtextLen(s), ptXtextLen(s))
+	if len(enc) != xtextLen(s) || len(enc) != XtextLen(s) {
+		t.Fatalf("AppendXtext(%q) = %q: length %d, xtextLen %d, reference %d", s, enc, len(enc), XtextLen(s), xtextLen(s))
 	}
 	dec, err := DecodeXtext(string(enc))
 	if err != nil || dec != s {
@@ -610,19 +610,19 @@ func ptCheckXtext(t ptTB, s string) {
 	}
 }
 
-func ptIsUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
+func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
 
-// ptDecodeXtext is a reference decoder (RFC 3461 §4, upper-case hex only,
+// decodeXtext is a reference decoder (RFC 3461 §4, upper-case hex only,
 // hexchar allowed for any octet) that also returns the canonical encoding
 // of its input: every optional hexchar (one that encodes an xchar) folded
 // to the character.
-func ptDecodeXtext(s string) (dec, canon string, ok bool) {
+func decodeXtext(s string) (dec, canon string, ok bool) {
 	var d, c []byte
 	for i := 0; i < len(s); i++ {
 		ch := s[i]
 		switch {
 		case ch == '+':
-			if i+2 >= len(s) || !ptIsUpperHex(s[i+1]) || !ptIsUpperHex(s[i+2]) {
+			if i+2 >= len(s) || !isUpperHex(s[i+1]) || !isUpperHex(s[i+2]) {
 				return "", "", false
 			}
 			b := byte(strings.IndexByte("0123456789ABCDEF", s[i+1])<<4 | strings.IndexByte("0123456789ABCDEF", s[i+2]))
@@ -643,19 +643,19 @@ func ptDecodeXtext(s string) (dec, canon string, ok bool) {
 	return string(d), string(c), true
 }
 
-// ptCheckDecodeXtext checks DecodeXtext on arbitrary input against the
+// checkDecodeXtext checks DecodeXtext on arbitrary input against the
 // reference decoder, and that re-encoding gives the input back with only
 // its optional hexchars folded (RFC 3461 lets an encoder write "+41" for
 // "A", so the input itself comes back only when it has none).
-func ptCheckDecodeXtext(t ptTB, s string) {
+func checkDecodeXtext(t failer, s string) {
 	t.Helper()
 	dec, err := DecodeXtext(s)
-	wdec, canon, ok := ptDecodeXtext(s)
+	wdec, canon, ok := decodeXtext(s)
 	if ok != (err == nil) {
 		t.Fatalf("DecodeXtext(%q) = %q, %v; reference says ok=%v (%q)", s, dec, err, ok, wdec)
 	}
 	if err != nil {
-		ptCheckError(t, fmt.Sprintf("DecodeXtext(%q)", s), err)
+		checkError(t, fmt.Sprintf("DecodeXtext(%q)", s), err)
 		return
 	}
 	if dec != wdec {
@@ -668,8 +668,8 @@ func ptCheckDecodeXtext(t ptTB, s string) {
 
 func TestPropertyXtextRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		s := string(rapid.SliceOfN(ptXtextByte(), 0, 200).Draw(t, "s"))
-		ptCheckXtext(t, s)
+		s := string(rapid.SliceOfN(xtextByte(), 0, 200).Draw(t, "s"))
+		checkXtext(t, s)
 	})
 }
 
@@ -677,16 +677,16 @@ func TestPropertyDecodeXtextArbitrary(t *testing.T) {
 	pieces := []string{"+", "+2B", "+3D", "+41", "+4", "+4a", "+0D+0A", "A", "~", "!", "=", " ", "\x7f", "é", "\x00", "0", "F", "f", "+FF", "+20"}
 	rapid.Check(t, func(t *rapid.T) {
 		parts := rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 12).Draw(t, "parts")
-		ptCheckDecodeXtext(t, strings.Join(parts, ""))
+		checkDecodeXtext(t, strings.Join(parts, ""))
 	})
 }
 
 // ---- property 4 ----
 
-// ptCheckAppendHostile checks one Append of a possibly hostile command:
+// checkAppendHostile checks one Append of a possibly hostile command:
 // on error dst comes back as it was, byte for byte; on success exactly one
 // clean line follows dst.
-func ptCheckAppendHostile(t ptTB, c Command, prefix []byte, spare int) {
+func checkAppendHostile(t failer, c Command, prefix []byte, spare int) {
 	t.Helper()
 	dst := make([]byte, len(prefix), len(prefix)+spare)
 	copy(dst, prefix)
@@ -695,13 +695,13 @@ func ptCheckAppendHostile(t ptTB, c Command, prefix []byte, spare int) {
 		t.Fatalf("Append(%#v) on %q: prefix became %q (err %v)", c, prefix, out, err)
 	}
 	if err != nil {
-		ptCheckError(t, fmt.Sprintf("Append(%#v)", c), err)
+		checkError(t, fmt.Sprintf("Append(%#v)", c), err)
 		if len(out) != len(prefix) {
 			t.Fatalf("Append(%#v) failed (%v) but returned %q after the prefix", c, err, out[len(prefix):])
 		}
 		return
 	}
-	ptCheckWireLine(t, c, out[len(prefix):])
+	checkWireLine(t, c, out[len(prefix):])
 }
 
 func TestPropertyAppendNeverSplitsLines(t *testing.T) {
@@ -709,7 +709,7 @@ func TestPropertyAppendNeverSplitsLines(t *testing.T) {
 		c := fuzz.HostileCommand().Draw(t, "c")
 		prefix := rapid.SliceOfN(rapid.Byte(), 1, 16).Draw(t, "prefix")
 		spare := rapid.SampledFrom([]int{0, 1, 64, 2048}).Draw(t, "spare")
-		ptCheckAppendHostile(t, c, prefix, spare)
+		checkAppendHostile(t, c, prefix, spare)
 	})
 }
 
@@ -731,7 +731,7 @@ func TestPropertyAppendedLineParses(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Append(%#v) = %q, which strict Parse refuses: %v", c, line, err)
 		}
-		if d := cmp.Diff(ptCanon(ptCanonHostile(c)), got); d != "" {
+		if d := cmp.Diff(canonical(canonicalHostile(c)), got); d != "" {
 			t.Fatalf("Parse(Append(%#v)) (-want +got):\n%s", c, d)
 		}
 		again, err := got.Append(nil)
@@ -741,11 +741,11 @@ func TestPropertyAppendedLineParses(t *testing.T) {
 	})
 }
 
-// ptCanonHostile fills in what a hostile command that Append accepted
+// canonicalHostile fills in what a hostile command that Append accepted
 // leaves to Append's choice: an empty Extra (nil and empty are the same on
 // the wire, and Parse says nil), and an ORCPT without a type (Append picks
 // "rfc822" for an ASCII address, else "utf-8").
-func ptCanonHostile(c Command) Command {
+func canonicalHostile(c Command) Command {
 	switch v := c.(type) {
 	case Mail:
 		if len(v.Params.Extra) == 0 {
@@ -758,7 +758,7 @@ func ptCanonHostile(c Command) Command {
 		}
 		if o := &v.Params.ORCPT; o.Type == "" && o.Address != "" {
 			o.Type = "rfc822"
-			if !ptIsASCII(o.Address) {
+			if !isASCII(o.Address) {
 				o.Type = "utf-8"
 			}
 		}
@@ -769,8 +769,8 @@ func ptCanonHostile(c Command) Command {
 
 // ---- property 5 ----
 
-// ptLinePieces are fragments for building and mutating lines.
-var ptLinePieces = []string{
+// linePieces are fragments for building and mutating lines.
+var linePieces = []string{
 	" ", "  ", "<", ">", "<>", "@", ":", ",", ";", ".", "=", "\"", "\\", "[", "]", "+", "-", "*",
 	"\r", "\n", "\r\n", "\x00", "\t", "\x7f", "é", "例", "😀", "\xff", "\xc3",
 	"MAIL", "RCPT", "FROM:", "TO:", "from:", "<@relay.example:", "@[192.0.2.1],", "postmaster",
@@ -780,21 +780,21 @@ var ptLinePieces = []string{
 	"x@y.example", "bücher.example", "xn--bcher-kva.example",
 }
 
-// ptParamPieces are parameters, valid and not, to insert between words.
-var ptParamPieces = []string{
+// paramPieces are parameters, valid and not, to insert between words.
+var paramPieces = []string{
 	" AUTH", " ENVID", " SIZE=0", " SIZE=00", " SIZE", " X-Y", " x-y=é", " SMTPUTF8", " NOTIFY=NEVER", " BODY=7bit",
 	" REQUIRETLS", " MT-PRIORITY=+1", " BY=1;N", " BY=-0;rt", " RET=full", " ORCPT=rfc822;a", " ORCPT=utf-8;\\x{E9}",
 	" AUTH=<>", " ENVID=+41", " LAST", " SMTPUTF8=", " =", " ",
 }
 
-// ptGenLine draws a command line: a canonical one, mutated now and then,
+// genLine draws a command line: a canonical one, mutated now and then,
 // or pieces after a verb.
-func ptGenLine() *rapid.Generator[[]byte] {
+func genLine() *rapid.Generator[[]byte] {
 	return rapid.Custom(func(t *rapid.T) []byte {
 		var line []byte
 		if rapid.IntRange(0, 3).Draw(t, "fromPieces") == 0 {
-			verb := rapid.SampledFrom(append(slices.Clone(ptKnownVerbs), "mail", "Rcpt", "ETRN", "X")).Draw(t, "verb")
-			parts := rapid.SliceOfN(rapid.SampledFrom(ptLinePieces), 0, 10).Draw(t, "parts")
+			verb := rapid.SampledFrom(append(slices.Clone(knownVerbs), "mail", "Rcpt", "ETRN", "X")).Draw(t, "verb")
+			parts := rapid.SliceOfN(rapid.SampledFrom(linePieces), 0, 10).Draw(t, "parts")
 			line = []byte(verb + " " + strings.Join(parts, ""))
 		} else {
 			c := fuzz.Command().Draw(t, "c")
@@ -806,7 +806,7 @@ func ptGenLine() *rapid.Generator[[]byte] {
 		}
 		n := rapid.IntRange(0, 3).Draw(t, "mutations")
 		for range n {
-			line = ptMutate(t, line)
+			line = mutate(t, line)
 		}
 		if rapid.IntRange(0, 4).Draw(t, "dropCRLF") == 0 {
 			line = bytes.TrimSuffix(line, []byte("\r\n"))
@@ -815,8 +815,8 @@ func ptGenLine() *rapid.Generator[[]byte] {
 	})
 }
 
-// ptMutate applies one random edit to line.
-func ptMutate(t *rapid.T, line []byte) []byte {
+// mutate applies one random edit to line.
+func mutate(t *rapid.T, line []byte) []byte {
 	pos := rapid.IntRange(0, len(line)).Draw(t, "pos")
 	switch rapid.IntRange(0, 5).Draw(t, "op") {
 	case 5: // insert a parameter at a word boundary
@@ -830,10 +830,10 @@ func ptMutate(t *rapid.T, line []byte) []byte {
 			return line
 		}
 		i := rapid.SampledFrom(at).Draw(t, "at")
-		p := rapid.SampledFrom(ptParamPieces).Draw(t, "param")
+		p := rapid.SampledFrom(paramPieces).Draw(t, "param")
 		return slices.Concat(line[:i], []byte(p), line[i:])
 	case 0: // insert a piece
-		p := rapid.SampledFrom(ptLinePieces).Draw(t, "piece")
+		p := rapid.SampledFrom(linePieces).Draw(t, "piece")
 		return slices.Concat(line[:pos], []byte(p), line[pos:])
 	case 1: // delete a run
 		end := rapid.IntRange(pos, min(len(line), pos+8)).Draw(t, "end")
@@ -855,19 +855,19 @@ func ptMutate(t *rapid.T, line []byte) []byte {
 
 func TestPropertyParseLine(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		ptCheckParseLine(t, ptGenLine().Draw(t, "line"))
+		checkParseLine(t, genLine().Draw(t, "line"))
 	})
 }
 
-// ptFoldAlikes are the non-ASCII letters that Unicode case folding or
+// foldAlikes are the non-ASCII letters that Unicode case folding or
 // upper-casing turns into ASCII ones: "ſ" (U+017F) folds to "s", "ı"
 // (U+0131) upper-cases to "I", "K" (U+212A, Kelvin) folds to "k".
-var ptFoldAlikes = map[byte]string{'s': "ſ", 'S': "ſ", 'i': "ı", 'I': "ı", 'k': "K", 'K': "K"}
+var foldAlikes = map[byte]string{'s': "ſ", 'S': "ſ", 'i': "ı", 'I': "ı", 'k': "K", 'K': "K"}
 
 // Strict Parse must read verbs, keywords and keyword values in ASCII: a
 // canonical line with one letter replaced by a non-ASCII look-alike that
 // folds to it is either refused or has that letter in a field of the
-// result (in a local part, a value...). ptCheckParseLine checks the
+// result (in a local part, a value...). checkParseLine checks the
 // latter.
 func TestPropertyStrictParseASCIIKeywords(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
@@ -878,7 +878,7 @@ func TestPropertyStrictParseASCIIKeywords(t *testing.T) {
 		}
 		var at []int
 		for i, b := range line {
-			if _, ok := ptFoldAlikes[b]; ok {
+			if _, ok := foldAlikes[b]; ok {
 				at = append(at, i)
 			}
 		}
@@ -886,8 +886,8 @@ func TestPropertyStrictParseASCIIKeywords(t *testing.T) {
 			return
 		}
 		i := rapid.SampledFrom(at).Draw(t, "at")
-		line = slices.Concat(line[:i], []byte(ptFoldAlikes[line[i]]), line[i+1:])
-		ptCheckParseLine(t, line)
+		line = slices.Concat(line[:i], []byte(foldAlikes[line[i]]), line[i+1:])
+		checkParseLine(t, line)
 	})
 }
 
@@ -936,7 +936,7 @@ func TestPropertyAppendNoAlloc(t *testing.T) {
 		var c Command
 		if rapid.Bool().Draw(t, "mail") {
 			p := fuzz.MailParams(false).Draw(t, "params")
-			if !ptIsASCII(p.Auth) {
+			if !isASCII(p.Auth) {
 				return // checking a U-label domain in AUTH= takes IDNA, which allocates
 			}
 			c = Mail{From: fuzz.Mailbox(false).Draw(t, "from"), Params: p}
@@ -1045,7 +1045,7 @@ func TestPropertyRegressionValuelessAuthEnvID(t *testing.T) {
 
 // ---- small references, written apart from the package ----
 
-func ptIsASCII(s string) bool {
+func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return false
@@ -1054,8 +1054,8 @@ func ptIsASCII(s string) bool {
 	return true
 }
 
-// ptXtextLen is the length of s as xtext (RFC 3461 §4).
-func ptXtextLen(s string) int {
+// xtextLen is the length of s as xtext (RFC 3461 §4).
+func xtextLen(s string) int {
 	n := 0
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < '!' || c > '~' || c == '+' || c == '=' {
@@ -1067,8 +1067,8 @@ func ptXtextLen(s string) int {
 	return n
 }
 
-// ptKnownVerbs are the verbs Parse gives a type of their own.
-var ptKnownVerbs = []string{
+// knownVerbs are the verbs Parse gives a type of their own.
+var knownVerbs = []string{
 	"HELO", "EHLO", "LHLO", "MAIL", "RCPT", "DATA", "RSET", "QUIT", "STARTTLS",
 	"BDAT", "VRFY", "EXPN", "HELP", "NOOP", "AUTH",
 }

@@ -68,7 +68,7 @@ func TestDecodeXtext(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := DecodeXtext(tc.in)
-			ttCheckErr(t, err, tc.err, "", "xtext")
+			checkErr(t, err, tc.err, "", "xtext")
 			if got != tc.want {
 				t.Errorf("DecodeXtext(%q) = %q, want %q", tc.in, got, tc.want)
 			}

@@ -13,7 +13,7 @@ import (
 // because LMTP has no default port, and the message says what to write.
 func TestDialWithoutPortSaysWhy(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1", "localhost", "[::1]", "lmtp.example.org"} {
-		_, err := lmtp.Dial(ltCtx(t), addr, nil)
+		_, err := lmtp.Dial(testCtx(t), addr, nil)
 		var ae *transport.AddressError
 		if !errors.As(err, &ae) {
 			t.Errorf("Dial(%q): %v; want a *transport.AddressError", addr, err)
@@ -28,7 +28,7 @@ func TestDialWithoutPortSaysWhy(t *testing.T) {
 		}
 	}
 	// Other faults of an address keep their own message.
-	_, err := lmtp.Dial(ltCtx(t), "host:99999", nil)
+	_, err := lmtp.Dial(testCtx(t), "host:99999", nil)
 	if err == nil || strings.Contains(err.Error(), "LMTP needs a port") {
 		t.Errorf("bad port: %v", err)
 	}

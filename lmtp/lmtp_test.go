@@ -23,19 +23,19 @@ import (
 	"github.com/smtpkit/smtpkit/transport"
 )
 
-const ltFrom = "sender@example.net"
+const testFrom = "sender@example.net"
 
-const ltBody = "From: sender@example.net\r\nSubject: lmtp\r\n\r\nhello\r\n.dot line\r\n"
+const testBody = "From: sender@example.net\r\nSubject: lmtp\r\n\r\nhello\r\n.dot line\r\n"
 
-func ltCtx(t *testing.T) context.Context {
+func testCtx(t *testing.T) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// ltServer starts smtptest in LMTP mode and closes it when the test ends.
-func ltServer(t *testing.T, cfg smtptest.Config) *smtptest.Server {
+// server starts smtptest in LMTP mode and closes it when the test ends.
+func server(t *testing.T, cfg smtptest.Config) *smtptest.Server {
 	t.Helper()
 	cfg.LMTP = true
 	srv := smtptest.NewServer(cfg)
@@ -43,8 +43,8 @@ func ltServer(t *testing.T, cfg smtptest.Config) *smtptest.Server {
 	return srv
 }
 
-// ltDial connects an LMTP client to addr and closes it when the test ends.
-func ltDial(t *testing.T, ctx context.Context, addr string, opts session.Options) *lmtp.Client {
+// dial connects an LMTP client to addr and closes it when the test ends.
+func dial(t *testing.T, ctx context.Context, addr string, opts session.Options) *lmtp.Client {
 	t.Helper()
 	if opts.LocalName == "" {
 		opts.LocalName = "client.example.org"
@@ -57,7 +57,7 @@ func ltDial(t *testing.T, ctx context.Context, addr string, opts session.Options
 	return c
 }
 
-func ltOutcomes(rs []session.RecipientResult) []lmtp.Outcome {
+func outcomes(rs []session.RecipientResult) []lmtp.Outcome {
 	out := make([]lmtp.Outcome, len(rs))
 	for i, r := range rs {
 		out[i] = lmtp.OutcomeOf(r)
@@ -65,7 +65,7 @@ func ltOutcomes(rs []session.RecipientResult) []lmtp.Outcome {
 	return out
 }
 
-func ltAddrs(rs []session.RecipientResult) []string {
+func addrs(rs []session.RecipientResult) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = r.Address
@@ -73,7 +73,7 @@ func ltAddrs(rs []session.RecipientResult) []string {
 	return out
 }
 
-func ltDataCodes(rs []session.RecipientResult) []response.Code {
+func dataCodes(rs []session.RecipientResult) []response.Code {
 	out := make([]response.Code, len(rs))
 	for i, r := range rs {
 		out[i] = r.Data.Code
@@ -81,8 +81,8 @@ func ltDataCodes(rs []session.RecipientResult) []response.Code {
 	return out
 }
 
-// ltWithout returns smtptest's default extensions without those named.
-func ltWithout(names ...string) []string {
+// without returns smtptest's default extensions without those named.
+func without(names ...string) []string {
 	var out []string
 	for _, e := range smtptest.DefaultExtensions() {
 		if !slices.Contains(names, e) {
@@ -92,43 +92,43 @@ func ltWithout(names ...string) []string {
 	return out
 }
 
-// ltMode is one way the session package can carry an LMTP transaction.
-type ltMode struct {
+// mode is one way the session package can carry an LMTP transaction.
+type mode struct {
 	name string
 	exts []string // nil: smtptest's defaults (PIPELINING and CHUNKING among them)
 	opts session.Options
-	body string // "" means ltBody
+	body string // "" means testBody
 	// data is the verb that carries the message: "BDAT" or "DATA".
 	data string
 }
 
-var ltModes = []ltMode{
+var modes = []mode{
 	{name: "pipelining+chunking", data: "BDAT"},
-	{name: "pipelining, no chunking", exts: ltWithout("CHUNKING"), data: "DATA"},
+	{name: "pipelining, no chunking", exts: without("CHUNKING"), data: "DATA"},
 	{name: "DisableChunking", opts: session.Options{DisableChunking: true}, data: "DATA"},
-	{name: "no pipelining, no chunking", exts: ltWithout("PIPELINING", "CHUNKING"), data: "DATA"},
+	{name: "no pipelining, no chunking", exts: without("PIPELINING", "CHUNKING"), data: "DATA"},
 	{name: "DisablePipelining", opts: session.Options{DisablePipelining: true}, data: "DATA"},
 	// Without PIPELINING, BDAT is used only for a BINARYMIME body: the
 	// unpipelined chunked path (sendChunked).
-	{name: "chunking, no pipelining, BINARYMIME", exts: append(ltWithout("PIPELINING"), "BINARYMIME"),
+	{name: "chunking, no pipelining, BINARYMIME", exts: append(without("PIPELINING"), "BINARYMIME"),
 		body: "Subject: binary\r\n\r\nnul \x00 here\r\n", data: "BDAT"},
 }
 
-func (m ltMode) msg() string {
+func (m mode) msg() string {
 	if m.body != "" {
 		return m.body
 	}
-	return ltBody
+	return testBody
 }
 
 // pipelined says whether the client writes the envelope without waiting.
-func (m ltMode) pipelined() bool {
+func (m mode) pipelined() bool {
 	return !m.opts.DisablePipelining && (m.exts == nil || slices.Contains(m.exts, "PIPELINING"))
 }
 
-// ltWantCommands checks the server's command lines against prefixes, in
+// wantCommands checks the server's command lines against prefixes, in
 // order, with nothing else.
-func ltWantCommands(t *testing.T, srv *smtptest.Server, prefixes ...string) {
+func wantCommands(t *testing.T, srv *smtptest.Server, prefixes ...string) {
 	t.Helper()
 	got := srv.Commands()
 	ok := len(got) == len(prefixes)
@@ -141,17 +141,17 @@ func ltWantCommands(t *testing.T, srv *smtptest.Server, prefixes ...string) {
 }
 
 func TestAllDelivered(t *testing.T) {
-	for _, m := range ltModes {
+	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			ctx := ltCtx(t)
-			srv := ltServer(t, smtptest.Config{Extensions: m.exts})
-			c := ltDial(t, ctx, srv.Addr, m.opts)
+			ctx := testCtx(t)
+			srv := server(t, smtptest.Config{Extensions: m.exts})
+			c := dial(t, ctx, srv.Addr, m.opts)
 			to := []string{"a@example.org", "b@example.org", "c@example.org"}
-			res, err := c.Send(ctx, ltFrom, to, strings.NewReader(m.msg()))
+			res, err := c.Send(ctx, testFrom, to, strings.NewReader(m.msg()))
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			if got := ltAddrs(res.Recipients); !slices.Equal(got, to) {
+			if got := addrs(res.Recipients); !slices.Equal(got, to) {
 				t.Fatalf("recipients %v, want %v", got, to)
 			}
 			for _, r := range res.Recipients {
@@ -174,7 +174,7 @@ func TestAllDelivered(t *testing.T) {
 			}
 			wantCmds := []string{"LHLO client.example.org", "MAIL FROM:<sender@example.net>",
 				"RCPT TO:<a@example.org>", "RCPT TO:<b@example.org>", "RCPT TO:<c@example.org>", m.data}
-			ltWantCommands(t, srv, wantCmds...)
+			wantCommands(t, srv, wantCmds...)
 			// The session goes on.
 			if _, err := c.Noop(ctx); err != nil {
 				t.Errorf("NOOP after the transaction: %v", err)
@@ -186,9 +186,9 @@ func TestAllDelivered(t *testing.T) {
 	}
 }
 
-// ltMixedConfig refuses r@ at RCPT and, after the data, gives b@ a 452
+// mixedConfig refuses r@ at RCPT and, after the data, gives b@ a 452
 // and c@ a 550.
-func ltMixedConfig(exts []string) smtptest.Config {
+func mixedConfig(exts []string) smtptest.Config {
 	return smtptest.Config{Extensions: exts, Overrides: []smtptest.Override{
 		{Verb: "RCPT", Match: "<r@", Reply: response.New(550, "5.1.1 No such user")},
 		{Verb: smtptest.EndOfData, Match: "<b@", Reply: response.New(452, "4.2.2 Mailbox full")},
@@ -196,18 +196,18 @@ func ltMixedConfig(exts []string) smtptest.Config {
 	}}
 }
 
-var ltMixedTo = []string{"r@example.org", "a@example.org", "b@example.org", "c@example.org"}
+var mixedTo = []string{"r@example.org", "a@example.org", "b@example.org", "c@example.org"}
 
-func ltCheckMixed(t *testing.T, res *session.Result) {
+func checkMixed(t *testing.T, res *session.Result) {
 	t.Helper()
-	if got := ltAddrs(res.Recipients); !slices.Equal(got, ltMixedTo) {
-		t.Fatalf("recipients %v, want %v", got, ltMixedTo)
+	if got := addrs(res.Recipients); !slices.Equal(got, mixedTo) {
+		t.Fatalf("recipients %v, want %v", got, mixedTo)
 	}
 	want := []lmtp.Outcome{lmtp.Refused, lmtp.Delivered, lmtp.TemporaryFailure, lmtp.PermanentFailure}
-	if got := ltOutcomes(res.Recipients); !slices.Equal(got, want) {
+	if got := outcomes(res.Recipients); !slices.Equal(got, want) {
 		t.Errorf("outcomes %v, want %v", got, want)
 	}
-	if got, want := ltDataCodes(res.Recipients), []response.Code{0, 250, 452, 550}; !slices.Equal(got, want) {
+	if got, want := dataCodes(res.Recipients), []response.Code{0, 250, 452, 550}; !slices.Equal(got, want) {
 		t.Errorf("Data codes %v, want %v", got, want)
 	}
 	r := res.Recipients
@@ -226,21 +226,21 @@ func ltCheckMixed(t *testing.T, res *session.Result) {
 }
 
 func TestMixedOutcomes(t *testing.T) {
-	for _, m := range ltModes {
+	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			ctx := ltCtx(t)
-			srv := ltServer(t, ltMixedConfig(m.exts))
-			c := ltDial(t, ctx, srv.Addr, m.opts)
-			res, err := c.Send(ctx, ltFrom, ltMixedTo, strings.NewReader(m.msg()))
+			ctx := testCtx(t)
+			srv := server(t, mixedConfig(m.exts))
+			c := dial(t, ctx, srv.Addr, m.opts)
+			res, err := c.Send(ctx, testFrom, mixedTo, strings.NewReader(m.msg()))
 			if err != nil {
 				t.Fatalf("Send: %v, want nil (partial delivery is no error)", err)
 			}
-			ltCheckMixed(t, res)
+			checkMixed(t, res)
 			msgs := srv.Messages()
 			if len(msgs) != 1 || !slices.Equal(msgs[0].To, []string{"a@example.org"}) || string(msgs[0].Data) != m.msg() {
 				t.Errorf("messages: %+v", msgs)
 			}
-			ltWantCommands(t, srv, "LHLO ", "MAIL FROM:<sender@example.net>",
+			wantCommands(t, srv, "LHLO ", "MAIL FROM:<sender@example.net>",
 				"RCPT TO:<r@", "RCPT TO:<a@", "RCPT TO:<b@", "RCPT TO:<c@", m.data)
 			// Nothing is left unread: the next command gets its own reply.
 			if r, err := c.Noop(ctx); err != nil || r.Code != 250 || !strings.Contains(r.Text, "OK") {
@@ -251,19 +251,19 @@ func TestMixedOutcomes(t *testing.T) {
 }
 
 func TestTotalFailure(t *testing.T) {
-	for _, m := range ltModes {
+	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			ctx := ltCtx(t)
-			srv := ltServer(t, smtptest.Config{Extensions: m.exts, Overrides: []smtptest.Override{
+			ctx := testCtx(t)
+			srv := server(t, smtptest.Config{Extensions: m.exts, Overrides: []smtptest.Override{
 				{Verb: "RCPT", Match: "<r@", Reply: response.New(550, "5.1.1 No such user")},
 				{Verb: smtptest.EndOfData, Match: "<x@", Reply: response.New(452, "4.2.2 Mailbox full")},
 				{Verb: smtptest.EndOfData, Match: "<y@", Reply: response.New(451, "4.3.0 Try later")},
 				{Verb: smtptest.EndOfData, Match: "<p@", Reply: response.New(554, "5.3.0 Broken")},
 			}})
-			c := ltDial(t, ctx, srv.Addr, m.opts)
+			c := dial(t, ctx, srv.Addr, m.opts)
 
 			// Every accepted recipient fails temporarily.
-			res, err := c.Send(ctx, ltFrom, []string{"x@example.org", "r@example.org", "y@example.org"}, strings.NewReader(m.msg()))
+			res, err := c.Send(ctx, testFrom, []string{"x@example.org", "r@example.org", "y@example.org"}, strings.NewReader(m.msg()))
 			var de *lmtp.DeliveryError
 			if !errors.As(err, &de) {
 				t.Fatalf("Send = %v, %v; want a *lmtp.DeliveryError", res, err)
@@ -275,10 +275,10 @@ func TestTotalFailure(t *testing.T) {
 				t.Fatal("DeliveryError without a Result")
 			}
 			want := []lmtp.Outcome{lmtp.TemporaryFailure, lmtp.Refused, lmtp.TemporaryFailure}
-			if got := ltOutcomes(de.Result.Recipients); !slices.Equal(got, want) {
+			if got := outcomes(de.Result.Recipients); !slices.Equal(got, want) {
 				t.Errorf("outcomes %v, want %v", got, want)
 			}
-			if got := ltDataCodes(de.Result.Recipients); !slices.Equal(got, []response.Code{452, 0, 451}) {
+			if got := dataCodes(de.Result.Recipients); !slices.Equal(got, []response.Code{452, 0, 451}) {
 				t.Errorf("Data codes %v", got)
 			}
 			var re *response.Error
@@ -298,14 +298,14 @@ func TestTotalFailure(t *testing.T) {
 			}
 
 			// A permanent failure first: the error unwraps to it.
-			_, err = c.Send(ctx, ltFrom, []string{"p@example.org", "x@example.org"}, strings.NewReader(m.msg()))
+			_, err = c.Send(ctx, testFrom, []string{"p@example.org", "x@example.org"}, strings.NewReader(m.msg()))
 			if !errors.As(err, &de) || !errors.As(err, &re) || re.Code() != 554 || !re.Permanent() || re.Temporary() {
 				t.Errorf("second Send: %v; want a *DeliveryError unwrapping to 554, permanent", err)
 			}
 
 			// The client is still usable and the server holds no
 			// transaction: the next message goes through alone.
-			res, err = c.Send(ctx, ltFrom, []string{"z@example.org"}, strings.NewReader(m.msg()))
+			res, err = c.Send(ctx, testFrom, []string{"z@example.org"}, strings.NewReader(m.msg()))
 			if err != nil || res.Recipients[0].Data.Code != 250 {
 				t.Fatalf("Send after the failures: %+v, %v", res, err)
 			}
@@ -316,20 +316,20 @@ func TestTotalFailure(t *testing.T) {
 	}
 }
 
-// ltScripted is a tiny LMTP server for what smtptest cannot do: it
+// scripted is a tiny LMTP server for what smtptest cannot do: it
 // answers the envelope (550 for a recipient starting with "r"), reads the
 // message (DATA or BDAT), sends answer per-recipient replies and closes
 // the connection.
-type ltScripted struct {
+type scripted struct {
 	Addr   string
 	exts   []string
 	answer int
 	lines  chan []string // the lines of the first connection, once it ends
 }
 
-func ltStartScripted(t *testing.T, exts []string, answer int) *ltScripted {
+func startScripted(t *testing.T, exts []string, answer int) *scripted {
 	t.Helper()
-	s := &ltScripted{exts: exts, answer: answer, lines: make(chan []string, 1)}
+	s := &scripted{exts: exts, answer: answer, lines: make(chan []string, 1)}
 	s.Addr = testfixture.Serve(t, func(_ *testfixture.Server, nc net.Conn) {
 		select {
 		case s.lines <- s.serve(nc):
@@ -339,7 +339,7 @@ func ltStartScripted(t *testing.T, exts []string, answer int) *ltScripted {
 	return s
 }
 
-func (s *ltScripted) serve(nc net.Conn) []string {
+func (s *scripted) serve(nc net.Conn) []string {
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(20 * time.Second))
 	br := bufio.NewReader(nc)
@@ -424,11 +424,11 @@ func TestMissingReplies(t *testing.T) {
 	} {
 		for _, answer := range []int{1, 0} {
 			t.Run(fmt.Sprintf("%s/%d answered", m.name, answer), func(t *testing.T) {
-				ctx := ltCtx(t)
-				srv := ltStartScripted(t, m.exts, answer)
-				c := ltDial(t, ctx, srv.Addr, session.Options{})
+				ctx := testCtx(t)
+				srv := startScripted(t, m.exts, answer)
+				c := dial(t, ctx, srv.Addr, session.Options{})
 				to := []string{"a@example.org", "r@example.org", "b@example.org", "c@example.org"}
-				res, err := c.Send(ctx, ltFrom, to, strings.NewReader(ltBody))
+				res, err := c.Send(ctx, testFrom, to, strings.NewReader(testBody))
 				var ue *lmtp.UnansweredError
 				if !errors.As(err, &ue) {
 					t.Fatalf("Send = %+v, %v; want a *lmtp.UnansweredError", res, err)
@@ -455,7 +455,7 @@ func TestMissingReplies(t *testing.T) {
 				if answer == 0 {
 					want[0] = lmtp.Unknown
 				}
-				if got := ltOutcomes(ue.Result.Recipients); !slices.Equal(got, want) {
+				if got := outcomes(ue.Result.Recipients); !slices.Equal(got, want) {
 					t.Errorf("outcomes %v, want %v", got, want)
 				}
 				for _, r := range ue.Result.Recipients {
@@ -482,15 +482,15 @@ func TestMissingReplies(t *testing.T) {
 }
 
 func TestUnixSocket(t *testing.T) {
-	ctx := ltCtx(t)
+	ctx := testCtx(t)
 	path := filepath.Join(t.TempDir(), "lmtp.sock")
-	srv := ltServer(t, smtptest.Config{UnixSocket: path, Extensions: append(smtptest.DefaultExtensions(), "STARTTLS")})
-	c := ltDial(t, ctx, path, session.Options{})
-	res, err := c.Send(ctx, ltFrom, []string{"a@example.org", "b@example.org"}, strings.NewReader(ltBody))
+	srv := server(t, smtptest.Config{UnixSocket: path, Extensions: append(smtptest.DefaultExtensions(), "STARTTLS")})
+	c := dial(t, ctx, path, session.Options{})
+	res, err := c.Send(ctx, testFrom, []string{"a@example.org", "b@example.org"}, strings.NewReader(testBody))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ltOutcomes(res.Recipients); !slices.Equal(got, []lmtp.Outcome{lmtp.Delivered, lmtp.Delivered}) {
+	if got := outcomes(res.Recipients); !slices.Equal(got, []lmtp.Outcome{lmtp.Delivered, lmtp.Delivered}) {
 		t.Errorf("outcomes %v", got)
 	}
 	if _, ok := c.TLS(); ok {
@@ -504,8 +504,8 @@ func TestUnixSocket(t *testing.T) {
 			t.Errorf("STARTTLS attempted over a Unix socket: %v", srv.Commands())
 		}
 	}
-	ltWantCommands(t, srv, "LHLO ", "MAIL ", "RCPT ", "RCPT ", "BDAT ")
-	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].TLS || string(msgs[0].Data) != ltBody {
+	wantCommands(t, srv, "LHLO ", "MAIL ", "RCPT ", "RCPT ", "BDAT ")
+	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].TLS || string(msgs[0].Data) != testBody {
 		t.Errorf("messages: %+v", msgs)
 	}
 	if _, err := c.Quit(ctx); err != nil {
@@ -515,19 +515,19 @@ func TestUnixSocket(t *testing.T) {
 
 // With TLSRequired, the documented exception: STARTTLS over the socket.
 func TestUnixSocketTLSRequired(t *testing.T) {
-	ctx := ltCtx(t)
+	ctx := testCtx(t)
 	path := filepath.Join(t.TempDir(), "lmtp.sock")
-	srv := ltServer(t, smtptest.Config{UnixSocket: path, Extensions: append(smtptest.DefaultExtensions(), "STARTTLS")})
+	srv := server(t, smtptest.Config{UnixSocket: path, Extensions: append(smtptest.DefaultExtensions(), "STARTTLS")})
 	cfg := srv.ClientTLSConfig()
 	cfg.ServerName = "localhost"
-	c := ltDial(t, ctx, path, session.Options{TLS: session.TLSRequired, TLSConfig: cfg})
-	if _, err := c.Send(ctx, ltFrom, []string{"a@example.org"}, strings.NewReader(ltBody)); err != nil {
+	c := dial(t, ctx, path, session.Options{TLS: session.TLSRequired, TLSConfig: cfg})
+	if _, err := c.Send(ctx, testFrom, []string{"a@example.org"}, strings.NewReader(testBody)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := c.TLS(); !ok {
 		t.Error("not on TLS with TLSRequired")
 	}
-	ltWantCommands(t, srv, "LHLO ", "STARTTLS", "LHLO ", "MAIL ", "RCPT ", "BDAT ")
+	wantCommands(t, srv, "LHLO ", "STARTTLS", "LHLO ", "MAIL ", "RCPT ", "BDAT ")
 	if msgs := srv.Messages(); len(msgs) != 1 || !msgs[0].TLS {
 		t.Errorf("messages: %+v", msgs)
 	}
@@ -536,13 +536,13 @@ func TestUnixSocketTLSRequired(t *testing.T) {
 func TestCommandSequences(t *testing.T) {
 	// The exact lines, each mode: with PIPELINING the envelope and the
 	// message go in one write, and the replies come in the same order.
-	for _, m := range ltModes {
+	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			ctx := ltCtx(t)
-			srv := ltServer(t, ltMixedConfig(m.exts))
-			c := ltDial(t, ctx, srv.Addr, m.opts)
+			ctx := testCtx(t)
+			srv := server(t, mixedConfig(m.exts))
+			c := dial(t, ctx, srv.Addr, m.opts)
 			body := m.msg()
-			if _, err := c.Send(ctx, ltFrom, ltMixedTo, strings.NewReader(body)); err != nil {
+			if _, err := c.Send(ctx, testFrom, mixedTo, strings.NewReader(body)); err != nil {
 				t.Fatal(err)
 			}
 			cmds := srv.Commands()
@@ -565,7 +565,7 @@ func TestCommandSequences(t *testing.T) {
 			}
 			// SIZE and BODY order is the client's; compare as sets of words.
 			for i := range want {
-				if !slices.Equal(ltSorted(cmds[i]), ltSorted(want[i])) {
+				if !slices.Equal(sorted(cmds[i]), sorted(want[i])) {
 					t.Errorf("command %d = %q, want %q", i, cmds[i], want[i])
 				}
 			}
@@ -589,7 +589,7 @@ func TestCommandSequences(t *testing.T) {
 	}
 }
 
-func ltMailbox(s string) command.Mailbox {
+func mailbox(s string) command.Mailbox {
 	m, err := command.ParseMailbox(s)
 	if err != nil {
 		panic(err)
@@ -597,27 +597,27 @@ func ltMailbox(s string) command.Mailbox {
 	return m
 }
 
-func ltSorted(s string) []string {
+func sorted(s string) []string {
 	f := strings.Fields(s)
 	slices.Sort(f)
 	return f
 }
 
 func TestSendStreamMixed(t *testing.T) {
-	for _, m := range ltModes {
+	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			ctx := ltCtx(t)
-			srv := ltServer(t, ltMixedConfig(m.exts))
-			c := ltDial(t, ctx, srv.Addr, m.opts)
+			ctx := testCtx(t)
+			srv := server(t, mixedConfig(m.exts))
+			c := dial(t, ctx, srv.Addr, m.opts)
 			mk := func(to ...string) *session.Message {
-				env := session.Envelope{From: ltMailbox(ltFrom)}
+				env := session.Envelope{From: mailbox(testFrom)}
 				for _, a := range to {
-					env.To = append(env.To, ltMailbox(a))
+					env.To = append(env.To, mailbox(a))
 				}
 				return &session.Message{Envelope: env, Body: strings.NewReader(m.msg())}
 			}
 			msgs := []*session.Message{
-				mk(ltMixedTo...),                     // mixed: partial success
+				mk(mixedTo...),                       // mixed: partial success
 				mk("c@example.org"),                  // its only recipient fails: *DeliveryError
 				mk("a@example.org", "b@example.org"), // delivered and temporary failure
 				mk("r@example.org"),                  // refused at RCPT
@@ -635,7 +635,7 @@ func TestSendStreamMixed(t *testing.T) {
 			if errs[0] != nil {
 				t.Fatalf("message 1: %v", errs[0])
 			}
-			ltCheckMixed(t, results[0])
+			checkMixed(t, results[0])
 			var de *lmtp.DeliveryError
 			if !errors.As(errs[1], &de) || lmtp.OutcomeOf(de.Result.Recipients[0]) != lmtp.PermanentFailure || de.Result.Recipients[0].Data.Code != 550 {
 				t.Errorf("message 2: %v; want a *DeliveryError with c@ failed 550", errs[1])
@@ -643,10 +643,10 @@ func TestSendStreamMixed(t *testing.T) {
 			if errs[2] != nil {
 				t.Fatalf("message 3: %v", errs[2])
 			}
-			if got := ltOutcomes(results[2].Recipients); !slices.Equal(got, []lmtp.Outcome{lmtp.Delivered, lmtp.TemporaryFailure}) {
+			if got := outcomes(results[2].Recipients); !slices.Equal(got, []lmtp.Outcome{lmtp.Delivered, lmtp.TemporaryFailure}) {
 				t.Errorf("message 3 outcomes %v", got)
 			}
-			if got := ltDataCodes(results[2].Recipients); !slices.Equal(got, []response.Code{250, 452}) {
+			if got := dataCodes(results[2].Recipients); !slices.Equal(got, []response.Code{250, 452}) {
 				t.Errorf("message 3 Data codes %v", got)
 			}
 			var rr *session.RecipientsRefusedError
@@ -669,16 +669,16 @@ func TestSendStreamMixed(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	ctx := ltCtx(t)
-	srv := ltServer(t, smtptest.Config{
+	ctx := testCtx(t)
+	srv := server(t, smtptest.Config{
 		Extensions: append(smtptest.DefaultExtensions(), "AUTH PLAIN"),
 		Users:      map[string]string{"alice": "s3cret"},
 	})
-	c := ltDial(t, ctx, srv.Addr, session.Options{})
+	c := dial(t, ctx, srv.Addr, session.Options{})
 	if err := c.Login(ctx, "alice", "s3cret"); err != nil {
 		t.Fatalf("Login: %v", err)
 	}
-	res, err := c.Send(ctx, ltFrom, []string{"a@example.org"}, strings.NewReader(ltBody))
+	res, err := c.Send(ctx, testFrom, []string{"a@example.org"}, strings.NewReader(testBody))
 	if err != nil || lmtp.OutcomeOf(res.Recipients[0]) != lmtp.Delivered {
 		t.Fatalf("Send: %+v, %v", res, err)
 	}
@@ -686,11 +686,11 @@ func TestAuth(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].AuthUser != "alice" {
 		t.Errorf("messages: %+v", msgs)
 	}
-	ltWantCommands(t, srv, "LHLO ", "AUTH PLAIN ", "MAIL ", "RCPT ", "BDAT ")
+	wantCommands(t, srv, "LHLO ", "AUTH PLAIN ", "MAIL ", "RCPT ", "BDAT ")
 }
 
 func TestNoDefaultPort(t *testing.T) {
-	ctx := ltCtx(t)
+	ctx := testCtx(t)
 	for _, addr := range []string{"127.0.0.1", "localhost", "[::1]"} {
 		c, err := lmtp.Dial(ctx, addr, nil)
 		var ce *session.ConnectError
@@ -712,9 +712,9 @@ func TestNoDefaultPort(t *testing.T) {
 }
 
 func TestHeloIsStateErrorAndLHLOSent(t *testing.T) {
-	ctx := ltCtx(t)
-	srv := ltServer(t, smtptest.Config{})
-	c := ltDial(t, ctx, srv.Addr, session.Options{})
+	ctx := testCtx(t)
+	srv := server(t, smtptest.Config{})
+	c := dial(t, ctx, srv.Addr, session.Options{})
 	r, err := c.Helo(ctx)
 	var se *session.StateError
 	if !errors.As(err, &se) || !errors.Is(err, session.ErrBadSequence) || r.Code != 0 {
@@ -742,12 +742,12 @@ func TestHeloIsStateErrorAndLHLOSent(t *testing.T) {
 func TestLHLORefusedNoFallback(t *testing.T) {
 	for _, code := range []response.Code{500, 502} {
 		t.Run(strconv.Itoa(int(code)), func(t *testing.T) {
-			ctx := ltCtx(t)
-			srv := ltServer(t, smtptest.Config{Overrides: []smtptest.Override{
+			ctx := testCtx(t)
+			srv := server(t, smtptest.Config{Overrides: []smtptest.Override{
 				{Verb: "LHLO", Reply: response.New(code, "5.5.1 no")},
 			}})
-			c := ltDial(t, ctx, srv.Addr, session.Options{})
-			_, err := c.Send(ctx, ltFrom, []string{"a@example.org"}, strings.NewReader(ltBody))
+			c := dial(t, ctx, srv.Addr, session.Options{})
+			_, err := c.Send(ctx, testFrom, []string{"a@example.org"}, strings.NewReader(testBody))
 			var he *session.HelloError
 			if !errors.As(err, &he) || he.Command != "LHLO" || he.Reply.Code != code {
 				t.Errorf("Send: %v; want a *HelloError for LHLO", err)
@@ -760,8 +760,8 @@ func TestLHLORefusedNoFallback(t *testing.T) {
 }
 
 func TestNewClient(t *testing.T) {
-	ctx := ltCtx(t)
-	srv := ltServer(t, ltMixedConfig(nil))
+	ctx := testCtx(t)
+	srv := server(t, mixedConfig(nil))
 	nc, err := net.Dial("tcp", srv.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -771,11 +771,11 @@ func TestNewClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	res, err := c.Send(ctx, ltFrom, ltMixedTo, strings.NewReader(ltBody))
+	res, err := c.Send(ctx, testFrom, mixedTo, strings.NewReader(testBody))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ltCheckMixed(t, res)
+	checkMixed(t, res)
 	if cmds := srv.Commands(); len(cmds) == 0 || cmds[0] != "LHLO client.example.org" {
 		t.Errorf("commands %q", cmds)
 	}
@@ -783,8 +783,8 @@ func TestNewClient(t *testing.T) {
 
 // The caller's Options are not changed by Dial setting LMTP.
 func TestOptionsNotModified(t *testing.T) {
-	ctx := ltCtx(t)
-	srv := ltServer(t, smtptest.Config{})
+	ctx := testCtx(t)
+	srv := server(t, smtptest.Config{})
 	opts := &session.Options{LocalName: "client.example.org"}
 	c, err := lmtp.Dial(ctx, srv.Addr, opts)
 	if err != nil {
@@ -832,17 +832,17 @@ func TestOutcomeOf(t *testing.T) {
 // the other recipients' replies unread (they would answer the next
 // commands).
 func TestLowLevelDataPerRecipientReplies(t *testing.T) {
-	ctx := ltCtx(t)
-	srv := ltServer(t, ltMixedConfig(nil))
-	c := ltDial(t, ctx, srv.Addr, session.Options{})
+	ctx := testCtx(t)
+	srv := server(t, mixedConfig(nil))
+	c := dial(t, ctx, srv.Addr, session.Options{})
 	if err := c.Hello(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Mail(ctx, command.Mail{From: ltMailbox(ltFrom)}); err != nil {
+	if _, err := c.Mail(ctx, command.Mail{From: mailbox(testFrom)}); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range []string{"a@example.org", "b@example.org"} {
-		if _, err := c.Rcpt(ctx, command.Rcpt{To: ltMailbox(a)}); err != nil {
+		if _, err := c.Rcpt(ctx, command.Rcpt{To: mailbox(a)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -850,7 +850,7 @@ func TestLowLevelDataPerRecipientReplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(dw, ltBody)
+	io.WriteString(dw, testBody)
 	closeErr := dw.Close()
 	r, err := c.Noop(ctx)
 	if err != nil || r.Code != 250 || !strings.Contains(r.Text, "2.0.0 OK") {
@@ -861,9 +861,9 @@ func TestLowLevelDataPerRecipientReplies(t *testing.T) {
 // Failures before the message are SMTP's, on every path, and leave the
 // session usable.
 func TestEnvelopeFailures(t *testing.T) {
-	for _, m := range ltModes {
+	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			ctx := ltCtx(t)
+			ctx := testCtx(t)
 			overrides := []smtptest.Override{
 				{Verb: "MAIL", Match: "<bad@", Reply: response.New(550, "5.7.1 Sender refused")},
 				{Verb: "RCPT", Match: "<r@", Reply: response.New(550, "5.1.1 No such user")},
@@ -871,8 +871,8 @@ func TestEnvelopeFailures(t *testing.T) {
 			if m.data == "DATA" {
 				overrides = append(overrides, smtptest.Override{Verb: "DATA", Nth: 1, Reply: response.New(554, "5.3.0 No data today")})
 			}
-			srv := ltServer(t, smtptest.Config{Extensions: m.exts, Overrides: overrides})
-			c := ltDial(t, ctx, srv.Addr, m.opts)
+			srv := server(t, smtptest.Config{Extensions: m.exts, Overrides: overrides})
+			c := dial(t, ctx, srv.Addr, m.opts)
 			send := func(from string, to ...string) (*session.Result, error) {
 				return c.Send(ctx, from, to, strings.NewReader(m.msg()))
 			}
@@ -880,7 +880,7 @@ func TestEnvelopeFailures(t *testing.T) {
 			// First, so that DATA's override (Nth: 1) meets this DATA
 			// whether or not the refused transactions below pipeline one.
 			if m.data == "DATA" {
-				_, err := send(ltFrom, "a@example.org", "b@example.org")
+				_, err := send(testFrom, "a@example.org", "b@example.org")
 				var de *session.DataError
 				if !errors.As(err, &de) || de.Command != "DATA" || de.Reply.Code != 554 {
 					t.Errorf("DATA refused: %v", err)
@@ -891,13 +891,13 @@ func TestEnvelopeFailures(t *testing.T) {
 			if !errors.As(err, &sr) || sr.Reply.Code != 550 {
 				t.Errorf("refused sender: %v", err)
 			}
-			_, err = send(ltFrom, "r@example.org")
+			_, err = send(testFrom, "r@example.org")
 			var rr *session.RecipientsRefusedError
 			if !errors.As(err, &rr) {
 				t.Errorf("every recipient refused: %v", err)
 			}
-			res, err := send(ltFrom, "a@example.org", "b@example.org")
-			if err != nil || !slices.Equal(ltOutcomes(res.Recipients), []lmtp.Outcome{lmtp.Delivered, lmtp.Delivered}) {
+			res, err := send(testFrom, "a@example.org", "b@example.org")
+			if err != nil || !slices.Equal(outcomes(res.Recipients), []lmtp.Outcome{lmtp.Delivered, lmtp.Delivered}) {
 				t.Fatalf("Send after the failures: %+v, %v", res, err)
 			}
 			if msgs := srv.Messages(); len(msgs) != 1 || !slices.Equal(msgs[0].To, []string{"a@example.org", "b@example.org"}) {
@@ -929,16 +929,16 @@ func TestBrokenPerRecipientReplies(t *testing.T) {
 		{"garbage for the first", smtptest.Config{Faults: []smtptest.Fault{smtptest.GarbageAt(smtptest.EndOfData, []byte("hello\r\n"))}},
 			session.Options{}, to, func(err error) bool { return err != nil }},
 	} {
-		for _, m := range ltModes {
+		for _, m := range modes {
 			t.Run(tt.name+"/"+m.name, func(t *testing.T) {
-				ctx := ltCtx(t)
+				ctx := testCtx(t)
 				cfg := tt.cfg
 				cfg.Extensions = m.exts
-				srv := ltServer(t, cfg)
+				srv := server(t, cfg)
 				opts := tt.opts
 				opts.DisableChunking, opts.DisablePipelining = m.opts.DisableChunking, m.opts.DisablePipelining
-				c := ltDial(t, ctx, srv.Addr, opts)
-				res, err := c.Send(ctx, ltFrom, to, strings.NewReader(m.msg()))
+				c := dial(t, ctx, srv.Addr, opts)
+				res, err := c.Send(ctx, testFrom, to, strings.NewReader(m.msg()))
 				var ue *lmtp.UnansweredError
 				if !errors.As(err, &ue) {
 					t.Fatalf("Send = %+v, %v; want *lmtp.UnansweredError", res, err)

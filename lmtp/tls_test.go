@@ -20,9 +20,9 @@ import (
 // the error says how to pass its CA, or to turn TLS off; doing the first,
 // with transport.LoadCertPool, works.
 func TestSelfSignedOverTCPSaysWhatToDo(t *testing.T) {
-	srv := ltServer(t, smtptest.Config{Extensions: []string{"STARTTLS", "PIPELINING", "ENHANCEDSTATUSCODES"}})
-	c := ltDial(t, ltCtx(t), srv.Addr, session.Options{})
-	_, err := c.Send(ltCtx(t), ltFrom, []string{"a@example.org"}, strings.NewReader(ltBody))
+	srv := server(t, smtptest.Config{Extensions: []string{"STARTTLS", "PIPELINING", "ENHANCEDSTATUSCODES"}})
+	c := dial(t, testCtx(t), srv.Addr, session.Options{})
+	_, err := c.Send(testCtx(t), testFrom, []string{"a@example.org"}, strings.NewReader(testBody))
 	var te *transport.TLSError
 	if !errors.As(err, &te) || !te.VerificationFailed() {
 		t.Fatalf("err = %v (%T); want a *transport.TLSError for verification", err, err)
@@ -44,8 +44,8 @@ func TestSelfSignedOverTCPSaysWhatToDo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c = ltDial(t, ltCtx(t), srv.Addr, session.Options{TLSConfig: &tls.Config{RootCAs: pool}})
-	res, err := c.Send(ltCtx(t), ltFrom, []string{"a@example.org"}, strings.NewReader(ltBody))
+	c = dial(t, testCtx(t), srv.Addr, session.Options{TLSConfig: &tls.Config{RootCAs: pool}})
+	res, err := c.Send(testCtx(t), testFrom, []string{"a@example.org"}, strings.NewReader(testBody))
 	if err != nil || lmtp.OutcomeOf(res.Recipients[0]) != lmtp.Delivered {
 		t.Fatalf("with the CA: %v, %v", res, err)
 	}
