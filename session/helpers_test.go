@@ -908,18 +908,6 @@ func parseBDAT(args string) (size int, last bool, ok bool) {
 // positive reports whether a reply is 2yz.
 func positive(reply string) bool { return len(reply) >= 3 && reply[0] == '2' }
 
-// replyCode is a reply's code, 0 for none.
-func replyCode(reply string) int {
-	if len(reply) < 3 {
-		return 0
-	}
-	n, err := strconv.Atoi(reply[:3])
-	if err != nil {
-		return 0
-	}
-	return n
-}
-
 // watchedConn is the client's side of the connection, watched: it counts
 // what the client writes, and every write that comes after a read has
 // returned the end of the stream (or an error), that is after the client

@@ -300,6 +300,9 @@ func TestFuzzFindsPlantedFaults(t *testing.T) {
 			if _, rec2 := readFinding(t, again); !containsKind(tc.kinds, rec2.Kind) {
 				t.Errorf("from seed %d: %s, want one of %v", rec.Seed, rec2.Kind, tc.kinds)
 			}
+			if elapsed := time.Since(start); elapsed >= 60*time.Second {
+				t.Errorf("found again in %v, want under 60s", elapsed)
+			}
 		})
 	}
 }
