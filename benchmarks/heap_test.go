@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/smtpkit/smtpkit/benchmarks/internal/sink"
-	"github.com/smtpkit/smtpkit/internal/testfixture"
+	"github.com/smtpkit/smtpkit/internal/benchfixture"
 	"github.com/smtpkit/smtpkit/session"
 )
 
@@ -31,7 +31,7 @@ type textReader struct {
 }
 
 func newTextReader(size int64) *textReader {
-	return &textReader{block: testfixture.Text(100, "\r\n"), left: size}
+	return &textReader{block: benchfixture.Text(100, "\r\n"), left: size}
 }
 
 func (r *textReader) Read(p []byte) (int, error) {

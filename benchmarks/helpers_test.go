@@ -15,7 +15,7 @@ import (
 
 	"github.com/smtpkit/smtpkit/benchmarks/internal/sink"
 	"github.com/smtpkit/smtpkit/command"
-	"github.com/smtpkit/smtpkit/internal/testfixture"
+	"github.com/smtpkit/smtpkit/internal/benchfixture"
 	"github.com/smtpkit/smtpkit/session"
 )
 
@@ -315,5 +315,5 @@ func benchMessage(size int) []byte {
 // 8 MiB. Built on first use only, so that the tests (the heap check)
 // never see it.
 var largeBody = sync.OnceValue(func() []byte {
-	return testfixture.Text(largeSize/78, "\r\n")
+	return benchfixture.Text(largeSize/78, "\r\n")
 })

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/smtpkit/smtpkit/internal/testfixture"
+	"github.com/smtpkit/smtpkit/internal/benchfixture"
 )
 
 // The DATA-path and reply-reading benchmarks, each beside the standard
@@ -27,12 +27,12 @@ var (
 	benchBodyLF   []byte
 )
 
-// benchBodies returns benchBodySize of testfixture's text with CRLF and
+// benchBodies returns benchBodySize of benchfixture's text with CRLF and
 // with LF line ends, made once.
 func benchBodies() ([]byte, []byte) {
 	benchBodyOnce.Do(func() {
-		benchBodyCRLF = testfixture.TextAtLeast(benchBodySize, "\r\n")
-		benchBodyLF = testfixture.TextAtLeast(benchBodySize, "\n")
+		benchBodyCRLF = benchfixture.TextAtLeast(benchBodySize, "\r\n")
+		benchBodyLF = benchfixture.TextAtLeast(benchBodySize, "\n")
 	})
 	return benchBodyCRLF, benchBodyLF
 }
@@ -45,7 +45,7 @@ func BenchmarkDotWriter(b *testing.B) {
 	}{{"crlf", crlf}, {"lf", lf}} {
 		// Every implementation must put out exactly what the encoder does
 		// once here, checked after every run.
-		var encoded testfixture.CountingWriter
+		var encoded benchfixture.CountingWriter
 		enc := NewDotWriter(&encoded)
 		enc.Write(body.data)
 		enc.Close()
@@ -57,7 +57,7 @@ func BenchmarkDotWriter(b *testing.B) {
 			new  func(io.Writer) (io.Writer, func() error)
 		}{
 			{"smtpkit", func(w io.Writer) (io.Writer, func() error) {
-				bw := bufio.NewWriterSize(w, testfixture.BufSize)
+				bw := bufio.NewWriterSize(w, benchfixture.BufSize)
 				return bw, bw.Flush
 			}},
 			{"smtpkit-wire.Writer", func(w io.Writer) (io.Writer, func() error) {
@@ -66,7 +66,7 @@ func BenchmarkDotWriter(b *testing.B) {
 			}},
 		} {
 			b.Run("body="+body.name+"/impl="+sink.name, func(b *testing.B) {
-				var out testfixture.CountingWriter
+				var out benchfixture.CountingWriter
 				w, flush := sink.new(&out)
 				d := NewDotWriter(w)
 				b.SetBytes(int64(len(body.data)))
@@ -74,7 +74,7 @@ func BenchmarkDotWriter(b *testing.B) {
 				for b.Loop() {
 					out.N = 0
 					d.Reset(w)
-					testfixture.WriteChunks(b, d, body.data)
+					benchfixture.WriteChunks(b, d, body.data)
 					if err := d.Close(); err != nil {
 						b.Fatal(err)
 					}
@@ -85,19 +85,7 @@ func BenchmarkDotWriter(b *testing.B) {
 			})
 		}
 		b.Run("body="+body.name+"/impl=textproto", func(b *testing.B) {
-			var out testfixture.CountingWriter
-			bw := bufio.NewWriterSize(&out, testfixture.BufSize)
-			tw := textproto.NewWriter(bw)
-			b.SetBytes(int64(len(body.data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				out.N = 0
-				d := tw.DotWriter()
-				testfixture.WriteChunks(b, d, body.data)
-				if err := d.Close(); err != nil || out.N+int64(bw.Buffered()) != want {
-					b.Fatalf("wrote %d bytes, want %d (close: %v)", out.N+int64(bw.Buffered()), want, err)
-				}
-			}
+			benchfixture.TextprotoDotWriter(b, body.data, want)
 		})
 	}
 	// The ceiling: moving the same bytes without looking at them.
@@ -118,7 +106,7 @@ func BenchmarkDotReader(b *testing.B) {
 	d.Write(crlf)
 	d.Close()
 	encoded := enc.Bytes()
-	buf := make([]byte, testfixture.ChunkSize)
+	buf := make([]byte, benchfixture.ChunkSize)
 	for _, impl := range []struct {
 		name string
 		new  func(*bufio.Reader) io.Reader
@@ -132,7 +120,7 @@ func BenchmarkDotReader(b *testing.B) {
 	} {
 		b.Run("impl="+impl.name, func(b *testing.B) {
 			src := bytes.NewReader(encoded)
-			br := bufio.NewReaderSize(src, testfixture.BufSize)
+			br := bufio.NewReaderSize(src, benchfixture.BufSize)
 			b.SetBytes(int64(len(crlf)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -151,13 +139,13 @@ type onlyReader struct{ io.Reader }
 
 func BenchmarkBDATWriter(b *testing.B) {
 	crlf, _ := benchBodies()
-	bw := bufio.NewWriterSize(io.Discard, testfixture.BufSize)
+	bw := bufio.NewWriterSize(io.Discard, benchfixture.BufSize)
 	w := NewBDATWriter(bw, 0)
 	b.SetBytes(int64(len(crlf)))
 	b.ReportAllocs()
 	for b.Loop() {
 		w.Reset(bw, 0)
-		testfixture.WriteChunks(b, w, crlf)
+		benchfixture.WriteChunks(b, w, crlf)
 		if err := w.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -165,31 +153,10 @@ func BenchmarkBDATWriter(b *testing.B) {
 }
 
 func BenchmarkReadReply(b *testing.B) {
-	for _, tc := range []struct{ name, reply string }{
-		{"ehlo10", testfixture.EHLOReply},
-		{"line1", testfixture.OKReply},
-	} {
-		b.Run("reply="+tc.name+"/impl=smtpkit", func(b *testing.B) {
-			r := NewReader(bufio.NewReader(&testfixture.RepeatReader{Data: []byte(tc.reply)}))
-			b.SetBytes(int64(len(tc.reply)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := r.ReadReply(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("reply="+tc.name+"/impl=textproto", func(b *testing.B) {
-			r := textproto.NewReader(bufio.NewReader(&testfixture.RepeatReader{Data: []byte(tc.reply)}))
-			b.SetBytes(int64(len(tc.reply)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, _, err := r.ReadResponse(0); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchfixture.ReadReply(b, func(br *bufio.Reader) func() error {
+		r := NewReader(br)
+		return func() error { _, err := r.ReadReply(); return err }
+	})
 }
 
 const benchNormBodySize = 1 << 20
@@ -208,8 +175,8 @@ func benchNormBodies() []struct {
 	data []byte
 } {
 	benchNormOnce.Do(func() {
-		benchNormCRLF = testfixture.TextAtLeast(benchNormBodySize, "\r\n")
-		benchNormLF = testfixture.TextAtLeast(benchNormBodySize, "\n")
+		benchNormCRLF = benchfixture.TextAtLeast(benchNormBodySize, "\r\n")
+		benchNormLF = benchfixture.TextAtLeast(benchNormBodySize, "\n")
 	})
 	return []struct {
 		name string
@@ -228,12 +195,12 @@ func BenchmarkCRLFWriter(b *testing.B) {
 			{"plain", func(w io.Writer) (io.Writer, func() error) { return w, func() error { return nil } }},
 			// The session's buffer: added octets go in with WriteByte.
 			{"bufio", func(w io.Writer) (io.Writer, func() error) {
-				bw := bufio.NewWriterSize(w, testfixture.BufSize)
+				bw := bufio.NewWriterSize(w, benchfixture.BufSize)
 				return bw, bw.Flush
 			}},
 			// Where session puts it: in front of the BDAT framing.
 			{"bdat", func(w io.Writer) (io.Writer, func() error) {
-				bw := bufio.NewWriterSize(w, testfixture.BufSize)
+				bw := bufio.NewWriterSize(w, benchfixture.BufSize)
 				bd := NewBDATWriter(bw, 0)
 				return bd, func() error {
 					if err := bd.Close(); err != nil {
@@ -245,12 +212,12 @@ func BenchmarkCRLFWriter(b *testing.B) {
 			}},
 		} {
 			b.Run("body="+body.name+"/sink="+sink.name, func(b *testing.B) {
-				var out testfixture.CountingWriter
+				var out benchfixture.CountingWriter
 				w, finish := sink.new(&out)
 				x := NewCRLFWriter(w)
 				send := func() {
 					x.Reset(w)
-					testfixture.WriteChunks(b, x, body.data)
+					benchfixture.WriteChunks(b, x, body.data)
 					if err := x.Close(); err != nil {
 						b.Fatal(err)
 					}
@@ -278,7 +245,7 @@ func BenchmarkBodyScan(b *testing.B) {
 			for b.Loop() {
 				var s BodyScan
 				for p := body.data; len(p) > 0; {
-					n := min(len(p), testfixture.ChunkSize)
+					n := min(len(p), benchfixture.ChunkSize)
 					s.Scan(p[:n])
 					p = p[n:]
 				}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/smtpkit/smtpkit/internal/testfixture"
+	"github.com/smtpkit/smtpkit/internal/benchfixture"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/wire"
 )
@@ -890,7 +890,7 @@ func TestReaderMemoryBound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := &countingReader{r: io.LimitReader(&testfixture.RepeatReader{Data: []byte(tt.pattern)}, 1<<30)}
+			src := &countingReader{r: io.LimitReader(&benchfixture.RepeatReader{Data: []byte(tt.pattern)}, 1<<30)}
 			r := wire.NewReader(src)
 			if tt.setup != nil {
 				tt.setup(r)
@@ -918,7 +918,7 @@ func TestReadReplyAllocs(t *testing.T) {
 		b.WriteString("250-EXTENSION" + strconv.Itoa(i) + " some parameters\r\n")
 	}
 	b.WriteString("250 SMTPUTF8\r\n")
-	r := wire.NewReader(&testfixture.RepeatReader{Data: []byte(b.String())})
+	r := wire.NewReader(&benchfixture.RepeatReader{Data: []byte(b.String())})
 	reply, err := r.ReadReply()
 	if err != nil || reply.LineCount() != 10 {
 		t.Fatalf("ReadReply = %v lines, %v; want 10 lines", reply.LineCount(), err)
