@@ -305,3 +305,28 @@ func TestBenchNeverResendsUnknown(t *testing.T) {
 		}
 	}
 }
+
+// bench --lmtp loads an LMTP server through the pool: LHLO, and one reply
+// per recipient after each message.
+func TestBenchLMTP(t *testing.T) {
+	srv := newServer(t, smtptest.Config{LMTP: true})
+	r := smtpkit(t, nil, "bench", "--server", srv.Addr, "--lmtp", "--messages", "20", "--rcpts", "2", "--connections", "2", "--json")
+	r.want(t, exitOK)
+	if v := decode(t, r.stdout); v["accepted"] != 20.0 || v["unknown"] != 0.0 {
+		t.Errorf("accepted = %v, unknown = %v", v["accepted"], v["unknown"])
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 20 {
+		t.Fatalf("the server recorded %d messages, want 20", len(msgs))
+	}
+	for _, m := range msgs {
+		if len(m.To) != 2 {
+			t.Fatalf("a message to %v", m.To)
+		}
+	}
+	for _, line := range srv.Commands() {
+		if strings.HasPrefix(line, "EHLO") || strings.HasPrefix(line, "HELO") {
+			t.Fatalf("an LMTP bench sent %q", line)
+		}
+	}
+}
