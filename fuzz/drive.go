@@ -18,6 +18,7 @@ import (
 
 	"github.com/smtpkit/smtpkit/internal/logsafe"
 	"github.com/smtpkit/smtpkit/response"
+	"github.com/smtpkit/smtpkit/transport"
 	"github.com/smtpkit/smtpkit/wire"
 )
 
@@ -36,9 +37,10 @@ const TokenField = "X-Smtpkit-Fuzz"
 type Driver struct {
 	// Dial opens a connection to the server under test.
 	Dial func(ctx context.Context) (net.Conn, error)
-	// TLSConfig is used after a 220 to STARTTLS; with nil the session
-	// stays in plain text (generate with Features.StartTLS only when it
-	// is set).
+	// TLSConfig is used after a 220 to STARTTLS, through
+	// transport.StartTLS (so it must name the server, see
+	// transport.ClientTLSConfig); with nil the session stays in plain
+	// text (generate with Features.StartTLS only when it is set).
 	TLSConfig *tls.Config
 	// Timeout bounds each wait for a reply and each write; 5s when zero.
 	Timeout time.Duration
@@ -78,6 +80,9 @@ type run struct {
 func (d *Driver) Run(ctx context.Context, s ClientSession) error {
 	conn, err := d.Dial(ctx)
 	if err != nil {
+		if ended(ctx) {
+			return context.DeadlineExceeded
+		}
 		return fmt.Errorf("fuzz: dial: %w", err)
 	}
 	defer func() { conn.Close() }()
@@ -101,10 +106,17 @@ func (d *Driver) Run(ctx context.Context, s ClientSession) error {
 
 // result makes ctx's end the run's, not a finding.
 func (r *run) result(err error) error {
-	if err != nil && r.ctx.Err() != nil {
-		return r.ctx.Err()
+	if err != nil && ended(r.ctx) {
+		return context.DeadlineExceeded
 	}
 	return err
+}
+
+// ended reports whether ctx is done or past its deadline: a dial or a
+// handshake that ran into the deadline can return before ctx says so.
+func ended(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(dl)
 }
 
 func (r *run) say(prefix, s string) {
@@ -311,12 +323,12 @@ func (r *run) startTLS() error {
 	if err := r.nothingPending("after the 220 to STARTTLS"); err != nil {
 		return err
 	}
-	tc := tls.Client(r.conn, r.d.TLSConfig)
-	r.conn.SetDeadline(time.Now().Add(r.timeout))
-	if err := tc.HandshakeContext(r.ctx); err != nil {
-		return fmt.Errorf("fuzz: TLS handshake: %w", err)
+	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+	defer cancel()
+	tc, err := transport.StartTLS(ctx, r.conn, r.d.TLSConfig)
+	if err != nil {
+		return err // the run's: a certificate that does not verify is no finding
 	}
-	r.conn.SetDeadline(time.Time{})
 	r.conn, r.br = tc, bufio.NewReaderSize(tc, 4096)
 	r.open, r.accepted = false, 0
 	return nil

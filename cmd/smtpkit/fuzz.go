@@ -477,7 +477,7 @@ func (fz *fuzzer) check(ctx context.Context, out io.Writer, seed uint64, shrink 
 		case errors.As(err, &f):
 			failing = &fuzzRecord{Server: fz.server, LMTP: fz.f.lmtp, TLS: fz.tlsMode, Kind: f.Kind, Detail: f.Detail, Session: s, Transcript: transcript}
 			t.Fatalf("%s", f.Kind)
-		case err != nil && ctx.Err() == nil:
+		case err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded):
 			res.err = err
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ type faultServer struct {
 	ln      net.Listener
 	fault   string
 	maildir string
+	tls     *tls.Config // STARTTLS offered when set
 	seq     atomic.Int64
 	wg      sync.WaitGroup
 }
@@ -85,6 +87,7 @@ func startFaultServer(t *testing.T, fault, maildir string) *faultServer {
 func (s *faultServer) serve(c net.Conn) {
 	br := bufio.NewReaderSize(c, 4096)
 	bw := bufio.NewWriter(c)
+	secure := false
 	say := func(reply string) {
 		bw.WriteString(reply + "\r\n")
 		bw.Flush()
@@ -100,7 +103,23 @@ func (s *faultServer) serve(c net.Conn) {
 		switch strings.ToUpper(verb) {
 		case "EHLO":
 			inTx = false
-			say("250-fault.test\r\n250-PIPELINING\r\n250 8BITMIME")
+			if s.tls != nil && !secure {
+				say("250-fault.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME")
+			} else {
+				say("250-fault.test\r\n250-PIPELINING\r\n250 8BITMIME")
+			}
+		case "STARTTLS":
+			if s.tls == nil || secure || br.Buffered() > 0 {
+				say("503 5.5.1 no TLS now")
+				continue
+			}
+			say("220 2.0.0 go ahead")
+			tc := tls.Server(c, s.tls)
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			c, secure, inTx = tc, true, false
+			br, bw = bufio.NewReaderSize(c, 4096), bufio.NewWriter(c)
 		case "HELO":
 			inTx = false
 			say("250 fault.test")
@@ -391,5 +410,35 @@ func TestFuzzCheckCommand(t *testing.T) {
 		if tc.code == exitPartial && !strings.Contains(r.stdout, "FOUND stored:") {
 			t.Errorf("%s: stdout:\n%s", tc.fault, r.stdout)
 		}
+	}
+}
+
+// STARTTLS: in some sessions (--tls starttls), or first in every one
+// (--tls require), with the server's certificate trusted through --ca;
+// a conforming server over TLS gives nothing to find.
+func TestFuzzSTARTTLS(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile := writeCert(t, "fault.test")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"starttls", "require"} {
+		srv := startFaultServer(t, faultNone, "")
+		srv.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
+		r := smtpkit(t, nil, "fuzz", "--server", srv.addr, "--tls", mode, "--ca", certFile, "--seed", "5", "--duration", "3s", "--timeout", "2s", "--out", t.TempDir())
+		r.want(t, exitOK)
+		if !strings.Contains(r.stdout, "STARTTLS") {
+			t.Errorf("--tls %s: the run does not say it uses STARTTLS:\n%s", mode, r.stdout)
+		}
+	}
+	// Without --ca the certificate does not verify: the run fails and
+	// says what to do.
+	srv := startFaultServer(t, faultNone, "")
+	srv.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
+	r := smtpkit(t, nil, "fuzz", "--server", srv.addr, "--tls", "require", "--seed", "5", "--duration", "3s", "--out", t.TempDir())
+	r.want(t, exitFailed)
+	if !strings.Contains(r.stderr, "--ca FILE") {
+		t.Errorf("stderr: %s", r.stderr)
 	}
 }

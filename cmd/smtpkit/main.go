@@ -142,7 +142,7 @@ func plainError(err error) string {
 	var parts []string
 	for _, p := range strings.Split(err.Error(), ": ") {
 		switch {
-		case p == "session" || p == "transport" || p == "lmtp" || p == "command":
+		case p == "session" || p == "transport" || p == "lmtp" || p == "command" || p == "fuzz":
 		case len(parts) > 0 && p == parts[len(parts)-1] && strings.HasPrefix(p, "dial "):
 			// A wrapped dial error repeats its "dial tcp host:port".
 		default:
