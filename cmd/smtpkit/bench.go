@@ -53,7 +53,11 @@ connection broke before its end went out), at most 3 times in all;
 beyond the first C. A message whose connection broke after the whole
 message had gone out, before the server's reply, is never sent again: the
 server may have it. It is counted as "unknown", apart from accepted and
-failed.
+failed. When --duration runs out, the messages still waiting for a
+connection are withdrawn: never sent, and not counted. So are all those
+left once a message has failed without reaching the server's verdict
+(no connection, TLS or login refused, ...) before any was accepted: the
+rest would fail the same way.
 
 With --auth-user each connection logs in before its first message, as send
 does and under send's rules: the password comes from --auth-password-env or
