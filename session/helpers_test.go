@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/smtpkit/smtpkit/command"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
 	"github.com/smtpkit/smtpkit/wire"
@@ -484,20 +485,17 @@ type scriptedEvent struct {
 // same answer function; the events of all connections go to one log.
 type scriptedServer struct {
 	Addr   string
-	ln     net.Listener
+	srv    *testfixture.Server
 	lmtp   bool
 	exts   []string
 	answer func(scriptedCmd) scriptedAnswer
 	// resetAfter: see scriptedConfig.ResetAfter.
 	resetAfter int
 
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  []net.Conn
-	closed bool
-	log    []scriptedEvent
-	ended  chan struct{} // closed when the first connection's handler returns
-	once   sync.Once
+	mu    sync.Mutex
+	log   []scriptedEvent
+	ended chan struct{} // closed when the first connection's handler returns
+	once  sync.Once
 }
 
 // scriptedConfig is what a scripted server announces and how it answers.
@@ -522,32 +520,12 @@ func startScripted(cfg scriptedConfig) *scriptedServer {
 	if cfg.Answer == nil {
 		cfg.Answer = acceptEverything
 	}
-	s := &scriptedServer{Addr: ln.Addr().String(), ln: ln, lmtp: cfg.LMTP, exts: cfg.Exts, answer: cfg.Answer, resetAfter: cfg.ResetAfter, ended: make(chan struct{})}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			if s.closed {
-				s.mu.Unlock()
-				nc.Close()
-				return
-			}
-			s.conns = append(s.conns, nc)
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer s.once.Do(func() { close(s.ended) })
-				defer nc.Close()
-				s.serve(nc)
-			}()
-		}
-	}()
+	s := &scriptedServer{Addr: ln.Addr().String(), lmtp: cfg.LMTP, exts: cfg.Exts, answer: cfg.Answer, resetAfter: cfg.ResetAfter, ended: make(chan struct{})}
+	s.srv = testfixture.Start(ln, func(_ *testfixture.Server, nc net.Conn) {
+		defer s.once.Do(func() { close(s.ended) })
+		defer nc.Close() // before ended, as waitEnded's callers expect
+		s.serve(nc)
+	})
 	return s
 }
 
@@ -559,16 +537,7 @@ func serveScripted(t testing.TB, cfg scriptedConfig) *scriptedServer {
 }
 
 // close stops the server and waits for its goroutines.
-func (s *scriptedServer) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	s.closed = true
-	for _, nc := range s.conns {
-		nc.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
+func (s *scriptedServer) close() { s.srv.Close() }
 
 // waitEnded reports whether the first connection's handler returned (the
 // client closed its side, or the server its own) within d.

@@ -41,6 +41,14 @@ func Serve(t T, handle func(s *Server, c net.Conn)) *Server {
 // socket), which it closes at the end.
 func ServeOn(t T, ln net.Listener, handle func(s *Server, c net.Conn)) *Server {
 	t.Helper()
+	s := Start(ln, handle)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a [Server] on ln that the caller closes: for a property
+// test that starts one per case, whose T has no Cleanup.
+func Start(ln net.Listener, handle func(s *Server, c net.Conn)) *Server {
 	s := &Server{Addr: ln.Addr().String(), ln: ln, conns: make(map[net.Conn]struct{})}
 	s.wg.Go(func() {
 		for {
@@ -58,7 +66,6 @@ func ServeOn(t T, ln net.Listener, handle func(s *Server, c net.Conn)) *Server {
 			})
 		}
 	})
-	t.Cleanup(s.Close)
 	return s
 }
 
