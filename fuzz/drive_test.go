@@ -43,9 +43,8 @@ func TestDriverFindsNothingInSmtptest(t *testing.T) {
 	}{
 		{"sequential", fuzz.Features{}},
 		{"pipelined", fuzz.Features{Pipelining: true, Chunking: true, SMTPUTF8: true}},
-		// Hostile lines are left out until smtptest's replies stay strict:
-		// see TestSmtptestRepliesToHostileLinesStayStrict.
 		{"raw data", fuzz.Features{Pipelining: true, Chunking: true, RawData: true}},
+		{"hostile", fuzz.Features{Pipelining: true, Chunking: true, Hostile: true}},
 		{"LMTP", fuzz.Features{LMTP: true, Pipelining: true, Chunking: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,12 +68,9 @@ func TestDriverFindsNothingInSmtptest(t *testing.T) {
 
 // The driver found smtptest quoting a client's long bad parameter into
 // its 501 reply whole, a reply line over RFC 5321's 512 octets
-// (§4.5.3.1.5). That is smtptest's to fix (reported with issue 19); until
-// then the hostile-line sessions are left out of
-// TestDriverFindsNothingInSmtptest. A line cut inside a UTF-8 rune is
-// answered strictly already.
+// (§4.5.3.1.5); smtptest now cuts such a line short. A line cut inside a
+// UTF-8 rune is answered strictly too.
 func TestSmtptestRepliesToHostileLinesStayStrict(t *testing.T) {
-	t.Skip("smtptest quotes a long bad parameter whole in its 501 reply, a line over 512 octets (reported, issue 19)")
 	srv := smtptest.NewServer(smtptest.Config{})
 	defer srv.Close()
 	d := &fuzz.Driver{Dial: dialer(srv.Addr), Timeout: 5 * time.Second}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/wire"
@@ -53,7 +54,32 @@ func (c *conn) reply(code response.Code, enhanced, text string) response.Reply {
 	if enhanced != "" && c.s.enhanced {
 		text = enhanced + " " + text
 	}
-	return response.New(code, text)
+	return response.New(code, clampReplyText(text))
+}
+
+// maxReplyText is the most text a reply line can carry: RFC 5321
+// §4.5.3.1.5 allows 512 octets, code, separator and CRLF included.
+const maxReplyText = 512 - len("250 \r\n")
+
+// clampReplyText shortens each line of text to fit a reply line, at a
+// UTF-8 boundary and ending with "...": an error that quotes what the
+// client sent (a syntax error naming a long parameter) must not make the
+// server break the line limit it enforces on clients.
+func clampReplyText(text string) string {
+	if len(text) <= maxReplyText {
+		return text
+	}
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if len(l) > maxReplyText {
+			cut := maxReplyText - len("...")
+			for cut > 0 && !utf8.RuneStart(l[cut]) {
+				cut--
+			}
+			lines[i] = l[:cut] + "..."
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (c *conn) queue(r response.Reply) {
