@@ -2,8 +2,10 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"math"
+	"math/bits"
 	"strconv"
 )
 
@@ -214,11 +216,13 @@ func (s *BodyScan) LongLine() *LineTooLongError {
 }
 
 // scanLines follows the lengths of p's lines until the first long one:
-// terms is how many line endings came before p. It finds the line endings
-// with a vectorised search half a line limit ahead, so text of short lines
-// costs one search per 500 octets or so; only a stretch without an LF in
-// that half is walked line by line.
-func (s *BodyScan) scanLines(p []byte, terms int64) {
+// terms is how many line endings came before p; hasCR says whether p has
+// a CR. It finds the line endings by looking backwards from most of a line
+// limit ahead (lastLF), so text of short lines costs one short search per
+// 950 octets or so; only a stretch without an LF in the second half of the
+// limit is walked line by line. (A body with CRs has its lines measured by
+// countCRLFLines instead, unless that finds one that may be long.)
+func (s *BodyScan) scanLines(p []byte, terms int64, hasCR bool) {
 	if s.longOpen {
 		end := min(indexFrom(p, 0, '\r'), indexFrom(p, 0, '\n'))
 		s.longLen += int64(end)
@@ -231,12 +235,21 @@ func (s *BodyScan) scanLines(p []byte, terms int64) {
 	const limit = MaxLineLength
 	pos := -int(s.col) // where the current line starts; a line start
 	for pos+limit < len(p) {
-		// An LF in the second half of the window puts every line that ends
-		// before it within the limit.
-		from := max(pos+limit/2, 0)
-		if j := bytes.IndexByte(p[from:pos+limit+1], '\n'); j >= 0 {
-			pos = from + j + 1
+		// An LF within limit octets of pos puts every line that ends before
+		// it within the limit. It is looked for near the end of that
+		// window first, so that one search passes about 900 octets of
+		// short lines, then in the rest of its second half.
+		window := pos + limit + 1
+		from := max(window-lateWindow, 0)
+		if j := lastLF(p, from, window); j >= 0 {
+			pos = j + 1
 			continue
+		}
+		if from2 := max(pos+limit/2, 0); from2 < from {
+			if j := bytes.IndexByte(p[from2:from], '\n'); j >= 0 {
+				pos = from2 + j + 1
+				continue
+			}
 		}
 		// One line, exactly: it may end at a CR, or be too long.
 		first := max(pos, 0)
@@ -257,12 +270,48 @@ func (s *BodyScan) scanLines(p []byte, terms int64) {
 	}
 	// What is left is shorter than a long line: only the length of its
 	// last, unended line is carried to the next Scan.
-	rest := p[max(pos, 0):]
-	if k := max(bytes.LastIndexByte(rest, '\r'), bytes.LastIndexByte(rest, '\n')); k >= 0 {
-		s.col = int64(len(rest) - k - 1)
+	k := lastLF(p, max(pos, 0), len(p))
+	if hasCR {
+		k = max(k, bytes.LastIndexByte(p[max(pos, 0):], '\r')+max(pos, 0))
+	}
+	if k >= max(pos, 0) {
+		s.col = int64(len(p) - k - 1)
 	} else {
 		s.col = int64(len(p) - pos)
 	}
+}
+
+// lateWindow is how far back from the end of a line's window scanLines
+// looks for an LF first: longer than most lines of text.
+const lateWindow = 128
+
+// lastLF returns the index of the last LF in p[from:to], or -1. It reads
+// eight octets at a time, backwards from to: an LF is rarely more than a
+// few words back in text, and this costs less than a call to
+// bytes.LastIndexByte (a loop over octets) or bytes.IndexByte (vectorised,
+// but forwards).
+func lastLF(p []byte, from, to int) int {
+	const (
+		lfs  = 0x0a0a0a0a0a0a0a0a
+		low7 = 0x7f7f7f7f7f7f7f7f
+	)
+	for to-from >= 8 {
+		x := binary.LittleEndian.Uint64(p[to-8:to]) ^ lfs
+		// The high bit of each octet of m is set where x is 0, with no
+		// carry between octets (x&low7 + low7 stays within one octet).
+		m := ^(((x & low7) + low7) | x | low7)
+		if m != 0 {
+			return to - 8 + (63-bits.LeadingZeros64(m))/8
+		}
+		to -= 8
+	}
+	for to > from {
+		to--
+		if p[to] == '\n' {
+			return to
+		}
+	}
+	return -1
 }
 
 // lineEnds counts the line endings in p (CRLF, bare CR, bare LF), an LF at

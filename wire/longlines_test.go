@@ -370,3 +370,26 @@ func FuzzFold(f *testing.F) {
 		checkFold(t, body, [][]byte{body[:k], body[k:]})
 	})
 }
+
+// TestBodyScanBareCRSplitsLine: 1,201 octets between two LFs are two
+// lines when a bare CR stands between them (the CRLF count's measure
+// overstates them, and the exact one must not report them), and one too
+// long without it; split anywhere.
+func TestBodyScanBareCRSplitsLine(t *testing.T) {
+	for _, tt := range []struct {
+		body string
+		line int64
+		n    int
+	}{
+		{"head\r\n" + strings.Repeat("x", 600) + "\r" + strings.Repeat("y", 600) + "\r\nend\r\n", 0, 0},
+		{"head\r\n" + strings.Repeat("x", 600) + "." + strings.Repeat("y", 600) + "\r\nend\r\n", 2, 1201},
+		{"head\r\n" + strings.Repeat("x", 998) + "\r" + strings.Repeat("y", 999) + "\r\nend\r\n", 3, 999},
+	} {
+		for k := 0; k <= len(tt.body); k++ {
+			le := scanParts([]byte(tt.body[:k]), []byte(tt.body[k:]))
+			if tt.line == 0 && le != nil || tt.line != 0 && (le == nil || le.Line != tt.line || le.Length != tt.n) {
+				t.Fatalf("split at %d: LongLine() = %+v, want line %d of %d", k, le, tt.line, tt.n)
+			}
+		}
+	}
+}

@@ -44,7 +44,8 @@ func (s *BodyScan) Scan(p []byte) {
 	if len(p) == 0 {
 		return
 	}
-	s.scanLines(p, s.cr+s.lf-s.pairs)
+	terms := s.cr + s.lf - s.pairs // line endings before p
+	lines := s.longLine == 0       // the first long line is still to find
 	if s.n > 0 && s.last == '\r' && p[0] == '\n' {
 		s.pairs++ // a CRLF split between two Scans
 	}
@@ -54,9 +55,24 @@ func (s *BodyScan) Scan(p []byte) {
 		// for, and counting the LFs is one vectorised pass.
 		s.lf += int64(bytes.Count(p, lfOctet))
 	} else {
-		lf, pairs := countCRLF(p)
+		var lf, pairs int
+		if lines {
+			// The loop from LF to LF measures the lines on the way.
+			var last int
+			var maybeLong bool
+			lf, pairs, last, maybeLong = countCRLFLines(p, int(s.col))
+			if !maybeLong {
+				s.col = int64(lastLineLength(p, last))
+				lines = false
+			}
+		} else {
+			lf, pairs = countCRLF(p)
+		}
 		s.lf += int64(lf)
 		s.pairs += int64(pairs)
+	}
+	if lines || s.longOpen {
+		s.scanLines(p, terms, cr > 0)
 	}
 	s.cr += int64(cr)
 	if !s.nul {
@@ -137,6 +153,40 @@ func countCRLF(p []byte) (lf, pairs int) {
 		}
 		i++
 	}
+}
+
+// countCRLFLines is countCRLF, and also reports whether a line may be
+// longer than MaxLineLength: measured from LF to LF (less the CR before
+// one), the current line having col octets before p, which overstates a
+// line that a bare CR ends; scanLines then measures exactly. last is where
+// the line after p's last LF starts (-col when p has none).
+func countCRLFLines(p []byte, col int) (lf, pairs, last int, maybeLong bool) {
+	start := -col // where the current line starts
+	for i := 0; ; {
+		j := bytes.IndexByte(p[i:], '\n')
+		if j < 0 {
+			return lf, pairs, start, maybeLong || len(p)-start > MaxLineLength
+		}
+		i += j
+		lf++
+		end := i
+		if i > 0 && p[i-1] == '\r' {
+			pairs++
+			end--
+		}
+		maybeLong = maybeLong || end-start > MaxLineLength
+		i++
+		start = i
+	}
+}
+
+// lastLineLength is the length of the line p leaves unended, which starts
+// at last (before p when negative) unless a bare CR after that ends it.
+func lastLineLength(p []byte, last int) int {
+	if k := bytes.LastIndexByte(p[max(last, 0):], '\r'); k >= 0 {
+		return len(p) - max(last, 0) - k - 1
+	}
+	return len(p) - last
 }
 
 // hasHighBit reports whether p has an octet above 127. It looks at 32
