@@ -90,15 +90,15 @@ func WaitGoroutines(t T, limit int, when string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("%d goroutine(s) left %s (%d, want at most %d):\n%s", n-limit, when, n, limit, GoroutineStacks())
+			t.Errorf("%d goroutine(s) left %s (%d, want at most %d):\n%s", n-limit, when, n, limit, goroutineStacks())
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// GoroutineStacks returns the stacks of all goroutines.
-func GoroutineStacks() string {
+// goroutineStacks returns the stacks of all goroutines.
+func goroutineStacks() string {
 	buf := make([]byte, 1<<16)
 	for {
 		n := runtime.Stack(buf, true)
