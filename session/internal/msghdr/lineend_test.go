@@ -159,20 +159,20 @@ func TestPropertyLineEndsAsSent(t *testing.T) {
 		}
 		var fields []string
 		add := func(label, name string, min int) {
-			v, _ := ptAddrList(t, label, eol, min)
-			fields = append(fields, ptName(t, label+"-name", name)+v)
+			v, _ := drawAddrList(t, label, eol, min)
+			fields = append(fields, drawName(t, label+"-name", name)+v)
 		}
 		for i := range rapid.IntRange(0, 8).Draw(t, "fields") {
 			lab := "f" + string(rune('a'+i))
 			switch name := rapid.SampledFrom([]string{"From", "Sender", "To", "Cc", "Bcc", "Resent-Date", "Resent-From", "Resent-To", "Resent-Bcc", "Subject", "X-Note"}).Draw(t, lab); name {
 			case "Resent-Date":
-				fields = append(fields, ptName(t, lab+"-name", name)+" Mon, 1 Jan 2024 00:00:00 +0000"+eol())
+				fields = append(fields, drawName(t, lab+"-name", name)+" Mon, 1 Jan 2024 00:00:00 +0000"+eol())
 			case "Subject", "X-Note":
 				words := rapid.SliceOfN(rapid.SampledFrom([]string{
 					"hello", "y\rBcc: h@evil.example", "y\rTo: t@evil.example", "z\r\rBcc: late@evil.example",
 					"\r Bcc: folded@evil.example", "a:b", "ünï",
 				}), 0, 3).Draw(t, lab+"-words")
-				fields = append(fields, ptName(t, lab+"-name", name)+" "+strings.Join(words, " ")+eol())
+				fields = append(fields, drawName(t, lab+"-name", name)+" "+strings.Join(words, " ")+eol())
 			default:
 				add(lab, name, 0)
 			}

@@ -28,35 +28,35 @@ import (
 	"pgregory.net/rapid"
 )
 
-// ptAddr is one address as written in a field and the addr-specs it
+// drawnAddr is one address as written in a field and the addr-specs it
 // stands for (none for an empty group, several for a group).
-type ptAddr struct {
+type drawnAddr struct {
 	text  string
 	specs []string
 }
 
 var (
-	ptLocals = []struct{ written, spec string }{
+	locals = []struct{ written, spec string }{
 		{"alice", "alice"}, {"bob", "bob"}, {"carol.smith", "carol.smith"},
 		{"d+tag", "d+tag"}, {"o'neil", "o'neil"}, {"jöhn", "jöhn"}, {"用户", "用户"},
 		{`"john doe"`, `"john doe"`}, {`"john"`, "john"}, {`"a\"b"`, `"a\"b"`},
 		{`"jöhn dœ"`, `"jöhn dœ"`},
 	}
-	ptDomains = []string{"example.org", "mail.example.com", "exämple.org", "例子.广告", "[192.0.2.1]"}
-	ptNames   = []string{"Alice", "Bob Smith", `"Smith, Carol"`, "Jöhn Dœ", "=?utf-8?q?J=C3=B6hn?=", "=?iso-2022-jp?B?GyRCJUYlOSVIGyhC?=", "John Q. Public"}
+	domains = []string{"example.org", "mail.example.com", "exämple.org", "例子.广告", "[192.0.2.1]"}
+	names   = []string{"Alice", "Bob Smith", `"Smith, Carol"`, "Jöhn Dœ", "=?utf-8?q?J=C3=B6hn?=", "=?iso-2022-jp?B?GyRCJUYlOSVIGyhC?=", "John Q. Public"}
 )
 
-// ptMailbox generates one mailbox in one of the ways a header writes it.
-func ptMailbox(t *rapid.T, label string) ptAddr {
-	l := rapid.SampledFrom(ptLocals).Draw(t, label+"-local")
-	d := rapid.SampledFrom(ptDomains).Draw(t, label+"-domain")
+// drawMailbox generates one mailbox in one of the ways a header writes it.
+func drawMailbox(t *rapid.T, label string) drawnAddr {
+	l := rapid.SampledFrom(locals).Draw(t, label+"-local")
+	d := rapid.SampledFrom(domains).Draw(t, label+"-domain")
 	if rapid.Bool().Draw(t, label+"-fresh") {
 		l.written = rapid.StringMatching(`[a-z0-9!#$%&'*+/=?^_{|}~-]{1,8}`).Draw(t, label+"-atom")
 		l.spec = l.written
 	}
 	spec := l.spec + "@" + d
 	bare := l.written + "@" + d
-	name := rapid.SampledFrom(ptNames).Draw(t, label+"-name")
+	name := rapid.SampledFrom(names).Draw(t, label+"-name")
 	form := rapid.IntRange(0, 6).Draw(t, label+"-form")
 	text := [...]string{
 		bare,
@@ -67,14 +67,14 @@ func ptMailbox(t *rapid.T, label string) ptAddr {
 		name + " <(c) " + bare + " >",
 		"<@relay.example:" + bare + ">",
 	}[form]
-	return ptAddr{text, []string{spec}}
+	return drawnAddr{text, []string{spec}}
 }
 
-// ptAddrList generates the value of an address field: mailboxes and
+// drawAddrList generates the value of an address field: mailboxes and
 // groups, separated by commas, folded at random. It returns the value
 // (from just after the colon to the end of its last line, line ending
 // included) and its addr-specs in order.
-func ptAddrList(t *rapid.T, label string, eol func() string, min int) (string, []string) {
+func drawAddrList(t *rapid.T, label string, eol func() string, min int) (string, []string) {
 	n := rapid.IntRange(min, 4).Draw(t, label+"-n")
 	var items []string
 	var specs []string
@@ -84,23 +84,23 @@ func ptAddrList(t *rapid.T, label string, eol func() string, min int) (string, [
 		case 0: // a group
 			var members []string
 			for j := range rapid.IntRange(0, 2).Draw(t, lab+"-members") {
-				m := ptMailbox(t, lab+"-"+string(rune('0'+j)))
+				m := drawMailbox(t, lab+"-"+string(rune('0'+j)))
 				members = append(members, m.text)
 				specs = append(specs, m.specs...)
 			}
 			items = append(items, rapid.SampledFrom([]string{"undisclosed-recipients", "Friends", `"A team"`}).Draw(t, lab+"-group")+": "+strings.Join(members, ", ")+";")
 		default:
-			m := ptMailbox(t, lab)
+			m := drawMailbox(t, lab)
 			items = append(items, m.text)
 			specs = append(specs, m.specs...)
 		}
 	}
 	var b strings.Builder
-	b.WriteString(ptFold(t, label+"-fold0", eol, " "))
+	b.WriteString(drawFold(t, label+"-fold0", eol, " "))
 	for i, it := range items {
 		if i > 0 {
 			b.WriteString(",")
-			b.WriteString(ptFold(t, label+"-fold", eol, " "))
+			b.WriteString(drawFold(t, label+"-fold", eol, " "))
 		}
 		b.WriteString(it)
 	}
@@ -108,17 +108,17 @@ func ptAddrList(t *rapid.T, label string, eol func() string, min int) (string, [
 	return b.String(), specs
 }
 
-// ptFold returns either sp or a line ending followed by white space.
-func ptFold(t *rapid.T, label string, eol func() string, sp string) string {
+// drawFold returns either sp or a line ending followed by white space.
+func drawFold(t *rapid.T, label string, eol func() string, sp string) string {
 	if rapid.IntRange(0, 3).Draw(t, label) == 0 {
 		return eol() + rapid.SampledFrom([]string{" ", "\t", "  ", " \t"}).Draw(t, label+"-ws")
 	}
 	return sp
 }
 
-// ptName writes a field name in random case, and sometimes with white
+// drawName writes a field name in random case, and sometimes with white
 // space before the colon (obsolete syntax).
-func ptName(t *rapid.T, label, name string) string {
+func drawName(t *rapid.T, label, name string) string {
 	b := []byte(name)
 	for i, c := range b {
 		if rapid.IntRange(0, 3).Draw(t, label+"-case") == 0 {
@@ -135,8 +135,8 @@ func ptName(t *rapid.T, label, name string) string {
 	return string(b) + ":"
 }
 
-// ptField is one generated field: its bytes, its kind and its addresses.
-type ptField struct {
+// drawnField is one generated field: its bytes, its kind and its addresses.
+type drawnField struct {
 	text  string
 	kind  kind
 	specs []string
@@ -147,12 +147,12 @@ func TestPropertyRead(t *testing.T) {
 		eol := func() string {
 			return rapid.SampledFrom([]string{"\r\n", "\n"}).Draw(t, "eol")
 		}
-		field := func(label, name string, k kind, min int) ptField {
-			v, specs := ptAddrList(t, label, eol, min)
-			return ptField{ptName(t, label+"-name", name) + v, k, specs}
+		field := func(label, name string, k kind, min int) drawnField {
+			v, specs := drawAddrList(t, label, eol, min)
+			return drawnField{drawName(t, label+"-name", name) + v, k, specs}
 		}
 		resent := rapid.Bool().Draw(t, "resent")
-		var fields []ptField
+		var fields []drawnField
 		fields = append(fields, field("from", "From", kFrom, 1))
 		if rapid.Bool().Draw(t, "has-sender") {
 			fields = append(fields, field("sender", "Sender", kSender, 1))
@@ -164,7 +164,7 @@ func TestPropertyRead(t *testing.T) {
 		}
 		if resent {
 			fields = append(fields,
-				ptField{text: ptName(t, "rdate", "Resent-Date") + " Mon, 1 Jan 2024 00:00:00 +0000" + eol(), kind: kResentDate},
+				drawnField{text: drawName(t, "rdate", "Resent-Date") + " Mon, 1 Jan 2024 00:00:00 +0000" + eol(), kind: kResentDate},
 				field("rfrom", "Resent-From", kResentFrom, 1))
 		}
 		// Resent- recipients; without a Resent-Date they are just fields.
@@ -178,13 +178,13 @@ func TestPropertyRead(t *testing.T) {
 			name := rapid.SampledFrom([]string{"Subject", "X-Mailer", "X-Bcc", "Comments", "Message-ID", "Bcc-Note"}).Draw(t, lab)
 			words := rapid.SliceOfN(rapid.SampledFrom([]string{"hello", "Bcc: x@example.org", "To:", "ünïcödé", "a:b", "<x@y>", "\"q\""}), 0, 4).Draw(t, lab+"-words")
 			var b strings.Builder
-			b.WriteString(ptName(t, lab+"-name", name))
+			b.WriteString(drawName(t, lab+"-name", name))
 			for _, w := range words {
-				b.WriteString(ptFold(t, lab+"-fold", eol, " "))
+				b.WriteString(drawFold(t, lab+"-fold", eol, " "))
 				b.WriteString(w)
 			}
 			b.WriteString(eol())
-			fields = append(fields, ptField{text: b.String(), kind: kOther})
+			fields = append(fields, drawnField{text: b.String(), kind: kOther})
 		}
 		order := rapid.Permutation(fields).Draw(t, "order")
 
@@ -194,10 +194,10 @@ func TestPropertyRead(t *testing.T) {
 			senderKind, fromKind, rcpt = kResentSender, kResentFrom, []kind{kResentTo, kResentCc, kResentBcc}
 		}
 		var want Envelope
-		firstOf := func(k kind) (ptField, bool) {
-			i := slices.IndexFunc(order, func(f ptField) bool { return f.kind == k })
+		firstOf := func(k kind) (drawnField, bool) {
+			i := slices.IndexFunc(order, func(f drawnField) bool { return f.kind == k })
 			if i < 0 {
-				return ptField{}, false
+				return drawnField{}, false
 			}
 			return order[i], true
 		}
