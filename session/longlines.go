@@ -142,6 +142,6 @@ func (c *Client) refuseLongLine(err error) (error, bool) {
 // message just written.
 func (c *Client) traceFolded(folds int64) {
 	if folds > 0 && c.tr.on() {
-		c.tr.line("C", fmt.Sprintf("<message folded: %d line breaks added, lines over %d octets>", folds, wire.MaxLineLength))
+		c.tr.line("C", fmt.Sprintf("<message folded: %d line breaks added, lines over %d octets>", folds, wire.MaxMessageLineLength))
 	}
 }

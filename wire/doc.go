@@ -15,6 +15,6 @@
 // the framing is a [*LineError]. A well-formed 4yz or 5yz reply is not an
 // error here: [Reader.ReadReply] returns it, and response.Reply.Err turns it
 // into one where the caller wants that. A message line longer than
-// [MaxLineLength] is the caller's own: the encoders send it, refuse it with a
+// [MaxMessageLineLength] is the caller's own: the encoders send it, refuse it with a
 // [*LineTooLongError] or fold it, as their [LongLines] policy says.
 package wire

@@ -25,7 +25,7 @@ const (
 // ("\n.\n", "\n.\r\n", "\r\n.\n", ...), ends the data early or smuggles a
 // second message (the SMTP smuggling attacks of 2023).
 //
-// Lines longer than [MaxLineLength] go out as they are unless
+// Lines longer than [MaxMessageLineLength] go out as they are unless
 // [DotWriter.SetLongLines] says otherwise. The output does not depend on how
 // the input is split across Write calls. Write does not allocate. A
 // DotWriter can be reused with Reset.
@@ -74,7 +74,7 @@ func (d *DotWriter) Reset(w io.Writer) {
 }
 
 // SetLongLines sets what Write does with a line longer than
-// [MaxLineLength]: send it ([LongLinesSend], the default of a new
+// [MaxMessageLineLength]: send it ([LongLinesSend], the default of a new
 // DotWriter), fail with a *[LineTooLongError] before any of it is written
 // ([LongLinesRefuse]), or fold it ([LongLinesFold]). Call it before the
 // first Write of a message.

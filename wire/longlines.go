@@ -9,15 +9,15 @@ import (
 	"strconv"
 )
 
-// MaxLineLength is the longest line a message may hold, in octets without
+// MaxMessageLineLength is the longest line a message may hold, in octets without
 // its CRLF: 998 (RFC 5322 §2.1.1; RFC 5321 §4.5.3.1.6 counts 1,000 with the
 // CRLF, and not the '.' that DATA adds for transparency). It applies to a
 // message sent with DATA, or with BDAT as 7BIT or 8BITMIME (RFC 3030 §3); a
 // BODY=BINARYMIME message has no lines to limit.
-const MaxLineLength = 998
+const MaxMessageLineLength = 998
 
 // LongLines says what an encoder does with a line longer than
-// [MaxLineLength]. Lines are counted after line-ending normalisation (see
+// [MaxMessageLineLength]. Lines are counted after line-ending normalisation (see
 // [Normalise]): CRLF, a bare CR and a bare LF each end one.
 type LongLines uint8
 
@@ -31,8 +31,8 @@ const (
 	// Servers may refuse the message after it was sent (Go's go-smtp:
 	// "554 5.0.0 too long a line"), cut the connection, or fold it on.
 	LongLinesSend
-	// LongLinesFold breaks a long line after MaxLineLength octets with
-	// CRLF SP, and again every MaxLineLength-1 octets after that (the SP
+	// LongLinesFold breaks a long line after MaxMessageLineLength octets with
+	// CRLF SP, and again every MaxMessageLineLength-1 octets after that (the SP
 	// counts), as Postfix does with smtp_line_length_limit = 998. The
 	// message is delivered, but changed: a DKIM signature over its body no
 	// longer verifies.
@@ -58,9 +58,9 @@ func (l LongLines) limit() (limit int, fold bool) {
 	case LongLinesSend:
 		return math.MaxInt, false
 	case LongLinesFold:
-		return MaxLineLength, true
+		return MaxMessageLineLength, true
 	}
-	return MaxLineLength, false
+	return MaxMessageLineLength, false
 }
 
 // LineTooLongError reports a line longer than Limit octets, under
@@ -74,7 +74,7 @@ type LineTooLongError struct {
 	// [DotWriter] and [LineLimitWriter] it may be only what had been
 	// written of the line by then; [BodyScan.LongLine] has all of it.
 	Length int
-	// Limit is the limit it passed, [MaxLineLength].
+	// Limit is the limit it passed, [MaxMessageLineLength].
 	Limit int
 }
 
@@ -204,7 +204,7 @@ func (l *LineLimitWriter) pass(p []byte) error {
 	return err
 }
 
-// LongLine returns the first line longer than [MaxLineLength] in the body
+// LongLine returns the first line longer than [MaxMessageLineLength] in the body
 // scanned so far, as the error an encoder under [LongLinesRefuse] would
 // stop at, with the line's whole length when its end has been scanned; nil
 // when every line is within the limit.
@@ -212,7 +212,7 @@ func (s *BodyScan) LongLine() *LineTooLongError {
 	if s.longLine == 0 {
 		return nil
 	}
-	return &LineTooLongError{Line: s.longLine, Length: int(s.longLen), Limit: MaxLineLength}
+	return &LineTooLongError{Line: s.longLine, Length: int(s.longLen), Limit: MaxMessageLineLength}
 }
 
 // scanLines follows the lengths of p's lines until the first long one:
@@ -232,7 +232,7 @@ func (s *BodyScan) scanLines(p []byte, terms int64, hasCR bool) {
 	if s.longLine != 0 {
 		return
 	}
-	const limit = MaxLineLength
+	const limit = MaxMessageLineLength
 	pos := -int(s.col) // where the current line starts; a line start
 	for pos+limit < len(p) {
 		// An LF within limit octets of pos puts every line that ends before

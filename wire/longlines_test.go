@@ -12,7 +12,7 @@ import (
 )
 
 // refFold is the fold by the book, one octet at a time: a line (ended by
-// CR or LF) that reaches MaxLineLength octets and goes on gets CRLF SP, and
+// CR or LF) that reaches MaxMessageLineLength octets and goes on gets CRLF SP, and
 // the SP counts as the first octet of the next line.
 func refFold(p []byte) []byte {
 	var out []byte
@@ -21,7 +21,7 @@ func refFold(p []byte) []byte {
 		if c == '\r' || c == '\n' {
 			col = 0
 		} else {
-			if col == wire.MaxLineLength {
+			if col == wire.MaxMessageLineLength {
 				out = append(out, "\r\n "...)
 				col = 1
 			}
@@ -33,11 +33,11 @@ func refFold(p []byte) []byte {
 }
 
 // refLongLine returns the number and length of the first line of the
-// normalised body longer than MaxLineLength, or 0, 0.
+// normalised body longer than MaxMessageLineLength, or 0, 0.
 func refLongLine(body []byte) (int64, int) {
 	lines := strings.Split(string(refNormalise(body)), "\r\n")
 	for i, l := range lines {
-		if len(l) > wire.MaxLineLength {
+		if len(l) > wire.MaxMessageLineLength {
 			return int64(i + 1), len(l)
 		}
 	}
@@ -105,8 +105,8 @@ func checkRefused(tb codecTB, err error, line int64, n int) {
 	if !errors.As(err, &le) {
 		tb.Fatalf("error %v, want a *LineTooLongError for line %d", err, line)
 	}
-	if le.Line != line || le.Limit != wire.MaxLineLength || le.Length <= wire.MaxLineLength || le.Length > n {
-		tb.Fatalf("%+v, want line %d of %d octets (or at least %d of them seen)", *le, line, n, wire.MaxLineLength+1)
+	if le.Line != line || le.Limit != wire.MaxMessageLineLength || le.Length <= wire.MaxMessageLineLength || le.Length > n {
+		tb.Fatalf("%+v, want line %d of %d octets (or at least %d of them seen)", *le, line, n, wire.MaxMessageLineLength+1)
 	}
 }
 
@@ -114,7 +114,7 @@ func checkRefused(tb codecTB, err error, line int64, n int) {
 // each kind of line ending and behind a '.' DATA stuffs, through every
 // policy, the body split in two at every offset.
 func TestLongLinesAroundTheLimit(t *testing.T) {
-	for n := wire.MaxLineLength - 1; n <= wire.MaxLineLength+3; n++ {
+	for n := wire.MaxMessageLineLength - 1; n <= wire.MaxMessageLineLength+3; n++ {
 		for _, eol := range []string{"\r\n", "\n", "\r"} {
 			for _, lead := range []string{"x", "."} {
 				long := lead + strings.Repeat("x", n-1)
@@ -123,7 +123,7 @@ func TestLongLinesAroundTheLimit(t *testing.T) {
 				open := []byte("first" + eol + long)
 				name := fmt.Sprintf("n=%d/eol=%q/lead=%q", n, eol, lead)
 				t.Run(name, func(t *testing.T) {
-					tooLong := n > wire.MaxLineLength
+					tooLong := n > wire.MaxMessageLineLength
 					norm := refNormalise(body)
 					for k := 0; k <= len(body); k++ {
 						parts := [][]byte{body[:k], body[k:]}
@@ -166,7 +166,7 @@ func checkDotPolicies(tb codecTB, body []byte, parts [][]byte, tooLong bool, n i
 	if err != nil || !bytes.Equal(out, wantFold) {
 		tb.Fatalf("fold: %q, %v; want %q", out, err, wantFold)
 	}
-	if l := maxDotLine(out); l > wire.MaxLineLength {
+	if l := maxDotLine(out); l > wire.MaxMessageLineLength {
 		tb.Fatalf("fold: a line of %d octets", l)
 	}
 	if (folds > 0) != tooLong {
@@ -185,7 +185,7 @@ func checkLimitPolicies(tb codecTB, norm []byte, parts [][]byte, tooLong bool, n
 		checkRefused(tb, err, 2, n)
 		// Only what earlier Writes held of the refused line can have
 		// gone out, and that is within the limit.
-		if first := len("first\r\n"); !bytes.HasPrefix(norm, out) || len(out) > first+wire.MaxLineLength {
+		if first := len("first\r\n"); !bytes.HasPrefix(norm, out) || len(out) > first+wire.MaxMessageLineLength {
 			tb.Fatalf("LineLimitWriter refuse: passed on %d octets, more than the limit of the refused line: %.40q", len(out), out)
 		}
 	} else if err != nil || !bytes.Equal(out, norm) {
@@ -253,9 +253,9 @@ func TestDotWriterResetKeepsPolicy(t *testing.T) {
 // sometimes unended. With short set, no line is over the limit.
 func genLineBody(short bool) *rapid.Generator[[]byte] {
 	return rapid.Custom(func(t *rapid.T) []byte {
-		hi := 2*wire.MaxLineLength + 10
+		hi := 2*wire.MaxMessageLineLength + 10
 		if short {
-			hi = wire.MaxLineLength
+			hi = wire.MaxMessageLineLength
 		}
 		lines := rapid.IntRange(0, 6).Draw(t, "lines")
 		var body []byte
@@ -265,7 +265,7 @@ func genLineBody(short bool) *rapid.Generator[[]byte] {
 			case 0:
 				n = rapid.IntRange(0, 80).Draw(t, "short")
 			case 1:
-				n = rapid.IntRange(wire.MaxLineLength-3, min(hi, wire.MaxLineLength+3)).Draw(t, "near")
+				n = rapid.IntRange(wire.MaxMessageLineLength-3, min(hi, wire.MaxMessageLineLength+3)).Draw(t, "near")
 			default:
 				n = rapid.IntRange(0, hi).Draw(t, "any")
 			}
@@ -298,7 +298,7 @@ func checkFold(tb codecTB, body []byte, parts [][]byte) {
 	if err != nil {
 		tb.Fatalf("DotWriter fold: %v", err)
 	}
-	if l := maxDotLine(out); l > wire.MaxLineLength {
+	if l := maxDotLine(out); l > wire.MaxMessageLineLength {
 		tb.Fatalf("DotWriter fold: a line of %d octets", l)
 	}
 	if want := refDotEncode(refFold(body)); !bytes.Equal(out, want) {

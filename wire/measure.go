@@ -10,7 +10,7 @@ import (
 // it at all, and whether it holds octets that need BODY=8BITMIME (RFC 6152)
 // or BODY=BINARYMIME (RFC 3030 §3).
 //
-// It also finds the first line longer than [MaxLineLength]
+// It also finds the first line longer than [MaxMessageLineLength]
 // ([BodyScan.LongLine]), so that a message which cannot be sent as it is
 // is known before MAIL.
 //
@@ -32,7 +32,7 @@ type BodyScan struct {
 	eightBit bool
 	nul      bool
 
-	// The first line over MaxLineLength (see LongLine).
+	// The first line over MaxMessageLineLength (see LongLine).
 	col      int64 // octets of the last line, not yet ended, while none is
 	longLine int64 // its number, from 1; 0 while none
 	longLen  int64 // its length so far
@@ -156,7 +156,7 @@ func countCRLF(p []byte) (lf, pairs int) {
 }
 
 // countCRLFLines is countCRLF, and also reports whether a line may be
-// longer than MaxLineLength: measured from LF to LF (less the CR before
+// longer than MaxMessageLineLength: measured from LF to LF (less the CR before
 // one), the current line having col octets before p, which overstates a
 // line that a bare CR ends; scanLines then measures exactly. last is where
 // the line after p's last LF starts (-col when p has none).
@@ -165,7 +165,7 @@ func countCRLFLines(p []byte, col int) (lf, pairs, last int, maybeLong bool) {
 	for i := 0; ; {
 		j := bytes.IndexByte(p[i:], '\n')
 		if j < 0 {
-			return lf, pairs, start, maybeLong || len(p)-start > MaxLineLength
+			return lf, pairs, start, maybeLong || len(p)-start > MaxMessageLineLength
 		}
 		i += j
 		lf++
@@ -174,7 +174,7 @@ func countCRLFLines(p []byte, col int) (lf, pairs, last int, maybeLong bool) {
 			pairs++
 			end--
 		}
-		maybeLong = maybeLong || end-start > MaxLineLength
+		maybeLong = maybeLong || end-start > MaxMessageLineLength
 		i++
 		start = i
 	}

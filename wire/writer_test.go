@@ -418,7 +418,7 @@ func TestWriterData(t *testing.T) {
 	}
 }
 
-// TestWriterDataFlushSize checks that data is held up to DataFlushSize
+// TestWriterDefaultDataFlushSize checks that data is held up to DataFlushSize
 // octets, and that the octet after that sends what is buffered, command lines
 // first, in one write.
 func TestWriterDataFlushSize(t *testing.T) {
@@ -448,9 +448,9 @@ func TestWriterDataFlushSize(t *testing.T) {
 	}
 }
 
-// TestWriterDataStreaming writes a message much larger than DataFlushSize and
+// TestWriterDataStreaming writes a message much larger than DefaultDataFlushSize and
 // checks that it arrives whole and in order while the Writer never holds more
-// than DataFlushSize octets, and that a large Write goes through as it is.
+// than DefaultDataFlushSize octets, and that a large Write goes through as it is.
 func TestWriterDataStreaming(t *testing.T) {
 	var msg strings.Builder
 	for i := 0; msg.Len() < 1<<20; i++ {

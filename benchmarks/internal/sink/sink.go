@@ -35,12 +35,12 @@ type Config struct {
 	// Hostname is the name in the greeting and EHLO reply; default
 	// "sink.invalid".
 	Hostname string
-	// MaxLineLength bounds a command line, CRLF included; a longer one
+	// MaxCommandLineLength bounds a command line, CRLF included; a longer one
 	// is refused with 500 and skipped. Default 4096 (RFC 5321 §4.5.3.1.4
 	// gives 512, plus room for extension parameters). Lines of message
 	// data are not refused whatever their length: the sink reads them in
 	// pieces of at most its buffer's size and keeps none of them.
-	MaxLineLength int
+	MaxCommandLineLength int
 	// LMTP makes the sink an LMTP server (RFC 2033): LHLO in place of
 	// EHLO (EHLO and HELO are refused), and after the end of data or BDAT
 	// LAST one reply per accepted recipient instead of one for the
@@ -78,8 +78,8 @@ func Start(cfg Config) (*Sink, error) {
 	if cfg.Hostname == "" {
 		cfg.Hostname = "sink.invalid"
 	}
-	if cfg.MaxLineLength <= 0 {
-		cfg.MaxLineLength = 4096
+	if cfg.MaxCommandLineLength <= 0 {
+		cfg.MaxCommandLineLength = 4096
 	}
 	network, addr := "tcp", "127.0.0.1:0"
 	if cfg.Unix != "" {
@@ -259,7 +259,7 @@ func (ss *session) readCommand() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(line) > ss.s.cfg.MaxLineLength {
+	if len(line) > ss.s.cfg.MaxCommandLineLength {
 		return nil, errTooLong
 	}
 	line = line[:len(line)-1]

@@ -166,7 +166,7 @@ func TestDataPipelined(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	s := start(t, Config{MaxLineLength: 100})
+	s := start(t, Config{MaxCommandLineLength: 100})
 	c, br := dial(t, s)
 	cmds := []struct{ line, code string }{
 		{"RCPT TO:<a@b>", "503"}, // no MAIL
