@@ -46,13 +46,15 @@ const (
 // quotedSpace is a path with a quoted local part that holds a space.
 var quotedSpace = regexp.MustCompile(`<"[^"]* [^"]*"@`)
 
-func startFaultServer(t *testing.T, fault, maildir string) *faultServer {
+// startFaultServer starts a server with the planted fault; with tc, it
+// offers STARTTLS. Everything it serves with is set before it accepts.
+func startFaultServer(t *testing.T, fault, maildir string, tc *tls.Config) *faultServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &faultServer{addr: ln.Addr().String(), ln: ln, fault: fault, maildir: maildir}
+	s := &faultServer{addr: ln.Addr().String(), ln: ln, fault: fault, maildir: maildir, tls: tc}
 	if maildir != "" {
 		for _, sub := range []string{"tmp", "new", "cur"} {
 			if err := os.MkdirAll(filepath.Join(maildir, sub), 0o755); err != nil {
@@ -270,10 +272,10 @@ func TestFuzzFindsPlantedFaults(t *testing.T) {
 				maildir := filepath.Join(dir, "maildir")
 				args = append(args, "--maildir", maildir, "--wait", "500ms")
 				defer func() { os.RemoveAll(maildir) }()
-				srv := startFaultServer(t, tc.fault, maildir)
+				srv := startFaultServer(t, tc.fault, maildir, nil)
 				args = append(args, "--server", srv.addr)
 			} else {
-				srv := startFaultServer(t, tc.fault, "")
+				srv := startFaultServer(t, tc.fault, "", nil)
 				args = append(args, "--server", srv.addr)
 			}
 			start := time.Now()
@@ -341,7 +343,7 @@ func TestFuzzFindsNothingInAConformingServer(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	maildir := filepath.Join(dir, "maildir")
-	srv := startFaultServer(t, faultNone, maildir)
+	srv := startFaultServer(t, faultNone, maildir, nil)
 	r := smtpkit(t, nil, "fuzz", "--server", srv.addr, "--seed", "3", "--duration", "3s", "--timeout", "2s", "--out", dir, "--maildir", maildir)
 	r.want(t, exitOK)
 	if files, _ := filepath.Glob(filepath.Join(dir, "finding-*")); len(files) > 0 {
@@ -403,7 +405,7 @@ func TestFuzzCheckCommand(t *testing.T) {
 	}{{faultNone, exitOK}, {faultUnstuffed, exitPartial}} {
 		dir := t.TempDir()
 		maildir := filepath.Join(dir, "maildir")
-		srv := startFaultServer(t, tc.fault, maildir)
+		srv := startFaultServer(t, tc.fault, maildir, nil)
 		check := `grep -rlZ -- "$1" '` + filepath.Join(maildir, "new") + `' | xargs -0 -r cat`
 		r := smtpkit(t, nil, "fuzz", "--server", srv.addr, "--seed", "1", "--duration", "4s", "--timeout", "2s", "--out", dir, "--check", check, "--wait", "1s")
 		r.want(t, tc.code)
@@ -424,8 +426,7 @@ func TestFuzzSTARTTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{"starttls", "require"} {
-		srv := startFaultServer(t, faultNone, "")
-		srv.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
+		srv := startFaultServer(t, faultNone, "", &tls.Config{Certificates: []tls.Certificate{cert}})
 		r := smtpkit(t, nil, "fuzz", "--server", srv.addr, "--tls", mode, "--ca", certFile, "--seed", "5", "--duration", "3s", "--timeout", "2s", "--out", t.TempDir())
 		r.want(t, exitOK)
 		if !strings.Contains(r.stdout, "STARTTLS") {
@@ -434,8 +435,7 @@ func TestFuzzSTARTTLS(t *testing.T) {
 	}
 	// Without --ca the certificate does not verify: the run fails and
 	// says what to do.
-	srv := startFaultServer(t, faultNone, "")
-	srv.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv := startFaultServer(t, faultNone, "", &tls.Config{Certificates: []tls.Certificate{cert}})
 	r := smtpkit(t, nil, "fuzz", "--server", srv.addr, "--tls", "require", "--seed", "5", "--duration", "3s", "--out", t.TempDir())
 	r.want(t, exitFailed)
 	if !strings.Contains(r.stderr, "--ca FILE") {
