@@ -109,7 +109,7 @@ func TestServerClose(t *testing.T) {
 			return
 		}
 		c.Write([]byte("ready\n"))
-		_, err = io.Copy(io.Discard, up) // blocks until Close closes up
+		io.Copy(io.Discard, up) // blocks until Close closes up
 		mu.Lock()
 		ended = append(ended, "handler")
 		mu.Unlock()
