@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/smtpkit/smtpkit/fuzz"
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 )
 
 // faultServer is a small SMTP server on 127.0.0.1 for smtpkit fuzz's
@@ -26,12 +26,10 @@ import (
 // fixed text, data ends only at <CRLF>.<CRLF>, dots are unstuffed.
 type faultServer struct {
 	addr    string
-	ln      net.Listener
 	fault   string
 	maildir string
 	tls     *tls.Config // STARTTLS offered when set
 	seq     atomic.Int64
-	wg      sync.WaitGroup
 }
 
 // The planted faults.
@@ -50,11 +48,7 @@ var quotedSpace = regexp.MustCompile(`<"[^"]* [^"]*"@`)
 // offers STARTTLS. Everything it serves with is set before it accepts.
 func startFaultServer(t *testing.T, fault, maildir string, tc *tls.Config) *faultServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &faultServer{addr: ln.Addr().String(), ln: ln, fault: fault, maildir: maildir, tls: tc}
+	s := &faultServer{fault: fault, maildir: maildir, tls: tc}
 	if maildir != "" {
 		for _, sub := range []string{"tmp", "new", "cur"} {
 			if err := os.MkdirAll(filepath.Join(maildir, sub), 0o755); err != nil {
@@ -62,27 +56,7 @@ func startFaultServer(t *testing.T, fault, maildir string, tc *tls.Config) *faul
 			}
 		}
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				s.serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		s.wg.Wait()
-	})
+	s.addr = testfixture.Serve(t, func(_ *testfixture.Server, c net.Conn) { s.serve(c) }).Addr
 	return s
 }
 

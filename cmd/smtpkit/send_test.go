@@ -2,13 +2,13 @@ package main
 
 import (
 	"encoding/base64"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/smtpkit/smtpkit/internal/testfixture"
 	"github.com/smtpkit/smtpkit/response"
 	"github.com/smtpkit/smtpkit/smtptest"
 )
@@ -84,12 +84,7 @@ func TestSendExitStatus(t *testing.T) {
 		r.oneErrorLine(t, "message refused", "554 5.6.0 Content rejected")
 	})
 	t.Run("connection refused", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
+		addr := testfixture.RefusedAddr(t)
 		r := smtpkit(t, nil, "send", "--server", addr, "--to", "dave@example.org")
 		r.want(t, exitFailed)
 		r.oneErrorLine(t, "smtpkit send: connect to "+addr)
@@ -176,12 +171,7 @@ func TestSendJSON(t *testing.T) {
 
 	// No server: every recipient has code 0, and error says why, so a
 	// code of 0 cannot pass for anything else.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testfixture.RefusedAddr(t)
 	r = smtpkit(t, nil, "send", "--server", addr, "--json", "--to", "alice@example.org")
 	r.want(t, exitFailed)
 	v = decode(t, r.stdout)
