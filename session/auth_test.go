@@ -270,6 +270,28 @@ type opaqueMech struct{ auth.Mechanism }
 
 // wantAuthError checks err is an *AuthError for mech with reply code
 // (0: no reply) and returns it.
+// wantInsecureAuth checks that err is mech refused before anything was
+// sent, for want of a confidential connection (ErrInsecureAuth).
+func wantInsecureAuth(t *testing.T, err error, mech string) {
+	t.Helper()
+	if !errors.Is(err, session.ErrInsecureAuth) {
+		t.Fatalf("err = %v, want ErrInsecureAuth", err)
+	}
+	wantAuthError(t, err, mech, 0)
+}
+
+// wantNothingSentAndUsable checks that a refused AUTH sent the server no
+// AUTH line and left the session usable.
+func wantNothingSentAndUsable(t *testing.T, c *session.Client, srv *smtptest.Server) {
+	t.Helper()
+	if lines := authLines(srv); len(lines) != 0 {
+		t.Errorf("the server got AUTH lines %q", lines)
+	}
+	if _, err := c.Noop(testCtx(t)); err != nil {
+		t.Errorf("Noop after the refusal: %v", err)
+	}
+}
+
 func wantAuthError(t *testing.T, err error, mech string, code response.Code) *session.AuthError {
 	t.Helper()
 	var ae *session.AuthError
@@ -1101,16 +1123,8 @@ func TestAuthRefusedInPlaintext(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, session.ErrInsecureAuth) {
-				t.Fatalf("err = %v, want ErrInsecureAuth", err)
-			}
-			wantAuthError(t, err, mt.name, 0)
-			if lines := authLines(srv); len(lines) != 0 {
-				t.Errorf("AUTH sent: %q", lines)
-			}
-			if _, err := c.Noop(testCtx(t)); err != nil {
-				t.Errorf("Noop after the refusal: %v", err)
-			}
+			wantInsecureAuth(t, err, mt.name)
+			wantNothingSentAndUsable(t, c, srv)
 		})
 	}
 	for _, name := range []string{"PLAIN", "LOGIN", "XOAUTH2"} {
@@ -1191,10 +1205,7 @@ func TestAuthRefusedInPlaintext(t *testing.T) {
 				sendAuthenticated(t, c, srv, tt.starttls)
 				return
 			}
-			if !errors.Is(err, session.ErrInsecureAuth) {
-				t.Fatalf("err = %v, want ErrInsecureAuth", err)
-			}
-			wantAuthError(t, err, tt.refused, 0)
+			wantInsecureAuth(t, err, tt.refused)
 			if hasCommand(srv, "AUTH") || hasCommand(srv, "STARTTLS") {
 				t.Errorf("commands %q", srv.Commands())
 			}
