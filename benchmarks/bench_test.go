@@ -34,14 +34,7 @@ import (
 //	                      one goroutine while another counts the replies;
 //	                      what the socket and the sink cost alone
 func BenchmarkSmallMessages(b *testing.B) {
-	srv := startSink(b, sink.Config{})
-	body := benchMessage(smallSize)
-	addrs, boxes := recipients(b, streamMsgs)
-	from := senderMailbox()
-	msgs := newMessages(streamMsgs, func(i int) session.Envelope {
-		return session.Envelope{From: from, To: boxes[i : i+1]}
-	}, body)
-	run := func(b *testing.B, op func()) { measure(b, srv, streamMsgs, 1, smallSize, op) }
+	srv, body, addrs, msgs, run := smallMessages(b)
 
 	stream := func(opts session.Options) func(*testing.B) {
 		return func(b *testing.B) {

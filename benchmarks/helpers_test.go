@@ -220,6 +220,21 @@ type messages struct {
 	msgs    []session.Message
 }
 
+// smallMessages is the setup BenchmarkSmallMessages and BenchmarkPool
+// share: a sink; streamMsgs messages of smallSize octets, each to one
+// recipient of addrs; and run, which measures one op of sending them all.
+func smallMessages(b *testing.B) (srv *sink.Sink, body []byte, addrs []string, msgs *messages, run func(*testing.B, func())) {
+	srv = startSink(b, sink.Config{})
+	body = benchMessage(smallSize)
+	addrs, boxes := recipients(b, streamMsgs)
+	from := senderMailbox()
+	msgs = newMessages(streamMsgs, func(i int) session.Envelope {
+		return session.Envelope{From: from, To: boxes[i : i+1]}
+	}, body)
+	run = func(b *testing.B, op func()) { measure(b, srv, streamMsgs, 1, smallSize, op) }
+	return srv, body, addrs, msgs, run
+}
+
 func newMessages(n int, envs func(i int) session.Envelope, body []byte) *messages {
 	m := &messages{body: body, readers: make([]bytes.Reader, n), msgs: make([]session.Message, n)}
 	for i := range m.msgs {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smtpkit/smtpkit/benchmarks/internal/sink"
 	"github.com/smtpkit/smtpkit/pool"
 	"github.com/smtpkit/smtpkit/session"
 	"github.com/smtpkit/smtpkit/smtptest"
@@ -41,14 +40,7 @@ const (
 // The pool's connections stay open from one op to the next, as the
 // others' do.
 func BenchmarkPool(b *testing.B) {
-	srv := startSink(b, sink.Config{})
-	body := benchMessage(smallSize)
-	addrs, boxes := recipients(b, streamMsgs)
-	from := senderMailbox()
-	msgs := newMessages(streamMsgs, func(i int) session.Envelope {
-		return session.Envelope{From: from, To: boxes[i : i+1]}
-	}, body)
-	run := func(b *testing.B, op func()) { measure(b, srv, streamMsgs, 1, smallSize, op) }
+	srv, body, addrs, msgs, run := smallMessages(b)
 	perSender := streamMsgs / poolSenders
 
 	// senders runs send(g, i) for each message i of goroutine g's share,
