@@ -320,3 +320,20 @@ func TestSplitSenderRefusedStops(t *testing.T) {
 		t.Errorf("%d MAIL commands, want 2", n)
 	}
 }
+
+func TestSplitResultKeepsTheFirstMailReply(t *testing.T) {
+	// Result.Mail of a message sent in several transactions is the first
+	// MAIL's reply, as its documentation says, not the last one's.
+	srv := newServer(t, smtptest.Config{
+		Extensions: append(sequentialExtensions(), "LIMITS RCPTMAX=2"),
+		Overrides:  []smtptest.Override{{Verb: "MAIL", Nth: 2, Reply: response.New(250, "2.1.0 second sender ok")}},
+	})
+	c := dial(t, srv, nil)
+	res, err := c.Send(testCtx(t), "alice@example.org", recipients(3), strings.NewReader(testBody))
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if strings.Contains(res.Mail.Text, "second") || res.Mail.Code != 250 {
+		t.Errorf("Result.Mail = %v, want the first MAIL's reply", res.Mail)
+	}
+}

@@ -207,7 +207,7 @@ func (s *splitter) record(res *Result, err error, sessionDone bool) {
 			m.Recipients[i] = res.Recipients[j]
 		}
 	}
-	if res != nil && (err == nil || m.Mail.Code == 0) {
+	if res != nil && m.Mail.Code == 0 {
 		m.Mail = res.Mail
 	}
 	if err == nil {
